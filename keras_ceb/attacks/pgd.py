@@ -1,0 +1,184 @@
+"""Projected gradient descent (PGD) in the L-infinity and L2 norms."""
+
+import numpy as np
+from keras import ops
+
+from keras_ceb.attacks import gradients
+
+NORMS = ("linf", "l2")
+
+
+def pgd_attack(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    norm="linf",
+    steps=7,
+    step_size=None,
+    targeted=False,
+    random_start=True,
+    clip_min=0.0,
+    clip_max=1.0,
+    num_samples=1,
+    batch_size=256,
+    seed=None,
+    training=False,
+):
+    """Projected gradient descent attack of Madry et al. (2018).
+
+    Each step moves every example along the gradient of the cross-entropy of
+    `model`'s logits: the sign of the gradient for `norm="linf"`, the gradient
+    divided by its L2 norm for `norm="l2"`. The example is then projected back
+    onto the `eps` ball around the clean input and clipped to
+    `[clip_min, clip_max]`. Untargeted attacks increase the cross-entropy to the
+    true label; targeted attacks decrease the cross-entropy to the target.
+
+    The random start is drawn with `numpy.random.default_rng(seed)` on the whole
+    of `x` at once: for `"linf"`, `rng.uniform(-eps, eps, x.shape)` is added to
+    `x`; for `"l2"`, a direction `d = rng.standard_normal(x.shape)` is
+    normalized per example and scaled by a radius `eps * u ** (1 / dim)` with
+    `u = rng.uniform(size=len(x))` and `dim` the number of features per example
+    (a uniform draw from the L2 ball). The start is then clipped to
+    `[clip_min, clip_max]`.
+
+    Stochastic models (e.g. a `StochasticEncoder` that samples when called)
+    can be attacked with expectation over transformation (Athalye et al., 2018):
+    `num_samples > 1` averages the loss, hence its gradient, over that many
+    forward passes per step. For a deterministic model this changes nothing.
+
+    The attack runs as one compiled loop per batch (`tf.function` on
+    TensorFlow, `jax.jit` on JAX). The last batch is padded, so the loop is
+    traced once per model and configuration and reused across batches, calls
+    and values of `eps`.
+
+    Args:
+        model: Keras model mapping inputs in `[clip_min, clip_max]` to logits.
+        x: Clean inputs, batch first. Never modified.
+        y: Integer (or one-hot) labels: the true classes for untargeted attacks,
+            the target classes when `targeted=True`.
+        eps: Radius of the perturbation ball, in the metric `norm`.
+        norm: `"linf"` or `"l2"`.
+        steps: Number of gradient steps.
+        step_size: Length of each step in the metric `norm`. Defaults to
+            `2.5 * eps / steps`, which lets a path reach the edge of the ball
+            from any point inside it (Madry et al., 2018).
+        targeted: Whether `y` holds target classes.
+        random_start: Whether to start at a uniform random point of the ball
+            (see above) rather than at `x`.
+        clip_min: Smallest valid input value.
+        clip_max: Largest valid input value.
+        num_samples: Forward passes averaged per gradient (EOT). Defaults to 1.
+        batch_size: Examples per compiled call.
+        seed: Integer seed of the random start; `None` draws fresh entropy.
+        training: Passed to the model's `call`. Attacks use the model as
+            deployed, hence `False`.
+
+    Returns:
+        NumPy array of adversarial examples with the shape of `x` (and its
+        dtype when floating-point, else float32).
+
+    Example:
+
+    >>> x_adv = pgd_attack(model, x_test, y_test, eps=0.1, norm="linf", seed=0)
+    >>> accuracy_under_attack(model, x_adv, y_test)
+
+    References:
+        Madry, Makelov, Schmidt, Tsipras and Vladu. Towards Deep Learning
+        Models Resistant to Adversarial Attacks. ICLR 2018.
+        Athalye, Carlini and Wagner. Obfuscated Gradients Give a False Sense of
+        Security. ICML 2018.
+    """
+    if not eps >= 0:
+        raise ValueError(f"Argument `eps` must be non-negative. Received: eps={eps}")
+    if norm not in NORMS:
+        raise ValueError(f"Argument `norm` must be one of {NORMS}. Received: norm={norm}")
+    gradients.check_positive_int(steps, "steps")
+    gradients.check_positive_int(num_samples, "num_samples")
+    gradients.check_positive_int(batch_size, "batch_size")
+    if step_size is None:
+        step_size = 2.5 * eps / steps
+    if not step_size >= 0:
+        raise ValueError(
+            f"Argument `step_size` must be non-negative. Received: step_size={step_size}"
+        )
+    x_in = np.asarray(x)
+    x = x_in.astype("float32")
+    gradients.check_clip(x, clip_min, clip_max)
+    labels = gradients.labels_from(y, x)
+    out_dtype = x_in.dtype if np.issubdtype(x_in.dtype, np.floating) else "float32"
+    if len(x) == 0:
+        return x.astype(out_dtype)
+    num_classes = gradients.num_classes_of(model, x)
+    gradients.check_classes(labels, num_classes)
+
+    start = x
+    if random_start:
+        rng = np.random.default_rng(seed)
+        start = _random_start(x, eps, norm, rng, clip_min, clip_max)
+    y_onehot = np.eye(num_classes, dtype="float32")[labels]
+    scalars = tuple(np.float32(v) for v in (eps, step_size, clip_min, clip_max))
+    run = gradients.compiled_loop(
+        model,
+        ("pgd", norm, bool(targeted), int(num_samples)),
+        _pgd_body(norm, bool(targeted), int(num_samples)),
+        training=training,
+    )
+    x_adv = np.empty_like(x)
+    for rows, (xb, sb, yb) in gradients.batches(len(x), batch_size, x, start, y_onehot):
+        (out,) = run((sb,), (xb, yb) + scalars, int(steps))
+        x_adv[rows] = ops.convert_to_numpy(out)[: len(rows)]
+    return x_adv.astype(out_dtype, copy=False)
+
+
+def _random_start(x, eps, norm, rng, clip_min, clip_max):
+    """A uniform random point of the `eps` ball around each example (see `pgd_attack`)."""
+    x64 = x.astype("float64")
+    if norm == "linf":
+        noise = rng.uniform(-eps, eps, size=x.shape)
+    else:
+        direction = rng.standard_normal(size=x.shape).reshape(len(x), -1)
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        radius = eps * rng.uniform(size=len(x)) ** (1.0 / direction.shape[1])
+        noise = (radius[:, None] * direction).reshape(x.shape)
+    return np.clip(x64 + noise, clip_min, clip_max).astype("float32")
+
+
+def _per_example_norm(t):
+    axes = tuple(range(1, len(t.shape)))
+    return ops.sqrt(ops.sum(ops.square(t), axis=axes, keepdims=True))
+
+
+def _pgd_body(norm, targeted, num_samples):
+    sign = -1.0 if targeted else 1.0
+
+    def body(ctx, state, consts):
+        (x_adv,) = state
+        x0, y_onehot, eps, step_size, clip_min, clip_max = consts
+
+        def objective(x_adv):
+            # Cross-entropy summed over the batch, averaged over `num_samples`
+            # forward passes of the example repeated along the batch axis.
+            x_rep = ops.concatenate([x_adv] * num_samples, axis=0)
+            y_rep = ops.concatenate([y_onehot] * num_samples, axis=0)
+            logp = ops.log_softmax(ops.cast(ctx.logits(x_rep), "float32"), axis=-1)
+            return -ops.sum(y_rep * logp) / num_samples, ()
+
+        _, _, grad = ctx.value_and_grad(objective, x_adv)
+        grad = ops.cast(grad, "float32")
+        if norm == "linf":
+            x_adv = x_adv + sign * step_size * ops.sign(grad)
+            x_adv = ops.minimum(ops.maximum(x_adv, x0 - eps), x0 + eps)
+        else:
+            # Scale by the largest entry first so tiny gradients do not underflow.
+            axes = tuple(range(1, len(grad.shape)))
+            grad = grad / ops.maximum(ops.max(ops.abs(grad), axis=axes, keepdims=True), 1e-30)
+            grad = grad / ops.maximum(_per_example_norm(grad), 1e-12)
+            delta = x_adv + sign * step_size * grad - x0
+            delta = delta * ops.minimum(1.0, eps / ops.maximum(_per_example_norm(delta), 1e-12))
+            x_adv = x0 + delta
+        x_adv = ops.minimum(ops.maximum(x_adv, clip_min), clip_max)
+        return (ops.cast(x_adv, "float32"),)
+
+    return body

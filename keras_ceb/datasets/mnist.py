@@ -1,0 +1,289 @@
+"""Fashion-MNIST and MNIST loaders with offline fallbacks.
+
+Local copies are searched first (see `keras_ceb.datasets.locate`), a
+download through `keras.utils.get_file` into the Keras cache comes last.
+"""
+
+import pathlib
+import zipfile
+
+import keras
+import numpy as np
+
+from keras_ceb.datasets import locate
+from keras_ceb.datasets.idx import CorruptDatasetError
+from keras_ceb.datasets.idx import read_idx
+
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+MNIST_NPZ = "mnist.npz"
+MNIST_NPZ_SHA256 = (
+    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+)
+SPLITS = (None, "train", "test")
+
+# Base names (without .gz) of the idx files of each split.
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(
+            f"`split` must be None (both), 'train' or 'test'. Received: "
+            f"split={split!r}"
+        )
+    return ("train", "test") if split is None else (split,)
+
+
+def _check_flag(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+
+
+def _finish(images, labels, normalize, path):
+    """Validates one split and converts it to the public dtypes/shapes."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise CorruptDatasetError(
+            path, f"expected images of shape (N, 28, 28), found {images.shape}"
+        )
+    if labels.shape != (len(images),):
+        raise CorruptDatasetError(
+            path,
+            f"{len(images)} images but labels of shape {labels.shape}",
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise CorruptDatasetError(
+            path,
+            f"labels must lie in [0, 9], found [{labels.min()}, {labels.max()}]",
+        )
+    images = images.astype("uint8")[..., None]
+    if normalize:
+        images = images.astype("float32") / np.float32(255.0)
+    return images, labels.astype("int32")
+
+
+def _read_idx_split(files, split):
+    images_name, labels_name = _IDX_FILES[split]
+    images = read_idx(files[images_name], ndim=3)
+    labels = read_idx(files[labels_name], ndim=1)
+    return images, labels, files[images_name]
+
+
+def _read_npz_split(path, split):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return f[f"x_{split}"], f[f"y_{split}"], path
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+        raise CorruptDatasetError(path, f"unreadable MNIST npz ({e})") from e
+
+
+def _hints(subdir, package, files):
+    hints = []
+    if package:
+        hints.append(
+            f"on Debian/Ubuntu: `apt-get install {package}` (installs the files "
+            f"in {locate.DEBIAN_ROOT / subdir})"
+        )
+    hints += [
+        f"put {files} in a folder and pass it as `data_dir=`",
+        f"or set {locate.ENV_VAR} to a folder that holds a `{subdir}/` "
+        "subfolder with them",
+        "or pass `download=True` on a machine with internet access "
+        f"(downloads into {locate.keras_cache_dir()})",
+    ]
+    return hints
+
+
+def _download(names, cache_subdir, file_hash=None):
+    """Downloads `names` with `keras.utils.get_file`; returns name -> path."""
+    paths = {}
+    for name in names:
+        fname = name if name.endswith(".npz") else name + ".gz"
+        path = keras.utils.get_file(
+            fname,
+            origin=KERAS_DATASETS_URL + fname,
+            file_hash=file_hash,
+            cache_subdir=cache_subdir,
+            cache_dir=str(locate.keras_home()),
+        )
+        paths[name] = pathlib.Path(path)
+    return paths
+
+
+def _not_found(display, places, download, error, hints):
+    if not download:
+        places = places + ["download: not tried (download=False)"]
+    else:
+        places = places + [f"download from {KERAS_DATASETS_URL}: failed ({error})"]
+    return locate.DatasetNotFoundError(display, places, hints)
+
+
+def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None):
+    """Loads Fashion-MNIST (Xiao et al., 2017), from a local copy if any.
+
+    Looks for the four idx files (`train-images-idx3-ubyte.gz`, ...; gzipped
+    or not) in `data_dir` (directly or in `fashion-mnist/`), then under
+    `$KERAS_CEB_DATA/fashion-mnist`, the Keras cache
+    (`$KERAS_HOME/datasets/fashion-mnist`, where `keras.datasets.fashion_mnist`
+    stores them), `/usr/share/datasets/fashion-mnist` (Debian package
+    `dataset-fashion-mnist`), and only then downloads them into the Keras
+    cache.
+
+    Args:
+        data_dir: optional folder searched first.
+        download: whether to download when no local copy is found.
+        normalize: if `True` images are float32 in [0, 1], else uint8.
+        split: `None` for both splits, or `"train"` / `"test"` for one (only
+            that split's files are then needed).
+
+    Returns:
+        `(x_train, y_train), (x_test, y_test)` for `split=None`, else
+        `(x, y)`. Images have shape `(N, 28, 28, 1)`, labels are int32 in
+        [0, 9].
+
+    Raises:
+        DatasetNotFoundError: (a `FileNotFoundError`) nothing found and no
+            download possible; the message lists every place looked at.
+        CorruptDatasetError: (a `ValueError`) a file found is damaged.
+
+    Example:
+
+    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    ...     # doctest: +SKIP
+    >>> x_train.shape, x_train.dtype, y_train.dtype  # doctest: +SKIP
+    ((60000, 28, 28, 1), dtype('float32'), dtype('int32'))
+    """
+    splits = _check_split(split)
+    _check_flag("download", download)
+    _check_flag("normalize", normalize)
+    names = tuple(n for s in splits for n in _IDX_FILES[s])
+    found, places = locate.find_files(
+        [names], subdirs=("fashion-mnist",), data_dir=data_dir
+    )
+    if found is not None:
+        files = found.files
+    else:
+        error = None
+        files = None
+        if download:
+            try:
+                files = _download(names, "datasets/fashion-mnist")
+            except Exception as e:  # get_file raises bare Exceptions.
+                error = e
+        if files is None:
+            raise _not_found(
+                "Fashion-MNIST",
+                places,
+                download,
+                error,
+                _hints(
+                    "fashion-mnist",
+                    "dataset-fashion-mnist",
+                    ", ".join(n + ".gz" for n in names),
+                ),
+            ) from error
+    reads = [_read_idx_split(files, s) for s in splits]
+    result = tuple(_finish(x, y, normalize, path) for x, y, path in reads)
+    return result if split is None else result[0]
+
+
+def load_mnist(data_dir=None, download=True, normalize=True, split=None):
+    """Loads MNIST (LeCun et al.), from a local copy if any.
+
+    Accepts the idx files (`t10k-images-idx3-ubyte.gz`, ...) or Keras's
+    `mnist.npz`. Looks in `data_dir` (directly or in `mnist/`, and for the
+    test split `mnist-test/`), then the same subfolders of
+    `$KERAS_CEB_DATA`, the Keras cache (`$KERAS_HOME/datasets/mnist.npz`,
+    where `keras.datasets.mnist` stores it, or idx files in
+    `$KERAS_HOME/datasets/mnist/`) and `/usr/share/datasets`, and only then
+    downloads `mnist.npz` into the Keras cache.
+
+    Args:
+        data_dir: optional folder searched first.
+        download: whether to download when no local copy is found.
+        normalize: if `True` images are float32 in [0, 1], else uint8.
+        split: `None` for both splits, or `"train"` / `"test"` for one. With
+            `"test"` the two test idx files suffice (the MNIST test set is the
+            usual out-of-distribution set for Fashion-MNIST models).
+
+    Returns:
+        `(x_train, y_train), (x_test, y_test)` for `split=None`, else
+        `(x, y)`. Images have shape `(N, 28, 28, 1)`, labels are int32.
+
+    Raises:
+        DatasetNotFoundError: (a `FileNotFoundError`) nothing found and no
+            download possible; the message lists every place looked at.
+        CorruptDatasetError: (a `ValueError`) a file found is damaged.
+
+    Example:
+
+    >>> x_ood, y_ood = load_mnist(split="test")  # doctest: +SKIP
+    >>> x_ood.shape  # doctest: +SKIP
+    (10000, 28, 28, 1)
+    """
+    splits = _check_split(split)
+    _check_flag("download", download)
+    _check_flag("normalize", normalize)
+    names = tuple(n for s in splits for n in _IDX_FILES[s])
+    subdirs = ("mnist", "mnist-test") if split == "test" else ("mnist",)
+    found, places = locate.find_files(
+        [(MNIST_NPZ,), names],
+        subdirs=subdirs,
+        data_dir=data_dir,
+        shared_file_sets=[(MNIST_NPZ,)],
+    )
+    if found is not None:
+        files = found.files
+    else:
+        error = None
+        files = None
+        if download:
+            try:
+                files = _download(
+                    (MNIST_NPZ,), "datasets", file_hash=MNIST_NPZ_SHA256
+                )
+            except Exception as e:  # get_file raises bare Exceptions.
+                error = e
+        if files is None:
+            raise _not_found(
+                "MNIST" if split != "test" else "the MNIST test set",
+                places,
+                download,
+                error,
+                _hints(
+                    "mnist",
+                    None,
+                    f"{MNIST_NPZ} or " + ", ".join(n + ".gz" for n in names),
+                ),
+            ) from error
+    if MNIST_NPZ in files:
+        reads = [_read_npz_split(files[MNIST_NPZ], s) for s in splits]
+    else:
+        reads = [_read_idx_split(files, s) for s in splits]
+    result = tuple(_finish(x, y, normalize, path) for x, y, path in reads)
+    return result if split is None else result[0]
+
+
+def load_mnist_test(data_dir=None, download=True, normalize=True):
+    """Loads only the MNIST test set: `load_mnist(..., split="test")`.
+
+    Works from the two test idx files alone (e.g. a `mnist-test/` folder).
+
+    Args:
+        data_dir: optional folder searched first.
+        download: whether to download when no local copy is found.
+        normalize: if `True` images are float32 in [0, 1], else uint8.
+
+    Returns:
+        `(x_test, y_test)`: images `(10000, 28, 28, 1)`, int32 labels.
+
+    Example:
+
+    >>> x_ood, _ = load_mnist_test(data_dir="/work/shared/data")
+    ...     # doctest: +SKIP
+    """
+    return load_mnist(
+        data_dir=data_dir, download=download, normalize=normalize, split="test"
+    )

@@ -1,0 +1,144 @@
+"""`tf.data` input pipelines over NumPy arrays.
+
+TensorFlow is imported when a pipeline is built, so that importing
+`keras_ceb.datasets` works on any Keras backend.
+"""
+
+import numpy as np
+
+AUGMENTATIONS = (None, "crop_flip")
+CROP_PADDING = 4
+
+
+def _crop_flip(images, seed):
+    """Pad-4 random crop and random horizontal flip of an NHWC batch.
+
+    Every image gets its own offsets and flip; zero padding keeps the value
+    range. `seed` is a stateless seed of shape `(2,)`.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    pad = CROP_PADDING
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    offsets = tf.random.stateless_uniform(
+        [batch, 2], seeds[0], minval=0, maxval=2 * pad + 1, dtype=tf.int32
+    )
+    rows = offsets[:, :1] + tf.range(height)[None, :]
+    cols = offsets[:, 1:] + tf.range(width)[None, :]
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    cropped = tf.gather(cropped, cols, axis=2, batch_dims=1)
+    flip = tf.random.stateless_uniform([batch], seeds[1]) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(cropped, [2]), cropped)
+
+
+def as_dataset(
+    x,
+    y=None,
+    batch_size=128,
+    shuffle=True,
+    augment=None,
+    seed=None,
+    drop_remainder=False,
+    repeat=False,
+):
+    """Wraps NumPy arrays in a batched, prefetched `tf.data.Dataset`.
+
+    Shuffling reshuffles every epoch; with a `seed` the sequence of epochs
+    (order and augmentation) is reproducible.
+
+    Args:
+        x: array of inputs, e.g. `(N, 28, 28, 1)` float32 images.
+        y: optional array of `N` labels. `None` yields batches of `x` only.
+        batch_size: examples per batch, an integer >= 1.
+        shuffle: whether to shuffle the whole array each epoch.
+        augment: `None`, or `"crop_flip"`: zero-pad by 4 pixels, take a random
+            crop of the original size and flip horizontally with probability
+            1/2, as is usual for CIFAR. Needs NHWC images.
+        seed: optional integer seed for shuffling and augmentation.
+        drop_remainder: whether to drop the last, smaller batch.
+        repeat: whether to repeat forever (then pass `steps_per_epoch` to
+            `fit`).
+
+    Returns:
+        A `tf.data.Dataset` of `(x_batch, y_batch)` (or `x_batch`).
+
+    Example:
+
+    >>> x = np.zeros((10, 32, 32, 3), "float32")
+    >>> y = np.arange(10, dtype="int32")
+    >>> ds = as_dataset(x, y, batch_size=4, augment="crop_flip", seed=0)
+    >>> [tuple(b.shape) for b, _ in ds]
+    [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(
+            "`batch_size` must be an integer >= 1. Received: "
+            f"batch_size={batch_size!r}"
+        )
+    if augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"`augment` must be one of {AUGMENTATIONS}. Received: augment={augment!r}"
+        )
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise ValueError(
+            f"`seed` must be an integer or None. Received: seed={seed!r}"
+        )
+    for name, value in (
+        ("shuffle", shuffle),
+        ("drop_remainder", drop_remainder),
+        ("repeat", repeat),
+    ):
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"`{name}` must be a bool. Received: {name}={value!r}"
+            )
+    x = np.asarray(x)
+    if x.ndim < 1 or len(x) == 0:
+        raise ValueError(
+            f"`x` must be an array with at least one example. Received: "
+            f"x.shape={x.shape}"
+        )
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(
+                "`x` and `y` must have the same length. Received: "
+                f"x.shape={x.shape}, y.shape={y.shape}"
+            )
+    if augment == "crop_flip" and x.ndim != 4:
+        raise ValueError(
+            "augment='crop_flip' needs NHWC images (4-d `x`). Received: "
+            f"x.shape={x.shape}"
+        )
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(int(batch_size), drop_remainder=drop_remainder)
+    if augment == "crop_flip":
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds))
+        if y is None:
+            dataset = dataset.map(
+                _crop_flip, num_parallel_calls=tf.data.AUTOTUNE
+            )
+        else:
+            dataset = dataset.map(
+                lambda xy, s: (_crop_flip(xy[0], s), xy[1]),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,23 @@
+"""Evaluation of trained models: OoD detection, calibration, random-label memorization.
+
+Metrics are NumPy functions of model outputs (logits, probabilities, per-example scores such
+as the rate R); only `memorization_run` trains a model.
+"""
+
+from keras_ceb.evaluation.calibration import ReliabilityDiagram
+from keras_ceb.evaluation.calibration import binomial_interval
+from keras_ceb.evaluation.calibration import expected_calibration_error
+from keras_ceb.evaluation.calibration import plot_reliability_diagram
+from keras_ceb.evaluation.calibration import reliability_diagram
+from keras_ceb.evaluation.memorization import MemorizationResult
+from keras_ceb.evaluation.memorization import memorization_run
+from keras_ceb.evaluation.memorization import random_labels
+from keras_ceb.evaluation.ood import entropy_score
+from keras_ceb.evaluation.ood import fpr_at_tpr
+from keras_ceb.evaluation.ood import max_softmax_score
+from keras_ceb.evaluation.ood import ood_metrics
+from keras_ceb.evaluation.ood import ood_report
+from keras_ceb.evaluation.ood_sets import mnist_test_images
+from keras_ceb.evaluation.ood_sets import paper_ood_sets
+from keras_ceb.evaluation.ood_sets import uniform_noise
+from keras_ceb.evaluation.ood_sets import vertical_flip

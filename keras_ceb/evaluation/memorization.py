@@ -1,0 +1,189 @@
+"""The random-label memorization test ("information-free data").
+
+Zhang et al. (2017) showed that ordinary networks fit training images with labels drawn at
+random, which carry no information about the images. Fischer (2020, section 3.5) repeats the
+test on Fashion-MNIST: a deterministic network memorizes the random labels, while CEB at
+`rho < 6` stays at chance, because the labels give it no information worth keeping in `Z`.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from keras_ceb.evaluation.ood import _describe_array
+
+
+def _validate_positive_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or (
+        value < minimum
+    ):
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def random_labels(num_examples, num_classes, seed):
+    """Fixed labels drawn uniformly at random, independent of any input.
+
+    Args:
+        num_examples: Number of labels, >= 1.
+        num_classes: Number of classes, >= 2.
+        seed: Required non-negative int; the same seed gives the same labels.
+
+    Returns:
+        An `int64` array `(num_examples,)` with values in `[0, num_classes)`.
+
+    Example:
+
+    >>> y_random = random_labels(len(x_train), 10, seed=0)
+    """
+    num_examples = _validate_positive_int(num_examples, "num_examples")
+    num_classes = _validate_positive_int(num_classes, "num_classes", minimum=2)
+    seed = _validate_positive_int(seed, "seed", minimum=0)
+    return np.random.default_rng(seed).integers(0, num_classes, size=num_examples, dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorizationResult:
+    """The outcome of `memorization_run`.
+
+    Attributes:
+        train_accuracy: Per-epoch accuracy on the training images against their random labels,
+            measured after each epoch with `model.predict` (inference mode, end-of-epoch
+            weights).
+        chance_level: `1 / num_classes`, the accuracy of a model that memorizes nothing.
+        labels: The fixed random labels it was trained on.
+        history: `History.history` of the `fit` call (loss and whatever metrics were compiled).
+    """
+
+    train_accuracy: list
+    chance_level: float
+    labels: np.ndarray
+    history: dict
+
+    @property
+    def final_accuracy(self):
+        return self.train_accuracy[-1]
+
+
+class _TrainAccuracy(keras.callbacks.Callback):
+    """Records the accuracy of `argmax(model.predict(x))` against `labels` after every epoch."""
+
+    def __init__(self, x, labels, num_classes, batch_size):
+        super().__init__()
+        self.x = x
+        self.labels = labels
+        self.num_classes = num_classes
+        self.batch_size = batch_size
+        self.accuracy = []
+
+    def on_train_begin(self, logs=None):
+        self.accuracy = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        outputs = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+        if isinstance(outputs, (list, tuple, dict)):
+            raise ValueError(
+                "`memorization_run` needs a model with a single output, the class logits or "
+                "probabilities `(num_examples, num_classes)`. Received: model output of type "
+                f"{type(outputs).__name__}"
+            )
+        outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+        if outputs.shape != (self.labels.shape[0], self.num_classes):
+            raise ValueError(
+                "The model must output class scores `(num_examples, num_classes)` = "
+                f"{(self.labels.shape[0], self.num_classes)}. "
+                f"Received: model output={_describe_array(outputs)}"
+            )
+        self.accuracy.append(float(np.mean(np.argmax(outputs, axis=-1) == self.labels)))
+
+
+def memorization_run(
+    build_model, x, num_classes, epochs=50, batch_size=64, seed=0, one_hot=False, verbose=0
+):
+    """Trains a fresh model on `x` with fixed random labels and tracks its training accuracy.
+
+    Training accuracy is measured, after every epoch, by an inference pass
+    (`model.predict(x)`, argmax against the random labels) rather than read from the logged
+    `accuracy` metric: the logged value is a running mean over the epoch, taken in training mode
+    (with dropout or a sampled `z`) and only present if the model was compiled with it. The
+    evaluation pass works for any single-output classifier whose output is logits or
+    probabilities `(num_examples, num_classes)`, compiled with any loss.
+
+    Args:
+        build_model: A callable with no arguments returning a new, *compiled* `keras.Model`
+            whose loss takes the labels in the format chosen by `one_hot`. Called once.
+        x: Training inputs, e.g. Fashion-MNIST images, any array `model.fit` accepts.
+        num_classes: Number of classes, >= 2.
+        epochs: Number of training epochs.
+        batch_size: Batch size of `fit` and of the accuracy pass.
+        seed: Seed of the random labels. It also seeds Python, NumPy and the Keras backend
+            through `keras.utils.set_random_seed(seed)` before `build_model()` is called, so
+            weight initialization and shuffling are reproducible (this sets global state).
+        one_hot: If True, pass the labels to `fit` one-hot `(N, num_classes)`; else integer
+            indices `(N,)` (for a sparse loss).
+        verbose: Verbosity of `model.fit`.
+
+    Returns:
+        A `MemorizationResult`: `train_accuracy` (one float per epoch), `chance_level`
+        (`1 / num_classes`), `labels`, `history`.
+
+    Example:
+
+    >>> def build():
+    ...     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+    ...                               keras.layers.Dense(512, "relu"), keras.layers.Dense(10)])
+    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ...     return model
+    >>> result = memorization_run(build, x_train[:5000], 10, epochs=100)
+    >>> result.final_accuracy, result.chance_level   # Determ: far above 0.1
+
+    References:
+        Zhang, Bengio, Hardt, Recht & Vinyals, "Understanding deep learning requires rethinking
+        generalization", ICLR 2017.
+        Fischer, "The Conditional Entropy Bottleneck", Entropy 2020 (section 3.5).
+    """
+    if not callable(build_model):
+        raise ValueError(
+            "`build_model` must be a callable returning a compiled keras.Model. "
+            f"Received: build_model={build_model!r}"
+        )
+    num_classes = _validate_positive_int(num_classes, "num_classes", minimum=2)
+    epochs = _validate_positive_int(epochs, "epochs")
+    batch_size = _validate_positive_int(batch_size, "batch_size")
+    seed = _validate_positive_int(seed, "seed", minimum=0)
+    if x is None or not hasattr(x, "shape") or len(x.shape) < 1 or x.shape[0] < 1:
+        raise ValueError(
+            "`x` must be a non-empty array of training inputs. "
+            f"Received: x={_describe_array(x) if x is not None else None}"
+        )
+    labels = random_labels(int(x.shape[0]), num_classes, seed)
+
+    keras.utils.set_random_seed(seed)
+    model = build_model()
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`build_model()` must return a keras.Model. Received: {type(model).__name__} object"
+        )
+    if not getattr(model, "compiled", False):
+        raise ValueError(
+            "`build_model()` must return a compiled model (call `model.compile(...)` inside it). "
+            f"Received: an uncompiled {type(model).__name__} named {model.name!r}"
+        )
+    targets = np.eye(num_classes, dtype="float32")[labels] if one_hot else labels
+    tracker = _TrainAccuracy(x, labels, num_classes, batch_size)
+    history = model.fit(
+        x,
+        targets,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[tracker],
+        verbose=verbose,
+    )
+    return MemorizationResult(
+        train_accuracy=list(tracker.accuracy),
+        chance_level=1.0 / num_classes,
+        labels=labels,
+        history=dict(history.history),
+    )

@@ -1,0 +1,47 @@
+"""Argument checks shared by the layers: each error names the argument and the value received."""
+
+import math
+import numbers
+
+
+def positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def positive_float(value, name):
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={value!r}")
+    return float(value)
+
+
+def finite_float(value, name):
+    if not _is_real(value) or not math.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+    return float(value)
+
+
+def one_of(value, choices, name):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
+    return value
+
+
+def check_rank(shape, rank, layer_name, name="input_shape"):
+    """Raises unless `shape` has `rank` dimensions."""
+    if shape is None or len(shape) != rank:
+        raise ValueError(
+            f"{layer_name} expects inputs of rank {rank} (batch, features); flatten or pool "
+            f"the features first. Received: {name}={tuple(shape) if shape is not None else None}"
+        )
+
+
+def _is_real(value):
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

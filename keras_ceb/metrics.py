@@ -1,0 +1,101 @@
+"""Label-dependent information metrics computed from a model's logits.
+
+The label-free estimates (`rate`, `i_xz_lower`) and the residual information of a
+`BackwardEncoder` fed with labels are logged by the layers themselves. The ones below need the
+labels, so they are ordinary compiled metrics: functions first, thin `Mean` wrappers after.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+
+def _label_ids(y_true, num_classes):
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) >= 2 and y_true.shape[-1] == num_classes and num_classes > 1:
+        y_true = ops.argmax(y_true, axis=-1)
+    return ops.reshape(ops.cast(y_true, "int32"), (-1, 1))
+
+
+def i_yz_lower_bound(y_true, logits):
+    """Per-example `H(Y) + log c(y|z)` with `H(Y) = log C`: a lower bound on I(Y;Z), in nats.
+
+    Args:
+        y_true: Integer labels `[batch]` (or one-hot `[batch, C]`).
+        logits: Classifier logits `[batch, C]`.
+    """
+    logits = ops.convert_to_tensor(logits)
+    num_classes = logits.shape[-1]
+    log_c = ops.take_along_axis(
+        ops.log_softmax(logits, axis=-1), _label_ids(y_true, num_classes), axis=-1
+    )[:, 0]
+    return math.log(num_classes) + log_c
+
+
+def residual_information(y_true, logits):
+    """Per-example `ReX = log e(z|x) - log b(z|y)` from `BackwardEncoder` / `CatGenHead` logits.
+
+    Those logits are `log b(z|k) - log e(z|x)`, so ReX is minus the logit of the true class.
+    Meaningless for other logits.
+    """
+    logits = ops.convert_to_tensor(logits)
+    return -ops.take_along_axis(logits, _label_ids(y_true, logits.shape[-1]), axis=-1)[:, 0]
+
+
+@keras.saving.register_keras_serializable(package="keras_ceb")
+class IYZLowerBound(keras.metrics.MeanMetricWrapper):
+    """Batch mean of `log C + log c(y|z)`, logged as `i_yz`.
+
+    Example:
+
+    >>> model.compile(..., metrics=[keras_ceb.metrics.IYZLowerBound()])
+    """
+
+    def __init__(self, name="i_yz", dtype=None):
+        super().__init__(fn=i_yz_lower_bound, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="keras_ceb")
+class ResidualInformation(keras.metrics.MeanMetricWrapper):
+    """Batch mean of the residual information ReX read off `BackwardEncoder` logits, as `rex`.
+
+    Example:
+
+    >>> model.compile(..., metrics=[keras_ceb.metrics.ResidualInformation()])
+    """
+
+    def __init__(self, name="rex", dtype=None):
+        super().__init__(fn=residual_information, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def information_metrics(consistent_classifier=True):
+    """The compiled metrics for a CEB classifier: `rex` (if `consistent_classifier`) and `i_yz`.
+
+    Example:
+
+    >>> model.compile("adam", loss, metrics=["accuracy", *keras_ceb.metrics.information_metrics()])
+    """
+    metrics = [IYZLowerBound()]
+    if consistent_classifier:
+        metrics.insert(0, ResidualInformation())
+    return metrics
+
+
+def consistency_from_logs(logs, prefix=""):
+    """`C = |(<rate> - <rex>) - <i_yz>|` from logged batch means, or `None` if one is missing.
+
+    With a learned marginal, `<log b(z|y) - log m(z)> = <rate> - <rex>` estimates
+    H(Z) - H(Z|Y), and `<i_yz>` estimates H(Y) - H(Y|Z); C measures their disagreement.
+    """
+    keys = [f"{prefix}{k}" for k in ("rate", "rex", "i_yz")]
+    if not all(k in logs and logs[k] is not None and math.isfinite(logs[k]) for k in keys):
+        return None
+    rate, rex, i_yz = (float(logs[k]) for k in keys)
+    return abs((rate - rex) - i_yz)

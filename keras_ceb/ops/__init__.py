@@ -1,0 +1,1 @@
+"""Backend-agnostic information-bottleneck math on `keras.ops` (no layers here)."""

@@ -1,0 +1,22 @@
+"""CatGen decoder: a softmax over the examples of the minibatch (equal to InfoNCE / CPC)."""
+
+from keras import ops
+
+
+def catgen_log_likelihood(pairwise_log_b):
+    """`log c(y_i|z_i) = log_softmax_j log b(z_i|y_j)` at `j = i`.
+
+    Each example is its own class among the K examples of the batch, so the bound it gives on
+    I(Y;Z) is at most `log K`.
+
+    Args:
+        pairwise_log_b: `[K, K]` matrix with entry `[i, j] = log b(z_i|y_j)`.
+
+    Returns:
+        Tensor `[K]`.
+
+    Example:
+
+    >>> log_c = catgen_log_likelihood(pairwise_log_prob(z_x, loc_y, scale_tril=scale_y))
+    """
+    return ops.diagonal(ops.log_softmax(pairwise_log_b, axis=-1))

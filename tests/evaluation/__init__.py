@@ -1,0 +1,1 @@
+"""Tests for `keras_ceb.evaluation`."""
