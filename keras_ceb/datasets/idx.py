@@ -45,6 +45,9 @@ class CorruptDatasetError(ValueError):
         self.reason = reason
         super().__init__(f"Corrupt data file {self.path}: {reason}")
 
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
+
 
 def _read_bytes(path):
     """Returns the (decompressed) content of `path`; gzip is sniffed."""

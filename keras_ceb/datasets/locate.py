@@ -34,16 +34,21 @@ class DatasetNotFoundError(FileNotFoundError):
     Attributes:
         dataset: the dataset's display name.
         places: the places looked at, as strings, in search order.
+        hints: the ways to get the data, as strings.
     """
 
     def __init__(self, dataset, places, hints):
         self.dataset = dataset
         self.places = list(places)
+        self.hints = list(hints)
         lines = [f"Could not find {dataset}. Looked in, in this order:"]
         lines += [f"  {i}. {p}" for i, p in enumerate(self.places, 1)]
         lines.append("To get the data:")
         lines += [f"  - {h}" for h in hints]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        return type(self), (self.dataset, self.places, self.hints)
 
 
 def keras_home():

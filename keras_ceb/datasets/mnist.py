@@ -247,16 +247,23 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
             except Exception as e:  # get_file raises bare Exceptions.
                 error = e
         if files is None:
+            hints = _hints(
+                "mnist",
+                None,
+                f"{MNIST_NPZ} or " + ", ".join(n + ".gz" for n in names),
+            )
+            if split != "test":
+                hints.append(
+                    "for the test set alone (the usual OoD set), "
+                    "`load_mnist_test()` (or `split='test'`) needs only the "
+                    "two t10k files, also in a `mnist-test/` folder"
+                )
             raise _not_found(
                 "MNIST" if split != "test" else "the MNIST test set",
                 places,
                 download,
                 error,
-                _hints(
-                    "mnist",
-                    None,
-                    f"{MNIST_NPZ} or " + ", ".join(n + ".gz" for n in names),
-                ),
+                hints,
             ) from error
     if MNIST_NPZ in files:
         reads = [_read_npz_split(files[MNIST_NPZ], s) for s in splits]

@@ -141,6 +141,8 @@ class StochasticEncoder(keras.layers.Layer):
 
     def distribution(self, inputs):
         """`(loc, scale)` of `e(z|x)` for `inputs`: `scale` is `scale_tril` or `scale_diag`."""
+        if not self.built:
+            self.build(tuple(inputs.shape))
         params = self.projection(inputs)
         loc = params[:, : self.latent_dim]
         scale = gaussian.scale_from_params(

@@ -7,6 +7,7 @@ reads the real caches or touches the network.
 """
 
 import importlib
+import importlib.resources
 import sys
 import types
 from unittest import mock
@@ -109,8 +110,6 @@ def fake_tfds_dir(tmp_path_factory):
     try:
         importlib.import_module("importlib_resources")
     except ImportError:
-        import importlib.resources
-
         sys.modules["importlib_resources"] = importlib.resources
         added_shim = True
     sources = folder / "sources"
@@ -122,7 +121,10 @@ def fake_tfds_dir(tmp_path_factory):
         ), mock.patch.object(
             tfds.download.DownloadManager,
             "download",
-            lambda self, urls: [str(sources / "images.npy"), str(sources / "labels.npy")],
+            lambda self, urls: [
+                str(sources / "images.npy"),
+                str(sources / "labels.npy"),
+            ],
         ):
             for name in ("cifar10", "cifar10_1"):
                 tfds.builder(name, data_dir=str(data_dir)).download_and_prepare()
@@ -130,3 +132,15 @@ def fake_tfds_dir(tmp_path_factory):
         if added_shim:
             del sys.modules["importlib_resources"]
     return data_dir
+
+
+@pytest.fixture
+def fake_mnist():
+    """The `write_fake_mnist(directory, marker, splits, n, gz)` helper."""
+    return write_fake_mnist
+
+
+@pytest.fixture
+def fake_mnist_npz():
+    """The `write_fake_mnist_npz(path, marker, n)` helper."""
+    return write_fake_mnist_npz

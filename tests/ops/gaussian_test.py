@@ -1,0 +1,198 @@
+"""`keras_ceb.ops.gaussian` against scipy.stats.multivariate_normal."""
+
+import numpy as np
+import pytest
+from keras import ops
+from scipy import linalg
+from scipy import stats
+
+from keras_ceb.ops import gaussian
+from tests.backend_utils import float64_enabled
+from tests.backend_utils import to_numpy
+
+
+def random_tril(rng, batch, dim, log_diag_range=(-1.0, 1.0)):
+    tril = np.tril(rng.normal(size=(batch, dim, dim)), -1) * 0.5
+    diag = np.exp(rng.uniform(*log_diag_range, size=(batch, dim)))
+    return tril + np.einsum("bi,ij->bij", diag, np.eye(dim))
+
+
+def triangular_log_prob(x, loc, tril):
+    """Float64 reference by scipy.linalg's triangular solve (scipy.stats refuses condition 1e12)."""
+    out = []
+    for xi, mi, li in zip(x, loc, tril):
+        white = linalg.solve_triangular(li, xi - mi, lower=True)
+        out.append(-0.5 * white @ white - np.log(np.diag(li)).sum() - 0.5 * len(xi) * np.log(2 * np.pi))
+    return np.array(out)
+
+
+def scipy_log_prob(x, loc, tril):
+    return np.array(
+        [stats.multivariate_normal(loc[i], tril[i] @ tril[i].T).logpdf(x[i]) for i in range(len(x))]
+    )
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4, 7, 16])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_prob_full_matches_scipy(dim, dtype):
+    rng = np.random.default_rng(dim)
+    loc = rng.normal(size=(6, dim))
+    tril = random_tril(rng, 6, dim)
+    x = loc + rng.normal(size=(6, dim))
+    expected = scipy_log_prob(x, loc, tril)
+    with float64_enabled():
+        got = to_numpy(gaussian.log_prob(*(ops.convert_to_tensor(a.astype(dtype)) for a in (x, loc)),
+                                         scale_tril=ops.convert_to_tensor(tril.astype(dtype))))
+    assert got.dtype == np.dtype(dtype)
+    tol = 1e-10 if dtype == "float64" else 2e-4
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("dim", [1, 3, 16])
+def test_log_prob_diag_matches_scipy(dim):
+    rng = np.random.default_rng(0)
+    loc, x = rng.normal(size=(5, dim)), rng.normal(size=(5, dim))
+    scale = np.exp(rng.uniform(-1, 1, size=(5, dim)))
+    expected = [stats.multivariate_normal(loc[i], np.diag(scale[i] ** 2)).logpdf(x[i]) for i in range(5)]
+    got = to_numpy(gaussian.log_prob(x.astype("float32"), loc.astype("float32"),
+                                     scale_diag=scale.astype("float32")))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_log_prob_ill_conditioned_float64():
+    """Scales spanning six orders of magnitude: the triangular solve stays exact in float64."""
+    rng = np.random.default_rng(3)
+    dim = 8
+    tril = random_tril(rng, 4, dim, log_diag_range=(np.log(1e-3), np.log(1e3)))
+    loc = rng.normal(size=(4, dim))
+    x = loc + np.einsum("bij,bj->bi", tril, rng.normal(size=(4, dim)))
+    expected = triangular_log_prob(x, loc, tril)
+    with float64_enabled():
+        got = to_numpy(gaussian.log_prob(ops.convert_to_tensor(x), ops.convert_to_tensor(loc),
+                                         scale_tril=ops.convert_to_tensor(tril)))
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+def test_log_prob_ill_conditioned_float32_is_finite_and_close():
+    """Scales over four orders of magnitude in float32.
+
+    A triangular solve's forward error grows like cond(L) * eps (1e4 * 6e-8 here), so the
+    tolerance is set by float32 itself; float64 is exact (test above).
+    """
+    rng = np.random.default_rng(4)
+    dim = 6
+    tril = random_tril(rng, 16, dim, log_diag_range=(np.log(1e-2), np.log(1e2)))
+    loc = rng.normal(size=(16, dim))
+    x = loc + np.einsum("bij,bj->bi", tril, rng.normal(size=(16, dim)))
+    x, loc, tril = x.astype("float32"), loc.astype("float32"), tril.astype("float32")
+    # Reference on the same float32 inputs, so only the computation's own error is measured.
+    expected = triangular_log_prob(*(a.astype("float64") for a in (x, loc, tril)))
+    got = to_numpy(gaussian.log_prob(x, loc, scale_tril=tril))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+@pytest.mark.parametrize("n,m,dim", [(1, 1, 1), (9, 5, 4), (3, 240, 4), (7, 2, 16)])
+def test_pairwise_log_prob_matches_scipy(covariance, n, m, dim):
+    rng = np.random.default_rng(n * 100 + m)
+    x, loc = rng.normal(size=(n, dim)), rng.normal(size=(m, dim))
+    if covariance == "full":
+        tril = random_tril(rng, m, dim)
+        kwargs = {"scale_tril": tril}
+    else:
+        diag = np.exp(rng.uniform(-1, 1, size=(m, dim)))
+        tril = np.einsum("bi,ij->bij", diag, np.eye(dim))
+        kwargs = {"scale_diag": diag}
+    expected = np.array(
+        [[stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x[i]) for j in range(m)]
+         for i in range(n)]
+    )
+    got = to_numpy(gaussian.pairwise_log_prob(
+        x.astype("float32"), loc.astype("float32"), **{k: v.astype("float32") for k, v in kwargs.items()}
+    ))
+    assert got.shape == (n, m)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_pairwise_equals_broadcast_log_prob():
+    rng = np.random.default_rng(5)
+    x, loc = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
+    tril = random_tril(rng, 4, 3).astype("float32")
+    pairwise = to_numpy(gaussian.pairwise_log_prob(x.astype("float32"), loc.astype("float32"), scale_tril=tril))
+    broadcast = to_numpy(gaussian.log_prob(x[:, None].astype("float32"), loc[None].astype("float32"),
+                                           scale_tril=tril[None]))
+    np.testing.assert_allclose(pairwise, broadcast, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_scale_from_params_is_valid(covariance):
+    dim = 5
+    params = np.random.default_rng(0).normal(size=(7, gaussian.num_scale_params(dim, covariance))) * 5
+    scale = to_numpy(gaussian.scale_from_params(params.astype("float32"), dim, covariance, min_scale=1e-4))
+    if covariance == "full":
+        assert scale.shape == (7, dim, dim)
+        np.testing.assert_array_equal(np.triu(scale, 1), 0.0)
+        diag = np.diagonal(scale, axis1=-2, axis2=-1)
+    else:
+        assert scale.shape == (7, dim)
+        diag = scale
+    assert np.all(diag >= 1e-4)
+
+
+def test_scale_from_zero_params_is_identity():
+    scale = to_numpy(gaussian.scale_from_params(np.zeros((10,), "float32"), 4, min_scale=0.0))
+    np.testing.assert_allclose(scale, np.eye(4), atol=1e-6)
+
+
+def test_scale_from_params_fills_rows_in_order():
+    # 3x3 tril from (d0, l10, d1, l20, l21, d2) in row-major tril order.
+    params = np.array([0.0, 2.0, 0.0, 3.0, 4.0, 0.0], "float32")
+    scale = to_numpy(gaussian.scale_from_params(params, 3, min_scale=0.0))
+    np.testing.assert_allclose(scale[np.tril_indices(3, -1)], [2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_sample_moments(covariance):
+    """Mean and covariance of 10^5 reparameterized samples, within ~5 standard errors."""
+    rng = np.random.default_rng(6)
+    dim, n = 3, 100_000
+    loc = rng.normal(size=(dim,)).astype("float32")
+    if covariance == "full":
+        tril = random_tril(rng, 1, dim)[0].astype("float32")
+        kwargs = {"scale_tril": np.broadcast_to(tril, (n, dim, dim))}
+        cov = tril @ tril.T
+    else:
+        diag = np.exp(rng.uniform(-1, 1, size=dim)).astype("float32")
+        kwargs = {"scale_diag": np.broadcast_to(diag, (n, dim))}
+        cov = np.diag(diag**2)
+    samples = to_numpy(gaussian.sample(np.broadcast_to(loc, (n, dim)), seed=1, **kwargs))
+    std_err = np.sqrt(np.diag(cov) / n)
+    assert np.all(np.abs(samples.mean(0) - loc) < 5 * std_err)
+    # Var of a sample covariance entry is (s_ii s_jj + s_ij^2) / n.
+    cov_se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
+    assert np.all(np.abs(np.cov(samples.T) - cov) < 5 * cov_se)
+
+
+def test_entropy_matches_scipy():
+    rng = np.random.default_rng(7)
+    tril = random_tril(rng, 3, 4)
+    expected = [stats.multivariate_normal(np.zeros(4), t @ t.T).entropy() for t in tril]
+    np.testing.assert_allclose(to_numpy(gaussian.entropy(scale_tril=tril.astype("float32"))),
+                               expected, rtol=1e-5)
+
+
+def test_covariance():
+    tril = random_tril(np.random.default_rng(8), 2, 3).astype("float32")
+    np.testing.assert_allclose(to_numpy(gaussian.covariance(scale_tril=tril)),
+                               tril @ np.swapaxes(tril, -1, -2), rtol=1e-5)
+
+
+def test_scale_arguments_are_exclusive():
+    with pytest.raises(ValueError, match="exactly one of"):
+        gaussian.log_prob(np.zeros((2,), "float32"), np.zeros((2,), "float32"))
+
+
+def test_unknown_covariance():
+    with pytest.raises(ValueError, match="covariance='banana'"):
+        gaussian.num_scale_params(3, "banana")
