@@ -48,15 +48,17 @@ class MemorizationResult:
     """The outcome of `memorization_run`.
 
     Attributes:
-        train_accuracy: Per-epoch accuracy on the training images against their random labels,
-            measured after each epoch with `model.predict` (inference mode, end-of-epoch
+        train_accuracy: Per-epoch accuracy on the training inputs against their random labels,
+            measured after each epoch by an inference pass (`predict_on_batch`, end-of-epoch
             weights).
+        initial_accuracy: The same accuracy before training (near chance).
         chance_level: `1 / num_classes`, the accuracy of a model that memorizes nothing.
         labels: The fixed random labels it was trained on.
         history: `History.history` of the `fit` call (loss and whatever metrics were compiled).
     """
 
     train_accuracy: list
+    initial_accuracy: float
     chance_level: float
     labels: np.ndarray
     history: dict
@@ -66,8 +68,37 @@ class MemorizationResult:
         return self.train_accuracy[-1]
 
 
+def _accuracy(model, x, labels, num_classes, batch_size):
+    """Accuracy of `argmax(model output)` against `labels`, in inference mode.
+
+    Runs `model.predict_on_batch` over slices of `x` (arrays, or a dict/list of arrays for a
+    multi-input model); it skips the per-call data pipeline of `model.predict`, which costs far
+    more than the forward pass on a small set evaluated after every epoch.
+    """
+    correct = 0
+    num_examples = labels.shape[0]
+    for start in range(0, num_examples, batch_size):
+        batch = keras.tree.map_structure(lambda a: a[start : start + batch_size], x)
+        outputs = model.predict_on_batch(batch)
+        if isinstance(outputs, (list, tuple, dict)):
+            raise ValueError(
+                "`memorization_run` needs a model with a single output, the class logits or "
+                "probabilities `(num_examples, num_classes)`. Received: model output of type "
+                f"{type(outputs).__name__}"
+            )
+        outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+        expected_shape = (min(batch_size, num_examples - start), num_classes)
+        if outputs.shape != expected_shape:
+            raise ValueError(
+                "The model must output class scores `(num_examples, num_classes)`, here "
+                f"{expected_shape}. Received: model output={_describe_array(outputs)}"
+            )
+        correct += int(np.sum(np.argmax(outputs, axis=-1) == labels[start : start + batch_size]))
+    return correct / num_examples
+
+
 class _TrainAccuracy(keras.callbacks.Callback):
-    """Records the accuracy of `argmax(model.predict(x))` against `labels` after every epoch."""
+    """Records the accuracy on the training set, with the random labels, after every epoch."""
 
     def __init__(self, x, labels, num_classes, batch_size):
         super().__init__()
@@ -81,21 +112,15 @@ class _TrainAccuracy(keras.callbacks.Callback):
         self.accuracy = []
 
     def on_epoch_end(self, epoch, logs=None):
-        outputs = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
-        if isinstance(outputs, (list, tuple, dict)):
-            raise ValueError(
-                "`memorization_run` needs a model with a single output, the class logits or "
-                "probabilities `(num_examples, num_classes)`. Received: model output of type "
-                f"{type(outputs).__name__}"
-            )
-        outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
-        if outputs.shape != (self.labels.shape[0], self.num_classes):
-            raise ValueError(
-                "The model must output class scores `(num_examples, num_classes)` = "
-                f"{(self.labels.shape[0], self.num_classes)}. "
-                f"Received: model output={_describe_array(outputs)}"
-            )
-        self.accuracy.append(float(np.mean(np.argmax(outputs, axis=-1) == self.labels)))
+        self.accuracy.append(
+            _accuracy(self.model, self.x, self.labels, self.num_classes, self.batch_size)
+        )
+
+
+def _describe_inputs(x, shapes):
+    if isinstance(x, np.ndarray):
+        return _describe_array(x)
+    return f"{type(x).__name__}(shapes={[tuple(shape) for shape in shapes]})"
 
 
 def memorization_run(
@@ -103,8 +128,9 @@ def memorization_run(
 ):
     """Trains a fresh model on `x` with fixed random labels and tracks its training accuracy.
 
-    Training accuracy is measured, after every epoch, by an inference pass
-    (`model.predict(x)`, argmax against the random labels) rather than read from the logged
+    Training accuracy is measured, before training and after every epoch, by an inference pass
+    (`model.predict_on_batch` over `x`, argmax against the random labels) rather than read from
+    the logged
     `accuracy` metric: the logged value is a running mean over the epoch, taken in training mode
     (with dropout or a sampled `z`) and only present if the model was compiled with it. The
     evaluation pass works for any single-output classifier whose output is logits or
@@ -113,10 +139,12 @@ def memorization_run(
     Args:
         build_model: A callable with no arguments returning a new, *compiled* `keras.Model`
             whose loss takes the labels in the format chosen by `one_hot`. Called once.
-        x: Training inputs, e.g. Fashion-MNIST images, any array `model.fit` accepts.
+        x: Training inputs, e.g. Fashion-MNIST images: an array, or a dict/list of arrays for a
+            multi-input model.
         num_classes: Number of classes, >= 2.
         epochs: Number of training epochs.
-        batch_size: Batch size of `fit` and of the accuracy pass.
+        batch_size: Batch size of `fit` and of the accuracy pass (the same, so a model whose
+            output depends on the batch, such as a CatGen classifier, sees the same batches).
         seed: Seed of the random labels. It also seeds Python, NumPy and the Keras backend
             through `keras.utils.set_random_seed(seed)` before `build_model()` is called, so
             weight initialization and shuffling are reproducible (this sets global state).
@@ -125,8 +153,8 @@ def memorization_run(
         verbose: Verbosity of `model.fit`.
 
     Returns:
-        A `MemorizationResult`: `train_accuracy` (one float per epoch), `chance_level`
-        (`1 / num_classes`), `labels`, `history`.
+        A `MemorizationResult`: `train_accuracy` (one float per epoch), `initial_accuracy`,
+        `chance_level` (`1 / num_classes`), `labels`, `history`.
 
     Example:
 
@@ -152,12 +180,16 @@ def memorization_run(
     epochs = _validate_positive_int(epochs, "epochs")
     batch_size = _validate_positive_int(batch_size, "batch_size")
     seed = _validate_positive_int(seed, "seed", minimum=0)
-    if x is None or not hasattr(x, "shape") or len(x.shape) < 1 or x.shape[0] < 1:
+    leaves = keras.tree.flatten(x) if x is not None else []
+    shapes = [getattr(leaf, "shape", ()) for leaf in leaves]
+    if not shapes or any(len(shape) < 1 or shape[0] != shapes[0][0] for shape in shapes) or (
+        shapes[0][0] < 1
+    ):
         raise ValueError(
-            "`x` must be a non-empty array of training inputs. "
-            f"Received: x={_describe_array(x) if x is not None else None}"
+            "`x` must be a non-empty array (or a dict/list of arrays with the same first "
+            f"dimension) of training inputs. Received: x={_describe_inputs(x, shapes)}"
         )
-    labels = random_labels(int(x.shape[0]), num_classes, seed)
+    labels = random_labels(int(shapes[0][0]), num_classes, seed)
 
     keras.utils.set_random_seed(seed)
     model = build_model()
@@ -171,6 +203,7 @@ def memorization_run(
             f"Received: an uncompiled {type(model).__name__} named {model.name!r}"
         )
     targets = np.eye(num_classes, dtype="float32")[labels] if one_hot else labels
+    initial_accuracy = _accuracy(model, x, labels, num_classes, batch_size)
     tracker = _TrainAccuracy(x, labels, num_classes, batch_size)
     history = model.fit(
         x,
@@ -183,6 +216,7 @@ def memorization_run(
     )
     return MemorizationResult(
         train_accuracy=list(tracker.accuracy),
+        initial_accuracy=initial_accuracy,
         chance_level=1.0 / num_classes,
         labels=labels,
         history=dict(history.history),

@@ -24,7 +24,8 @@ def _validate_images(x, name="x", min_ndim=3):
     if array.ndim < min_ndim or array.shape[0] == 0:
         raise ValueError(
             f"`{name}` must be a non-empty batch of images, NHWC `(num_images, height, width, "
-            f"channels)` or `(num_images, height, width)`. Received: {name}={_describe_array(array)}"
+            "channels)` or `(num_images, height, width)`. "
+            f"Received: {name}={_describe_array(array)}"
         )
     return array
 
@@ -34,7 +35,8 @@ def _validate_seed(seed):
         isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0
     ):
         raise ValueError(
-            f"`seed` must be a non-negative int (or None for fresh entropy). Received: seed={seed!r}"
+            "`seed` must be a non-negative int (or None for fresh entropy). "
+            f"Received: seed={seed!r}"
         )
     return seed
 
@@ -155,7 +157,8 @@ def mnist_test_images(x, image_shape=None):
         images = images[..., np.newaxis]
     if images.ndim != 4:
         raise ValueError(
-            f"`x` must be `(N, H, W)` or `(N, H, W, C)` images. Received: x={_describe_array(array)}"
+            "`x` must be `(N, H, W)` or `(N, H, W, C)` images. "
+            f"Received: x={_describe_array(array)}"
         )
     if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
         raise ValueError(

@@ -60,7 +60,7 @@ def test_ece_on_confidences_at_bin_edges():
     np.testing.assert_allclose(ece, direct_ece(probs, labels, 20), rtol=1e-12)
     diagram = reliability_diagram(probs, labels)
     assert diagram.counts[9] == 1 and diagram.counts[11] == 1 and diagram.counts[14] == 1
-    assert diagram.counts[19] == 2  # 1.0 and 0.95
+    assert diagram.counts[18] == 1 and diagram.counts[19] == 1  # 0.95 in (0.9, 0.95], 1.0 last
 
 
 def test_ece_known_values():

@@ -1,0 +1,92 @@
+"""SavedModel export with two serving endpoints: the logits and the rate (TensorFlow backend)."""
+
+import os
+import shutil
+import tempfile
+
+import keras
+
+from keras_ceb import rho as rho_lib
+
+
+def model_input(model):
+    """The symbolic input structure of a built Sequential or functional model."""
+    if isinstance(model, keras.Sequential):
+        return model.inputs[0]
+    return model.input
+
+
+def feature_model(model, encoder):
+    """A model from `model`'s inputs to the features that `encoder` consumes."""
+    return keras.Model(model_input(model), encoder.input, name=f"{encoder.name}_features")
+
+
+def rate_encoder(model):
+    """The model's encoder that can report a rate (a marginal, or VIB), or a `ValueError`."""
+    candidates = [e for e in rho_lib.encoders(model)
+                  if e.marginal is not None or e.objective == "vib"]
+    if not candidates:
+        raise ValueError(
+            "The model has no StochasticEncoder with a marginal (or objective='vib'), so it has "
+            f"no rate to export. Received: model={model.name!r}"
+        )
+    return candidates[0]
+
+
+def export_saved_model(model, path, overwrite=False):
+    """Writes `model` as a TensorFlow SavedModel with endpoints `serve` and `rate`.
+
+    `serve` returns the model's outputs (logits) with `training=False`; `rate` returns the
+    per-example rate `R = log e(z|x) - log m(z)` at one sample of the encoder, the paper's OoD
+    score. Both take the model's inputs. The directory is written beside `path` first and
+    moved into place only when complete, so a failure leaves no half-written export.
+
+    Args:
+        model: A built Keras model containing a `StochasticEncoder` with a marginal.
+        path: Output directory.
+        overwrite: Replace an existing `path`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> keras_ceb.export.export_saved_model(model, "exported")
+    >>> served = tf.saved_model.load("exported")
+    >>> logits, rate = served.serve(x), served.rate(x)
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "SavedModel export needs the TensorFlow backend. "
+            f"Received: backend={keras.backend.backend()!r}"
+        )
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    encoder = rate_encoder(model)
+    features = feature_model(model, encoder)
+    signature = keras.tree.map_structure(
+        lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]), model_input(model)
+    )
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(features)
+    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[signature])
+    archive.add_endpoint(
+        "rate", lambda x: encoder.rate(features(x, training=False)), input_signature=[signature]
+    )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        archive.write_out(staging, verbose=False)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
