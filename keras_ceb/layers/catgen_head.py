@@ -122,7 +122,7 @@ class CatGenHead(keras.layers.Layer):
 
     def _class_logits(self, z_x, sx, sy):
         label_encoder = sy.encoder
-        width = label_encoder.projection.kernel.shape[0]
+        width = label_encoder.loc_projection.kernel.shape[0]
         if width != self.num_classes:
             raise ValueError(
                 "With num_classes, the y encoder must take one-hot labels of width num_classes. "

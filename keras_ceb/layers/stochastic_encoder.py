@@ -19,8 +19,8 @@ INFERENCE_MODES = ("mean", "sample")
 class StochasticEncoder(keras.layers.Layer):
     """Gaussian encoder `e(z|x) = N(mu(x), L(x) L(x)^T)`; returns a sample `z`.
 
-    One Dense layer maps features to the mean and the scale (lower-triangular with a softplus
-    diagonal, or diagonal). `z = mu + L eps` is reparameterized, so the layer trains by
+    Two Dense maps take features to the mean and to the scale (lower-triangular with a softplus
+    diagonal, or diagonal; its kernel starts at zero, so every input starts at scale ~1). `z = mu + L eps` is reparameterized, so the layer trains by
     backpropagation. The layer also holds the model's single knob `rho` and the objective:
 
     - `"ceb"`: the Conditional Entropy Bottleneck. The encoder itself adds no objective term;
@@ -53,7 +53,7 @@ class StochasticEncoder(keras.layers.Layer):
         marginal: `None`, a number of mixture components, or a `MixtureMarginal`.
         inference: `"mean"` or `"sample"`, what to return when `training=False`.
         min_scale: Lower bound on the scale diagonal.
-        kernel_initializer: Initializer of the Dense projection.
+        kernel_initializer: Initializer of the Dense map to the mean.
         seed: Integer seed of the layer's `SeedGenerator`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
@@ -122,12 +122,17 @@ class StochasticEncoder(keras.layers.Layer):
                 "StochasticEncoder needs a known feature dimension. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        num_params = self.latent_dim + gaussian.num_scale_params(self.latent_dim, self.covariance)
-        self.projection = keras.layers.Dense(
-            num_params, kernel_initializer=self.kernel_initializer, name="projection",
+        self.loc_projection = keras.layers.Dense(
+            self.latent_dim, kernel_initializer=self.kernel_initializer, name="loc_projection",
             dtype=self.dtype_policy,
         )
-        self.projection.build(input_shape)
+        # Zero kernel: every input starts at scale ~1, however large its features are.
+        self.scale_projection = keras.layers.Dense(
+            gaussian.num_scale_params(self.latent_dim, self.covariance),
+            kernel_initializer="zeros", name="scale_projection", dtype=self.dtype_policy,
+        )
+        self.loc_projection.build(input_shape)
+        self.scale_projection.build(input_shape)
         if self.marginal is not None and not self.marginal.built:
             self.marginal.build((None, self.latent_dim))
         if self.objective != "determ":
@@ -143,10 +148,9 @@ class StochasticEncoder(keras.layers.Layer):
         """`(loc, scale)` of `e(z|x)` for `inputs`: `scale` is `scale_tril` or `scale_diag`."""
         if not self.built:
             self.build(tuple(inputs.shape))
-        params = self.projection(inputs)
-        loc = params[:, : self.latent_dim]
+        loc = self.loc_projection(inputs)
         scale = gaussian.scale_from_params(
-            params[:, self.latent_dim :], self.latent_dim, self.covariance, self.min_scale
+            self.scale_projection(inputs), self.latent_dim, self.covariance, self.min_scale
         )
         return loc, scale
 
