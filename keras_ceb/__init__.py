@@ -14,3 +14,14 @@ from keras_ceb.layers import MixtureMarginal
 from keras_ceb.layers import StochasticEncoder
 from keras_ceb.rho import get_rho
 from keras_ceb.rho import set_rho
+
+
+def __getattr__(name):
+    # Heavier optional parts load on first use: `keras_ceb.attacks`, `keras_ceb.tuning`, ...
+    import importlib
+
+    if name in ("attacks", "models", "tuning", "cli"):
+        module = importlib.import_module(f"keras_ceb.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'keras_ceb' has no attribute {name!r}")

@@ -1,0 +1,10 @@
+# The test command of the README and of CI: the whole suite on TensorFlow, then on JAX.
+.PHONY: test test-tensorflow test-jax
+
+test: test-tensorflow test-jax
+
+test-tensorflow:
+	KERAS_BACKEND=tensorflow python3 -m pytest -q -p no:cacheprovider
+
+test-jax:
+	KERAS_BACKEND=jax python3 -m pytest -q -p no:cacheprovider

@@ -1,0 +1,83 @@
+"""A keras-tuner search over rho."""
+
+import math
+
+import keras_tuner as kt
+
+from keras_ceb import rho as rho_lib
+
+
+class RhoHyperModel(kt.HyperModel):
+    """Searches rho for a fixed architecture.
+
+    `build_model(rho)` returns a compiled Keras model whose `StochasticEncoder`s use that rho
+    (e.g. `lambda rho: keras_ceb.models.build_classifier("ceb", rho=rho)` compiled). The search
+    space is either a list of `rho_values` (`hp.Choice`, for a grid) or the interval
+    `[rho_min, rho_max]` (`hp.Float`, for random or Bayesian search).
+
+    Args:
+        build_model: Callable `rho -> compiled keras.Model`.
+        rho_values: Optional list of finite rho values.
+        rho_min: Lower end of the interval when `rho_values` is None.
+        rho_max: Upper end of the interval.
+        name: HyperModel name.
+
+    Example:
+
+    >>> hypermodel = keras_ceb.tuning.RhoHyperModel(build, rho_values=[0.0, 2.0, 5.0])
+    >>> tuner = keras_tuner.GridSearch(hypermodel, objective="val_accuracy", directory="tuning")
+    >>> tuner.search(x, y, validation_data=(x_val, y_val), epochs=5)
+    """
+
+    def __init__(self, build_model, rho_values=None, rho_min=-1.0, rho_max=10.0, name="rho_search"):
+        super().__init__(name=name, tunable=True)
+        if not callable(build_model):
+            raise ValueError(f"`build_model` must be callable. Received: build_model={build_model!r}")
+        if rho_values is not None:
+            rho_values = list(rho_values)
+            if not rho_values or not all(_finite(v) for v in rho_values):
+                raise ValueError(
+                    f"`rho_values` must be a non-empty list of finite numbers. Received: rho_values={rho_values!r}"
+                )
+        elif not (_finite(rho_min) and _finite(rho_max) and rho_min < rho_max):
+            raise ValueError(
+                "`rho_min` and `rho_max` must be finite with rho_min < rho_max. "
+                f"Received: rho_min={rho_min!r}, rho_max={rho_max!r}"
+            )
+        self.build_model = build_model
+        self.rho_values = rho_values
+        self.rho_min = rho_min
+        self.rho_max = rho_max
+
+    def build(self, hp):
+        if self.rho_values is not None:
+            rho = hp.Choice("rho", [float(v) for v in self.rho_values])
+        else:
+            rho = hp.Float("rho", float(self.rho_min), float(self.rho_max))
+        model = self.build_model(rho)
+        rho_lib.set_rho(model, rho)  # Also checks that the model has an encoder.
+        return model
+
+
+def search_rho(build_model, x, y, validation_data, rho_values, epochs=5, directory="rho_search",
+               objective="val_accuracy", overwrite=True, **fit_kwargs):
+    """Grid search over `rho_values`; returns the tuner (`tuner.get_best_hyperparameters()`).
+
+    Example:
+
+    >>> tuner = keras_ceb.tuning.search_rho(build, x, y, (x_val, y_val), [0.0, 1.0, 3.0])
+    >>> tuner.get_best_hyperparameters()[0]["rho"]
+    """
+    tuner = kt.GridSearch(
+        RhoHyperModel(build_model, rho_values=rho_values),
+        objective=objective,
+        directory=directory,
+        project_name="rho",
+        overwrite=overwrite,
+    )
+    tuner.search(x, y, validation_data=validation_data, epochs=epochs, **fit_kwargs)
+    return tuner
+
+
+def _finite(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
