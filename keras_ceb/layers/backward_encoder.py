@@ -62,6 +62,8 @@ class BackwardEncoder(keras.layers.Layer):
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.3).
     """
 
+    consumes_bottleneck = True  # Reads e(z|x) from the StochasticEncoder that made z.
+
     def __init__(
         self,
         num_classes,

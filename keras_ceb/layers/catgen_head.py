@@ -59,6 +59,8 @@ class CatGenHead(keras.layers.Layer):
         van den Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018.
     """
 
+    consumes_bottleneck = True  # Reads e(z|x) from the StochasticEncoder that made z.
+
     def __init__(self, num_classes=None, bidirectional=True, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = (

@@ -179,7 +179,24 @@ class StochasticEncoder(keras.layers.Layer):
     def _scale_kwargs(self, scale):
         return {"scale_tril": scale} if self.covariance == "full" else {"scale_diag": scale}
 
+    def _check_ceb_partner(self):
+        """Under CEB, a graph in which no BackwardEncoder or CatGenHead reads z is an error.
+
+        Such a model would train a noisy network with no CEB term at all. Checked from the
+        layer graph of Sequential / functional models; a layer called on its own is not.
+        """
+        consumers = [node.operation for node in getattr(self, "_outbound_nodes", [])]
+        if consumers and not any(getattr(c, "consumes_bottleneck", False) for c in consumers):
+            raise ValueError(
+                "StochasticEncoder(objective='ceb') must feed a BackwardEncoder or CatGenHead "
+                "directly: they add the CEB term. For VIB use objective='vib'; for a plain "
+                "network use objective='determ'. Received: z consumed by "
+                f"{[type(c).__name__ for c in consumers]}"
+            )
+
     def call(self, inputs, training=False):
+        if training and self.objective == "ceb":
+            self._check_ceb_partner()
         loc, scale = self.distribution(inputs)
         kw = self._scale_kwargs(scale)
         if self.objective == "determ":

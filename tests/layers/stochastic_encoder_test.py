@@ -125,3 +125,22 @@ def test_config_round_trip(covariance):
     clone = keras_ceb.StochasticEncoder.from_config(config)
     assert clone.get_config() == config
     assert clone.marginal.num_components == 7
+
+
+def test_ceb_encoder_without_partner_fails_in_training():
+    model = keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2),
+                              keras.layers.Dense(3)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="must feed a BackwardEncoder"):
+        model.fit(np.ones((4, 5), "float32"), np.zeros(4), verbose=0)
+    # Inference through the same model is fine: nothing is trained.
+    assert model.predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)
+
+
+def test_vib_and_determ_encoders_need_no_partner():
+    for objective in ("vib", "determ"):
+        model = keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2, objective=objective),
+                                  keras.layers.Dense(3)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(np.ones((4, 5), "float32"), np.zeros(4), verbose=0).history
+        assert np.isfinite(history["loss"][0])
