@@ -127,14 +127,21 @@ def test_config_round_trip(covariance):
     assert clone.marginal.num_components == 7
 
 
+def unpaired_ceb_model():
+    return keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2),
+                             keras.layers.Dense(3)])
+
+
 def test_ceb_encoder_without_partner_fails_in_training():
-    model = keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2),
-                              keras.layers.Dense(3)])
+    model = unpaired_ceb_model()
     model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="must feed a BackwardEncoder"):
         model.fit(np.ones((4, 5), "float32"), np.zeros(4), verbose=0)
-    # Inference through the same model is fine: nothing is trained.
-    assert model.predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)
+
+
+def test_ceb_encoder_without_partner_predicts():
+    """Inference adds no term, so it is allowed (e.g. to look at embeddings)."""
+    assert unpaired_ceb_model().predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)
 
 
 def test_vib_and_determ_encoders_need_no_partner():
