@@ -6,6 +6,7 @@ from keras_ceb import callbacks
 from keras_ceb import datasets
 from keras_ceb import evaluation
 from keras_ceb import export
+from keras_ceb import inference
 from keras_ceb import metrics
 from keras_ceb import ops
 from keras_ceb.layers import BackwardEncoder

@@ -1,5 +1,8 @@
-"""Keras callbacks: rho schedules and evaluation during training."""
+"""Keras callbacks: rho schedules and robustness evaluation during training."""
 
+from keras_ceb.callbacks.evaluation_callbacks import AttackEvaluation
+from keras_ceb.callbacks.evaluation_callbacks import CalibrationEvaluation
+from keras_ceb.callbacks.evaluation_callbacks import OoDEvaluation
 from keras_ceb.callbacks.rho_scheduler import RhoScheduler
 from keras_ceb.callbacks.rho_scheduler import exponential_anneal
 from keras_ceb.callbacks.rho_scheduler import linear_anneal

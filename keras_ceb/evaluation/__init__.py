@@ -21,3 +21,7 @@ from keras_ceb.evaluation.ood_sets import mnist_test_images
 from keras_ceb.evaluation.ood_sets import paper_ood_sets
 from keras_ceb.evaluation.ood_sets import uniform_noise
 from keras_ceb.evaluation.ood_sets import vertical_flip
+from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
+from keras_ceb.evaluation.scores import evaluate_ood
+from keras_ceb.evaluation.scores import ood_scores
+from keras_ceb.evaluation.scores import rate_scores

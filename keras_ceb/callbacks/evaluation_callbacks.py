@@ -1,0 +1,112 @@
+"""Callbacks that evaluate robustness every N epochs and put the figures into the logs.
+
+Values written into `logs` in `on_epoch_end` reach `History` and any callback listed after
+these ones (put `keras.callbacks.TensorBoard` last to see them there).
+"""
+
+import numpy as np
+
+import keras
+
+from keras_ceb import inference
+from keras_ceb.evaluation import calibration
+from keras_ceb.evaluation import scores as scores_lib
+
+
+class _PeriodicEvaluation(keras.callbacks.Callback):
+    def __init__(self, every):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        logs.update(self.evaluate())
+
+    def evaluate(self):
+        raise NotImplementedError
+
+
+class OoDEvaluation(_PeriodicEvaluation):
+    """Logs OoD detection metrics `ood_{set}_{score}_{metric}` every `every` epochs.
+
+    Metrics: `auroc`, `fpr_at_95_tpr`, `aupr_in`, `aupr_out`, with in-distribution as the
+    positive class; scores: `rate` (if the model has a marginal), `entropy`, `max_softmax`.
+
+    Args:
+        x_in: In-distribution inputs.
+        ood_sets: Dict `{name: inputs}`.
+        every: Evaluate every this many epochs.
+        num_samples: Draws of z to average the scores over.
+
+    Example:
+
+    >>> sets = keras_ceb.evaluation.paper_ood_sets(x_test[:1000], seed=0)
+    >>> model.fit(x, y, callbacks=[keras_ceb.callbacks.OoDEvaluation(x_test[:1000], sets, every=5)])
+    """
+
+    def __init__(self, x_in, ood_sets, every=1, num_samples=1, batch_size=256):
+        super().__init__(every)
+        if not isinstance(ood_sets, dict) or not ood_sets:
+            raise ValueError(f"`ood_sets` must be a non-empty dict. Received: ood_sets={ood_sets!r}")
+        self.x_in, self.ood_sets = x_in, ood_sets
+        self.num_samples, self.batch_size = num_samples, batch_size
+
+    def evaluate(self):
+        rows = scores_lib.evaluate_ood(self.model, self.x_in, self.ood_sets, self.num_samples,
+                                       self.batch_size)
+        logs = {}
+        for row in rows:
+            for metric in ("auroc", "fpr_at_95_tpr", "aupr_in", "aupr_out"):
+                logs[f"ood_{row['ood_set']}_{row['score']}_{metric}"] = float(row[metric])
+        return logs
+
+
+class AttackEvaluation(_PeriodicEvaluation):
+    """Logs accuracy under a PGD attack as `adv_{norm}_{eps}_accuracy` every `every` epochs.
+
+    Args:
+        x: Clean inputs in [clip_min, clip_max].
+        y: Integer labels.
+        eps: Attack radius.
+        norm: `"linf"` or `"l2"`.
+        every: Evaluate every this many epochs.
+        **pgd_kwargs: More `keras_ceb.attacks.pgd_attack` arguments (`steps`, `seed`, ...).
+
+    Example:
+
+    >>> callback = keras_ceb.callbacks.AttackEvaluation(x_test[:500], y_test[:500], eps=0.1)
+    """
+
+    def __init__(self, x, y, eps, norm="linf", every=1, **pgd_kwargs):
+        super().__init__(every)
+        from keras_ceb import attacks
+
+        self._attacks = attacks
+        self.x, self.y, self.eps, self.norm, self.pgd_kwargs = x, y, eps, norm, pgd_kwargs
+
+    def evaluate(self):
+        x_adv = self._attacks.pgd_attack(self.model, self.x, self.y, eps=self.eps, norm=self.norm,
+                                         **self.pgd_kwargs)
+        accuracy = self._attacks.accuracy_under_attack(self.model, x_adv, self.y)
+        return {f"adv_{self.norm}_{self.eps:g}_accuracy": float(accuracy)}
+
+
+class CalibrationEvaluation(_PeriodicEvaluation):
+    """Logs the expected calibration error `ece` (5% bins by default) every `every` epochs.
+
+    Example:
+
+    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x_test, y_test, every=5)
+    """
+
+    def __init__(self, x, y, every=1, num_bins=20, num_samples=1, batch_size=256):
+        super().__init__(every)
+        self.x, self.y = x, np.asarray(y)
+        self.num_bins, self.num_samples, self.batch_size = num_bins, num_samples, batch_size
+
+    def evaluate(self):
+        probs = inference.predict_probabilities(self.model, self.x, self.num_samples, self.batch_size)
+        return {"ece": float(calibration.expected_calibration_error(probs, self.y, self.num_bins))}

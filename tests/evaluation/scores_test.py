@@ -1,0 +1,76 @@
+"""Model-based OoD scores: the rate, the classifier entropy, Monte Carlo averaging."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ceb
+from tests.scenarios_test import blobs
+from tests.scenarios_test import scenario_a
+from tests.scenarios_test import scenario_b
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    x, y = blobs(512)
+    model = scenario_a()
+    model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    return model, x, y
+
+
+def test_rate_separates_far_inputs(trained):
+    model, x, _ = trained
+    rate_in = keras_ceb.evaluation.rate_scores(model, x[:200])
+    rate_out = keras_ceb.evaluation.rate_scores(model, x[:200] * 8.0)
+    assert rate_in.shape == (200,) and np.all(np.isfinite(rate_in))
+    metrics = keras_ceb.evaluation.ood_metrics(rate_in, rate_out, higher_is_in_distribution=False)
+    assert metrics["auroc"] > 0.9, metrics
+
+
+def test_averaging_over_samples_reduces_variance(trained):
+    model, x, _ = trained
+    one = [keras_ceb.evaluation.rate_scores(model, x[:64]) for _ in range(4)]
+    many = [keras_ceb.evaluation.rate_scores(model, x[:64], num_samples=16) for _ in range(4)]
+    assert np.mean(np.var(many, axis=0)) < np.mean(np.var(one, axis=0))
+
+
+def test_ood_scores_and_report(trained):
+    model, x, _ = trained
+    scores = keras_ceb.evaluation.ood_scores(model, x[:100], num_samples=2)
+    assert set(scores) == {"rate", "entropy", "max_softmax"}
+    assert np.all(scores["entropy"] >= 0) and np.all(scores["entropy"] <= np.log(4) + 1e-9)
+    rows = keras_ceb.evaluation.evaluate_ood(model, x[:100], {"far": x[100:200] * 8.0})
+    assert {r["score"] for r in rows} == {"rate", "entropy", "max_softmax"}
+    assert all(0.0 <= r["auroc"] <= 1.0 for r in rows)
+
+
+def test_sampling_at_inference_restores_mode(trained):
+    model, x, _ = trained
+    encoder = keras_ceb.rho.encoders(model)[0]
+    with keras_ceb.inference.sampling_at_inference(model):
+        assert encoder.inference == "sample"
+        a, b = model(x[:8]), model(x[:8])
+        assert not np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    assert encoder.inference == "mean"
+
+
+def test_rate_needs_a_marginal():
+    model = keras.Sequential([keras.Input((16,)), keras_ceb.StochasticEncoder(2),
+                              keras_ceb.BackwardEncoder(4)])
+    with pytest.raises(ValueError, match="no StochasticEncoder with a marginal"):
+        keras_ceb.evaluation.rate_scores(model, np.zeros((4, 16), "float32"))
+    # Without a marginal, ood_scores simply has no rate.
+    assert "rate" not in keras_ceb.evaluation.ood_scores(model, np.zeros((4, 16), "float32"))
+
+
+def test_vib_model_has_a_rate():
+    model = scenario_b()
+    rate = keras_ceb.evaluation.rate_scores(model, blobs(32)[0])
+    assert rate.shape == (32,) and np.all(np.isfinite(rate))
+
+
+def test_bad_num_samples(trained):
+    model, x, _ = trained
+    with pytest.raises(ValueError, match="num_samples=0"):
+        keras_ceb.evaluation.rate_scores(model, x[:4], num_samples=0)
