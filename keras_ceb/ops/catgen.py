@@ -19,4 +19,4 @@ def catgen_log_likelihood(pairwise_log_b):
 
     >>> log_c = catgen_log_likelihood(pairwise_log_prob(z_x, loc_y, scale_tril=scale_y))
     """
-    return ops.diagonal(ops.log_softmax(pairwise_log_b, axis=-1))
+    return ops.diagonal(ops.log_softmax(ops.convert_to_tensor(pairwise_log_b), axis=-1))

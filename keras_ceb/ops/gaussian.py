@@ -67,6 +67,7 @@ def scale_from_params(params, dim, covariance="full", min_scale=1e-5):
     >>> scale = scale_from_params(keras.ops.zeros((3,)), dim=2)  # a 2x2 tril close to I
     """
     check_covariance(covariance)
+    params = ops.convert_to_tensor(params)
     # softplus(x + log(e - 1)) is 1 at x = 0.
     offset = math.log(math.e - 1.0)
     if covariance == "diag":
@@ -77,6 +78,11 @@ def scale_from_params(params, dim, covariance="full", min_scale=1e-5):
     eye = ops.eye(dim, dtype=tril.dtype)
     diag = ops.softplus(ops.diagonal(tril, axis1=-2, axis2=-1) + offset) + min_scale
     return tril * (1.0 - eye) + ops.expand_dims(diag, -1) * eye
+
+
+def _tensors(*values):
+    """Backend tensors for array-like arguments (`None` stays `None`)."""
+    return tuple(None if v is None else ops.convert_to_tensor(v) for v in values)
 
 
 def _check_scale(scale_tril, scale_diag):
@@ -95,6 +101,7 @@ def _tril_diag(scale_tril):
 def log_det_scale(scale_tril=None, scale_diag=None):
     """`log|det L|`, the sum of the log of the diagonal of the scale."""
     _check_scale(scale_tril, scale_diag)
+    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
     diag = scale_diag if scale_diag is not None else _tril_diag(scale_tril)
     return ops.sum(ops.log(diag), axis=-1)
 
@@ -116,6 +123,7 @@ def log_prob(x, loc, scale_tril=None, scale_diag=None):
     >>> log_prob(ops.zeros((2,)), ops.zeros((2,)), scale_diag=ops.ones((2,)))  # -log(2 pi)
     """
     _check_scale(scale_tril, scale_diag)
+    x, loc, scale_tril, scale_diag = _tensors(x, loc, scale_tril, scale_diag)
     dim = x.shape[-1]
     diff = x - loc
     if scale_diag is not None:
@@ -165,6 +173,7 @@ def pairwise_log_prob(x, loc, scale_tril=None, scale_diag=None):
     >>> pairwise_log_prob(z, loc=class_means, scale_diag=class_scales)  # [batch, classes]
     """
     _check_scale(scale_tril, scale_diag)
+    x, loc, scale_tril, scale_diag = _tensors(x, loc, scale_tril, scale_diag)
     dim = x.shape[-1]
     # diff[j, i, :] = x_i - loc_j
     diff = ops.expand_dims(x, 0) - ops.expand_dims(loc, 1)  # [M, N, D]
@@ -194,6 +203,7 @@ def sample(loc, scale_tril=None, scale_diag=None, seed=None):
     import keras
 
     _check_scale(scale_tril, scale_diag)
+    loc, scale_tril, scale_diag = _tensors(loc, scale_tril, scale_diag)
     eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=seed)
     if scale_diag is not None:
         return loc + scale_diag * eps
@@ -203,6 +213,7 @@ def sample(loc, scale_tril=None, scale_diag=None, seed=None):
 def entropy(scale_tril=None, scale_diag=None):
     """Differential entropy in nats: `D/2 (1 + log 2 pi) + log|det L|`."""
     _check_scale(scale_tril, scale_diag)
+    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
     scale = scale_diag if scale_diag is not None else scale_tril
     dim = scale.shape[-1]
     return 0.5 * dim * (1.0 + LOG_2PI) + log_det_scale(scale_tril, scale_diag)
@@ -211,6 +222,7 @@ def entropy(scale_tril=None, scale_diag=None):
 def covariance(scale_tril=None, scale_diag=None):
     """The covariance matrix `L L^T` (`[..., D, D]`)."""
     _check_scale(scale_tril, scale_diag)
+    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
     if scale_diag is not None:
         return ops.expand_dims(ops.square(scale_diag), -1) * ops.eye(scale_diag.shape[-1])
     return ops.matmul(scale_tril, ops.swapaxes(scale_tril, -1, -2))

@@ -36,6 +36,7 @@ def minibatch_i_xz_lower_bound(pairwise_log_e):
     Returns:
         Tensor `[B]`.
     """
+    pairwise_log_e = ops.convert_to_tensor(pairwise_log_e)
     batch = ops.cast(ops.shape(pairwise_log_e)[0], pairwise_log_e.dtype)
     diag = ops.diagonal(pairwise_log_e)
     return diag - ops.logsumexp(pairwise_log_e, axis=-1) + ops.log(batch)

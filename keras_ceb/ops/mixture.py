@@ -24,5 +24,6 @@ def mixture_log_prob(x, logits, loc, scale_tril=None, scale_diag=None):
 
     >>> mixture_log_prob(z, ops.zeros((240,)), means, scale_tril=scales)  # log m(z)
     """
+    logits = ops.convert_to_tensor(logits)
     components = gaussian.pairwise_log_prob(x, loc, scale_tril=scale_tril, scale_diag=scale_diag)
     return ops.logsumexp(components + ops.log_softmax(logits)[None, :], axis=-1)
