@@ -7,7 +7,6 @@ serves logits and the rate.
 """
 
 import math
-import os
 
 import keras
 import numpy as np

@@ -70,8 +70,10 @@ def carlini_wagner_l2(
 
     Example:
 
-    >>> x_adv = carlini_wagner_l2(model, x_test[:100], y_test[:100])
-    >>> l2 = np.linalg.norm((x_adv - x_test[:100]).reshape(100, -1), axis=1)
+    ```python
+    x_adv = carlini_wagner_l2(model, x_test[:100], y_test[:100])
+    l2 = np.linalg.norm((x_adv - x_test[:100]).reshape(100, -1), axis=1)
+    ```
 
     References:
         Carlini and Wagner. Towards Evaluating the Robustness of Neural
@@ -102,14 +104,14 @@ def carlini_wagner_l2(
 
     run = gradients.compiled_loop(
         model,
-        ("carlini_wagner_l2", bool(targeted), bool(abort_early)),
-        _cw_body(bool(targeted), bool(abort_early)),
+        ("carlini_wagner_l2", bool(targeted)),
+        _cw_body(bool(targeted)),
         training=training,
-        stop=lambda state: state[-2],
     )
     settings = dict(
         binary_search_steps=int(binary_search_steps),
         max_iterations=int(max_iterations),
+        abort_early=bool(abort_early),
         hyper=tuple(np.float32(v) for v in (learning_rate, confidence, clip_min, clip_max)),
         initial_const=initial_const,
         clip=(clip_min, clip_max),
@@ -124,7 +126,7 @@ def carlini_wagner_l2(
 
 
 def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iterations,
-                  hyper, initial_const, clip):
+                  abort_early, hyper, initial_const, clip):
     clip_min, clip_max = clip
     n = len(x)
     unit = np.clip((x.astype("float64") - clip_min) / (clip_max - clip_min), 0.0, 1.0)
@@ -141,18 +143,20 @@ def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iteration
         if binary_search_steps >= 10 and outer == binary_search_steps - 1:
             const = upper.copy()  # cleverhans repeats the search at the upper bound
         zeros = np.zeros_like(x)
-        state = (zeros, zeros, zeros, np.float32(0.0),
-                 np.full(n, 1e10, "float32"), np.full(n, -1, "int32"),
-                 best_l2, best_attack, np.int32(0), np.bool_(False), np.float32(0.0))
-        prev = np.float32(np.inf)
-        done = 0
-        while done < max_iterations:
-            consts = (x_tanh, x_back, y_onehot, const.astype("float32"), valid, prev) + hyper
-            state = run(_restart_chunk(state), consts, min(chunk, max_iterations - done))
-            if bool(ops.convert_to_numpy(state[-2])):
-                break  # no progress since the previous check
-            prev = np.float32(ops.convert_to_numpy(state[-1]))
-            done += chunk
+        state = (zeros, zeros, zeros, np.float32(0.0), np.full(n, 1e10, "float32"),
+                 np.full(n, -1, "int32"), best_l2, best_attack, np.float32(0.0), np.bool_(False))
+        consts = (x_tanh, x_back, y_onehot, const.astype("float32"), valid)
+        prev = never = np.float32(np.inf)
+        if not abort_early:
+            state = run(state, consts + (never,) + hyper, max_iterations)
+        for done in range(0, max_iterations if abort_early else 0, chunk):
+            # A check every `chunk` iterations, as in cleverhans: the iterate is
+            # dropped and the search stops if the loss has not improved enough.
+            state = run(state, consts + (prev,) + hyper, 1)
+            if bool(ops.convert_to_numpy(state[9])):
+                break
+            prev = np.float32(ops.convert_to_numpy(state[8]))
+            state = run(state, consts + (never,) + hyper, min(chunk, max_iterations - done) - 1)
         best_l2, best_attack = state[6], state[7]
         success = ops.convert_to_numpy(state[5]) != -1
         upper = np.where(success, np.minimum(upper, const), upper)
@@ -161,15 +165,9 @@ def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iteration
     return ops.convert_to_numpy(best_attack)
 
 
-def _restart_chunk(state):
-    """Resets the iteration counter and the early-abort flag of a loop state."""
-    return state[:8] + (np.int32(0), np.bool_(False), state[10])
-
-
-def _cw_body(targeted, abort_early):
+def _cw_body(targeted):
     def body(ctx, state, consts):
-        (w, m, v, t, step_l2, step_label, best_l2, best_attack,
-         j, abort, first_loss) = state
+        w, m, v, t, step_l2, step_label, best_l2, best_attack, _, _ = state
         (x_tanh, x_back, y_onehot, const, valid, prev,
          learning_rate, confidence, clip_min, clip_max) = consts
         axes = tuple(range(1, len(w.shape)))
@@ -187,11 +185,8 @@ def _cw_body(targeted, abort_early):
         loss, (x_new, logits, l2), grad = ctx.value_and_grad(objective, w)
         grad = ops.cast(grad, "float32")
 
-        # Early abort is checked on the first iteration of each chunk.
-        first = j == 0
-        first_loss = ops.where(first, loss, first_loss)
-        if abort_early:
-            abort = ops.logical_or(abort, ops.logical_and(first, loss > prev * 0.9999))
+        # Early abort: the loss at this iterate is no better than `prev`.
+        abort = loss > prev * 0.9999
         active = ops.logical_not(abort)
 
         # Adam, as tf.compat.v1.train.AdamOptimizer.
@@ -219,6 +214,6 @@ def _cw_body(targeted, abort_early):
         return (ops.cast(w, "float32"), ops.cast(m, "float32"), ops.cast(v, "float32"),
                 ops.cast(t, "float32"), ops.cast(step_l2, "float32"),
                 ops.cast(step_label, "int32"), ops.cast(best_l2, "float32"),
-                ops.cast(best_attack, "float32"), ops.cast(j + 1, "int32"), abort, ops.cast(first_loss, "float32"))
+                ops.cast(best_attack, "float32"), ops.cast(loss, "float32"), abort)
 
     return body

@@ -81,8 +81,10 @@ def pgd_attack(
 
     Example:
 
-    >>> x_adv = pgd_attack(model, x_test, y_test, eps=0.1, norm="linf", seed=0)
-    >>> accuracy_under_attack(model, x_adv, y_test)
+    ```python
+    x_adv = pgd_attack(model, x_test, y_test, eps=0.1, norm="linf", seed=0)
+    accuracy_under_attack(model, x_adv, y_test)
+    ```
 
     References:
         Madry, Makelov, Schmidt, Tsipras and Vladu. Towards Deep Learning

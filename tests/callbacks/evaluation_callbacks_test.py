@@ -1,6 +1,5 @@
 """Robustness callbacks write their figures into the training logs."""
 
-import math
 
 import keras
 import numpy as np

@@ -1,6 +1,5 @@
 """Every tutorial notebook runs top to bottom in its fast mode."""
 
-import os
 import pathlib
 
 import keras

@@ -1,0 +1,81 @@
+"""Fixtures for the attack tests: Fashion-MNIST read from the idx files, a tiny trained MLP."""
+
+import gzip
+import importlib.util
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+
+def read_idx(path):
+    """Reads a gzipped idx file (the MNIST format) into a NumPy array."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(shared_data_dir):
+    """3000 training and 1000 test images in [0, 1] of shape (28, 28, 1), with labels."""
+    folder = shared_data_dir / "fashion-mnist"
+    x_train = read_idx(folder / "train-images-idx3-ubyte.gz")[:3000]
+    y_train = read_idx(folder / "train-labels-idx1-ubyte.gz")[:3000]
+    x_test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000]
+    y_test = read_idx(folder / "t10k-labels-idx1-ubyte.gz")[:1000]
+
+    def scale(images):
+        return (images.astype("float32") / 255.0)[..., None]
+
+    return scale(x_train), y_train.astype("int64"), scale(x_test), y_test.astype("int64")
+
+
+@pytest.fixture(scope="session")
+def small_model(fashion_mnist):
+    """A Flatten-Dense(64, relu)-Dense(10) logits model trained briefly on Fashion-MNIST."""
+    x_train, y_train, _, _ = fashion_mnist
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(x_train, y_train, batch_size=64, epochs=4, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def reference_pgd_module():
+    """`benchmarks/reference_pgd.py`, the plain eager-TensorFlow PGD, loaded by path."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "reference_pgd.py"
+    spec = importlib.util.spec_from_file_location("reference_pgd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def linear_problem():
+    """A 2-class linear logits model on 20 features, and 64 inputs in [0.3, 0.7].
+
+    Returns `(model, weights, bias, x, y)` with `y` the model's own predictions,
+    so every example starts correctly classified.
+    """
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(20, 2))
+    bias = rng.normal(size=2) * 0.1
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(2)])
+    model.layers[-1].set_weights([weights.astype("float32"), bias.astype("float32")])
+    x = rng.uniform(0.3, 0.7, size=(64, 20)).astype("float32")
+    y = np.argmax(x @ weights + bias, axis=1)
+    return model, weights, bias, x, y
