@@ -25,3 +25,6 @@ from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
 from keras_ceb.evaluation.scores import evaluate_ood
 from keras_ceb.evaluation.scores import ood_scores
 from keras_ceb.evaluation.scores import rate_scores
+from keras_ceb.evaluation.report import format_report
+from keras_ceb.evaluation.report import robustness_report
+from keras_ceb.evaluation.report import save_report_figures

@@ -1,0 +1,201 @@
+"""One robustness report for a trained classifier, like the paper's Table 1.
+
+Accuracy, out-of-distribution detection (rate R, entropy H, max-softmax on U(0,1) noise, MNIST,
+vertically flipped images and CW-L2 adversarial examples), an adversarial attack, and
+calibration; as a dict (JSON-ready), as a text table, and as PNG figures.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from keras_ceb import inference
+from keras_ceb.evaluation import calibration
+from keras_ceb.evaluation import ood_sets as ood_sets_lib
+from keras_ceb.evaluation import scores
+
+ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")
+
+
+def robustness_report(
+    model,
+    x,
+    y,
+    *,
+    ood=True,
+    mnist_x=None,
+    cw_ood_examples=0,
+    attack=None,
+    eps=0.1,
+    attack_steps=7,
+    attack_examples=1000,
+    target_class=None,
+    calibration_bins=20,
+    run_calibration=True,
+    num_samples=1,
+    seed=0,
+    batch_size=256,
+):
+    """Evaluates `model` on test data `(x, y)` and returns a JSON-ready dict.
+
+    Args:
+        model: A trained classifier returning logits (images in [0, 1]).
+        x, y: Test images and integer labels.
+        ood: Score the OoD sets (needs images; the rate needs a marginal).
+        mnist_x: Optional MNIST test images, an OoD set for Fashion-MNIST models.
+        cw_ood_examples: If > 0, also use this many CW-L2 adversarial examples (cleverhans
+            defaults) of the test set as an OoD set, as the paper does.
+        attack: `None`, `"pgd-linf"`, `"pgd-l2"` or `"cw-l2"`.
+        eps: Attack radius for PGD.
+        attack_steps: PGD steps.
+        attack_examples: Attack the first this many test examples.
+        target_class: If given, a targeted attack towards this class; the success measure is the
+            paper's (among clean-correct examples whose label is not the target).
+        calibration_bins: Reliability bins (20 = 5% bins).
+        run_calibration: Compute ECE and the reliability diagram.
+        num_samples: Draws of z to average the scores and probabilities over.
+        seed: Seed for the noise images and the attack's random start.
+        batch_size: Batch size for every pass.
+
+    Returns:
+        A dict with `accuracy`, and `ood`, `attack`, `calibration` entries when requested.
+    """
+    if attack is not None and attack not in ATTACKS:
+        raise ValueError(f"`attack` must be one of {ATTACKS} or None. Received: attack={attack!r}")
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"`eps` must be a finite number >= 0. Received: eps={eps!r}")
+    x, y = np.asarray(x), np.asarray(y).astype("int64")
+    probs = inference.predict_probabilities(model, x, num_samples, batch_size)
+    report = {"num_examples": int(len(x)), "accuracy": float(np.mean(probs.argmax(-1) == y))}
+
+    if ood:
+        sets = ood_sets_lib.paper_ood_sets(x, seed=seed, mnist_x=mnist_x)
+        if cw_ood_examples:
+            from keras_ceb import attacks
+
+            n = min(int(cw_ood_examples), len(x))
+            sets["cw_l2"] = attacks.carlini_wagner_l2(model, x[:n], y[:n], batch_size=batch_size)
+        report["ood"] = scores.evaluate_ood(model, x, sets, num_samples, batch_size)
+
+    if attack is not None:
+        report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack, eps,
+                                   attack_steps, target_class, num_samples, seed, batch_size)
+
+    if run_calibration:
+        diagram = calibration.reliability_diagram(probs, y, num_bins=calibration_bins)
+        report["calibration"] = {
+            "ece": float(diagram.ece),
+            "interval": diagram.interval,
+            "method": diagram.method,
+            # Empty bins have no accuracy: None rather than NaN keeps the JSON standard.
+            "bins": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                      for k, v in row.items()} for row in diagram.rows()],
+        }
+    return report
+
+
+def _attack(model, x, y, attack, eps, steps, target_class, num_samples, seed, batch_size):
+    from keras_ceb import attacks
+
+    targets = None if target_class is None else np.full_like(y, int(target_class))
+    attacked = y if targets is None else targets
+    if attack == "cw-l2":
+        x_adv = attacks.carlini_wagner_l2(model, x, attacked, targeted=targets is not None,
+                                          batch_size=batch_size)
+    else:
+        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=attack.split("-")[1],
+                                   steps=steps, targeted=targets is not None,
+                                   num_samples=num_samples, seed=seed, batch_size=batch_size)
+    result = {
+        "attack": attack,
+        "eps": None if attack == "cw-l2" else float(eps),
+        "steps": None if attack == "cw-l2" else int(steps),
+        "num_examples": int(len(x)),
+        "accuracy_under_attack": float(attacks.accuracy_under_attack(model, x_adv, y)),
+        "mean_l2_perturbation": float(np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1)))),
+    }
+    if targets is not None:
+        rate, count = attacks.targeted_success_rate(model, x, x_adv, y, targets)
+        result.update(target_class=int(target_class), targeted_success=float(rate),
+                      targeted_count=int(count))
+    return result
+
+
+def format_report(report, title=None):
+    """The report as a plain-text table (what `keras-ceb evaluate` prints)."""
+    lines = [title] if title else []
+    lines.append(f"accuracy            {report['accuracy']:.4f}   ({report['num_examples']} examples)")
+    if "calibration" in report:
+        lines.append(f"calibration ECE     {report['calibration']['ece']:.4f}   (5% bins)")
+    if "attack" in report:
+        a = report["attack"]
+        radius = "" if a["eps"] is None else f" eps={a['eps']:g} steps={a['steps']}"
+        lines.append(f"attack {a['attack']}{radius}: accuracy under attack "
+                     f"{a['accuracy_under_attack']:.4f}, mean L2 {a['mean_l2_perturbation']:.3f}"
+                     + (f", targeted success {a['targeted_success']:.4f} (n={a['targeted_count']})"
+                        if "targeted_success" in a else ""))
+    if "ood" in report:
+        lines.append("")
+        lines.append("OoD detection (in-distribution positive)")
+        header = f"{'set':<16}{'score':<13}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
+        lines.append(header)
+        lines.append("-" * len(header))
+        for row in report["ood"]:
+            lines.append(f"{row['ood_set']:<16}{row['score']:<13}{row['fpr_at_95_tpr']:>11.3f}"
+                         f"{row['auroc']:>8.3f}{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}")
+    return "\n".join(lines)
+
+
+def _diagram_from_report(calib):
+    bins = calib["bins"]
+
+    def column(key):
+        return np.array([np.nan if b[key] is None else b[key] for b in bins], dtype="float64")
+
+    return calibration.ReliabilityDiagram(
+        bin_edges=np.array([bins[0]["lower_edge"]] + [b["upper_edge"] for b in bins]),
+        counts=np.array([b["count"] for b in bins]),
+        mean_confidence=column("mean_confidence"),
+        accuracy=column("accuracy"),
+        accuracy_lower=column("accuracy_lower"),
+        accuracy_upper=column("accuracy_upper"),
+        interval=calib["interval"],
+        method=calib["method"],
+        ece=calib["ece"],
+        num_examples=int(sum(b["count"] for b in bins)),
+    )
+
+
+def save_report_figures(report, out_dir, title=None):
+    """Writes `reliability.png` and `ood_auroc.png` for the parts the report has; returns paths."""
+    from matplotlib.figure import Figure
+
+    paths = []
+    os.makedirs(out_dir, exist_ok=True)
+    if "calibration" in report:
+        figure = calibration.plot_reliability_diagram(_diagram_from_report(report["calibration"]),
+                                                      title=title)
+        path = os.path.join(out_dir, "reliability.png")
+        figure.savefig(path, dpi=120)
+        paths.append(path)
+    if "ood" in report:
+        figure = Figure(figsize=(7, 3.5))
+        ax = figure.add_subplot(1, 1, 1)
+        sets = sorted({r["ood_set"] for r in report["ood"]})
+        score_names = sorted({r["score"] for r in report["ood"]})
+        width = 0.8 / max(len(score_names), 1)
+        for i, score in enumerate(score_names):
+            values = [next((r["auroc"] for r in report["ood"]
+                            if r["ood_set"] == s and r["score"] == score), np.nan) for s in sets]
+            ax.bar(np.arange(len(sets)) + i * width, values, width, label=score)
+        ax.set_xticks(np.arange(len(sets)) + width * (len(score_names) - 1) / 2, sets)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("AUROC")
+        ax.set_title(title or "OoD detection (in-distribution positive)")
+        ax.legend()
+        figure.tight_layout()
+        path = os.path.join(out_dir, "ood_auroc.png")
+        figure.savefig(path, dpi=120)
+        paths.append(path)
+    return paths

@@ -1,0 +1,61 @@
+"""The Table-1-style robustness report."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ceb
+from tests.scenarios_test import ce_loss
+
+
+@pytest.fixture(scope="module")
+def image_model():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=384).astype("int32")
+    x = np.clip(rng.normal(0.5, 0.1, size=(384, 8, 8, 1)) + 0.3 * (y[:, None, None, None] - 1)
+                * np.linspace(-1, 1, 8)[None, :, None, None], 0, 1).astype("float32")
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile(keras.optimizers.Adam(1e-2), ce_loss(), metrics=["accuracy"])
+    model.fit(x, y, epochs=5, batch_size=64, verbose=0)
+    return model, x, y
+
+
+def test_full_report(image_model, tmp_path):
+    model, x, y = image_model
+    report = keras_ceb.evaluation.robustness_report(
+        model, x[:128], y[:128], mnist_x=x[128:256], cw_ood_examples=16,
+        attack="pgd-linf", eps=0.1, attack_steps=3, target_class=0, seed=0)
+    assert 0.0 <= report["accuracy"] <= 1.0
+    sets = {row["ood_set"] for row in report["ood"]}
+    assert sets == {"uniform_noise", "vertical_flip", "mnist", "cw_l2"}
+    assert {row["score"] for row in report["ood"]} == {"rate", "entropy", "max_softmax"}
+    attack = report["attack"]
+    assert attack["accuracy_under_attack"] <= report["accuracy"] + 0.05
+    assert 0.0 <= attack["targeted_success"] <= 1.0 and attack["targeted_count"] > 0
+    assert 0.0 <= report["calibration"]["ece"] <= 1.0
+    json.loads(json.dumps(report))  # Standard JSON: no NaN.
+    text = keras_ceb.evaluation.format_report(report, title="test")
+    assert "AUROC" in text and "accuracy under attack" in text and "ECE" in text
+    paths = keras_ceb.evaluation.save_report_figures(report, tmp_path)
+    assert sorted(p.split("/")[-1] for p in paths) == ["ood_auroc.png", "reliability.png"]
+
+
+def test_cw_attack_report(image_model):
+    model, x, y = image_model
+    report = keras_ceb.evaluation.robustness_report(model, x[:16], y[:16], ood=False,
+                                                    attack="cw-l2", run_calibration=False)
+    assert report["attack"]["eps"] is None and set(report) == {"num_examples", "accuracy", "attack"}
+
+
+@pytest.mark.parametrize("kwargs,match", [({"attack": "fgsm"}, "attack='fgsm'"),
+                                          ({"eps": -0.1}, "eps=-0.1")])
+def test_bad_arguments(image_model, kwargs, match):
+    model, x, y = image_model
+    with pytest.raises(ValueError, match=match):
+        keras_ceb.evaluation.robustness_report(model, x[:8], y[:8], **kwargs)
