@@ -92,15 +92,9 @@ def carlini_wagner_l2(
         raise ValueError(
             f"Argument `confidence` must be non-negative. Received: confidence={confidence}"
         )
-    x_in = np.asarray(x)
-    x = x_in.astype("float32")
-    gradients.check_clip(x, clip_min, clip_max)
-    labels = gradients.labels_from(y, x)
-    out_dtype = x_in.dtype if np.issubdtype(x_in.dtype, np.floating) else "float32"
+    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x, y, clip_min, clip_max)
     if len(x) == 0:
         return x.astype(out_dtype)
-    num_classes = gradients.num_classes_of(model, x)
-    gradients.check_classes(labels, num_classes)
 
     run = gradients.compiled_loop(
         model,

@@ -333,3 +333,20 @@ def num_classes_of(model, x):
     if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
         return shape[-1]
     return int(ops.shape(model(x[:1], training=False))[-1])
+
+
+def prepare_inputs(model, x, y, clip_min, clip_max):
+    """Validates an attack's inputs; returns `(x as float32, labels, output dtype, num_classes)`.
+
+    `num_classes` is `None` for an empty `x` (the model is not called).
+    """
+    x_in = np.asarray(x)
+    x = x_in.astype("float32")
+    check_clip(x, clip_min, clip_max)
+    labels = labels_from(y, x)
+    out_dtype = x_in.dtype if np.issubdtype(x_in.dtype, np.floating) else "float32"
+    if len(x) == 0:
+        return x, labels, out_dtype, None
+    num_classes = num_classes_of(model, x)
+    check_classes(labels, num_classes)
+    return x, labels, out_dtype, num_classes
