@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 
 
 @contextlib.contextmanager
@@ -46,8 +47,7 @@ def predict_probabilities(model, x, num_samples=1, batch_size=256, output_key=No
     Returns:
         NumPy array `[N, C]`.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"`num_samples` must be a positive integer. Received: num_samples={num_samples!r}")
+    validation.positive_int(num_samples, "num_samples")
     if num_samples == 1:
         logits = output_logits(model.predict(x, batch_size=batch_size, verbose=0), output_key)
         return _softmax(np.asarray(logits, dtype="float64"))

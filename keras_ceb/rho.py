@@ -1,6 +1,6 @@
 """Reading and setting a model's rho: the one knob of CEB and VIB, held by its encoders."""
 
-from keras_ceb.layers import validation
+from keras_ceb import validation
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import keras
 
 from keras_ceb import inference
+from keras_ceb import validation
 from keras_ceb.evaluation import calibration
 from keras_ceb.evaluation import scores as scores_lib
 
@@ -16,9 +17,7 @@ from keras_ceb.evaluation import scores as scores_lib
 class _PeriodicEvaluation(keras.callbacks.Callback):
     def __init__(self, every):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
-        self.every = every
+        self.every = validation.positive_int(every, "every")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:

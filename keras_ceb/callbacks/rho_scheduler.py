@@ -1,10 +1,9 @@
 """`RhoScheduler`: anneal rho during training."""
 
-import math
-
 import keras
 
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 
 
 class RhoScheduler(keras.callbacks.Callback):
@@ -35,12 +34,11 @@ class RhoScheduler(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         current = rho_lib.get_rho(self.model, self.encoder_name)
         new = self.schedule(epoch, current)
-        if isinstance(new, bool) or not isinstance(new, (int, float)) or not math.isfinite(new):
-            raise ValueError(
-                f"The rho schedule must return a finite number. Received: rho={new!r} "
-                f"at epoch={epoch}"
-            )
-        rho_lib.set_rho(self.model, float(new), self.encoder_name)
+        try:
+            new = validation.finite_float(new, "rho")
+        except ValueError as error:
+            raise ValueError(f"The rho schedule returned a bad value at epoch={epoch}: {error}") from None
+        rho_lib.set_rho(self.model, new, self.encoder_name)
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: RhoScheduler set rho to {float(new):.4g}.")
 
@@ -73,8 +71,7 @@ def exponential_anneal(start, end, epochs):
 
 
 def _check_schedule_args(start, end, epochs):
-    for name, value in (("start", start), ("end", end)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+    validation.finite_float(start, "start")
+    validation.finite_float(end, "end")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer. Received: epochs={epochs!r}")

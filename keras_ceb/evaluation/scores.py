@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_ceb import export
 from keras_ceb import inference
+from keras_ceb import validation
 from keras_ceb.evaluation import ood
 
 
@@ -22,8 +23,7 @@ def rate_scores(model, x, num_samples=1, batch_size=256):
 
     >>> r_in = keras_ceb.evaluation.rate_scores(model, x_test, num_samples=4)
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"`num_samples` must be a positive integer. Received: num_samples={num_samples!r}")
+    validation.positive_int(num_samples, "num_samples")
     encoder = export.rate_encoder(model)
     features = export.feature_model(model, encoder).predict(x, batch_size=batch_size, verbose=0)
     chunks = []

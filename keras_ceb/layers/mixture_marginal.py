@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_ceb.layers import validation
+from keras_ceb import validation
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import mixture
 

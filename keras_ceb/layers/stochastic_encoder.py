@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_ceb.layers import running_mean
-from keras_ceb.layers import validation
+from keras_ceb import validation
 from keras_ceb.layers.bottleneck_sample import BottleneckSample
 from keras_ceb.layers.bottleneck_sample import attach_sample
 from keras_ceb.layers.mixture_marginal import MixtureMarginal

@@ -1,10 +1,9 @@
 """A keras-tuner search over rho."""
 
-import math
-
 import keras_tuner as kt
 
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 
 
 class RhoHyperModel(kt.HyperModel):
@@ -80,4 +79,8 @@ def search_rho(build_model, x, y, validation_data, rho_values, epochs=5, directo
 
 
 def _finite(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    try:
+        validation.finite_float(value, "rho")
+    except ValueError:
+        return False
+    return True

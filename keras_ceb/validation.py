@@ -1,4 +1,4 @@
-"""Argument checks shared by the layers: each error names the argument and the value received."""
+"""Argument checks shared across the package: each error names the argument and the value received."""
 
 import math
 import numbers
