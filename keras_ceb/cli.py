@@ -1,0 +1,514 @@
+"""The `keras-ceb` command: train and evaluate CEB / VIB / Determ image classifiers.
+
+    keras-ceb train --objective ceb --rho 0 --out runs/ceb
+    keras-ceb evaluate runs/ceb/model.keras
+
+`main(argv)` returns 0 on success; bad arguments, missing files and missing data end with a
+one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`SystemExit`).
+"""
+
+import argparse
+import math
+import pathlib
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_ceb import callbacks
+from keras_ceb import datasets
+from keras_ceb import models
+from keras_ceb import reporting
+from keras_ceb import rho as rho_lib
+
+RHO_HELP = (
+    "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
+    "information about X"
+)
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_LEARNING_RATE = 1e-3
+# The default anneal starts at --rho + 3 and reaches --rho after 5 epochs. Measured on
+# Fashion-MNIST, CEB at rho=0, 20 epochs: 92.2% test accuracy with it, 90.3% without
+# (benchmarks/main_job.md). Much higher starts are unstable (the encoder's variance collapses).
+DEFAULT_RHO_ANNEAL = "auto"
+RHO_ANNEAL_AUTO_OFFSET = 3.0
+DEFAULT_RHO_ANNEAL_EPOCHS = 5
+OBJECTIVES = ("ceb", "vib", "determ")
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CLIError(Exception):
+    """An error reported to the user as one line, without a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage block) on stderr."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# Argument types: each raises `argparse.ArgumentTypeError`, which argparse reports as one line.
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _anneal_start(text):
+    if text.lower() in ("off", "none"):
+        return None
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return _finite_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number, 'auto' or 'off', got {text!r}"
+        ) from None
+
+
+def _dataset(text):
+    names = datasets.DATASET_NAMES
+    if text not in names:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {text!r}; expected one of {', '.join(names)}"
+        )
+    return text
+
+
+def build_parser():
+    """The `argparse` parser of `keras-ceb`, with the `train` and `evaluate` subcommands.
+
+    Example:
+
+    >>> args = build_parser().parse_args(["train", "--objective", "vib", "--rho", "2"])
+    >>> args.objective, args.rho
+    ('vib', 2.0)
+    """
+    parser = _Parser(
+        prog="keras-ceb",
+        description="Train and evaluate Conditional Entropy Bottleneck (CEB), VIB and "
+        "deterministic image classifiers with Keras 3.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    _add_train_parser(commands)
+    _add_evaluate_parser(commands)
+    return parser
+
+
+def _add_data_arguments(parser):
+    parser.add_argument(
+        "--dataset", type=_dataset, metavar="NAME", default="fashion_mnist",
+        help="dataset name (default: fashion_mnist; also mnist, cifar10)",
+    )
+    parser.add_argument(
+        "--data-dir", type=pathlib.Path, metavar="DIR", default=None,
+        help="folder searched first for the data files (then $KERAS_CEB_DATA, the Keras cache, "
+        "/usr/share/datasets)",
+    )
+    parser.add_argument(
+        "--no-download", dest="download", action="store_false",
+        help="never download: fail if no local copy of the data is found",
+    )
+    parser.add_argument(
+        "--max-test-examples", type=_positive_int, metavar="N", default=None,
+        help="evaluate on the first N test examples only (quick runs and tests)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, metavar="N", default=DEFAULT_BATCH_SIZE,
+        help=f"batch size (default: {DEFAULT_BATCH_SIZE})",
+    )
+
+
+def _add_train_parser(commands):
+    train = commands.add_parser(
+        "train", help="train a classifier and write model, history, metrics and plots",
+        description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
+        "encoder -> head), then evaluate it on the test set. Writes model.keras, history.json, "
+        "metrics.json, training_curves.png and information_plane.png into --out.",
+    )
+    train.add_argument("--objective", choices=OBJECTIVES, default="ceb",
+                       help="training objective (default: ceb)")
+    train.add_argument("--rho", type=_finite_float, metavar="RHO", default=0.0,
+                       help=f"{RHO_HELP} (default: 0)")
+    train.add_argument(
+        "--rho-anneal", type=_anneal_start, default=DEFAULT_RHO_ANNEAL, metavar="START|auto|off",
+        help="anneal rho linearly from START down to --rho over the first --rho-anneal-epochs "
+        f"epochs; 'auto' starts at --rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho "
+        "throughout; ignored for determ (default: auto)",
+    )
+    train.add_argument(
+        "--rho-anneal-epochs", type=_non_negative_int, metavar="N",
+        default=DEFAULT_RHO_ANNEAL_EPOCHS,
+        help="length of the rho anneal in epochs, at most --epochs - 1 "
+        f"(default: {DEFAULT_RHO_ANNEAL_EPOCHS})",
+    )
+    _add_data_arguments(train)
+    train.add_argument("--epochs", type=_positive_int, metavar="N", default=DEFAULT_EPOCHS,
+                       help=f"training epochs (default: {DEFAULT_EPOCHS})")
+    train.add_argument(
+        "--learning-rate", type=_positive_float, metavar="LR", default=DEFAULT_LEARNING_RATE,
+        help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
+    )
+    train.add_argument(
+        "--lr-schedule", choices=("cosine", "constant"), default="cosine",
+        help="learning-rate schedule: cosine decay to 0 over the run, or constant "
+        "(default: cosine)",
+    )
+    train.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
+                       help="dimension of the bottleneck z (default: 4, as in the paper)")
+    train.add_argument("--covariance", choices=("full", "diag"), default="full",
+                       help="Gaussian covariance of e(z|x), b(z|y) and m(z) (default: full)")
+    train.add_argument(
+        "--marginal-components", type=_non_negative_int, metavar="K", default=240,
+        help="mixture components of the learned marginal m(z), used for the rate; 0 for none "
+        "(default: 240, the paper's)",
+    )
+    train.add_argument(
+        "--backbone", choices=("small_convnet", "wide_resnet"), default="small_convnet",
+        help="feature extractor (default: small_convnet; wide_resnet is the paper's, for GPUs)",
+    )
+    train.add_argument("--wrn-depth", type=_positive_int, metavar="DEPTH", default=None,
+                       help="Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)")
+    train.add_argument("--wrn-width", type=_positive_int, metavar="K", default=None,
+                       help="Wide ResNet widening factor (default: 10)")
+    train.add_argument(
+        "--max-train-examples", type=_positive_int, metavar="N", default=None,
+        help="train on the first N training examples only (quick runs and tests)",
+    )
+    train.add_argument("--seed", type=int, metavar="SEED", default=0,
+                       help="random seed (default: 0)")
+    train.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
+                       help="output folder (default: runs/<objective>_rho<rho>)")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
+    train.set_defaults(handler=run_train)
+
+
+def _add_evaluate_parser(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate a saved .keras model on the test set",
+        description="Reload a saved .keras classifier and report its test accuracy and "
+        "information metrics (rate, ReX, I(X;Z) and I(Y;Z) bounds, consistency).",
+    )
+    evaluate.add_argument("model", type=pathlib.Path, metavar="MODEL",
+                          help="path of a model saved by `keras-ceb train` (model.keras)")
+    _add_data_arguments(evaluate)
+    evaluate.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
+                          help="folder to write metrics.json into (default: print only)")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+# Pieces shared by the commands.
+
+
+def load_split(dataset, data_dir, split, download=None, max_examples=None):
+    """Loads one split of `dataset` as `(x, y)`; missing or damaged data raise `CLIError`.
+
+    Args:
+        dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
+        data_dir: Folder searched first, or `None`.
+        split: `"train"` or `"test"`.
+        download: Whether to download when no local copy is found (`None`: the loader's
+            default).
+        max_examples: Keep only the first `max_examples` examples, or `None` for all.
+    """
+    info = datasets.dataset_info(dataset)
+    if split not in info.splits:
+        raise CLIError(
+            f"dataset {dataset!r} has no {split!r} split (it has {', '.join(info.splits)})"
+        )
+    try:
+        x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
+    except (datasets.DatasetNotFoundError, datasets.CorruptDatasetError) as e:
+        raise CLIError(str(e)) from e
+    if max_examples is not None:
+        x, y = x[:max_examples], y[:max_examples]
+    return x, y
+
+
+def _download_flag(args):
+    return None if args.download else False
+
+
+def evaluate_test_metrics(model, x, y, batch_size):
+    """Test accuracy, loss and the information metrics of a compiled classifier.
+
+    Returns:
+        A dict with `accuracy`, `loss`, the logged information metrics (`rate`, `rex`,
+        `i_xz_lower`, `i_yz`; `None` where the model does not log one), `consistency` and
+        `num_examples`.
+    """
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    result = {key: float(value) for key, value in logs.items()}
+    for key in reporting.INFORMATION_KEYS:
+        result.setdefault(key, None)
+    result = reporting.add_consistency(result)
+    result["num_examples"] = int(len(x))
+    return result
+
+
+def load_classifier(path):
+    """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CLIError(f"model file not found: {path}")
+    if path.suffix != ".keras":
+        raise CLIError(f"expected a .keras model file, got {path}")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as e:  # load_model raises many types for unreadable files.
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CLIError(f"could not load {path}: {first_line}") from e
+    if not rho_lib.encoders(model):
+        raise CLIError(f"{path} is not a keras_ceb classifier: it has no StochasticEncoder")
+    if not getattr(model, "compiled", False) or model.loss is None:
+        models.compile_classifier(model)
+    return model
+
+
+def _check_input_shape(model, x, dataset):
+    expected = tuple(model.input_shape[1:])
+    if tuple(x.shape[1:]) != expected:
+        raise CLIError(
+            f"the model expects inputs of shape {expected} but {dataset} has {tuple(x.shape[1:])}"
+        )
+
+
+# Commands.
+
+
+def _title(objective, rho, dataset, num_examples):
+    rho_text = "" if objective == "determ" else f", rho={rho:g}"
+    return f"{objective.upper()}{rho_text} on {dataset}: {num_examples} test examples"
+
+
+def _backbone_kwargs(args):
+    if args.backbone == "wide_resnet":
+        return {"depth": args.wrn_depth or 28, "width": args.wrn_width or 10}
+    return {}
+
+
+def anneal_start(args):
+    """The rho at which training starts: `--rho-anneal` resolved, or `None` without anneal."""
+    if args.rho_anneal is None or args.objective == "determ":
+        return None
+    if args.rho_anneal == "auto":
+        return args.rho + RHO_ANNEAL_AUTO_OFFSET
+    return args.rho_anneal
+
+
+def build_model(args, info, steps_per_epoch):
+    """Builds and compiles the classifier that `keras-ceb train` describes.
+
+    With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
+    `train_callbacks` then moves it to `--rho`).
+    """
+    start_rho = anneal_start(args)
+    model = models.build_classifier(
+        args.objective,
+        input_shape=info.input_shape,
+        num_classes=info.num_classes,
+        backbone=args.backbone,
+        latent_dim=args.latent_dim,
+        rho=args.rho if start_rho is None else start_rho,
+        marginal_components=args.marginal_components or None,
+        covariance=args.covariance,
+        seed=args.seed,
+        backbone_kwargs=_backbone_kwargs(args),
+    )
+    decay_steps = steps_per_epoch * args.epochs if args.lr_schedule == "cosine" else None
+    return models.compile_classifier(
+        model, learning_rate=args.learning_rate, decay_steps=decay_steps
+    )
+
+
+def train_callbacks(args):
+    """The callbacks of `fit`: a linear rho anneal with `--rho-anneal` (not for Determ).
+
+    The anneal is shortened to `epochs - 1` epochs if needed, so that at least the last epoch
+    trains (and the saved model ends) at `--rho`.
+    """
+    start_rho = anneal_start(args)
+    if start_rho is None:
+        return []
+    anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
+    schedule = callbacks.linear_anneal(start_rho, args.rho, anneal_epochs)
+    return [callbacks.RhoScheduler(schedule)]
+
+
+def write_training_outputs(out, model, history, args, info, title):
+    """Writes `model.keras`, `history.json` and the two PNG plots into `out`."""
+    model.save(out / "model.keras")
+    reporting.write_json(out / "history.json", history)
+    # The test set is the `validation_data` of `fit`: monitored per epoch, never selected on.
+    reporting.plot_training_curves(
+        history, out / "training_curves.png", title=title, validation_label="test"
+    )
+    reporting.plot_information_plane(
+        history, out / "information_plane.png", num_classes=info.num_classes,
+        batch_size=args.batch_size, title=f"information plane, {args.objective.upper()}"
+        + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
+        validation_label="test",
+    )
+
+
+def _check_train_args(args):
+    if args.backbone != "wide_resnet" and (args.wrn_depth or args.wrn_width):
+        raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
+    if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
+        raise CLIError(f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {args.wrn_depth}")
+    out = args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out exists and is not a folder: {out}")
+    return out
+
+
+def run_train(args):
+    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`."""
+    start = time.time()
+    out = _check_train_args(args)
+    download = _download_flag(args)
+    x_train, y_train = load_split(
+        args.dataset, args.data_dir, "train", download, args.max_train_examples
+    )
+    x_test, y_test = load_split(
+        args.dataset, args.data_dir, "test", download, args.max_test_examples
+    )
+    info = datasets.dataset_info(args.dataset)
+    out.mkdir(parents=True, exist_ok=True)
+
+    keras.utils.set_random_seed(args.seed)
+    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
+    model = build_model(args, info, steps_per_epoch)
+    train_data = datasets.as_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
+    test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size, shuffle=False)
+    train_start = time.time()
+    history = model.fit(
+        train_data, epochs=args.epochs, validation_data=test_data,
+        callbacks=train_callbacks(args), verbose=args.verbose,
+        shuffle=False,  # `train_data` reshuffles itself every epoch.
+    )
+    train_time = time.time() - train_start
+    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+
+    title = _title(args.objective, args.rho, args.dataset, len(x_test))
+    history = reporting.history_with_consistency(history.history)
+    write_training_outputs(out, model, history, args, info, title)
+    config = {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in vars(args).items()
+        if key not in ("handler", "command")
+    }
+    config["num_train_examples"] = int(len(x_train))
+    config["rho_anneal_start"] = anneal_start(args)
+    result = {
+        "config": config,
+        "test": test,
+        "train_time_s": train_time,
+        "wall_time_s": time.time() - start,
+    }
+    reporting.write_json(out / "metrics.json", result)
+    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
+    print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
+          "information_plane.png")
+    return result
+
+
+def run_evaluate(args):
+    """Runs `keras-ceb evaluate`; returns the metrics dict (also written to `--out`).
+
+    Each evaluation is a separate function that returns one section of the result (here
+    `"test"`, from `evaluate_test_metrics`); more (OoD, attacks, calibration) plug in as
+    further options that add their own sections.
+    """
+    start = time.time()
+    model = load_classifier(args.model)
+    x_test, y_test = load_split(
+        args.dataset, args.data_dir, "test", _download_flag(args), args.max_test_examples
+    )
+    _check_input_shape(model, x_test, args.dataset)
+
+    objective = models.model_objective(model)
+    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+    # Further evaluations (OoD, attacks, calibration) add their own sections here.
+    result = {
+        "model": str(args.model),
+        "dataset": args.dataset,
+        "objective": objective,
+        "test": test,
+        "wall_time_s": time.time() - start,
+    }
+    title = _title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
+    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        reporting.write_json(args.out / "metrics.json", result)
+        print(f"Wrote {args.out / 'metrics.json'}")
+    return result
+
+
+def main(argv=None):
+    """Entry point of `keras-ceb` and `python -m keras_ceb`.
+
+    Args:
+        argv: Arguments without the program name; default `sys.argv[1:]`.
+
+    Returns:
+        0 on success. Errors raise `SystemExit` with a non-zero code after a one-line
+        message on stderr.
+
+    Example:
+
+    >>> main(["train", "--epochs", "1", "--max-train-examples", "512", "--out", "/tmp/run"])
+    ... # doctest: +SKIP
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except CLIError as e:
+        message = str(e)
+        prog = f"{parser.prog} {args.command}"
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILURE) from None
+    return 0

@@ -1,0 +1,1 @@
+"""Tests of the `keras-ceb` command and `keras_ceb.reporting`."""

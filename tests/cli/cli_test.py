@@ -1,0 +1,218 @@
+"""Tests of the `keras-ceb` command: a short training run, `evaluate`, and bad arguments."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_ceb import cli
+from keras_ceb.datasets import locate
+
+TEST_KEYS = {"accuracy", "loss", "rate", "rex", "i_xz_lower", "i_yz", "consistency",
+             "num_examples"}
+FILES = ("model.keras", "history.json", "metrics.json", "training_curves.png",
+         "information_plane.png")
+
+
+def _run(argv):
+    """Runs `cli.main(argv)` in-process; returns (return code, stdout, stderr)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_run(shared_data_dir, tmp_path_factory):
+    """One short `keras-ceb train` run on 512 Fashion-MNIST examples (the default model)."""
+    out = tmp_path_factory.mktemp("train") / "run"
+    code, stdout, stderr = _run([
+        "train", "--objective", "ceb", "--rho", "0", "--epochs", "1",
+        "--max-train-examples", "512", "--max-test-examples", "500",
+        "--data-dir", str(shared_data_dir), "--out", str(out), "--seed", "3",
+    ])
+    assert code == 0, stderr
+    return out, stdout
+
+
+def test_train_writes_every_file(trained_run):
+    out, _ = trained_run
+    for name in FILES:
+        assert (out / name).is_file(), name
+    for name in ("training_curves.png", "information_plane.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_metrics_json(trained_run):
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"config", "test", "train_time_s", "wall_time_s"}
+    assert set(metrics["test"]) == TEST_KEYS
+    assert metrics["test"]["num_examples"] == 500
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert all(isinstance(metrics["test"][k], float) for k in TEST_KEYS - {"num_examples"})
+    assert metrics["config"]["objective"] == "ceb"
+    assert metrics["config"]["num_train_examples"] == 512
+    assert metrics["config"]["rho_anneal_start"] == 3.0
+    assert 0 < metrics["train_time_s"] < metrics["wall_time_s"]
+
+
+def test_train_history_json(trained_run):
+    out, _ = trained_run
+    history = json.loads((out / "history.json").read_text())
+    for key in ("loss", "accuracy", "rex", "i_yz", "i_xz_lower", "rate", "consistency"):
+        assert len(history[key]) == 1, key
+        assert len(history[f"val_{key}"]) == 1, key
+    # The default rho anneal (from rho + 3) is cut short so that the last epoch is at --rho.
+    assert history["rho"] == [0.0]
+
+
+def test_train_prints_the_summary(trained_run):
+    out, stdout = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "CEB, rho=0 on fashion_mnist: 500 test examples" in stdout
+    for label in ("test accuracy", "rate R", "residual information ReX", "I(X;Z) lower bound",
+                  "I(Y;Z) lower bound", "consistency C", "wall time"):
+        assert label in stdout, label
+    assert f"{metrics['test']['accuracy']:.4f}" in stdout
+    assert "4/4" in stdout  # Keras's progress bar: 512 examples in batches of 128.
+
+
+def test_evaluate_reloads_the_model(trained_run, shared_data_dir, tmp_path):
+    out, _ = trained_run
+    code, stdout, stderr = _run([
+        "evaluate", str(out / "model.keras"), "--data-dir", str(shared_data_dir),
+        "--max-test-examples", "500", "--out", str(tmp_path),
+    ])
+    assert code == 0, stderr
+    trained = json.loads((out / "metrics.json").read_text())["test"]
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    assert evaluated["objective"] == "ceb" and evaluated["dataset"] == "fashion_mnist"
+    assert "CEB, rho=0 on fashion_mnist" in stdout  # the saved model ends at the target rho
+    assert set(evaluated["test"]) == TEST_KEYS
+    # The prediction is z = mu(x): accuracy and the I(Y;Z) bound are reproduced exactly.
+    assert evaluated["test"]["accuracy"] == trained["accuracy"]
+    assert evaluated["test"]["i_yz"] == pytest.approx(trained["i_yz"], rel=1e-5)
+    assert "test accuracy" in stdout and f"{trained['accuracy']:.4f}" in stdout
+
+
+def test_help_explains_rho():
+    code, stdout, _ = _run(["train", "--help"])
+    assert code == 0
+    assert "0 targets the Minimum Necessary Information point" in " ".join(stdout.split())
+    assert "--rho-anneal" in stdout and "--max-train-examples" in stdout
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--objective", "ib"], "invalid choice: 'ib'"),
+    (["train", "--epochs", "-1"], "--epochs: expected a positive integer, got '-1'"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--rho", "nan"], "--rho: expected a finite number, got 'nan'"),
+    (["train", "--rho", "inf"], "--rho: expected a finite number"),
+    (["train", "--rho-anneal", "fast"], "expected a finite number, 'auto' or 'off', got 'fast'"),
+    (["train", "--learning-rate", "0"], "--learning-rate: expected a positive number"),
+    (["train", "--dataset", "cifar100"], "unknown dataset 'cifar100'"),
+    (["evaluate", "m.keras", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["evaluate"], "the following arguments are required: MODEL"),
+    ([], "the following arguments are required: COMMAND"),
+    (["fit"], "invalid choice: 'fit'"),
+])
+def test_bad_arguments_exit_with_one_line(argv, needle):
+    code, stdout, stderr = _run(argv)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("keras-ceb"), stderr
+    assert needle in stderr
+    assert stdout == ""
+
+
+def test_missing_model_file(tmp_path):
+    code, _, stderr = _run(["evaluate", str(tmp_path / "nope.keras")])
+    assert code == 1
+    assert stderr == f"keras-ceb evaluate: error: model file not found: {tmp_path / 'nope.keras'}\n"
+
+
+def test_unreadable_model_file(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip file")
+    code, _, stderr = _run(["evaluate", str(bad)])
+    assert code == 1
+    assert stderr.count("\n") == 1
+    assert stderr.startswith(f"keras-ceb evaluate: error: could not load {bad}")
+    code, _, stderr = _run(["evaluate", str(tmp_path)])
+    assert code == 1 and "model file not found" in stderr
+
+
+def test_wrn_options_need_the_wide_resnet(shared_data_dir):
+    code, _, stderr = _run(["train", "--wrn-depth", "16", "--data-dir", str(shared_data_dir)])
+    assert code == 1 and "need --backbone wide_resnet" in stderr
+    code, _, stderr = _run(["train", "--backbone", "wide_resnet", "--wrn-depth", "15"])
+    assert code == 1 and "--wrn-depth must be 6n+4" in stderr
+
+
+def test_missing_data_gives_the_loader_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.delenv(locate.ENV_VAR, raising=False)
+    monkeypatch.setattr(locate, "DEBIAN_ROOT", tmp_path / "debian")
+    monkeypatch.setattr(keras.utils, "get_file", pytest.fail)
+    code, stdout, stderr = _run(["train", "--no-download", "--data-dir", str(tmp_path / "empty"),
+                                 "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert stderr.startswith("keras-ceb train: error: Could not find Fashion-MNIST.")
+    assert str(tmp_path / "empty") in stderr and "download: not tried" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_python_dash_m_entry_point():
+    """`python -m keras_ceb` exits non-zero with the one-line message as its last stderr line."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_ceb", "train", "--objective", "magic"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("keras-ceb train: error: argument --objective: invalid choice")
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_evaluate_rejects_a_model_without_encoder(tmp_path):
+    path = tmp_path / "plain.keras"
+    plain = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    plain.save(path)
+    code, _, stderr = _run(["evaluate", str(path)])
+    assert code == 1
+    assert stderr == (
+        f"keras-ceb evaluate: error: {path} is not a keras_ceb classifier: "
+        "it has no StochasticEncoder\n"
+    )
+
+
+@pytest.mark.parametrize("argv, start, schedule", [
+    ([], 3.0, [3.0, 2.4, 1.8, 1.2, 0.6, 0.0, 0.0]),
+    (["--rho", "1", "--rho-anneal", "5", "--rho-anneal-epochs", "2"], 5.0, [5.0, 3.0, 1.0, 1.0]),
+    (["--rho-anneal", "off"], None, None),
+    (["--objective", "determ"], None, None),
+    (["--epochs", "2"], 3.0, [3.0, 0.0, 0.0]),
+])
+def test_rho_anneal_schedule(argv, start, schedule):
+    args = cli.build_parser().parse_args(["train", *argv])
+    assert cli.anneal_start(args) == start
+    found = cli.train_callbacks(args)
+    if schedule is None:
+        assert found == []
+        return
+    (scheduler,) = found
+    values = [scheduler.schedule(epoch, None) for epoch in range(len(schedule))]
+    assert values == pytest.approx(schedule)

@@ -1,0 +1,77 @@
+"""Tests of `keras_ceb.reporting`: the summary table, JSON and the plots."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from keras_ceb import reporting
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_format_summary_rows_and_missing_values():
+    text = reporting.format_summary(
+        {"accuracy": 0.91234, "rex": 0.25, "rate": None, "i_yz": float("nan"),
+         "wall_time_s": 601.0},
+        title="CEB",
+    )
+    lines = text.splitlines()
+    assert lines[0] == "CEB"
+    assert len(lines) == 1 + 2 + len(reporting.SUMMARY_ROWS)
+    rows = dict(
+        (part.strip() for part in line.rsplit("  ", 1)) for line in lines[2:-1]
+    )
+    assert rows["test accuracy"] == "0.9123"
+    assert rows["residual information ReX (nats)"] == "0.250"
+    assert rows["rate R (nats)"] == "n/a"
+    assert rows["I(Y;Z) lower bound (nats)"] == "n/a"
+    assert rows["consistency C (nats)"] == "n/a"
+    assert rows["wall time"] == "10m01s (601 s)"
+
+
+def test_add_consistency():
+    logs = reporting.add_consistency({"rate": 3.0, "rex": 0.5, "i_yz": 2.2})
+    assert logs["consistency"] == pytest.approx(0.3)
+    assert reporting.add_consistency({"i_yz": 2.2})["consistency"] is None
+
+
+def test_history_with_consistency():
+    history = {"rate": [3.0, 2.5], "rex": [0.5, 0.4], "i_yz": [2.2, 2.0],
+               "val_i_yz": [1.0, 1.1], "loss": [1.0, 0.5]}
+    result = reporting.history_with_consistency(history)
+    assert result["consistency"] == pytest.approx([0.3, 0.1])
+    assert result["val_consistency"] == [None, None]  # no val_rate / val_rex
+    assert result["loss"] == [1.0, 0.5]
+    assert "consistency" not in history  # the input is not modified
+
+
+def test_write_json_handles_numpy_and_non_finite(tmp_path):
+    path = reporting.write_json(tmp_path / "m.json", {
+        "a": np.float32(0.5), "b": float("nan"), "c": [np.int64(3), float("inf")],
+        "d": np.array([1.0, 2.0]),
+    })
+    assert json.loads(path.read_text()) == {"a": 0.5, "b": None, "c": [3, None], "d": [1.0, 2.0]}
+
+
+@pytest.mark.parametrize("history", [
+    {"loss": [2.0, 1.0, 0.5], "accuracy": [0.5, 0.7, 0.9], "i_xz_lower": [1.0, 1.8, 2.2],
+     "i_yz": [0.5, 1.5, 2.1], "val_i_xz_lower": [1.1, 1.9, 2.2], "val_i_yz": [0.6, 1.4, None],
+     "rho": [4.0, 2.0, 0.0]},
+    {"loss": [1.0], "accuracy": [0.8], "i_yz": [1.9], "rex": [3.0]},  # Determ: no I(X;Z)
+])
+def test_plots_are_png(history, tmp_path):
+    curves = reporting.plot_training_curves(history, tmp_path / "c.png", title="t")
+    plane = reporting.plot_information_plane(history, tmp_path / "p.png", num_classes=10,
+                                             batch_size=128)
+    for path in (curves, plane):
+        data = path.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_format_value():
+    assert reporting.format_value("accuracy", 0.5) == "0.5000"
+    assert reporting.format_value("rex", math.inf) == "n/a"
+    assert reporting.format_value("rex", True) == "n/a"
+    assert reporting.format_value("train_time_s", 59.6) == "1m00s (60 s)"
