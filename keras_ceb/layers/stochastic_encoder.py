@@ -172,9 +172,8 @@ class StochasticEncoder(keras.layers.Layer):
                 f"(e.g. marginal=240). Received: marginal=None, objective={self.objective!r}"
             )
         loc, scale = self.distribution(inputs)
-        kw = self._scale_kwargs(scale)
-        z = gaussian.sample(loc, seed=self.seed_generator, **kw)
-        return information.rate(gaussian.log_prob(z, loc, **kw), self.log_marginal(z))
+        z, log_e = gaussian.sample_and_log_prob(loc, seed=self.seed_generator, **self._scale_kwargs(scale))
+        return information.rate(log_e, self.log_marginal(z))
 
     def _scale_kwargs(self, scale):
         return {"scale_tril": scale} if self.covariance == "full" else {"scale_diag": scale}
@@ -208,14 +207,17 @@ class StochasticEncoder(keras.layers.Layer):
             log_e = gaussian.log_prob(z, loc, **kw)
             return attach_sample(z, BottleneckSample(self, loc, scale, self.covariance, log_e))
 
-        z_sample = gaussian.sample(loc, seed=self.seed_generator, **kw)
-        log_e_sample = gaussian.log_prob(z_sample, loc, **kw)
+        z_sample, log_e_sample = gaussian.sample_and_log_prob(loc, seed=self.seed_generator, **kw)
         if training or self.inference == "sample":
             z, log_e = z_sample, log_e_sample
         else:
+            # At the mean, eps = 0: the log-density is -log|det L| - D/2 log 2 pi.
             z, log_e = loc, gaussian.log_prob(loc, loc, **kw)
 
         pairwise = gaussian.pairwise_log_prob(ops.stop_gradient(z_sample), loc, **kw)
+        # The diagonal is log e(z_i|x_i), known exactly from the sampling noise.
+        on_diagonal = ops.eye(ops.shape(pairwise)[0], dtype="bool")
+        pairwise = ops.where(on_diagonal, ops.expand_dims(log_e_sample, -1), pairwise)
         running_mean.update_running_mean(
             self.i_xz_total, self.i_xz_count, information.minibatch_i_xz_lower_bound(pairwise)
         )

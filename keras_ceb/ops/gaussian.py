@@ -200,14 +200,34 @@ def sample(loc, scale_tril=None, scale_diag=None, seed=None):
     Returns:
         A sample with the shape of `loc`.
     """
+    return sample_and_log_prob(loc, scale_tril, scale_diag, seed)[0]
+
+
+def sample_and_log_prob(loc, scale_tril=None, scale_diag=None, seed=None):
+    """A reparameterized sample and its log-density, without a triangular solve.
+
+    At `z = loc + L eps` the density is `-|eps|^2 / 2 - log|det L| - D/2 log 2 pi` exactly,
+    which stays accurate (and its gradient finite) however ill-conditioned L becomes; solving
+    `L w = z - loc` would lose `cond(L)` in precision.
+
+    Returns:
+        `(z [..., D], log_prob [...])`.
+    """
     import keras
 
     _check_scale(scale_tril, scale_diag)
     loc, scale_tril, scale_diag = _tensors(loc, scale_tril, scale_diag)
     eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=seed)
     if scale_diag is not None:
-        return loc + scale_diag * eps
-    return loc + ops.squeeze(ops.matmul(scale_tril, ops.expand_dims(eps, -1)), -1)
+        z = loc + scale_diag * eps
+    else:
+        z = loc + ops.squeeze(ops.matmul(scale_tril, ops.expand_dims(eps, -1)), -1)
+    log_prob = (
+        -0.5 * ops.sum(ops.square(eps), axis=-1)
+        - log_det_scale(scale_tril, scale_diag)
+        - 0.5 * loc.shape[-1] * LOG_2PI
+    )
+    return z, log_prob
 
 
 def entropy(scale_tril=None, scale_diag=None):

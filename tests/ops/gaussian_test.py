@@ -196,3 +196,25 @@ def test_scale_arguments_are_exclusive():
 def test_unknown_covariance():
     with pytest.raises(ValueError, match="covariance='banana'"):
         gaussian.num_scale_params(3, "banana")
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_sample_and_log_prob_agrees_with_log_prob(covariance):
+    rng = np.random.default_rng(9)
+    loc = rng.normal(size=(64, 3)).astype("float32")
+    if covariance == "full":
+        kwargs = {"scale_tril": random_tril(rng, 64, 3).astype("float32")}
+    else:
+        kwargs = {"scale_diag": np.exp(rng.uniform(-1, 1, size=(64, 3))).astype("float32")}
+    z, log_p = gaussian.sample_and_log_prob(loc, seed=3, **kwargs)
+    np.testing.assert_allclose(to_numpy(log_p), to_numpy(gaussian.log_prob(z, loc, **kwargs)),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_sample_log_prob_stays_finite_when_ill_conditioned():
+    """Diagonal 1e-4 beside off-diagonal 1e2: no solve, so the log-density stays exact."""
+    tril = np.array([[1e-4, 0.0], [1e2, 1e-4]], "float32")[None].repeat(16, 0)
+    z, log_p = gaussian.sample_and_log_prob(np.zeros((16, 2), "float32"), scale_tril=tril, seed=0)
+    log_p = to_numpy(log_p)
+    assert np.all(np.isfinite(log_p))
+    assert np.all(log_p > -2 * np.log(1e-4) - np.log(2 * np.pi) - 50)
