@@ -21,6 +21,7 @@ from keras_ceb import datasets
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
+from keras_ceb.evaluation import report as report_lib
 
 RHO_HELP = (
     "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
@@ -88,6 +89,13 @@ def _positive_float(text):
     value = _finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
@@ -233,7 +241,34 @@ def _add_evaluate_parser(commands):
                           help="path of a model saved by `keras-ceb train` (model.keras)")
     _add_data_arguments(evaluate)
     evaluate.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                          help="folder to write metrics.json into (default: print only)")
+                          help="folder to write metrics.json (and the figures) into "
+                          "(default: print only)")
+    robustness = evaluate.add_argument_group(
+        "robustness (the paper's Table 1)",
+        "OoD detection is scored with in-distribution as the positive class.")
+    robustness.add_argument("--ood", action="store_true",
+                            help="OoD detection by rate R, entropy H and max-softmax on U(0,1) "
+                            "noise, vertically flipped test images and (for Fashion-MNIST) the "
+                            "MNIST test set")
+    robustness.add_argument("--cw-ood-examples", type=_non_negative_int, metavar="N", default=0,
+                            help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
+                            "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
+    robustness.add_argument("--attack", choices=report_lib.ATTACKS, default=None,
+                            help="adversarial attack to run on the test set")
+    robustness.add_argument("--eps", type=_non_negative_float, metavar="EPS", default=0.1,
+                            help="attack radius for PGD (default: 0.1)")
+    robustness.add_argument("--attack-steps", type=_positive_int, metavar="N", default=7,
+                            help="PGD steps (default: 7)")
+    robustness.add_argument("--attack-examples", type=_positive_int, metavar="N", default=1000,
+                            help="attack the first N test examples (default: 1000)")
+    robustness.add_argument("--target-class", type=_non_negative_int, metavar="K", default=None,
+                            help="targeted attack towards class K (default: untargeted)")
+    robustness.add_argument("--calibration", action="store_true",
+                            help="expected calibration error and the reliability diagram (5%% bins)")
+    robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
+                            help="draws of z to average the scores over (default: 1)")
+    robustness.add_argument("--seed", type=int, metavar="SEED", default=0,
+                            help="seed of the noise images and the attack's random start")
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -469,21 +504,51 @@ def run_evaluate(args):
 
     objective = models.model_objective(model)
     test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
-    # Further evaluations (OoD, attacks, calibration) add their own sections here.
     result = {
         "model": str(args.model),
         "dataset": args.dataset,
         "objective": objective,
         "test": test,
-        "wall_time_s": time.time() - start,
     }
     title = _title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
+    robustness = evaluate_robustness(model, x_test, y_test, args)
+    if robustness is not None:
+        result["robustness"] = robustness
+    result["wall_time_s"] = time.time() - start
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
+    if robustness is not None:
+        print()
+        print(report_lib.format_report(robustness))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         reporting.write_json(args.out / "metrics.json", result)
-        print(f"Wrote {args.out / 'metrics.json'}")
+        written = ["metrics.json"]
+        if robustness is not None:
+            written += [pathlib.Path(p).name for p in
+                        report_lib.save_report_figures(robustness, args.out, title=title)]
+        print(f"Wrote {args.out}/: {', '.join(written)}")
     return result
+
+
+def evaluate_robustness(model, x, y, args):
+    """The `--ood`, `--attack` and `--calibration` section, or `None` when none is asked for."""
+    if not (args.ood or args.attack or args.calibration):
+        return None
+    if args.target_class is not None:
+        num_classes = datasets.dataset_info(args.dataset).num_classes
+        if args.target_class >= num_classes:
+            raise CLIError(f"--target-class must be below {num_classes}, got {args.target_class}")
+    mnist_x = None
+    if args.ood and args.dataset == "fashion_mnist":
+        mnist_x, _ = load_split("mnist", args.data_dir, "test", _download_flag(args))
+        mnist_x = mnist_x[: len(x)]
+    return report_lib.robustness_report(
+        model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
+        attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
+        attack_examples=args.attack_examples, target_class=args.target_class,
+        run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
+        batch_size=args.batch_size,
+    )
 
 
 def main(argv=None):

@@ -104,6 +104,39 @@ def test_evaluate_reloads_the_model(trained_run, shared_data_dir, tmp_path):
     assert "test accuracy" in stdout and f"{trained['accuracy']:.4f}" in stdout
 
 
+def test_evaluate_robustness_table(trained_run, shared_data_dir, tmp_path):
+    """`evaluate --ood --attack pgd-linf --eps 0.1 --calibration`: the Table-1 style report."""
+    out, _ = trained_run
+    code, stdout, stderr = _run([
+        "evaluate", str(out / "model.keras"), "--data-dir", str(shared_data_dir),
+        "--max-test-examples", "200", "--ood", "--attack", "pgd-linf", "--eps", "0.1",
+        "--attack-steps", "3", "--attack-examples", "100", "--calibration", "--out", str(tmp_path),
+    ])
+    assert code == 0, stderr
+    report = json.loads((tmp_path / "metrics.json").read_text())["robustness"]
+    assert {r["ood_set"] for r in report["ood"]} == {"uniform_noise", "vertical_flip", "mnist"}
+    assert {r["score"] for r in report["ood"]} == {"rate", "entropy", "max_softmax"}
+    assert report["attack"]["attack"] == "pgd-linf" and report["attack"]["eps"] == 0.1
+    assert report["attack"]["num_examples"] == 100
+    assert 0.0 <= report["calibration"]["ece"] <= 1.0
+    assert "OoD detection (in-distribution positive)" in stdout and "AUROC" in stdout
+    assert "accuracy under attack" in stdout and "ECE" in stdout
+    assert (tmp_path / "reliability.png").is_file() and (tmp_path / "ood_auroc.png").is_file()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--attack", "fgsm"], "invalid choice: 'fgsm'"),
+    (["--eps", "-0.1"], "--eps: expected a number >= 0, got '-0.1'"),
+    (["--target-class", "12", "--attack", "pgd-l2"], "--target-class must be below 10, got 12"),
+])
+def test_evaluate_bad_robustness_arguments(trained_run, shared_data_dir, argv, needle):
+    out, _ = trained_run
+    code, _, stderr = _run(["evaluate", str(out / "model.keras"), "--data-dir",
+                            str(shared_data_dir), "--max-test-examples", "16", *argv])
+    assert code != 0
+    assert stderr.count("\n") == 1 and needle in stderr, stderr
+
+
 def test_help_explains_rho():
     code, stdout, _ = _run(["train", "--help"])
     assert code == 0
