@@ -17,6 +17,7 @@ from keras_ceb import metrics as metrics_lib
 from keras_ceb import rho as rho_lib
 from keras_ceb.layers.backward_encoder import BackwardEncoder
 from keras_ceb.layers.stochastic_encoder import OBJECTIVES
+from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.models import backbones
 
@@ -112,7 +113,9 @@ def build_classifier(
         covariance=covariance,
         objective=objective,
         rho=rho,
-        marginal=None if marginal_components is None else int(marginal_components),
+        marginal=(None if marginal_components is None
+                  else MixtureMarginal(int(marginal_components), covariance=covariance,
+                                       name="marginal")),
         seed=seed,
         name="encoder",
     )(features)

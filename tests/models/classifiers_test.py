@@ -163,3 +163,10 @@ def test_compile_classifier_rejects_bad_arguments():
         compile_classifier(_tiny("ceb"), decay_steps=0)
     with pytest.raises(ValueError, match="no StochasticEncoder"):
         compile_classifier(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
+
+
+def test_covariance_applies_to_the_marginal_too():
+    model = build_classifier("ceb", covariance="diag", marginal_components=5, seed=0)
+    encoder = model.get_layer("encoder")
+    assert encoder.covariance == "diag" and encoder.marginal.covariance == "diag"
+    assert model.get_layer("head").covariance == "diag"
