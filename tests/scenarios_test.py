@@ -78,7 +78,7 @@ def scenario_d():
     z_x = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(
         keras.layers.Dense(32, activation="relu")(image))
     one_hot = keras.layers.CategoryEncoding(NUM_CLASSES, output_mode="one_hot")(label)
-    z_y = keras_ceb.StochasticEncoder(4, seed=2, name="label_encoder")(one_hot)
+    z_y = keras_ceb.StochasticEncoder(4, seed=2, name="label_encoder", metric_prefix="y_")(one_hot)
     logits = keras_ceb.CatGenHead(num_classes=NUM_CLASSES)([z_x, z_y])
     model = keras.Model({"image": image, "label": label}, logits)
     model.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"])
@@ -96,7 +96,7 @@ SCENARIOS = {
     "a": (scenario_a, ["rex", "i_yz", "rate", "i_xz_lower"]),
     "b": (scenario_b, ["i_yz", "rate", "i_xz_lower"]),
     "c": (scenario_c, ["rex", "classifier_i_yz", "rate", "i_xz_lower"]),
-    "d": (scenario_d, ["rex", "i_yz", "rate", "i_xz_lower"]),
+    "d": (scenario_d, ["rex", "i_yz", "rate", "i_xz_lower", "y_i_xz_lower"]),
     "e": (lambda: scenario_a("determ"), ["rex", "i_yz"]),
 }
 

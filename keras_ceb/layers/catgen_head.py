@@ -50,7 +50,8 @@ class CatGenHead(keras.layers.Layer):
 
     >>> image = keras.Input((32, 32, 3)); label = keras.Input((), dtype="int32")
     >>> z_x = keras_ceb.StochasticEncoder(4)(backbone(image))
-    >>> z_y = keras_ceb.StochasticEncoder(4)(keras.layers.CategoryEncoding(10, "one_hot")(label))
+    >>> one_hot = keras.layers.CategoryEncoding(10, output_mode="one_hot")(label)
+    >>> z_y = keras_ceb.StochasticEncoder(4, metric_prefix="y_")(one_hot)
     >>> logits = keras_ceb.CatGenHead(num_classes=10)([z_x, z_y])
     >>> model = keras.Model({"image": image, "label": label}, logits)
 

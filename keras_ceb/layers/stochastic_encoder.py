@@ -55,6 +55,8 @@ class StochasticEncoder(keras.layers.Layer):
         min_scale: Lower bound on the scale diagonal.
         kernel_initializer: Initializer of the Dense map to the mean.
         seed: Integer seed of the layer's `SeedGenerator`.
+        metric_prefix: Prefix of the logged metric names, to tell several encoders apart
+            (e.g. `"y_"` for the label encoder of a bidirectional model).
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -89,9 +91,13 @@ class StochasticEncoder(keras.layers.Layer):
         min_scale=1e-5,
         kernel_initializer="glorot_uniform",
         seed=None,
+        metric_prefix="",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(metric_prefix, str):
+            raise ValueError(f"`metric_prefix` must be a string. Received: metric_prefix={metric_prefix!r}")
+        self.metric_prefix = metric_prefix
         self.latent_dim = validation.positive_int(latent_dim, "latent_dim")
         self.covariance = gaussian.check_covariance(covariance)
         self.objective = validation.one_of(objective, OBJECTIVES, "objective")
@@ -137,11 +143,11 @@ class StochasticEncoder(keras.layers.Layer):
             self.marginal.build((None, self.latent_dim))
         if self.objective != "determ":
             self.i_xz_total, self.i_xz_count, self.i_xz_metric = running_mean.add_running_mean(
-                self, "i_xz_lower"
+                self, f"{self.metric_prefix}i_xz_lower"
             )
             if self.marginal is not None or self.objective == "vib":
                 self.rate_total, self.rate_count, self.rate_metric = (
-                    running_mean.add_running_mean(self, "rate")
+                    running_mean.add_running_mean(self, f"{self.metric_prefix}rate")
                 )
 
     def distribution(self, inputs):
@@ -250,6 +256,7 @@ class StochasticEncoder(keras.layers.Layer):
             "min_scale": self.min_scale,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "seed": self.seed,
+            "metric_prefix": self.metric_prefix,
         }
 
     @classmethod

@@ -25,6 +25,7 @@ from tests.backend_utils import to_numpy
         ({"latent_dim": 4, "inference": "mode"}, "inference='mode'"),
         ({"latent_dim": 4, "marginal": 0}, "marginal=0"),
         ({"latent_dim": 4, "marginal": "gauss"}, "marginal='gauss'"),
+        ({"latent_dim": 4, "metric_prefix": 3}, "metric_prefix=3"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -120,7 +121,8 @@ def test_set_rho_validates_and_assigns():
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 def test_config_round_trip(covariance):
     layer = keras_ceb.StochasticEncoder(3, covariance=covariance, objective="vib", rho=2.0,
-                                        marginal=7, inference="sample", seed=3, name="enc")
+                                        marginal=7, inference="sample", seed=3, name="enc",
+                                        metric_prefix="x_")
     config = layer.get_config()
     clone = keras_ceb.StochasticEncoder.from_config(config)
     assert clone.get_config() == config
