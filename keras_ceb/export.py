@@ -22,13 +22,17 @@ def feature_model(model, encoder):
 
 
 def rate_encoder(model):
-    """The model's encoder that can report a rate (a marginal, or VIB), or a `ValueError`."""
-    candidates = [e for e in rho_lib.encoders(model)
-                  if e.marginal is not None or e.objective == "vib"]
+    """The model's encoder that can report a rate (a marginal, or VIB), or a `ValueError`.
+
+    A Determ encoder has no rate: its z is the mean, and the scale head it keeps for the shared
+    architecture is never trained.
+    """
+    candidates = [e for e in rho_lib.encoders(model) if e.objective != "determ"
+                  and (e.marginal is not None or e.objective == "vib")]
     if not candidates:
         raise ValueError(
-            "The model has no StochasticEncoder with a marginal (or objective='vib'), so it has "
-            f"no rate to export. Received: model={model.name!r}"
+            "The model has no CEB or VIB StochasticEncoder with a marginal (or objective='vib'), "
+            f"so it has no rate. Received: model={model.name!r}"
         )
     return candidates[0]
 
@@ -38,7 +42,8 @@ def export_saved_model(model, path, overwrite=False):
 
     `serve` returns the model's outputs (logits) with `training=False`; `rate` returns the
     per-example rate `R = log e(z|x) - log m(z)` at one sample of the encoder, the paper's OoD
-    score. Both take the model's inputs. The directory is written beside `path` first and
+    score. Both take the model's inputs. A model without a rate (Determ, or no marginal) gets
+    the `serve` endpoint only. The directory is written beside `path` first and
     moved into place only when complete, so a failure leaves no half-written export.
 
     Args:
@@ -65,19 +70,23 @@ def export_saved_model(model, path, overwrite=False):
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    encoder = rate_encoder(model)
-    features = feature_model(model, encoder)
     signature = keras.tree.map_structure(
         lambda t: tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]), model_input(model)
     )
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(features)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[signature])
-    archive.add_endpoint(
-        "rate", lambda x: encoder.rate(features(x, training=False)), input_signature=[signature]
-    )
+    try:
+        encoder = rate_encoder(model)
+    except ValueError:
+        encoder = None
+    if encoder is not None:
+        features = feature_model(model, encoder)
+        archive.track(features)
+        archive.add_endpoint(
+            "rate", lambda x: encoder.rate(features(x, training=False)), input_signature=[signature]
+        )
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)

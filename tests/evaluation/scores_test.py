@@ -58,7 +58,7 @@ def test_sampling_at_inference_restores_mode(trained):
 def test_rate_needs_a_marginal():
     model = keras.Sequential([keras.Input((16,)), keras_ceb.StochasticEncoder(2),
                               keras_ceb.BackwardEncoder(4)])
-    with pytest.raises(ValueError, match="no StochasticEncoder with a marginal"):
+    with pytest.raises(ValueError, match="no CEB or VIB StochasticEncoder with a marginal"):
         keras_ceb.evaluation.rate_scores(model, np.zeros((4, 16), "float32"))
     # Without a marginal, ood_scores simply has no rate.
     assert "rate" not in keras_ceb.evaluation.ood_scores(model, np.zeros((4, 16), "float32"))
