@@ -32,7 +32,8 @@ DEFAULT_BATCH_SIZE = 128
 DEFAULT_LEARNING_RATE = 1e-3
 # The default anneal starts at --rho + 3 and reaches --rho after 5 epochs. Measured on
 # Fashion-MNIST, CEB at rho=0, 20 epochs: 92.2% test accuracy with it, 90.3% without
-# (benchmarks/main_job.md). Much higher starts are unstable (the encoder's variance collapses).
+# (benchmarks/main_job.md). Higher starts (rho 10) now train without NaN too, but were not
+# measured to be better.
 DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
