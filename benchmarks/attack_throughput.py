@@ -26,7 +26,6 @@ the same eager loop through the model's own Keras forward pass);
 """
 
 import argparse
-import gzip
 import os
 import pathlib
 import sys
@@ -41,24 +40,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from reference_pgd import reference_forward  # noqa: E402
 from reference_pgd import reference_pgd  # noqa: E402
 
+import keras_ceb  # noqa: E402
 from keras_ceb.attacks import pgd_attack  # noqa: E402
 
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 def load(folder, split, count):
-    prefix = "train" if split == "train" else "t10k"
-    x = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")[:count]
-    y = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")[:count]
-    return (x.astype("float32") / 255.0)[..., None], y.astype("int64")
+    x, y = keras_ceb.datasets.load_fashion_mnist(data_dir=folder, download=False, split=split)
+    return x[:count], y[:count].astype("int64")
 
 
 def build_model(x_train, y_train, downsample="maxpool"):

@@ -116,8 +116,8 @@ class BackwardEncoder(keras.layers.Layer):
 
     def class_log_prob(self, z):
         """`log b(z|k)` for every class, `[batch, C]`."""
-        key = "scale_tril" if self.covariance == "full" else "scale_diag"
-        return gaussian.pairwise_log_prob(z, self.loc, **{key: self.scale()})
+        return gaussian.pairwise_log_prob(
+            z, self.loc, **gaussian.scale_kwargs(self.scale(), self.covariance))
 
     def call(self, z, labels=None):
         sample = find_sample(z)

@@ -11,6 +11,8 @@ can form `log e(z|x) - log b(z|y)` without a second input, which is what lets a 
 import dataclasses
 import weakref
 
+from keras_ceb.ops import gaussian
+
 _ATTR = "_keras_ceb_sample"
 _by_id = {}
 
@@ -36,8 +38,7 @@ class BottleneckSample:
     @property
     def scale_kwargs(self):
         """`{"scale_tril": ...}` or `{"scale_diag": ...}` for the functions in `ops.gaussian`."""
-        key = "scale_tril" if self.covariance == "full" else "scale_diag"
-        return {key: self.scale}
+        return gaussian.scale_kwargs(self.scale, self.covariance)
 
 
 def attach_sample(tensor, sample):

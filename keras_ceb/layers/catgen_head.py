@@ -132,8 +132,8 @@ class CatGenHead(keras.layers.Layer):
                 f"Received: num_classes={self.num_classes}, y encoder input width={width}"
             )
         loc, scale = label_encoder.distribution(ops.eye(self.num_classes, dtype=z_x.dtype))
-        key = "scale_tril" if label_encoder.covariance == "full" else "scale_diag"
-        log_b = gaussian.pairwise_log_prob(z_x, loc, **{key: scale})
+        log_b = gaussian.pairwise_log_prob(
+            z_x, loc, **gaussian.scale_kwargs(scale, label_encoder.covariance))
         return log_b - ops.expand_dims(sx.log_prob, -1)
 
     def compute_output_shape(self, input_shape):

@@ -70,9 +70,9 @@ class MixtureMarginal(keras.layers.Layer):
         )
 
     def call(self, z):
-        key = "scale_tril" if self.covariance == "full" else "scale_diag"
         return mixture.mixture_log_prob(
-            ops.cast(z, self.compute_dtype), self.logits, self.loc, **{key: self.scale()}
+            ops.cast(z, self.compute_dtype), self.logits, self.loc,
+            **gaussian.scale_kwargs(self.scale(), self.covariance),
         )
 
     def compute_output_shape(self, input_shape):

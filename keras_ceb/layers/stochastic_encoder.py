@@ -178,11 +178,9 @@ class StochasticEncoder(keras.layers.Layer):
                 f"(e.g. marginal=240). Received: marginal=None, objective={self.objective!r}"
             )
         loc, scale = self.distribution(inputs)
-        z, log_e = gaussian.sample_and_log_prob(loc, seed=self.seed_generator, **self._scale_kwargs(scale))
+        z, log_e = gaussian.sample_and_log_prob(
+            loc, seed=self.seed_generator, **gaussian.scale_kwargs(scale, self.covariance))
         return information.rate(log_e, self.log_marginal(z))
-
-    def _scale_kwargs(self, scale):
-        return {"scale_tril": scale} if self.covariance == "full" else {"scale_diag": scale}
 
     def _check_ceb_partner(self):
         """Under CEB, a graph in which no BackwardEncoder or CatGenHead reads z is an error.
@@ -203,7 +201,7 @@ class StochasticEncoder(keras.layers.Layer):
         if training and self.objective == "ceb":
             self._check_ceb_partner()
         loc, scale = self.distribution(inputs)
-        kw = self._scale_kwargs(scale)
+        kw = gaussian.scale_kwargs(scale, self.covariance)
         if self.objective == "determ":
             z = loc
             if self.marginal is not None:
@@ -217,8 +215,9 @@ class StochasticEncoder(keras.layers.Layer):
         if training or self.inference == "sample":
             z, log_e = z_sample, log_e_sample
         else:
-            # At the mean, eps = 0: the log-density is -log|det L| - D/2 log 2 pi.
-            z, log_e = loc, gaussian.log_prob(loc, loc, **kw)
+            # At the mean eps = 0, so the log-density needs no solve.
+            z = loc
+            log_e = -gaussian.log_det_scale(**kw) - 0.5 * self.latent_dim * gaussian.LOG_2PI
 
         pairwise = gaussian.pairwise_log_prob(ops.stop_gradient(z_sample), loc, **kw)
         # The diagonal is log e(z_i|x_i), known exactly from the sampling noise.

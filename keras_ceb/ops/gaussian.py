@@ -25,6 +25,11 @@ def check_covariance(covariance):
     return covariance
 
 
+def scale_kwargs(scale, covariance):
+    """`{"scale_tril": scale}` or `{"scale_diag": scale}` for the functions of this module."""
+    return {"scale_tril": scale} if check_covariance(covariance) == "full" else {"scale_diag": scale}
+
+
 def num_scale_params(dim, covariance="full"):
     """Number of unconstrained scale parameters for a `dim`-dimensional Gaussian.
 

@@ -1,6 +1,5 @@
 """Fixtures for the attack tests: Fashion-MNIST read from the idx files, a tiny trained MLP."""
 
-import gzip
 import importlib.util
 import pathlib
 
@@ -8,29 +7,16 @@ import keras
 import numpy as np
 import pytest
 
-
-def read_idx(path):
-    """Reads a gzipped idx file (the MNIST format) into a NumPy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+import keras_ceb
 
 
 @pytest.fixture(scope="session")
 def fashion_mnist(shared_data_dir):
     """3000 training and 1000 test images in [0, 1] of shape (28, 28, 1), with labels."""
-    folder = shared_data_dir / "fashion-mnist"
-    x_train = read_idx(folder / "train-images-idx3-ubyte.gz")[:3000]
-    y_train = read_idx(folder / "train-labels-idx1-ubyte.gz")[:3000]
-    x_test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000]
-    y_test = read_idx(folder / "t10k-labels-idx1-ubyte.gz")[:1000]
-
-    def scale(images):
-        return (images.astype("float32") / 255.0)[..., None]
-
-    return scale(x_train), y_train.astype("int64"), scale(x_test), y_test.astype("int64")
+    (x_train, y_train), (x_test, y_test) = keras_ceb.datasets.load_fashion_mnist(
+        data_dir=shared_data_dir / "fashion-mnist", download=False)
+    return (x_train[:3000], y_train[:3000].astype("int64"),
+            x_test[:1000], y_test[:1000].astype("int64"))
 
 
 @pytest.fixture(scope="session")
