@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_ceb import callbacks
 from keras_ceb import datasets
+from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
@@ -315,6 +316,9 @@ def evaluate_test_metrics(model, x, y, batch_size):
     """
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     result = {key: float(value) for key, value in logs.items()}
+    # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
+    # NaN for them): estimate them on the test set the same way.
+    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
@@ -411,6 +415,13 @@ def train_callbacks(args):
     return [callbacks.RhoScheduler(schedule)]
 
 
+def estimate_callbacks(args, x_test):
+    """`val_rate` and `val_i_xz_lower` on the test set every epoch (the information plane)."""
+    if args.objective == "determ":
+        return []
+    return [callbacks.InformationEstimates(x_test, batch_size=args.batch_size, seed=args.seed)]
+
+
 def write_training_outputs(out, model, history, args, info, title):
     """Writes `model.keras`, `history.json` and the two PNG plots into `out`."""
     model.save(out / "model.keras")
@@ -460,7 +471,7 @@ def run_train(args):
     train_start = time.time()
     history = model.fit(
         train_data, epochs=args.epochs, validation_data=test_data,
-        callbacks=train_callbacks(args), verbose=args.verbose,
+        callbacks=train_callbacks(args) + estimate_callbacks(args, x_test), verbose=args.verbose,
         shuffle=False,  # `train_data` reshuffles itself every epoch.
     )
     train_time = time.time() - train_start

@@ -2,6 +2,7 @@
 
 from keras_ceb.callbacks.evaluation_callbacks import AttackEvaluation
 from keras_ceb.callbacks.evaluation_callbacks import CalibrationEvaluation
+from keras_ceb.callbacks.evaluation_callbacks import InformationEstimates
 from keras_ceb.callbacks.evaluation_callbacks import OoDEvaluation
 from keras_ceb.callbacks.rho_scheduler import RhoScheduler
 from keras_ceb.callbacks.rho_scheduler import exponential_anneal
