@@ -24,7 +24,7 @@ def pgd_attack(
     num_samples=1,
     batch_size=256,
     seed=None,
-    training=False,
+    training=None,
 ):
     """Projected gradient descent attack of Madry et al. (2018).
 
@@ -92,47 +92,60 @@ def pgd_attack(
         Athalye, Carlini and Wagner. Obfuscated Gradients Give a False Sense of
         Security. ICML 2018.
     """
-    if not eps >= 0:
-        raise ValueError(f"Argument `eps` must be non-negative. Received: eps={eps}")
+    training = gradients.deprecated_training(training)
     if norm not in NORMS:
         raise ValueError(f"Argument `norm` must be one of {NORMS}. Received: norm={norm}")
     gradients.check_positive_int(steps, "steps")
-    gradients.check_positive_int(num_samples, "num_samples")
     gradients.check_positive_int(batch_size, "batch_size")
+    gradients.check_seed(seed)
+    gradients.check_num_samples(model, num_samples)
+    n = len(np.asarray(x))
+    eps = gradients.per_example(eps, n, "eps")
     if step_size is None:
-        step_size = 2.5 * eps / steps
-    if not step_size >= 0:
-        raise ValueError(
-            f"Argument `step_size` must be non-negative. Received: step_size={step_size}"
-        )
-    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x, y, clip_min, clip_max)
+        step_size = default_step_size(eps, steps)
+    step_size = gradients.per_example(step_size, n, "step_size")
+    x, labels, out_dtype, num_classes = gradients.prepare_inputs(
+        model, x, y, clip_min, clip_max, targeted=targeted)
     if len(x) == 0:
         return x.astype(out_dtype)
 
     start = x
     if random_start:
-        rng = np.random.default_rng(seed)
-        start = _random_start(x, eps, norm, rng, clip_min, clip_max)
+        start = _random_start(x, eps, norm, np.random.default_rng(seed), clip_min, clip_max)
     y_onehot = np.eye(num_classes, dtype="float32")[labels]
-    scalars = tuple(np.float32(v) for v in (eps, step_size, clip_min, clip_max))
-    run = gradients.compiled_loop(
-        model,
-        ("pgd", norm, bool(targeted), int(num_samples)),
-        _pgd_body(norm, bool(targeted), int(num_samples)),
-        training=training,
-    )
+    eps32, step32 = eps.astype("float32"), step_size.astype("float32")
+    box = (np.float32(clip_min), np.float32(clip_max))
     x_adv = np.empty_like(x)
-    for rows, (xb, sb, yb) in gradients.batches(len(x), batch_size, x, start, y_onehot):
-        (out,) = run((sb,), (xb, yb) + scalars, int(steps))
-        x_adv[rows] = ops.convert_to_numpy(out)[: len(rows)]
+    with gradients.attack_scope(model, seed=seed, num_samples=num_samples):
+        run = gradients.compiled_loop(
+            model,
+            ("pgd", norm, bool(targeted), int(num_samples)),
+            _pgd_body(norm, bool(targeted), int(num_samples)),
+            training=training,
+        )
+        for rows, (xb, sb, yb, eb, tb) in gradients.batches(
+            len(x), batch_size, x, start, y_onehot, eps32, step32
+        ):
+            (out,) = run((sb,), (xb, yb, eb, tb) + box, int(steps))
+            x_adv[rows] = ops.convert_to_numpy(out)[: len(rows)]
     return x_adv.astype(out_dtype, copy=False)
 
 
+def default_step_size(eps, steps):
+    """The default step size of `pgd_attack`: `2.5 * eps / steps`."""
+    return 2.5 * np.asarray(eps, "float64") / steps
+
+
 def _random_start(x, eps, norm, rng, clip_min, clip_max):
-    """A uniform random point of the `eps` ball around each example (see `pgd_attack`)."""
+    """A uniform random point of the `eps` ball around each example (see `pgd_attack`).
+
+    `eps` is a number or an array of one radius per example.
+    """
     x64 = x.astype("float64")
+    eps = np.asarray(eps, "float64")
     if norm == "linf":
-        noise = rng.uniform(-eps, eps, size=x.shape)
+        radius = eps.reshape((-1,) + (1,) * (x.ndim - 1)) if eps.ndim else eps
+        noise = rng.uniform(-radius, radius, size=x.shape)
     else:
         direction = rng.standard_normal(size=x.shape).reshape(len(x), -1)
         direction /= np.linalg.norm(direction, axis=1, keepdims=True)
@@ -152,14 +165,15 @@ def _pgd_body(norm, targeted, num_samples):
     def body(ctx, state, consts):
         (x_adv,) = state
         x0, y_onehot, eps, step_size, clip_min, clip_max = consts
+        # One radius and one step size per example, broadcast over its features.
+        column = (-1,) + (1,) * (len(x0.shape) - 1)
+        eps, step_size = ops.reshape(eps, column), ops.reshape(step_size, column)
 
         def objective(x_adv):
             # Cross-entropy summed over the batch, averaged over `num_samples`
-            # forward passes of the example repeated along the batch axis.
-            x_rep = ops.concatenate([x_adv] * num_samples, axis=0)
-            y_rep = ops.concatenate([y_onehot] * num_samples, axis=0)
-            logp = ops.log_softmax(ops.cast(ctx.logits(x_rep), "float32"), axis=-1)
-            return -ops.sum(y_rep * logp) / num_samples, ()
+            # forward passes (each with its own draws of z under EOT).
+            losses = gradients.eot_crossentropy(ctx, x_adv, y_onehot, num_samples)
+            return ops.sum(losses), ()
 
         _, _, grad = ctx.value_and_grad(objective, x_adv)
         grad = ops.cast(grad, "float32")
