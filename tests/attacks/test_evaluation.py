@@ -107,7 +107,7 @@ def test_scalar_targets_and_labels(identity_model):
 def test_epsilon_sweep_scalar_target_and_step_size(linear_problem):
     model, _, _, x, y = linear_problem  # every y is 1: class 0 is a target for all
     zeros = np.zeros(len(x), "int64")
-    settings = dict(norm="l2", steps=3, seed=0)
+    settings = dict(norm="l2", steps=20, random_start=False)
     scalar = epsilon_sweep(model, x, y, [1.0, 1.25], target=0, **settings)
     per_example = epsilon_sweep(model, x, y, [1.0, 1.25], target=zeros, **settings)
     assert scalar == per_example

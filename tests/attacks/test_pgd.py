@@ -140,12 +140,16 @@ def test_per_example_eps(linear_problem):
 
 def test_default_step_size(linear_problem):
     model, _, _, x, y = linear_problem
-    for eps in (0.05, 0.3):
-        expected = pgd.default_step_size(eps, 5)
+    # Madry's 2.5 eps / steps, capped at 3% of the range per feature (L2: times sqrt(20)).
+    cap = 0.03 * np.sqrt(20)
+    for eps, expected in ((0.05, 2.5 * 0.05 / 5), (1.0, cap)):
+        assert pgd.default_step_size(eps, 5, "l2", 20) == pytest.approx(expected)
         default = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0)
         explicit = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0,
-                              step_size=float(expected))
+                              step_size=expected)
         np.testing.assert_array_equal(default, explicit)
+    assert pgd.default_step_size(0.5, 7, "linf", 784, clip_min=-1.0, clip_max=1.0) == 0.06
+    np.testing.assert_allclose(pgd.default_step_size(np.array([0.07, 0.7]), 7), [0.025, 0.03])
 
 
 def test_targeted_attack_beats_chance(small_model, fashion_mnist):
