@@ -126,18 +126,17 @@ def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_sample
     attacked = y if targets is None else targets
     pgd_run = attack != "cw-l2"
     if pgd_run:
+        norm = attack.split("-")[1]
         # EOT only where there is a z to sample (not for Determ); recorded below.
         num_samples = num_samples if gradients.sampling_encoders(model) else 1
-        if step_size is None:
-            step_size = float(pgd.default_step_size(eps, steps))
-    if not pgd_run:
+        if step_size is None:  # the attack's default, recorded below
+            step_size = float(pgd.default_step_size(eps, steps, norm, int(np.prod(x.shape[1:]))))
+        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=norm, steps=steps,
+                                   step_size=step_size, targeted=targets is not None,
+                                   num_samples=num_samples, seed=seed, batch_size=batch_size)
+    else:
         x_adv = attacks.carlini_wagner_l2(model, x, attacked, targeted=targets is not None,
                                           batch_size=batch_size, seed=seed)
-    else:
-        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=attack.split("-")[1],
-                                   steps=steps, step_size=step_size,
-                                   targeted=targets is not None, num_samples=num_samples,
-                                   seed=seed, batch_size=batch_size)
     result = {
         "attack": attack,
         "eps": float(eps) if pgd_run else None,

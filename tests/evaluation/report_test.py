@@ -58,8 +58,11 @@ def test_attack_step_size_and_eot(image_model):
     settings = dict(ood=False, run_calibration=False, attack="pgd-l2", eps=1.0, attack_steps=3,
                     target_class=0, seed=0)
     default = keras_ceb.evaluation.robustness_report(model, x[:64], y[:64], **settings)["attack"]
-    assert default["step_size"] == pytest.approx(
-        float(keras_ceb.attacks.pgd.default_step_size(1.0, 3)))
+    assert default["step_size"] == pytest.approx(min(2.5 * 1.0 / 3, 0.03 * 8))  # 8x8 images
+    x_adv = keras_ceb.attacks.pgd_attack(model, x[:64], 0, eps=1.0, norm="l2", steps=3,
+                                         targeted=True, seed=0)
+    assert default["targeted_success"] == keras_ceb.attacks.targeted_success_rate(
+        model, x[:64], x_adv, y[:64], 0)[0]
     assert default["num_samples"] == 1
     report = keras_ceb.evaluation.robustness_report(model, x[:64], y[:64], attack_step_size=0.05,
                                                     num_samples=2, **settings)
