@@ -261,9 +261,9 @@ def _add_evaluate_parser(commands):
     robustness.add_argument("--attack-steps", type=_positive_int, metavar="N", default=7,
                             help="PGD steps (default: 7)")
     robustness.add_argument("--attack-step-size", type=_positive_float, metavar="S", default=None,
-                            help="PGD step size, in the attack's norm (default: "
-                            "keras_ceb.attacks.pgd_attack's, a function of --eps and "
-                            "--attack-steps)")
+                            help="PGD step size in the attack's norm (default: "
+                            "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
+                            "L-inf, 0.03 * sqrt(pixels) for L2)")
     robustness.add_argument("--attack-examples", type=_positive_int, metavar="N", default=1000,
                             help="attack the first N test examples (default: 1000)")
     robustness.add_argument("--target-class", type=_non_negative_int, metavar="K", default=None,

@@ -51,7 +51,8 @@ def robustness_report(
         eps: Attack radius for PGD.
         attack_steps: PGD steps.
         attack_step_size: PGD step size; `None` for the default of
-            `keras_ceb.attacks.pgd_attack` (a function of `eps` and `attack_steps`).
+            `keras_ceb.attacks.pgd_attack`, `min(2.5 * eps / attack_steps, cap)` with the cap
+            0.03 (L-inf) or 0.03 * sqrt(pixels) (L2). The report records the value used.
         attack_examples: Attack the first this many test examples.
         target_class: If given, a targeted attack towards this class; the success measure is the
             paper's (among clean-correct examples whose label is not the target).
