@@ -6,8 +6,8 @@ targeted PGD towards class 1 ('Trouser'), L-inf and L2, over an eps sweep, once 
 rule. Success is the paper's: among the clean-correct test images (of the first 1000) whose label
 is not the target, the fraction classified as the target after the attack. The random start is
 on (the attacks' default; one row turns it off) and seeded identically for every rule, so the
-rules differ only in their step size. The caps "a / b" are the L-inf / L2 caps: b = a * sqrt(784), the L2 length of
-an L-inf step of a on every pixel.
+rules differ only in their step size. The caps "a / b" are the L-inf / L2 caps: b = a * sqrt(784),
+the L2 length of an L-inf step of a on every pixel.
 
 Run from the repository root (the table in `benchmarks/README.md`, "PGD step size"; about 5
 minutes on 2 CPU cores):

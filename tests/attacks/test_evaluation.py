@@ -175,7 +175,8 @@ def test_transfer_attack_scalar_target(linear_problem):
     [
         ("sweep", dict(epsilons=[0.1, np.inf]), r"Received: epsilons=\[0.1, inf\]$"),
         ("sweep", dict(epsilons=[-0.1]), r"Received: epsilons=\[-0.1\]$"),
-        ("sweep", dict(epsilons=[0.1], target=2), r"target classes in \[0, 2\).*Received: target=2$"),
+        ("sweep", dict(epsilons=[0.1], target=2),
+         r"target classes in \[0, 2\).*Received: target=2$"),
         ("sweep", dict(epsilons=[0.1], target=-1), "Received: target=-1$"),
         ("sweep", dict(epsilons=[0.1], target=np.ones(3, "int64")),
          r"Received: len\(x\)=64, target.shape=\(3,\)$"),
