@@ -261,6 +261,10 @@ def _add_evaluate_parser(commands):
                             help="attack radius for PGD (default: 0.1)")
     robustness.add_argument("--attack-steps", type=_positive_int, metavar="N", default=7,
                             help="PGD steps (default: 7)")
+    robustness.add_argument("--attack-step-size", type=_positive_float, metavar="S", default=None,
+                            help="PGD step size in the attack's norm (default: "
+                            "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
+                            "L-inf, 0.03 * sqrt(pixels) for L2)")
     robustness.add_argument("--attack-examples", type=_positive_int, metavar="N", default=1000,
                             help="attack the first N test examples (default: 1000)")
     robustness.add_argument("--target-class", type=_non_negative_int, metavar="K", default=None,
@@ -268,9 +272,11 @@ def _add_evaluate_parser(commands):
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")
     robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
-                            help="draws of z to average the scores over (default: 1)")
-    robustness.add_argument("--seed", type=int, metavar="SEED", default=0,
-                            help="seed of the noise images and the attack's random start")
+                            help="draws of z to average the scores and the PGD gradients (EOT) "
+                            "over (default: 1)")
+    robustness.add_argument("--seed", type=_non_negative_int, metavar="SEED", default=0,
+                            help="seed of the noise images, the attack's random start and its "
+                            "draws of z")
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -557,6 +563,7 @@ def evaluate_robustness(model, x, y, args):
     return report_lib.robustness_report(
         model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
+        attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,
         run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
         batch_size=args.batch_size,
