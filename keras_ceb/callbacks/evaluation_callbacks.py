@@ -43,8 +43,16 @@ class OoDEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> sets = keras_ceb.evaluation.paper_ood_sets(x_test[:1000], seed=0)
-    >>> model.fit(x, y, callbacks=[keras_ceb.callbacks.OoDEvaluation(x_test[:1000], sets, every=5)])
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> sets = keras_ceb.evaluation.paper_ood_sets(x, seed=0)
+    >>> callback = keras_ceb.callbacks.OoDEvaluation(x, sets)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> round(logs["ood_uniform_noise_rate_auroc"][0], 2) >= 0.0
+    True
     """
 
     def __init__(self, x_in, ood_sets, every=1, num_samples=1, batch_size=256):
@@ -77,7 +85,15 @@ class AttackEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> callback = keras_ceb.callbacks.AttackEvaluation(x_test[:500], y_test[:500], eps=0.1)
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> callback = keras_ceb.callbacks.AttackEvaluation(x[:16], y[:16], eps=0.1)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> "adv_linf_0.1_accuracy" in logs
+    True
     """
 
     def __init__(self, x, y, eps, norm="linf", every=1, **pgd_kwargs):
@@ -99,7 +115,15 @@ class CalibrationEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x_test, y_test, every=5)
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x, y)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> 0.0 <= logs["ece"][0] <= 1.0
+    True
     """
 
     def __init__(self, x, y, every=1, num_bins=20, num_samples=1, batch_size=256):
