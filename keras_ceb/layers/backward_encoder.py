@@ -138,7 +138,7 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             if labels is None:
                 term = losses.consistent_classifier_term(log_e, class_log_b, rho)
             else:
-                ids = class_table.label_ids(labels, self.num_classes)
+                ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
                 log_b = ops.take_along_axis(class_log_b, ids[:, None], axis=-1)[:, 0]
                 term = losses.residual_term(log_e, log_b, rho)
                 self.running_means.update("rex", information.residual_information(log_e, log_b))

@@ -141,7 +141,7 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         ids = None
         if self.num_classes is not None:
             class_log_b = self._pairwise(z_x, self.class_distribution())
-            ids = class_table.label_ids(y_side, self.num_classes)
+            ids = class_table.label_ids(y_side, self.num_classes, "CatGenHead")
             pairwise_b = ops.take(class_log_b, ids, axis=1)  # [i, j] = log b(z_i|y_j)
             output = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
         else:

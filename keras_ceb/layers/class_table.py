@@ -7,6 +7,7 @@ this is a one-layer map from the one-hot label to the Gaussian's parameters.
 import keras
 from keras import ops
 
+from keras_ceb.layers import label_check
 from keras_ceb.ops import gaussian
 
 
@@ -31,12 +32,23 @@ def class_distribution(loc, scale_params, covariance, min_scale):
     return gaussian.Gaussian(loc, scale)
 
 
-def label_ids(labels, num_classes):
-    """Integer class ids `[B]` from integer labels `[B]`, `[B, 1]` or one-hot `[B, C]`."""
+def label_ids(labels, num_classes, layer_name):
+    """Integer class ids `[B]` from integer labels `[B]`, `[B, 1]` or one-hot `[B, C]`.
+
+    Float class ids are refused (a one-hot float matrix is fine), and ids outside `[0, C)`
+    are an error, at the first batch inside a compiled step.
+    """
     labels = ops.convert_to_tensor(labels)
-    if len(labels.shape) == 2 and labels.shape[-1] == num_classes and num_classes > 1:
-        labels = ops.argmax(labels, axis=-1)
-    return ops.reshape(ops.cast(labels, "int32"), (-1,))
+    one_hot = len(labels.shape) == 2 and labels.shape[-1] == num_classes and num_classes > 1
+    if one_hot:
+        return ops.cast(ops.argmax(labels, axis=-1), "int32")
+    if not keras.backend.is_int_dtype(labels.dtype):
+        raise ValueError(
+            f"{layer_name}: `labels` must be integer class ids (or one-hot of width "
+            f"{num_classes}). Received: labels of dtype {keras.backend.standardize_dtype(labels.dtype)}"
+        )
+    ids = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    return label_check.check_label_ids(ids, num_classes, layer_name)
 
 
 def check_labels_shape(labels_shape, num_classes, layer_name):

@@ -142,3 +142,38 @@ def test_bad_label_rank():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_ceb.BackwardEncoder(**kwargs)
+
+
+def labelled_model(num_classes=4):
+    features = keras.Input((6,), name="features")
+    labels = keras.Input((), dtype="int32", name="labels")
+    encoded = keras_ceb.StochasticEncoder(3, seed=1)(features)
+    encoded = keras_ceb.BackwardEncoder(num_classes, output_mode="bottleneck")(encoded,
+                                                                              labels=labels)
+    model = keras.Model({"features": features, "labels": labels},
+                        keras.layers.Dense(num_classes)(encoded["z"]))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 12])
+def test_labels_outside_the_classes_stop_training_at_the_first_batch(bad):
+    """-1 would silently be class 3 (take wraps around); 12 reads out of bounds on a GPU."""
+    x, y = data(64)
+    labels = y.copy()
+    labels[5] = bad
+    model = labelled_model()
+    with pytest.raises(Exception, match=r"labels` must be class ids in \[0, 4\)"):
+        model.fit({"features": x, "labels": labels}, y, epochs=1, batch_size=64, verbose=0)
+
+
+def test_labels_checked_in_eager_calls():
+    out = encoded()
+    with pytest.raises(ValueError, match=r"Received: labels containing \[-1\]"):
+        keras_ceb.BackwardEncoder(4)(out, labels=np.full(16, -1, "int32"), training=True)
+
+
+def test_float_class_ids_are_refused():
+    out = encoded()
+    with pytest.raises(ValueError, match="labels of dtype float32"):
+        keras_ceb.BackwardEncoder(4)(out, labels=np.full(16, 1.5, "float32"), training=True)

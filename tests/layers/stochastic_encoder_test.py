@@ -250,3 +250,23 @@ def test_consistent_softmax_ignores_the_log_e_shift():
     encoded = model.layers[0](x)
     log_b = to_numpy(head.class_log_prob(encoded["z"]))
     np.testing.assert_allclose(special.softmax(logits, -1), special.softmax(log_b, -1), atol=1e-5)
+
+
+def test_large_batch_never_forms_the_batch_by_batch_matrix(monkeypatch):
+    """Memory linear in the batch: the I(X;Z) bound compares at most 512 Gaussians at once."""
+    shapes = []
+    original = gaussian.pairwise_log_prob
+
+    def recording(x, dist):
+        out = original(x, dist)
+        shapes.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(gaussian, "pairwise_log_prob", recording)
+    batch = 2048
+    x = np.random.default_rng(0).normal(size=(batch, 4)).astype("float32")
+    layer = keras_ceb.StochasticEncoder(2, seed=0)
+    layer(x, training=True)
+    assert shapes and all(s[1] <= information.DEFAULT_BLOCK_SIZE for s in shapes), shapes
+    total, count = (to_numpy(v) for v in layer.running_means.variables["i_xz_lower"])
+    assert count == batch and 0.0 <= total / count <= math.log(batch) + 1e-4
