@@ -118,11 +118,17 @@ def test_determ_adds_only_the_catgen_likelihood():
     np.testing.assert_allclose(float(to_numpy(head.losses[0])), -log_c.mean(), rtol=1e-4)
 
 
-def test_nothing_added_at_inference():
+def test_inference_adds_only_the_catgen_cross_entropy():
     bx, by = bottlenecks()
     head = keras_ceb.CatGenHead()
     head([bx, by], training=False)
-    assert not head.losses
+    nx, ny = as_numpy(bx), as_numpy(by)
+    pair = pairwise(nx["z"], ny["loc"], ny["scale"])
+    log_c = np.diag(pair - special.logsumexp(pair, axis=1, keepdims=True))
+    assert len(head.losses) == 1
+    np.testing.assert_allclose(float(to_numpy(head.losses[0])), -log_c.mean(), rtol=1e-4)
+    for total, count in head.running_means.variables.values():
+        assert float(to_numpy(count)) == 0.0
 
 
 def test_layer_harness_class_labels(tmp_path):
@@ -139,7 +145,8 @@ def test_layer_harness_class_labels(tmp_path):
             [encoded, labels])
         return keras.Model({"features": features, "labels": labels}, logits)
 
-    run_layer_test(build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None)
+    run_layer_test(build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None,
+                   inference_num_losses=1)
 
 
 def test_layer_harness_two_encoders(tmp_path):
@@ -155,7 +162,8 @@ def test_layer_harness_two_encoders(tmp_path):
         z = keras_ceb.CatGenHead(name="under_test", dtype=dtype)([bx, by])
         return keras.Model({"clean": clean_in, "noisy": noisy_in}, z)
 
-    run_layer_test(build, {"clean": x, "noisy": noisy}, np.zeros(96), 1, tmp_path, loss=None)
+    run_layer_test(build, {"clean": x, "noisy": noisy}, np.zeros(96), 1, tmp_path, loss=None,
+                   inference_num_losses=1)
 
 
 def test_input_errors():

@@ -24,7 +24,7 @@ def _as_float32(tree):
 
 
 def run_layer_test(build_model, x, y, expected_num_losses, tmp_path, mixed_precision=True,
-                   loss="sparse_categorical_crossentropy"):
+                   loss="sparse_categorical_crossentropy", inference_num_losses=0):
     """Runs the shared checks; `build_model(dtype)` returns an uncompiled model.
 
     Args:
@@ -34,6 +34,7 @@ def run_layer_test(build_model, x, y, expected_num_losses, tmp_path, mixed_preci
         tmp_path: A folder for the saved model.
         mixed_precision: Also run the model under `mixed_float16`.
         loss: The compiled loss (`None` when the layers add the whole objective).
+        inference_num_losses: Losses the layer adds at inference (for `evaluate`'s loss).
     """
     if loss == "sparse_categorical_crossentropy":
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -52,7 +53,7 @@ def run_layer_test(build_model, x, y, expected_num_losses, tmp_path, mixed_preci
     for value in layer.losses:
         assert np.isfinite(float(to_numpy(value)))
     model(x, training=False)
-    assert not layer.losses, "a layer must add nothing at inference"
+    assert len(layer.losses) == inference_num_losses, "unexpected losses at inference"
 
     model.compile(keras.optimizers.Adam(1e-2), loss=loss)
     history = model.fit(x, y, epochs=2, batch_size=32, verbose=0).history
