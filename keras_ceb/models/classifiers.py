@@ -209,16 +209,14 @@ def inference_model(model):
     """
     if not takes_labels(model):
         return model
-    images = keras.Input(model.input["images"].shape[1:], name="images")
-    encoded = model.get_layer("encoder")(model.get_layer(_backbone_name(model))(images))
+    # The same graph, from the images through the encoder straight to the head: the encoder's
+    # output does not depend on the labels, and staying in one graph keeps `encoder.input`
+    # meaningful for the rate (`keras_ceb.export.feature_model`).
+    # `Layer.output` is the flat list of the encoder's output tensors; rebuild the dict.
+    encoded = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
+                                          model.get_layer("encoder").output)
     logits = model.get_layer("head")(encoded[bottleneck_lib.Z])
-    return keras.Model(images, logits, name=f"{model.name}_inference")
-
-
-def _backbone_name(model):
-    """The layer that maps the images to features: the first layer after the inputs."""
-    return next(layer.name for layer in model.layers
-                if not isinstance(layer, keras.layers.InputLayer))
+    return keras.Model(model.input["images"], logits, name=f"{model.name}_inference")
 
 
 def classifier_metrics(objective, head="consistent"):

@@ -211,3 +211,12 @@ def test_bad_head_arguments():
         _tiny("ceb", head="linear")
     with pytest.raises(ValueError, match=r"head_units=\(\)"):
         _tiny("ceb", head="mlp", head_units=())
+
+
+def test_the_inference_model_of_the_mlp_head_has_a_rate(data):
+    x, y = data
+    model = compile_classifier(_tiny("ceb", head="mlp"))
+    model.fit({"images": x, "labels": y}, y, epochs=1, verbose=0)
+    inference = keras_ceb.models.inference_model(model)
+    rate = keras_ceb.evaluation.rate_scores(inference, x[:8])
+    assert rate.shape == (8,) and np.all(np.isfinite(rate))
