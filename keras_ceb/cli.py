@@ -2,6 +2,7 @@
 
     keras-ceb train --objective ceb --rho 0 --out runs/ceb
     keras-ceb evaluate runs/ceb/model.keras
+    keras-ceb reproduce fashion-mnist --preset cpu --out runs/paper
 
 `main(argv)` returns 0 on success; bad arguments, missing files and missing data end with a
 one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`SystemExit`).
@@ -23,6 +24,8 @@ from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
 from keras_ceb.evaluation import report as report_lib
+from keras_ceb.reproduce import command as reproduce_command
+from keras_ceb.reproduce.errors import ReproduceError
 
 RHO_HELP = (
     "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
@@ -124,7 +127,7 @@ def _dataset(text):
 
 
 def build_parser():
-    """The `argparse` parser of `keras-ceb`, with the `train` and `evaluate` subcommands.
+    """The `argparse` parser of `keras-ceb`: `train`, `evaluate` and `reproduce`.
 
     Example:
 
@@ -141,6 +144,7 @@ def build_parser():
     commands.required = True
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
+    reproduce_command.add_parser(commands, handler=run_reproduce)
     return parser
 
 
@@ -568,6 +572,14 @@ def evaluate_robustness(model, x, y, args):
         run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
         batch_size=args.batch_size,
     )
+
+
+def run_reproduce(args):
+    """Runs `keras-ceb reproduce <dataset>` (`keras_ceb.reproduce.command`)."""
+    try:
+        return reproduce_command.run(args)
+    except ReproduceError as e:
+        raise CLIError(str(e)) from e
 
 
 def main(argv=None):
