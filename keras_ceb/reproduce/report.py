@@ -206,21 +206,26 @@ def _claims_table(results):
 
 def _timing_text(results):
     timing = results["timing"]
-    parts = timing.get("evaluate_part_seconds", {})
 
-    def seconds(value):
-        return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f} s"
+    def both(key):
+        wall, cpu = timing.get(f"{key}_seconds"), timing.get(f"{key}_cpu_seconds")
+        if wall is None or not math.isfinite(wall):
+            return "n/a"
+        return f"{wall:.1f} s" + ("" if cpu is None else f" ({cpu:.1f} s of CPU)")
 
+    parts = ", ".join(f"{part} {both(f'evaluate_{part}')}"
+                      for part in ("accuracy", "cw", "ood", "targeted")
+                      if f"evaluate_{part}_seconds" in timing)
     lines = [
         f"- Wall time of this invocation: {format_duration(results['wall_seconds'])} "
         f"({results['units_ran']} units ran, {results['units_cached']} found done).",
         f"- Per training epoch ({results['data_sizes']['train']} images, batch "
-        f"{results['preset']['batch_size']}): {seconds(timing['epoch_train_seconds'])} of "
-        f"training steps, {seconds(timing['epoch_seconds_with_estimates'])} with the held-out "
-        "I(X;Z) estimate and the calibration snapshots.",
-        f"- Per evaluation: {seconds(timing['evaluate_seconds'])} (" + ", ".join(
-            f"{part} {seconds(value)}" for part, value in parts.items()) + ").",
-        f"- Per memorization run: {seconds(timing['memorization_seconds'])}.",
+        f"{results['preset']['batch_size']}): {both('epoch_train')} of training steps, "
+        f"{both('epoch')} with the held-out I(X;Z) estimate and the calibration snapshots.",
+        f"- Per evaluation: {parts}.",
+        f"- Per memorization run: {both('memorization')}.",
+        "- Wall times depend on what else runs on the machine; the CPU seconds (summed over "
+        "threads) do much less.",
     ]
     estimate = results["preset"].get("estimated_minutes")
     if estimate:

@@ -211,30 +211,30 @@ def summarize_memorization(records, preset):
 
 
 def timing(entries_by_model, memorization_records):
-    """Measured seconds: per epoch (training steps; with the held-out estimates), per evaluation
-    part, per memorization run; the means over every model and seed of this run."""
-    epoch_train, epoch_total, parts, evaluate = [], [], {}, []
+    """Measured seconds, wall and CPU (all threads; what an unloaded machine would need in
+    wall time, times its number of busy cores): per epoch (training steps; with the held-out
+    estimates), per evaluation part, per memorization run; means over every model and seed."""
+    lists = {}
+
+    def add(key, values):
+        lists.setdefault(key, []).extend(v for v in values if v is not None)
+
     for entries in entries_by_model.values():
         for entry in entries:
             trained = entry["trained"] or {}
-            epoch_train += trained.get("epoch_train_seconds", [])
-            epoch_total += trained.get("epoch_seconds", [])
+            for key in ("epoch_train_seconds", "epoch_seconds", "epoch_train_cpu_seconds",
+                        "epoch_cpu_seconds"):
+                add(key, trained.get(key, []))
             record = entry["evaluation"] or {}
-            evaluate.append(record.get("evaluate_seconds", math.nan))
-            for part, seconds in (record.get("seconds") or {}).items():
-                parts.setdefault(part, []).append(seconds)
-
-    def mean(values):
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        return sum(finite) / len(finite) if finite else math.nan
-
-    return {
-        "epoch_train_seconds": mean(epoch_train),
-        "epoch_seconds_with_estimates": mean(epoch_total),
-        "evaluate_seconds": mean(evaluate),
-        "evaluate_part_seconds": {part: mean(values) for part, values in parts.items()},
-        "memorization_seconds": mean([r["seconds"] for r in memorization_records]),
-    }
+            add("evaluate_seconds", [record.get("evaluate_seconds")])
+            for kind in ("seconds", "cpu_seconds"):
+                for part, seconds in (record.get(kind) or {}).items():
+                    add(f"evaluate_{part}_{kind}", [seconds])
+    for record in memorization_records:
+        add("memorization_seconds", [record.get("seconds")])
+        add("memorization_cpu_seconds", [record.get("cpu_seconds")])
+    return {key: (sum(values) / len(values) if values else math.nan)
+            for key, values in lists.items()}
 
 
 def gather(units, preset, data, out):

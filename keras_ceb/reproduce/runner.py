@@ -57,17 +57,19 @@ def training_inputs(spec, preset, x, y):
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    """First callback: the time of each epoch's training steps."""
+    """First callback: the wall and CPU (all threads) time of each epoch's training steps."""
 
     def __init__(self):
         super().__init__()
         self.train_seconds, self.total_seconds, self.start = [], [], None
+        self.train_cpu_seconds, self.total_cpu_seconds, self.cpu_start = [], [], None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.monotonic()
+        self.start, self.cpu_start = time.monotonic(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds.append(time.monotonic() - self.start)
+        self.train_cpu_seconds.append(time.process_time() - self.cpu_start)
 
 
 class _EpochDone(keras.callbacks.Callback):
@@ -79,6 +81,7 @@ class _EpochDone(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.timer.total_seconds.append(time.monotonic() - self.timer.start)
+        self.timer.total_cpu_seconds.append(time.process_time() - self.timer.cpu_start)
         if self.progress is not None:
             self.progress.update(f"epoch {epoch + 1}/{self.epochs} done")
 
@@ -126,6 +129,8 @@ def train(unit, preset, data, out, progress=None):
         "train_seconds": seconds,
         "epoch_train_seconds": timer.train_seconds,
         "epoch_seconds": timer.total_seconds,
+        "epoch_train_cpu_seconds": timer.train_cpu_seconds,
+        "epoch_cpu_seconds": timer.total_cpu_seconds,
         "calibration_epochs": sorted(snapshots.probabilities),
     }
     storage.write_json(folder / storage.TRAINED_MARKER, record)
@@ -158,7 +163,7 @@ def memorize(unit, preset, data, out):
         return build_model(spec, preset, data, steps_per_epoch, preset.memorization_epochs,
                            seed, anneal=False)
 
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.process_time()
     result = evaluation.memorization_run(
         build, training_inputs(spec, preset, x, labels), data.num_classes,
         epochs=preset.memorization_epochs, batch_size=preset.batch_size, seed=seed)
@@ -170,6 +175,7 @@ def memorize(unit, preset, data, out):
         "initial_accuracy": float(result.initial_accuracy),
         "chance_level": float(result.chance_level),
         "seconds": time.monotonic() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
     }
     storage.write_json(storage.memorization_folder(out, unit) / storage.MEMORIZATION_FILE,
                        record)
@@ -218,18 +224,20 @@ def run_units(units, preset, data, out, progress, report):
     status = {}
     for unit in units:
         progress.start(unit)
-        keras.backend.clear_session()  # each unit builds its own models
         if unit.kind == "train":
             done = trained_record(unit, preset, out)
             if done is None:
+                keras.backend.clear_session()  # each unit builds its own models
                 train(unit, preset, data, out, progress)
         elif unit.kind == "evaluate":
             done = evaluated_record(unit, preset, out)
             if done is None:
+                keras.backend.clear_session()
                 evaluate(unit, preset, data, out)
         elif unit.kind == "memorize":
             done = memorized_record(unit, preset, out)
             if done is None:
+                keras.backend.clear_session()
                 memorize(unit, preset, data, out)
         else:
             done = None

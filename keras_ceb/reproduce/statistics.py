@@ -117,8 +117,8 @@ def student_t_cdf(t, df):
 
     Example:
 
-    >>> round(student_t_cdf(2.0, 4), 6)   # scipy.stats.t.cdf(2, 4)
-    0.941941
+    >>> round(student_t_cdf(2.0, 4), 6)   # scipy.stats.t.cdf(2, 4) = 0.9419417...
+    0.941942
     """
     df = validation.positive_float(df, "df")
     tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
