@@ -45,23 +45,63 @@ TINY = presets.Preset(
     ood_examples=64, cw_examples=2, cw_binary_search_steps=1, cw_max_iterations=10,
     memorization_models=("determ", "ceb_rho0"), memorization_examples=128,
     memorization_epochs=2, bootstrap_resamples=50,
-    estimated_minutes=1.0, estimate_note="measured: under a minute on 2 shared CPU cores",
+    estimate_note="its cost is mostly tracing: 30 s (TensorFlow) to 60 s (JAX) of CPU",
 )
+
+# CPU seconds (summed over threads) measured with this code on the 2-core development
+# machine while other jobs ran (TensorFlow backend, small convnet, MLP head, batch 128):
+# `python3 -m keras_ceb reproduce` with 2 epochs of Determ, VIB0 and CEB0 on the 60,000 images,
+# and memorization runs of 2,000 images x 30 epochs.
+CPU_COSTS = {
+    "train_image_epoch": 28.1 / 60000,  # CEB0 28.1 s, VIB0 27.9 s, Determ 25.8 s per epoch
+    "build": 6.0,  # first-epoch tracing and saving, per model
+    "cw_example": 80.0 / 50,  # 5 x 1000 iterations, early abort
+    "attack_example_eps": 12.4 / (500 * 8),  # 7-step PGD, per image and radius
+    "ood_and_accuracy": 4.5,  # 10,000 test images, 4 x 2,000 OoD images
+    "memorization_image_epoch": 38.0 / (2000 * 30),  # with its accuracy pass every epoch
+    "report_model": 15.0,  # bootstraps (1,000 resamples) and figures, per model
+}
+# Busy cores assumed for an unloaded 2-core machine (TensorFlow's ops use both only in part).
+CPU_CORES = 1.5
+
+
+def estimate_minutes(preset, costs=CPU_COSTS, cores=CPU_CORES):
+    """Estimated wall minutes of one seed of `preset` from measured CPU costs.
+
+    Example:
+
+    >>> estimate_minutes(CPU) <= 90, estimate_minutes(CPU, cores=1.2) <= 90
+    (True, True)
+    """
+    models = len(preset.models)
+    train_images = 60000 if preset.train_examples is None else preset.train_examples
+    epochs = (preset.epochs * train_images * costs["train_image_epoch"] + costs["build"])
+    evaluation = (preset.cw_examples * costs["cw_example"]
+                  + preset.attack_examples * (len(preset.linf_epsilons) + len(preset.l2_epsilons))
+                  * preset.attack_steps / 7 * costs["attack_example_eps"]
+                  + costs["ood_and_accuracy"] + costs["report_model"])
+    memorization = len(preset.memorization_models) * (
+        preset.memorization_examples * preset.memorization_epochs
+        * costs["memorization_image_epoch"] + costs["build"])
+    return (models * (epochs + evaluation) + memorization) / cores / 60.0
+
 
 CPU = presets.Preset(
     name="cpu",
-    description="Determ, VIB0 and CEB at rho 0, 2 and 4 with the small convnet and the "
-    "paper's MLP head, on the full training set; sized for 2 CPU cores and at most 90 minutes "
-    "per seed.",
-    ceb_rhos=(0.0, 2.0, 4.0), vib_rhos=(0.0,), determ=True,
-    epochs=8, batch_size=128, rho_anneal_epochs=3, train_examples=None,
+    description="Every model of the paper (Determ, VIB0, VIB4, CEB at rho -1 to 5) with the "
+    "small convnet and the paper's MLP head on the 60,000 training images, 12 epochs each; "
+    "sized for 2 CPU cores and at most 90 minutes per seed.",
+    epochs=12, batch_size=128, rho_anneal_epochs=4, train_examples=None,
     information_examples=1000, calibration_examples=2000, test_examples=None,
-    attack_examples=500, linf_epsilons=(0.03, 0.1, 0.2, 0.3), l2_epsilons=(0.5, 1.0, 2.0, 3.0),
+    attack_examples=1000, linf_epsilons=(0.03, 0.1, 0.2, 0.3), l2_epsilons=(0.5, 1.0, 2.0, 3.0),
     ood_examples=2000, cw_examples=50, cw_binary_search_steps=5, cw_max_iterations=1000,
-    memorization_models=("determ", "ceb_rho0"), memorization_examples=5000,
-    memorization_epochs=15, bootstrap_resamples=1000,
-    estimated_minutes=None, estimate_note="",
+    memorization_models=("determ", "ceb_rho0", "ceb_rho2", "ceb_rho5"), memorization_examples=2000,
+    memorization_epochs=30, bootstrap_resamples=1000,
 )
+CPU = dataclasses.replace(
+    CPU, estimated_minutes=round(estimate_minutes(CPU)),
+    estimate_note=f"from CPU seconds measured per epoch, evaluation part and memorization run "
+    f"(`fashion_mnist.CPU_COSTS`), over {CPU_CORES:g} busy cores; not yet timed end to end")
 
 GPU = presets.Preset(
     name="gpu",

@@ -93,8 +93,9 @@ def _interval(ax, x, values, lower, upper, color, band=True, label=None):
     x, values, lower, upper = (np.asarray(a)[finite] for a in (x, values, lower, upper))
     if band and len(x) > 1:
         ax.fill_between(x, lower, upper, color=color, alpha=0.15, label=label)
-    ax.errorbar(x, values, yerr=[values - lower, upper - values], fmt="none", color=color,
-                capsize=3, alpha=0.8)
+    # A percentile bootstrap interval need not contain its value (ECE is biased upwards).
+    yerr = [np.maximum(values - lower, 0.0), np.maximum(upper - values, 0.0)]
+    ax.errorbar(x, values, yerr=yerr, fmt="none", color=color, capsize=3, alpha=0.8)
 
 
 def _by_rho_panel(ax, models, key, scale, ylabel, title):
@@ -190,7 +191,8 @@ def plot_table1(results, path):
             x = np.arange(len(sets)) + (i - (len(models) - 1) / 2) * width
             error = None
             if np.isfinite(lower).any():
-                error = [np.nan_to_num(values - lower), np.nan_to_num(upper - values)]
+                error = [np.maximum(np.nan_to_num(values - lower), 0.0),
+                         np.maximum(np.nan_to_num(upper - values), 0.0)]
             ax.bar(x, values, width, yerr=error, capsize=2, color=styles[name]["color"],
                    edgecolor="black", linewidth=0.4,
                    label=f"{model['label']} ({results_lib.SCORE_LABELS[model['primary_score']]})")

@@ -113,7 +113,9 @@ def interval_text(results):
         f"resamples, seed {preset['bootstrap_seed']}) for the per-example quantities: "
         "accuracy, targeted and CW success (over the counted examples), FPR@95%TPR, AUROC and "
         "AUPR-In (in-distribution and OoD sets resampled independently) and ECE; the "
-        "memorization accuracies get the same bootstrap over the training images. The maximum "
+        "memorization accuracies get the same bootstrap over the training images. A "
+        "percentile interval of a biased statistic need not contain its value: resampling "
+        "raises the ECE, so its interval can lie above it. The maximum "
         "of the I(X;Z) bound over training is not a per-example quantity: it has no interval "
         "with one seed (run `--seeds 3` or more for t-intervals over seeds).")
 
