@@ -76,13 +76,14 @@ def _styles(models):
     return styles
 
 
-def interval_note(results):
-    """`"mean and 95% t-interval over 3 seeds"` or `"95% bootstrap over test examples (1 seed)"`."""
+def interval_note(results, examples="test examples"):
+    """`"mean and 95% t-interval over 3 seeds"` or `"one seed; 95% bootstrap intervals over test
+    examples"`."""
     seeds = len(results["seeds"])
     confidence = results["preset"]["confidence"]
     if seeds >= 2:
         return f"mean and {confidence:.0%} t-interval over {seeds} seeds"
-    return f"one seed; {confidence:.0%} bootstrap intervals over test examples"
+    return f"one seed; {confidence:.0%} bootstrap intervals over {examples}"
 
 
 def _interval(ax, x, values, lower, upper, color, band=True, label=None):
@@ -227,7 +228,7 @@ def plot_ece(results, path):
     """ECE at the snapshot epochs, per model, with intervals."""
     models = results["models"]
     epochs = results["preset_calibration_epochs"]
-    figure, axes = _figure(1, 1, (9, 5.5), f"Expected calibration error during training "
+    figure, axes = _figure(1, 1, (9, 5.5), f"Expected calibration error during training\n"
                            f"({interval_note(results)})")
     ax = axes[0, 0]
     styles = _styles(models)
@@ -248,7 +249,7 @@ def plot_memorization(results, path):
     """Training accuracy on fixed random labels per epoch, with the chance level."""
     memorization = results["memorization"]
     figure, axes = _figure(1, 1, (9, 5.5), "Memorization: training accuracy on fixed random "
-                           f"labels ({interval_note(results)})")
+                           f"labels\n({interval_note(results, 'training images')})")
     ax = axes[0, 0]
     chance = None
     for name, entry in memorization.items():
@@ -263,6 +264,9 @@ def plot_memorization(results, path):
     if chance is not None:
         ax.axhline(chance * 100, color="gray", linestyle=":", label="chance")
         ax.set_title(f"{n} training images with random labels")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("training accuracy on random labels (%)")
     ax.set_ylim(0, 102)

@@ -96,13 +96,16 @@ def test_per_example_arrays_agree_with_the_recorded_rates(tiny_run):
     assert history["rho"] == [3.0, 0.0]  # annealed from rho + 3 over the first epoch
 
 
-def test_second_invocation_retrains_and_reevaluates_nothing(tiny_run):
+def test_second_invocation_retrains_nothing_and_redoes_only_what_is_missing(tiny_run):
     out, argv, _ = tiny_run
     model = out / storage.MODELS / "ceb_rho0_seed0" / storage.MODEL_FILE
     before = model.stat().st_mtime_ns
+    # As if the first run had been stopped during Determ's evaluation.
+    (out / storage.MODELS / "determ_seed0" / storage.EVAL_MARKER).unlink()
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
-    assert stdout.count("found done, skipped") == 6
+    assert stdout.count("found done, skipped") == 5
+    assert "[2/7] evaluate determ_seed0: done in" in stdout
     assert "[7/7] report: done in" in stdout
     assert model.stat().st_mtime_ns == before
 
