@@ -1,4 +1,4 @@
-"""The paper's claims about Fashion-MNIST (Fischer 2020, section 3.1), each with a checkable verdict.
+"""The paper's claims about Fashion-MNIST (Fischer 2020, section 3.1), each with a verdict.
 
 Only values that could be sourced are entered as numbers (`Claim.paper_value`, with
 `Claim.source`); every other claim is recorded as the paper's qualitative statement, with
@@ -16,6 +16,7 @@ import dataclasses
 import math
 
 from keras_ceb.reproduce import results as results_lib
+from keras_ceb.reproduce.statistics import Estimate
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
@@ -120,7 +121,8 @@ def check_accuracy(results):
     determ = results_lib.estimate(results, "determ", "accuracy")
     if ceb is None or determ is None:
         return NOT_MEASURED, "needs CEB0 and Determ"
-    ours = f"CEB0 {ceb.format(percent=True, digits=2)}, Determ {determ.format(percent=True, digits=2)}"
+    ours = (f"CEB0 {ceb.format(percent=True, digits=2)}, "
+            f"Determ {determ.format(percent=True, digits=2)}")
     if ceb.value >= determ.value - 0.005:
         return REPRODUCED, ours
     if _bounds(ceb)[1] >= _bounds(determ)[0]:
@@ -229,8 +231,6 @@ def _final(results, name):
     entry = results.get("memorization", {}).get(name)
     if entry is None:
         return None, None
-    from keras_ceb.reproduce.statistics import Estimate
-
     return Estimate.from_dict(entry["final"]), entry["chance_level"]
 
 
@@ -238,7 +238,8 @@ def check_determ_memorizes(results):
     final, chance = _final(results, "determ")
     if final is None:
         return NOT_MEASURED, "no Determ memorization run"
-    ours = f"Determ's final training accuracy on random labels {final.format(percent=True, digits=1)}"
+    ours = ("Determ's final training accuracy on random labels "
+            f"{final.format(percent=True, digits=1)}")
     lower = _bounds(final)[0]
     if lower >= MEMORIZES:
         return REPRODUCED, ours
@@ -248,13 +249,15 @@ def check_determ_memorizes(results):
 
 
 def check_ceb_does_not_memorize(results):
-    finals = {name: _final(results, name) for name, entry in results.get("memorization", {}).items()
+    finals = {name: _final(results, name)
+              for name, entry in results.get("memorization", {}).items()
               if entry["objective"] == "ceb" and entry["rho"] < 6}
     if not finals:
         return NOT_MEASURED, "no CEB memorization run at rho < 6"
     near = [name for name, (final, chance) in finals.items()
             if _bounds(final)[1] <= chance + NEAR_CHANCE]
-    ours = ", ".join(f"{results['memorization'][name]['label']} {final.format(percent=True, digits=1)}"
+    labels = {name: results["memorization"][name]["label"] for name in finals}
+    ours = ", ".join(f"{labels[name]} {final.format(percent=True, digits=1)}"
                      for name, (final, _) in finals.items())
     if len(near) == len(finals):
         return REPRODUCED, ours

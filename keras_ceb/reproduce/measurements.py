@@ -1,4 +1,4 @@
-"""The paper's measurements of one trained model (Fischer 2020, section 3.1), as the paper makes them.
+"""The measurements of one trained model, made as the paper makes them (Fischer 2020, sec. 3.1).
 
 - **Accuracy** on the test set.
 - **Table 1**: OoD detection of U(0,1) noise, the MNIST test set, vertically flipped test images

@@ -133,7 +133,7 @@ def _fraction(success, counted):
 
 def seed_values(entry, data, preset):
     """The point value of every metric of one (model, seed), from its records and arrays."""
-    record, arrays, history = entry["evaluation"], entry["arrays"], entry["history"]
+    record, history = entry["evaluation"], entry["history"]
     values = {"accuracy": record["accuracy"]}
     values.update(information_maxima(history, entry["rho"]))
     for norm, rows in record["targeted"].items():

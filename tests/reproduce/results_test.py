@@ -42,3 +42,56 @@ def test_ood_point_metrics_equal_the_evaluation_module_ties_included():
             assert fast == (expected["fpr_at_95_tpr"], expected["auroc"],
                             expected["aupr_in"]) or np.allclose(
                 fast, [expected[m] for m in results.OOD_METRICS], rtol=1e-12, atol=0)
+
+
+def _entry(seed, accuracy, success, auroc, i_xz, probs):
+    return {
+        "model": "ceb_rho0", "rho": 0.0, "seed": seed,
+        "history": {"i_xz_lower": [3.0, i_xz], "rho": [3.0, 0.0]},
+        "evaluation": {
+            "accuracy": accuracy,
+            "targeted": {"linf": [{"eps": 0.1, "success": success}]},
+            "ood": {"mnist": {"rate": {"fpr_at_95_tpr": 0.1, "auroc": auroc, "aupr_in": 0.9}}},
+        },
+        "calibration": {2: probs},
+    }
+
+
+class _Preset:
+    calibration_examples = 4
+    calibration_bins = 20
+    confidence = 0.95
+
+
+class _Data:
+    y_test = np.array([0, 1, 0, 1])
+
+
+def test_several_seeds_give_t_intervals_of_the_per_seed_values():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    entries = [_entry(0, 0.90, 0.2, 0.95, 2.2, probs), _entry(1, 0.92, 0.3, 0.97, 2.4, probs),
+               _entry(2, 0.91, 0.1, 0.96, 2.3, probs)]
+    summary, per_seed = results.summarize_model(entries, _Data(), _Preset())
+    accuracy = summary["accuracy"]
+    assert accuracy.method == "t" and accuracy.n == 3
+    assert accuracy.value == np.mean([0.90, 0.92, 0.91])
+    assert summary["i_xz_max_train_at_rho"].value == np.mean([2.2, 2.4, 2.3])
+    assert summary["i_xz_max_train_at_rho"].has_interval
+    assert summary["targeted_linf_eps0.1"].lower < 0.2 < summary["targeted_linf_eps0.1"].upper
+    assert summary["ood_mnist_rate_auroc"].value == np.mean([0.95, 0.97, 0.96])
+    assert [v["accuracy"] for v in per_seed] == [0.90, 0.92, 0.91]
+    ece = evaluation.expected_calibration_error(probs, _Data.y_test, 20)
+    assert summary["ece_epoch2"].value == ece
+
+
+def test_memorization_curves_over_seeds_and_over_images():
+    class Preset:
+        bootstrap_resamples, bootstrap_seed, confidence = 200, 0, 0.95
+
+    records = [{"seed": s, "train_accuracy": [0.1, a], "num_examples": 1000,
+                "chance_level": 0.1} for s, a in enumerate((0.5, 0.7))]
+    over_seeds = results.summarize_memorization(records, Preset())
+    assert over_seeds["final"]["method"] == "t" and over_seeds["final"]["value"] == 0.6
+    one = results.summarize_memorization(records[:1], Preset())
+    assert one["final"]["method"] == "bootstrap"
+    assert one["final"]["lower"] < 0.5 < one["final"]["upper"]
