@@ -43,7 +43,7 @@ TINY = presets.Preset(
     information_examples=64, calibration_examples=128, test_examples=256,
     attack_examples=32, linf_epsilons=(0.1,), l2_epsilons=(1.0,),
     ood_examples=64, cw_examples=2, cw_binary_search_steps=1, cw_max_iterations=10,
-    memorization_models=("determ", "ceb_rho0"), memorization_examples=128,
+    memorization_models=("ceb_rho0",), memorization_examples=128,
     memorization_epochs=2, bootstrap_resamples=50,
     estimate_note="its cost is mostly tracing: 30 s (TensorFlow) to 60 s (JAX) of CPU",
 )

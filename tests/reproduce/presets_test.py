@@ -72,4 +72,4 @@ def test_the_presets():
 
 def test_describe_plan_counts_units():
     lines = fashion_mnist.describe_plan("tiny", 2)
-    assert "13 units: 4 trainings, 4 evaluations, 4 memorization runs, 1 report" in lines
+    assert "11 units: 4 trainings, 4 evaluations, 2 memorization runs, 1 report" in lines
