@@ -105,6 +105,8 @@ def training_callbacks(spec, preset, data, model, seed):
 def train(unit, preset, data, out, progress=None):
     """Trains one model and writes its folder; returns the marker record."""
     folder = storage.model_folder(out, unit)
+    for stale in (storage.EVAL_MARKER, storage.EVAL_ARRAYS):  # of a model being replaced
+        (folder / stale).unlink(missing_ok=True)
     spec, seed = unit.spec, unit.seed
     keras.utils.set_random_seed(seed)
     steps_per_epoch = math.ceil(len(data.x_train) / preset.batch_size)
