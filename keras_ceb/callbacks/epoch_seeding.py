@@ -30,6 +30,11 @@ class EpochSeeding(keras.callbacks.Callback):
         self.seed = int(seed)
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.seed_epoch(epoch)
+
+    def seed_epoch(self, epoch):
+        """Sets the seed generators as at the start of `epoch` (also after `fit`: pass the
+        number of epochs to make a final `evaluate` reproducible)."""
         weights = {id(w) for w in self.model.weights}
         states = [v for v in self.model.variables if id(v) not in weights]
         for index, state in enumerate(states):
