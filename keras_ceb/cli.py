@@ -400,7 +400,7 @@ def check_data_dir(data_dir):
         return None
     shown = run_folder.show_path(data_dir)
     try:
-        if not run_folder.is_folder_entry(data_dir):
+        if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
             raise CLIError(f"--data-dir {shown}: no such folder")
     except NotADirectoryError:
         raise CLIError(f"--data-dir {shown} is not a folder") from None
