@@ -480,7 +480,11 @@ def evaluate_test_metrics(model, x, y, batch_size):
 def load_classifier(path):
     """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
     path = pathlib.Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # e.g. a name too long for the file system.
+        raise CLIError(f"cannot read {run_folder.show_path(path)}: {e.strerror or e}") from None
+    if not found:
         raise CLIError(f"model file not found: {path}")
     if path.suffix != ".keras":
         raise CLIError(f"expected a .keras model file, got {path}")
@@ -734,6 +738,12 @@ def run_train(args):
         reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
     except KeyboardInterrupt:
         raise Interrupted(_train_interrupted_message(log, trained, args.epochs, backup)) from None
+    except OSError as e:  # A full disk, a folder removed under us, ...
+        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
+        raise CLIError(
+            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
+            f"{run_folder.show_path(backup)}: fix it and run the same command again"
+        ) from e
     shutil.rmtree(backup, ignore_errors=True)
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
     print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "

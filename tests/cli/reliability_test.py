@@ -399,3 +399,10 @@ def test_resuming_with_other_options_is_refused(tmp_path, no_data):
     assert (f"--out {out} holds an unfinished run with other options: --epochs 20 (the "
             "unfinished run has 4); --rho 1 (the unfinished run has 0);") in stderr
     assert "pass --overwrite to start over" in stderr
+
+
+def test_a_model_path_too_long_is_one_line():
+    code, _, stderr = _run(["evaluate", "/" + "m" * 5000 + ".keras"])
+    assert code == 1
+    _one_line_error(stderr, "evaluate")
+    assert "(5007 characters): File name too long" in stderr
