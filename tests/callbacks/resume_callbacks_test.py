@@ -66,10 +66,10 @@ def test_a_non_finite_loss_stops_training_at_its_batch():
     x[20, 1] = np.nan  # In the third batch of 8.
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    with pytest.raises(NonFiniteTrainingError, match=r"the loss is nan at epoch 1, batch 3") as info:
+    with pytest.raises(NonFiniteTrainingError, match="the loss is nan at epoch 1, batch 3") as e:
         model.fit(x, np.zeros(32), batch_size=8, epochs=2, shuffle=False, verbose=0,
                   callbacks=[TerminateOnNonFinite()])
-    assert (info.value.epoch, info.value.batch) == (1, 3)
+    assert (e.value.epoch, e.value.batch) == (1, 3)
 
 
 def test_a_non_finite_weight_stops_training_before_it_is_saved(tmp_path):
