@@ -896,10 +896,10 @@ def main(argv=None):
     except CLIError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
-    except Interrupted as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except (Interrupted, KeyboardInterrupt) as e:
+        if sys.stdout.isatty():  # End the progress bar's line first.
+            print(flush=True)
+        print(f"{prog}: {e}" if isinstance(e, Interrupted) else f"{prog}: interrupted",
+              file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     return 0
