@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import keras_ceb  # noqa: E402
 from keras_ceb.models import build_classifier  # noqa: E402
 from keras_ceb.models import compile_classifier  # noqa: E402
+from keras_ceb.ops import gaussian  # noqa: E402
 from keras_ceb.ops import mixture  # noqa: E402
 
 TFP_SCRIPT = r"""
@@ -118,10 +119,10 @@ def mixture_benchmark(repeats, tfp_python):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        compiled = tf.function(lambda z: mixture.mixture_log_prob(z, logits, loc, scale_tril=tril))
+        compiled = tf.function(lambda z: mixture.mixture_log_prob(z, logits, gaussian.Gaussian(loc, tril)))
         ours = lambda: compiled(x).numpy()  # noqa: E731
     else:
-        ours = lambda: np.asarray(mixture.mixture_log_prob(x, logits, loc, scale_tril=tril))  # noqa: E731
+        ours = lambda: np.asarray(mixture.mixture_log_prob(x, logits, gaussian.Gaussian(loc, tril)))  # noqa: E731
 
     def reference():
         comps = np.stack([stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x)

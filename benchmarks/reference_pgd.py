@@ -87,7 +87,12 @@ def reference_pgd(forward, x, y, *, eps, norm="linf", steps=7, step_size=None,
     Returns:
         NumPy array of adversarial examples.
     """
-    step_size = 2.5 * eps / steps if step_size is None else step_size
+    if step_size is None:
+        # The documented default of `pgd_attack`: Madry's 2.5 eps / steps, capped at 3% of the
+        # input range per feature (its L2 length over all features for "l2").
+        features = np.prod(np.shape(x)[1:])
+        cap = 0.03 * (clip_max - clip_min) * (1.0 if norm == "linf" else np.sqrt(features))
+        step_size = min(2.5 * eps / steps, cap)
     sign = -1.0 if targeted else 1.0
     x = np.asarray(x, "float32")
     start = x if random_start_seed is None else random_start(

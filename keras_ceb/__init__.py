@@ -7,6 +7,8 @@ from keras_ceb import datasets
 from keras_ceb import evaluation
 from keras_ceb import export
 from keras_ceb import inference
+from keras_ceb import layers
+from keras_ceb import losses
 from keras_ceb import metrics
 from keras_ceb import ops
 from keras_ceb.layers import BackwardEncoder

@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_ceb import callbacks
 from keras_ceb import datasets
+from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
@@ -304,6 +305,10 @@ def _add_evaluate_parser(commands):
                             help="attack radius for PGD (default: 0.1)")
     robustness.add_argument("--attack-steps", type=_positive_int, metavar="N", default=7,
                             help="PGD steps (default: 7)")
+    robustness.add_argument("--attack-step-size", type=_positive_float, metavar="S", default=None,
+                            help="PGD step size in the attack's norm (default: "
+                            "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
+                            "L-inf, 0.03 * sqrt(pixels) for L2)")
     robustness.add_argument("--attack-examples", type=_positive_int, metavar="N", default=1000,
                             help="attack the first N test examples (default: 1000)")
     robustness.add_argument("--target-class", type=_non_negative_int, metavar="K", default=None,
@@ -311,9 +316,11 @@ def _add_evaluate_parser(commands):
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")
     robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
-                            help="draws of z to average the scores over (default: 1)")
-    robustness.add_argument("--seed", type=int, metavar="SEED", default=0,
-                            help="seed of the noise images and the attack's random start")
+                            help="draws of z to average the scores and the PGD gradients (EOT) "
+                            "over (default: 1)")
+    robustness.add_argument("--seed", type=_non_negative_int, metavar="SEED", default=0,
+                            help="seed of the noise images, the attack's random start and its "
+                            "draws of z")
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -470,6 +477,9 @@ def evaluate_test_metrics(model, x, y, batch_size):
     """
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     result = {key: float(value) for key, value in logs.items()}
+    # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
+    # NaN for them): estimate them on the test set the same way.
+    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
@@ -568,6 +578,13 @@ def train_callbacks(args):
     anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
     schedule = callbacks.linear_anneal(start_rho, args.rho, anneal_epochs)
     return [callbacks.RhoScheduler(schedule)]
+
+
+def estimate_callbacks(args, x_test):
+    """`val_rate` and `val_i_xz_lower` on the test set every epoch (the information plane)."""
+    if args.objective == "determ":
+        return []
+    return [callbacks.InformationEstimates(x_test, batch_size=args.batch_size, seed=args.seed)]
 
 
 def write_training_outputs(out, model, history, args, info, title):
@@ -675,7 +692,9 @@ def run_train(args):
     log = run_folder.HistoryLog(out)
     seeding = callbacks.EpochSeeding(args.seed)
     trained = False
-    fit_callbacks = train_callbacks(args) + [
+    # The held-out estimates come before the log, which records them; all of these are
+    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would.
+    fit_callbacks = train_callbacks(args) + estimate_callbacks(args, x_test) + [
         train_data.epoch_callback(),
         seeding,
         callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
@@ -866,6 +885,7 @@ def evaluate_robustness(model, x, y, args):
     return report_lib.robustness_report(
         model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
+        attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,
         run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
         batch_size=args.batch_size,

@@ -7,6 +7,7 @@ import tempfile
 import keras
 
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 
 
 def model_input(model):
@@ -27,8 +28,7 @@ def rate_encoder(model):
     A Determ encoder has no rate: its z is the mean, and the scale head it keeps for the shared
     architecture is never trained.
     """
-    candidates = [e for e in rho_lib.encoders(model) if e.objective != "determ"
-                  and (e.marginal is not None or e.objective == "vib")]
+    candidates = [e for e in rho_lib.encoders(model) if e.has_rate]
     if not candidates:
         raise ValueError(
             "The model has no CEB or VIB StochasticEncoder with a marginal (or objective='vib'), "
@@ -37,12 +37,13 @@ def rate_encoder(model):
     return candidates[0]
 
 
-def export_saved_model(model, path, overwrite=False):
+def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
     """Writes `model` as a TensorFlow SavedModel with endpoints `serve` and `rate`.
 
-    `serve` returns the model's outputs (logits) with `training=False`; `rate` returns the
-    per-example rate `R = log e(z|x) - log m(z)` at one sample of the encoder, the paper's OoD
-    score. Both take the model's inputs. A model without a rate (Determ, or no marginal) gets
+    `serve` returns the model's outputs (logits) with `training=False`: the inference path,
+    which computes no information estimate. `rate` returns the per-example rate
+    `R = log e(z|x) - log m(z)`, the paper's OoD score, at the encoder mean by default
+    (deterministic; see `StochasticEncoder.rate`). Both take the model's inputs. A model without a rate (Determ, or no marginal) gets
     the `serve` endpoint only. The directory is written beside `path` first and
     moved into place only when complete, so a failure leaves no half-written export.
 
@@ -50,15 +51,23 @@ def export_saved_model(model, path, overwrite=False):
         model: A built Keras model containing a `StochasticEncoder` with a marginal.
         path: Output directory.
         overwrite: Replace an existing `path`.
+        rate_estimator: `"mean"` (deterministic) or `"sample"` (one draw per call) for the
+            `rate` endpoint.
 
     Returns:
         `path`.
 
     Example:
 
-    >>> keras_ceb.export.export_saved_model(model, "exported")
-    >>> served = tf.saved_model.load("exported")
-    >>> logits, rate = served.serve(x), served.rate(x)
+    >>> import tensorflow as tf
+    >>> model = keras.Sequential([keras.Input((8,)),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> path = keras_ceb.export.export_saved_model(model, "exported")
+    >>> served = tf.saved_model.load(path)
+    >>> x = tf.ones((5, 8))
+    >>> tuple(served.serve(x).shape), tuple(served.rate(x).shape)
+    ((5, 3), (5,))
     """
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
@@ -67,6 +76,9 @@ def export_saved_model(model, path, overwrite=False):
         )
     import tensorflow as tf
 
+    from keras_ceb.layers.stochastic_encoder import RATE_ESTIMATORS
+
+    validation.one_of(rate_estimator, RATE_ESTIMATORS, "rate_estimator")
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
@@ -85,7 +97,9 @@ def export_saved_model(model, path, overwrite=False):
         features = feature_model(model, encoder)
         archive.track(features)
         archive.add_endpoint(
-            "rate", lambda x: encoder.rate(features(x, training=False)), input_signature=[signature]
+            "rate",
+            lambda x: encoder.rate(features(x, training=False), estimator=rate_estimator),
+            input_signature=[signature],
         )
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)

@@ -17,8 +17,13 @@ def sampling_at_inference(model):
 
     Example:
 
+    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> x = np.ones((2, 8), "float32")
     >>> with keras_ceb.inference.sampling_at_inference(model):
-    ...     draws = [model(x) for _ in range(8)]
+    ...     draws = [keras.ops.convert_to_numpy(model(x)) for _ in range(2)]
+    >>> bool(np.allclose(draws[0], draws[1]))
+    False
     """
     encoders = rho_lib.encoders(model)
     saved = [e.inference for e in encoders]
@@ -41,14 +46,31 @@ def output_logits(outputs, output_key=None):
     return outputs
 
 
-def predict_probabilities(model, x, num_samples=1, batch_size=256, output_key=None):
-    """Softmax probabilities, averaged over `num_samples` draws of z (1: the encoder's mode).
+def predict_probabilities(model, x, num_samples=1, batch_size=256, output_key=None, sample=None):
+    """Softmax probabilities at the encoder mean, or averaged over `num_samples` draws of z.
+
+    Args:
+        model: A classifier returning logits (or a dict with them, see `output_logits`).
+        x: Inputs.
+        num_samples: Draws of z to average over when sampling.
+        batch_size: Batch size.
+        output_key: The logits' key when the model returns a dict.
+        sample: Whether the encoders sample z; default: when `num_samples > 1`.
 
     Returns:
         NumPy array `[N, C]`.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> probs = predict_probabilities(model, np.ones((4, 8), "float32"), num_samples=3)
+    >>> probs.shape, bool(np.allclose(probs.sum(-1), 1.0))
+    ((4, 3), True)
     """
     validation.positive_int(num_samples, "num_samples")
-    if num_samples == 1:
+    sample = num_samples > 1 if sample is None else bool(sample)
+    if not sample:
         logits = output_logits(model.predict(x, batch_size=batch_size, verbose=0), output_key)
         return _softmax(np.asarray(logits, dtype="float64"))
     chunks = []

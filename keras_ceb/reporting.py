@@ -63,9 +63,9 @@ def format_table(rows, title=None):
 
     >>> print(format_table([("test accuracy", "0.9100")], title="CEB"))
     CEB
-    -------------------------
-    test accuracy      0.9100
-    -------------------------
+    ---------------------
+    test accuracy  0.9100
+    ---------------------
     """
     rows = [(str(label), str(value)) for label, value in rows]
     label_width = max([len(label) for label, _ in rows] + [13])

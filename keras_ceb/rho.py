@@ -43,7 +43,11 @@ def set_rho(model, value, name=None):
 
     Example:
 
+    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
+    ...                           keras_ceb.BackwardEncoder(3)])
     >>> keras_ceb.set_rho(model, 2.0)
+    >>> keras_ceb.get_rho(model)
+    2.0
     """
     value = validation.finite_float(value, "rho")
     for encoder in _select(model, name):

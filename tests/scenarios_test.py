@@ -56,30 +56,28 @@ def scenario_b():
 
 
 def scenario_c():
-    """Functional CEB with a separate MLP classifier and b(z|y) fed by the labels."""
+    """Functional CEB with a separate MLP classifier c(y|z) and b(z|y) fed by the labels."""
     image = keras.Input((FEATURES,), name="image")
     label = keras.Input((), dtype="int32", name="label")
     h = keras.layers.Dense(32, activation="relu")(image)
-    z = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(h)
-    backward = keras_ceb.BackwardEncoder(NUM_CLASSES, name="backward")(z, labels=label)
+    bottleneck = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(h)
+    bottleneck = keras_ceb.BackwardEncoder(NUM_CLASSES, output_mode="bottleneck", name="backward")(
+        bottleneck, labels=label)
     logits = keras.layers.Dense(NUM_CLASSES, name="classifier")(
-        keras.layers.Dense(32, activation="relu")(z))
-    model = keras.Model({"image": image, "label": label},
-                        {"classifier": logits, "backward": backward})
-    model.compile(keras.optimizers.Adam(1e-2), loss={"classifier": ce_loss()},
-                  metrics={"classifier": ["accuracy", keras_ceb.metrics.IYZLowerBound()]})
+        keras.layers.Dense(32, activation="elu")(bottleneck["z"]))
+    model = keras.Model({"image": image, "label": label}, logits)
+    model.compile(keras.optimizers.Adam(1e-2), loss=ce_loss(),
+                  metrics=["accuracy", keras_ceb.metrics.IYZLowerBound()])
     return model
 
 
 def scenario_d():
-    """Functional bidirectional CatGen CEB."""
+    """Functional bidirectional CatGen CEB with class labels (the paper's CIFAR-10 setup)."""
     image = keras.Input((FEATURES,), name="image")
     label = keras.Input((), dtype="int32", name="label")
-    z_x = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(
+    bottleneck = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(
         keras.layers.Dense(32, activation="relu")(image))
-    one_hot = keras.layers.CategoryEncoding(NUM_CLASSES, output_mode="one_hot")(label)
-    z_y = keras_ceb.StochasticEncoder(4, seed=2, name="label_encoder", metric_prefix="y_")(one_hot)
-    logits = keras_ceb.CatGenHead(num_classes=NUM_CLASSES)([z_x, z_y])
+    logits = keras_ceb.CatGenHead(num_classes=NUM_CLASSES, seed=2)([bottleneck, label])
     model = keras.Model({"image": image, "label": label}, logits)
     model.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"])
     return model
@@ -87,23 +85,21 @@ def scenario_d():
 
 def fit_data(name, x, y):
     if name in ("c", "d"):
-        inputs = {"image": x, "label": y}
-        return inputs, ({"classifier": y, "backward": y} if name == "c" else y)
+        return {"image": x, "label": y}, y
     return x, y
 
 
 SCENARIOS = {
     "a": (scenario_a, ["rex", "i_yz", "rate", "i_xz_lower"]),
     "b": (scenario_b, ["i_yz", "rate", "i_xz_lower"]),
-    "c": (scenario_c, ["rex", "classifier_i_yz", "rate", "i_xz_lower"]),
-    "d": (scenario_d, ["rex", "i_yz", "rate", "i_xz_lower", "y_i_xz_lower"]),
-    "e": (lambda: scenario_a("determ"), ["rex", "i_yz"]),
+    "c": (scenario_c, ["rex", "i_yz", "rate", "i_xz_lower"]),
+    "d": (scenario_d, ["rex", "i_yz", "rate", "i_xz_lower"]),
+    "e": (lambda: scenario_a("determ"), ["i_yz"]),
 }
 
 
 def predictions(model, inputs):
-    out = model.predict(inputs, verbose=0)
-    return out["classifier"] if isinstance(out, dict) else out
+    return model.predict(inputs, verbose=0)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -119,10 +115,8 @@ def test_scenario_trains_logs_and_saves(name, tmp_path):
         assert metric in history, sorted(history)
         assert all(math.isfinite(v) for v in history[metric]), (metric, history[metric])
     evaluated = model.evaluate(inputs, targets, verbose=0, return_dict=True)
-    for metric in metric_names:
-        assert math.isfinite(evaluated[metric])
-    accuracy = evaluated["classifier_accuracy" if name == "c" else "accuracy"]
-    assert accuracy > 0.6, accuracy
+    assert math.isfinite(evaluated["loss"])
+    assert evaluated["accuracy"] > 0.6, evaluated
 
     path = tmp_path / "model.keras"
     model.save(path)
@@ -137,7 +131,6 @@ def test_scenario_trains_logs_and_saves(name, tmp_path):
         feed = ({k: tf.constant(v) for k, v in inputs.items()} if isinstance(inputs, dict)
                 else tf.constant(inputs))
         logits = served.serve(feed)
-        logits = logits["classifier"] if isinstance(logits, dict) else logits
         np.testing.assert_allclose(logits.numpy(), predictions(model, inputs), rtol=1e-4, atol=1e-4)
         if name == "e":  # Determ has no rate.
             assert not hasattr(served, "rate")
@@ -174,16 +167,17 @@ def test_rho_changes_without_retracing():
     assert traces == baseline_traces, (traces, baseline_traces)
 
 
-def test_rho_is_used_by_the_loss():
-    """The same weights and batch give a different loss at a different rho."""
+def test_rho_is_used_by_the_training_loss():
+    """The same weights and batch give a different training loss at a different rho."""
     x, y = blobs(64)
     model = scenario_a()
     model.fit(x, y, epochs=1, verbose=0)
-    keras_ceb.set_rho(model, 0.0)
-    at_zero = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
-    keras_ceb.set_rho(model, 8.0)
-    at_eight = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
-    assert abs(at_zero - at_eight) > 1e-3
+    losses = []
+    for rho in (0.0, 8.0):
+        keras_ceb.set_rho(model, rho)
+        model(x, training=True)
+        losses.append(sum(float(to_numpy(v)) for v in model.losses))
+    assert abs(losses[0] - losses[1]) > 1e-3, losses
 
 
 def test_set_rho_errors():
@@ -214,11 +208,17 @@ def test_no_nan_after_2000_steps_at_high_learning_rate():
         assert np.all(np.isfinite(to_numpy(weight))), weight.path
 
 
-def test_ceb_learns_fashion_mnist_subset(shared_data_dir):
+def fashion_mnist():
+    try:
+        return keras_ceb.datasets.load_fashion_mnist(download=False)
+    except keras_ceb.datasets.DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST not found: apt-get install dataset-fashion-mnist")
+
+
+def test_ceb_learns_fashion_mnist_subset():
     """CEB at rho = 0 on 6,000 real Fashion-MNIST images: far above chance after a short fit."""
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = keras_ceb.datasets.load_fashion_mnist(
-        data_dir=shared_data_dir / "fashion-mnist", download=False)
+    (x_train, y_train), (x_test, y_test) = fashion_mnist()
     x_train, y_train = x_train[:6000], y_train[:6000]
     model = keras.Sequential([
         keras.Input((28, 28, 1)), keras.layers.Flatten(),
@@ -233,13 +233,12 @@ def test_ceb_learns_fashion_mnist_subset(shared_data_dir):
     assert 0.0 < result["i_yz"] <= math.log(10) + 1e-6, result
 
 
-def test_high_rho_with_full_covariance_stays_finite(shared_data_dir):
+def test_high_rho_with_full_covariance_stays_finite():
     """rho = 10 lets the encoder's scale collapse (diagonal near min_scale, large off-diagonal
     entries): log e(z|x) at the sample comes from the noise, not a triangular solve, so the loss,
     the metrics and the I(X;Z) bound (at most log B) stay finite."""
     keras.utils.set_random_seed(0)
-    (x, y), _ = keras_ceb.datasets.load_fashion_mnist(data_dir=shared_data_dir / "fashion-mnist",
-                                                      download=False, split=None)
+    (x, y), _ = fashion_mnist()
     model = keras_ceb.models.compile_classifier(
         keras_ceb.models.build_classifier("ceb", rho=10.0, seed=0), learning_rate=1e-3)
     history = model.fit(x[:20000], y[:20000], epochs=1, batch_size=128, verbose=0).history

@@ -23,7 +23,8 @@ def carlini_wagner_l2(
     clip_min=0.0,
     clip_max=1.0,
     batch_size=128,
-    training=False,
+    seed=None,
+    training=None,
 ):
     """Carlini & Wagner (2017) L2 attack, with the defaults of cleverhans.
 
@@ -51,7 +52,7 @@ def carlini_wagner_l2(
         model: Keras model mapping inputs in `[clip_min, clip_max]` to logits.
         x: Clean inputs, batch first. Never modified.
         y: Integer (or one-hot) labels: true classes, or the target classes
-            when `targeted=True`.
+            when `targeted=True`; one integer is one class for every example.
         targeted: Whether `y` holds target classes.
         binary_search_steps: Number of values of the constant tried.
         max_iterations: Adam steps per value of the constant.
@@ -63,7 +64,12 @@ def carlini_wagner_l2(
         clip_max: Largest valid input value.
         batch_size: Examples optimized together (the early-abort test uses
             the batch's summed loss, as cleverhans does).
-        training: Passed to the model's `call`.
+        seed: Integer seed of the model's own random draws during the attack
+            (none for a model whose encoders use their mean at inference, the
+            default); `None` draws fresh entropy. As for `pgd_attack`, the
+            model's random state is restored afterwards.
+        training: Deprecated, as in `pgd_attack`: attacks run the model at
+            inference (`training=False`).
 
     Returns:
         NumPy array with the shape of `x` (and its dtype when floating-point).
@@ -81,6 +87,8 @@ def carlini_wagner_l2(
         Papernot et al. Technical Report on the CleverHans v2.1.0 Adversarial
         Examples Library. arXiv:1610.00768.
     """
+    training = gradients.deprecated_training(training)
+    gradients.check_seed(seed)
     for name, value in (("binary_search_steps", binary_search_steps),
                         ("max_iterations", max_iterations),
                         ("batch_size", batch_size)):
@@ -92,16 +100,11 @@ def carlini_wagner_l2(
         raise ValueError(
             f"Argument `confidence` must be non-negative. Received: confidence={confidence}"
         )
-    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x, y, clip_min, clip_max)
+    x, labels, out_dtype, num_classes = gradients.prepare_inputs(
+        model, x, y, clip_min, clip_max, targeted=targeted)
     if len(x) == 0:
         return x.astype(out_dtype)
 
-    run = gradients.compiled_loop(
-        model,
-        ("carlini_wagner_l2", bool(targeted)),
-        _cw_body(bool(targeted)),
-        training=training,
-    )
     settings = dict(
         binary_search_steps=int(binary_search_steps),
         max_iterations=int(max_iterations),
@@ -113,9 +116,16 @@ def carlini_wagner_l2(
     y_onehot = np.eye(num_classes, dtype="float32")[labels]
     valid = np.ones(len(x), "float32")
     x_adv = np.empty_like(x)
-    for rows, (xb, yb, vb) in gradients.batches(len(x), batch_size, x, y_onehot, valid):
-        vb[len(rows):] = 0.0  # padding rows do not count in the loss
-        x_adv[rows] = _attack_batch(run, xb, yb, vb, **settings)[: len(rows)]
+    with gradients.attack_scope(model, seed=seed):
+        run = gradients.compiled_loop(
+            model,
+            ("carlini_wagner_l2", bool(targeted)),
+            _cw_body(bool(targeted)),
+            training=training,
+        )
+        for rows, (xb, yb, vb) in gradients.batches(len(x), batch_size, x, y_onehot, valid):
+            vb[len(rows):] = 0.0  # padding rows do not count in the loss
+            x_adv[rows] = _attack_batch(run, xb, yb, vb, **settings)[: len(rows)]
     return x_adv.astype(out_dtype, copy=False)
 
 

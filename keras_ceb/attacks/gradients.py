@@ -12,21 +12,33 @@ an input tensor, and a compiled loop that runs an attack step many times.
   is threaded through it and written back to the model afterwards.
 - PyTorch: `torch.autograd.grad` in an eager Python loop.
 
-Compiled loops are cached per model (weakly, so the cache dies with the model)
-and per attack configuration; tensors of a fixed batch shape and scalar
-hyper-parameters passed as tensors mean one trace serves every batch and every
-epsilon.
+Compiled loops are cached per model (weakly, so the cache dies with the model),
+per attack configuration and per inference mode of the model's encoders (a
+`StochasticEncoder` reads its `inference` attribute when traced, so a trace
+made at the mean is never reused while the encoders sample). Tensors of a fixed
+batch shape and hyper-parameters passed as tensors mean one trace serves every
+batch and every epsilon.
 
-The module also holds the input checks and the batching shared by the attacks.
+The module also holds the input checks, the batching, and the handling of the
+model's randomness (`attack_scope`) shared by the attacks.
 """
 
+import contextlib
+import math
+import numbers
+import warnings
 import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_ceb import inference
+from keras_ceb import rho as rho_lib
+
 _LOOPS = weakref.WeakKeyDictionary()
+# Keras names the state variable of every `keras.random.SeedGenerator` so.
+_SEED_STATE_NAME = "seed_generator_state"
 
 
 class _TensorFlowContext:
@@ -183,6 +195,9 @@ _LOOP_BUILDERS = {
 def compiled_loop(model, key, body, *, training=False):
     """A compiled `state -> body(ctx, state, consts)` loop, cached per model and `key`.
 
+    The cache also keys on the backend, `training` and the current `inference`
+    mode of every `StochasticEncoder` of `model` (see `attack_scope`).
+
     Args:
         model: The Keras model that `ctx.logits` calls.
         key: Hashable description of everything `body` closes over.
@@ -202,7 +217,8 @@ def compiled_loop(model, key, body, *, training=False):
             f"provide. Use tensorflow, jax or torch. Received: backend={backend}"
         )
     loops = _LOOPS.setdefault(model, {})
-    full_key = (backend, training, key)
+    modes = tuple(encoder.inference for encoder in rho_lib.encoders(model))
+    full_key = (backend, training, modes, key)
     if full_key not in loops:
         loops[full_key] = _LOOP_BUILDERS[backend](
             weakref.ref(model), body, training
@@ -210,27 +226,57 @@ def compiled_loop(model, key, body, *, training=False):
     return loops[full_key]
 
 
-def _crossentropy_body(ctx, state, consts):
-    x, y_onehot = consts
+def eot_logits(ctx, x, num_samples):
+    """Float32 logits of `num_samples` forward passes of `x`, stacked: `[num_samples, batch, C]`.
 
-    def objective(x):
-        logp = ops.log_softmax(ops.cast(ctx.logits(x), "float32"), axis=-1)
-        losses = -ops.sum(y_onehot * logp, axis=-1)
-        return ops.sum(losses), losses
+    The passes are one call on `x` repeated along the batch axis, so each row
+    of each pass gets its own draw of z when the encoders sample.
+    """
+    if num_samples == 1:
+        return ops.expand_dims(ops.cast(ctx.logits(x), "float32"), 0)
+    logits = ops.cast(ctx.logits(ops.concatenate([x] * num_samples, axis=0)), "float32")
+    return ops.reshape(logits, (num_samples, -1, ops.shape(logits)[-1]))
 
-    _, losses, grad = ctx.value_and_grad(objective, x)
-    return losses, ops.cast(grad, "float32")
+
+def eot_crossentropy(ctx, x, y_onehot, num_samples):
+    """Per-example cross-entropy of `y_onehot`, averaged over `num_samples` passes (EOT)."""
+    logp = ops.log_softmax(eot_logits(ctx, x, num_samples), axis=-1)
+    return -ops.mean(ops.sum(y_onehot * logp, axis=-1), axis=0)
 
 
-def loss_gradient(model, x, y, *, training=False, batch_size=256):
+def _crossentropy_body(num_samples):
+    def body(ctx, state, consts):
+        x, y_onehot = consts
+
+        def objective(x):
+            losses = eot_crossentropy(ctx, x, y_onehot, num_samples)
+            return ops.sum(losses), losses
+
+        _, losses, grad = ctx.value_and_grad(objective, x)
+        return losses, ops.cast(grad, "float32")
+
+    return body
+
+
+def loss_gradient(model, x, y, *, num_samples=1, seed=None, batch_size=256, training=None):
     """Cross-entropy of `model`'s logits and its gradient with respect to `x`.
+
+    With `num_samples > 1` both are averaged over that many draws of z per
+    example (expectation over transformation): the model's `StochasticEncoder`s
+    sample z while the gradient is taken (see `pgd_attack`).
 
     Args:
         model: Keras model mapping inputs to class logits.
         x: Array of inputs, batch first.
-        y: Integer labels of shape `(n,)` or one-hot labels of shape `(n, classes)`.
-        training: Passed to the model's `call`.
+        y: Integer labels of shape `(n,)`, one-hot labels of shape `(n, classes)`,
+            or one integer class for every example.
+        num_samples: Draws of z averaged per example. A value above 1 needs a
+            model with a `StochasticEncoder` that samples (objective `"ceb"` or
+            `"vib"`), else a `ValueError` is raised.
+        seed: Integer seed of the model's random draws (see `pgd_attack`);
+            `None` draws fresh entropy.
         batch_size: Examples per compiled call.
+        training: Deprecated; see `pgd_attack`.
 
     Returns:
         `(losses, gradient)`: NumPy arrays of shape `(n,)` and `x.shape`, where
@@ -242,18 +288,104 @@ def loss_gradient(model, x, y, *, training=False, batch_size=256):
     losses, grad = loss_gradient(model, x_test[:8], y_test[:8])
     ```
     """
+    training = deprecated_training(training)
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(batch_size, "batch_size")
     x = np.asarray(x, dtype="float32")
     labels = labels_from(y, x, name="y")
-    y_onehot = np.eye(num_classes_of(model, x), dtype="float32")[labels]
-    run = compiled_loop(model, ("crossentropy",), _crossentropy_body, training=training)
+    num_classes = num_classes_of(model, x) if len(x) else 1
+    check_classes(labels, num_classes)
+    y_onehot = np.eye(num_classes, dtype="float32")[labels]
     losses = np.empty(len(x), "float32")
     grads = np.empty_like(x)
-    for rows, (xb, yb) in batches(len(x), batch_size, x, y_onehot):
-        init = (np.zeros(len(xb), "float32"), np.zeros_like(xb))
-        loss_b, grad_b = run(init, (xb, yb), 1)
-        losses[rows] = ops.convert_to_numpy(loss_b)[: len(rows)]
-        grads[rows] = ops.convert_to_numpy(grad_b)[: len(rows)]
+    with attack_scope(model, seed=seed, num_samples=num_samples):
+        run = compiled_loop(model, ("crossentropy", int(num_samples)),
+                            _crossentropy_body(int(num_samples)), training=training)
+        for rows, (xb, yb) in batches(len(x), batch_size, x, y_onehot):
+            init = (np.zeros(len(xb), "float32"), np.zeros_like(xb))
+            loss_b, grad_b = run(init, (xb, yb), 1)
+            losses[rows] = ops.convert_to_numpy(loss_b)[: len(rows)]
+            grads[rows] = ops.convert_to_numpy(grad_b)[: len(rows)]
     return losses, grads
+
+
+# The model's randomness during an attack.
+
+
+def sampling_encoders(model):
+    """The `StochasticEncoder`s of `model` whose z can be sampled (objective not `"determ"`)."""
+    return [e for e in rho_lib.encoders(model) if e.objective != "determ"]
+
+
+def check_seed(seed):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or seed < 0):
+        raise ValueError(
+            f"Argument `seed` must be None or a non-negative integer. Received: seed={seed!r}"
+        )
+
+
+def check_num_samples(model, num_samples):
+    """Checks that `num_samples > 1` has draws of z to average over."""
+    check_positive_int(num_samples, "num_samples")
+    if num_samples > 1 and not sampling_encoders(model):
+        raise ValueError(
+            "Argument `num_samples` > 1 averages the attack over draws of z, but the model "
+            "has no StochasticEncoder that samples z (objective 'ceb' or 'vib'; Determ uses "
+            "z = mu(x)), so there is nothing to draw. Use num_samples=1. "
+            f"Received: num_samples={num_samples}"
+        )
+
+
+@contextlib.contextmanager
+def attack_scope(model, *, seed, num_samples=1):
+    """The model's randomness during an attack: seeded, sampled for EOT, restored afterwards.
+
+    Inside the block:
+
+    - with `num_samples > 1`, every `StochasticEncoder` of `model` samples z at
+      inference (`keras_ceb.inference.sampling_at_inference`); a model without
+      one that samples is a `ValueError`;
+    - the state of every `keras.random.SeedGenerator` of `model` is set from
+      `seed` (fresh entropy for `None`), so the draws of z, like the random
+      start, are reproducible.
+
+    On exit every non-trainable variable of `model` (the random-seed states
+    among them) gets back the value it had on entry: an attack leaves the model
+    as it found it, and its later draws are those it would have made anyway.
+    """
+    check_seed(seed)
+    check_num_samples(model, num_samples)
+    variables = list(model.non_trainable_variables)
+    saved = [np.array(ops.convert_to_numpy(v.value)) for v in variables]
+    states = [v for v in variables if v.name == _SEED_STATE_NAME and tuple(v.shape) == (2,)]
+    # A stream independent of the random start's `numpy.random.default_rng(seed)`.
+    sequence = np.random.SeedSequence(seed).spawn(1)[0]
+    values = np.random.default_rng(sequence).integers(0, 2**31 - 1, size=len(states))
+    for state, value in zip(states, values):
+        state.assign(np.array([value, 0], dtype=state.dtype))
+    sampling = (inference.sampling_at_inference(model) if num_samples > 1
+                else contextlib.nullcontext())
+    try:
+        with sampling:
+            yield model
+    finally:
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+
+
+def deprecated_training(training):
+    """`training` of the attacks: `None` (the default) means `False`; any value is deprecated."""
+    if training is None:
+        return False
+    warnings.warn(
+        "The `training` argument of the attacks is deprecated and will be removed: attacks "
+        "run the model at inference (training=False). For expectation over z use "
+        "`num_samples > 1`, which samples z without the training-time losses and updates.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return bool(training)
 
 
 # Input handling shared by the attacks.
@@ -296,9 +428,19 @@ def check_clip(x, clip_min, clip_max):
 
 
 def labels_from(y, x, *, name="y"):
-    """Integer labels from integer or one-hot `y`, checked against `len(x)`."""
+    """Integer labels from integer or one-hot `y`, or one class for all, checked against `len(x)`.
+
+    A scalar `y` (a Python or NumPy integer) is broadcast to every example of `x`.
+    """
     y = np.asarray(y)
-    if y.ndim == 2:
+    if y.dtype == bool:
+        raise ValueError(
+            f"Argument `{name}` must hold integer class labels, not booleans. "
+            f"Received: {name}={y.tolist()!r}"
+        )
+    if y.ndim == 0:
+        y = np.full(len(x), y)
+    elif y.ndim == 2:
         y = np.argmax(y, axis=-1)
     if y.ndim != 1 or len(y) != len(x):
         raise ValueError(
@@ -306,7 +448,7 @@ def labels_from(y, x, *, name="y"):
             f"Received: len(x)={len(x)}, {name}.shape={y.shape}"
         )
     if y.size and not np.issubdtype(y.dtype, np.integer):
-        if not np.all(y == np.round(y)):
+        if not np.issubdtype(y.dtype, np.number) or not np.all(y == np.round(y)):
             raise ValueError(
                 f"Argument `{name}` must hold integer class labels. "
                 f"Received: {name}.dtype={y.dtype}"
@@ -314,14 +456,50 @@ def labels_from(y, x, *, name="y"):
     return y.astype("int64")
 
 
-def check_classes(labels, num_classes, name="y"):
-    """Checks that every label lies in `[0, num_classes)`."""
+def check_classes(labels, num_classes, name="y", what="classes"):
+    """Checks that every label lies in `[0, num_classes)`; `what` names them in the message."""
     bad = (labels < 0) | (labels >= num_classes)
     if np.any(bad):
         raise ValueError(
-            f"Argument `{name}` must hold classes in [0, {num_classes}), the "
+            f"Argument `{name}` must hold {what} in [0, {num_classes}), the "
             f"model's number of logits. Received: {name}={labels[bad][0]}"
         )
+
+
+def per_example(value, n, name):
+    """A finite, non-negative number or `[n]` array of them, as a float64 array of shape `[n]`.
+
+    Used for `eps` and `step_size`: a scalar applies to every example.
+    """
+    if isinstance(value, bool) or (
+        isinstance(value, numbers.Number) and not isinstance(value, numbers.Real)
+    ):
+        raise ValueError(f"Argument `{name}` must be a real number. Received: {name}={value!r}")
+    try:
+        array = np.asarray(value, dtype="float64")
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Argument `{name}` must be a number or an array of one number per example. "
+            f"Received: {name}={value!r}"
+        ) from None
+    if array.ndim == 0:
+        if not (math.isfinite(array) and array >= 0):
+            raise ValueError(
+                f"Argument `{name}` must be a finite number >= 0. Received: {name}={array.item()}"
+            )
+        return np.full(n, float(array))
+    if array.shape != (n,):
+        raise ValueError(
+            f"Argument `{name}` must be a number or an array of shape [N], one value per "
+            f"example (N={n}). Received: {name}.shape={array.shape}"
+        )
+    bad = ~(np.isfinite(array) & (array >= 0))
+    if np.any(bad):
+        raise ValueError(
+            f"Argument `{name}` must hold finite numbers >= 0. "
+            f"Received: {name}[{int(np.argmax(bad))}]={array[bad][0]}"
+        )
+    return array
 
 
 def num_classes_of(model, x):
@@ -335,10 +513,11 @@ def num_classes_of(model, x):
     return int(ops.shape(model(x[:1], training=False))[-1])
 
 
-def prepare_inputs(model, x, y, clip_min, clip_max):
+def prepare_inputs(model, x, y, clip_min, clip_max, targeted=False):
     """Validates an attack's inputs; returns `(x as float32, labels, output dtype, num_classes)`.
 
-    `num_classes` is `None` for an empty `x` (the model is not called).
+    `y` may be one class for every example (broadcast). `num_classes` is `None`
+    for an empty `x` (the model is not called).
     """
     x_in = np.asarray(x)
     x = x_in.astype("float32")
@@ -348,5 +527,5 @@ def prepare_inputs(model, x, y, clip_min, clip_max):
     if len(x) == 0:
         return x, labels, out_dtype, None
     num_classes = num_classes_of(model, x)
-    check_classes(labels, num_classes)
+    check_classes(labels, num_classes, what="target classes" if targeted else "classes")
     return x, labels, out_dtype, num_classes

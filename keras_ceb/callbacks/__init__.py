@@ -3,6 +3,7 @@
 from keras_ceb.callbacks.epoch_seeding import EpochSeeding
 from keras_ceb.callbacks.evaluation_callbacks import AttackEvaluation
 from keras_ceb.callbacks.evaluation_callbacks import CalibrationEvaluation
+from keras_ceb.callbacks.evaluation_callbacks import InformationEstimates
 from keras_ceb.callbacks.evaluation_callbacks import OoDEvaluation
 from keras_ceb.callbacks.non_finite import NonFiniteTrainingError
 from keras_ceb.callbacks.non_finite import TerminateOnNonFinite

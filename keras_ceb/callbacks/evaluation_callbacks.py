@@ -11,6 +11,7 @@ import keras
 from keras_ceb import inference
 from keras_ceb import validation
 from keras_ceb.evaluation import calibration
+from keras_ceb.evaluation import information as information_lib
 from keras_ceb.evaluation import scores as scores_lib
 
 
@@ -42,8 +43,16 @@ class OoDEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> sets = keras_ceb.evaluation.paper_ood_sets(x_test[:1000], seed=0)
-    >>> model.fit(x, y, callbacks=[keras_ceb.callbacks.OoDEvaluation(x_test[:1000], sets, every=5)])
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> sets = keras_ceb.evaluation.paper_ood_sets(x, seed=0)
+    >>> callback = keras_ceb.callbacks.OoDEvaluation(x, sets)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> round(logs["ood_uniform_noise_rate_auroc"][0], 2) >= 0.0
+    True
     """
 
     def __init__(self, x_in, ood_sets, every=1, num_samples=1, batch_size=256):
@@ -76,7 +85,15 @@ class AttackEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> callback = keras_ceb.callbacks.AttackEvaluation(x_test[:500], y_test[:500], eps=0.1)
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> callback = keras_ceb.callbacks.AttackEvaluation(x[:16], y[:16], eps=0.1)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> "adv_linf_0.1_accuracy" in logs
+    True
     """
 
     def __init__(self, x, y, eps, norm="linf", every=1, **pgd_kwargs):
@@ -98,7 +115,15 @@ class CalibrationEvaluation(_PeriodicEvaluation):
 
     Example:
 
-    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x_test, y_test, every=5)
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x, y)
+    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+    >>> 0.0 <= logs["ece"][0] <= 1.0
+    True
     """
 
     def __init__(self, x, y, every=1, num_bins=20, num_samples=1, batch_size=256):
@@ -109,3 +134,49 @@ class CalibrationEvaluation(_PeriodicEvaluation):
     def evaluate(self):
         probs = inference.predict_probabilities(self.model, self.x, self.num_samples, self.batch_size)
         return {"ece": float(calibration.expected_calibration_error(probs, self.y, self.num_bins))}
+
+
+class InformationEstimates(keras.callbacks.Callback):
+    """Logs held-out `rate` and `i_xz_lower` (as `val_rate`, `val_i_xz_lower`) every epoch.
+
+    The layers make these estimates only when training, so `evaluate` (and `fit`'s
+    validation) reports them as NaN; this callback computes them on `x` the way training
+    does (see `keras_ceb.evaluation.information_estimates`) and writes them into the logs,
+    replacing the NaN. Put it before `keras.callbacks.TensorBoard` to see them there.
+
+    Args:
+        x: Held-out inputs, in the format the model takes.
+        batch_size: Batch size of the I(X;Z) bound (use the training batch size).
+        prefix: Prefix of the logged names.
+        every: Estimate every this many epochs.
+        seed: Seed of the samples of z.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((8,)),
+    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+    ...                           keras_ceb.BackwardEncoder(3)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+    >>> callback = keras_ceb.callbacks.InformationEstimates(x, batch_size=32)
+    >>> history = model.fit(x, y, batch_size=32, verbose=0, callbacks=[callback])
+    >>> sorted(k for k in history.history if k.startswith("val_"))
+    ['val_i_xz_lower', 'val_rate']
+    """
+
+    def __init__(self, x, batch_size=128, prefix="val_", every=1, seed=0):
+        super().__init__()
+        self.x = x
+        self.batch_size = validation.positive_int(batch_size, "batch_size")
+        self.every = validation.positive_int(every, "every")
+        if not isinstance(prefix, str):
+            raise ValueError(f"`prefix` must be a string. Received: prefix={prefix!r}")
+        self.prefix, self.seed = prefix, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        estimates = information_lib.information_estimates(
+            self.model, self.x, batch_size=self.batch_size, seed=self.seed + epoch
+        )
+        logs.update({self.prefix + name: value for name, value in estimates.items()})

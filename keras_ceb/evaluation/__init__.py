@@ -9,6 +9,7 @@ from keras_ceb.evaluation.calibration import binomial_interval
 from keras_ceb.evaluation.calibration import expected_calibration_error
 from keras_ceb.evaluation.calibration import plot_reliability_diagram
 from keras_ceb.evaluation.calibration import reliability_diagram
+from keras_ceb.evaluation.information import information_estimates
 from keras_ceb.evaluation.memorization import MemorizationResult
 from keras_ceb.evaluation.memorization import memorization_run
 from keras_ceb.evaluation.memorization import random_labels

@@ -332,10 +332,11 @@ def ood_report(in_scores, out_scores, *, higher_is_in_distribution):
     Example:
 
     >>> rows = ood_report(
-    ...     {"rate": rate_test, "entropy": entropy_score(logits_test)},
-    ...     {"noise": {"rate": rate_noise, "entropy": entropy_score(logits_noise)}},
+    ...     {"rate": np.array([1.0, 2.0, 3.0])},
+    ...     {"noise": {"rate": np.array([2.5, 8.0, 9.0])}},
     ...     higher_is_in_distribution=False)
     >>> [(row["ood_set"], row["score"], round(row["auroc"], 3)) for row in rows]
+    [('noise', 'rate', 0.889)]
     """
     if not isinstance(in_scores, Mapping) or not in_scores:
         raise ValueError(

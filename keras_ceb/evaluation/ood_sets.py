@@ -59,8 +59,11 @@ def uniform_noise(shape_like_or_n, seed, *, image_shape=None, dtype=None):
 
     Example:
 
-    >>> noise = uniform_noise(x_test, seed=0)             # same shape as x_test
-    >>> noise = uniform_noise(1000, seed=0, image_shape=(28, 28, 1))
+    >>> x_test = np.zeros((8, 28, 28, 1), "float32")
+    >>> uniform_noise(x_test, seed=0).shape                  # same shape as x_test
+    (8, 28, 28, 1)
+    >>> uniform_noise(1000, seed=0, image_shape=(28, 28, 1)).shape
+    (1000, 28, 28, 1)
     """
     _validate_seed(seed)
     if isinstance(shape_like_or_n, (int, np.integer)) and not isinstance(
@@ -113,7 +116,10 @@ def vertical_flip(x):
 
     Example:
 
-    >>> flipped = vertical_flip(x_test)
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> vertical_flip(x)[0, :, :, 0]
+    array([[2., 3.],
+           [0., 1.]], dtype=float32)
     """
     array = _validate_images(x)
     return np.ascontiguousarray(np.flip(array, axis=1))
@@ -137,8 +143,10 @@ def mnist_test_images(x, image_shape=None):
 
     Example:
 
-    >>> (_, _), (x_mnist, _) = keras.datasets.mnist.load_data()
-    >>> x_ood = mnist_test_images(x_mnist, image_shape=x_test.shape[1:])
+    >>> x_mnist = np.full((3, 28, 28), 255, "uint8")          # MNIST as it is stored
+    >>> x_ood = mnist_test_images(x_mnist, image_shape=(28, 28, 1))
+    >>> x_ood.shape, float(x_ood.max())
+    ((3, 28, 28, 1), 1.0)
     """
     array = _validate_images(x)
     if np.issubdtype(array.dtype, np.integer):
@@ -183,8 +191,10 @@ def paper_ood_sets(x, *, seed, mnist_x=None):
 
     Example:
 
-    >>> sets = paper_ood_sets(x_test, seed=0, mnist_x=x_mnist)
-    >>> out_logits = {name: model.predict(images) for name, images in sets.items()}
+    >>> x_test = np.zeros((8, 28, 28, 1), "float32")
+    >>> sets = paper_ood_sets(x_test, seed=0, mnist_x=np.zeros((8, 28, 28), "uint8"))
+    >>> sorted(sets)
+    ['mnist', 'uniform_noise', 'vertical_flip']
     """
     array = _validate_images(x, min_ndim=4)
     sets = {"uniform_noise": uniform_noise(array, seed), "vertical_flip": vertical_flip(array)}

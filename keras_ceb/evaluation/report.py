@@ -29,6 +29,7 @@ def robustness_report(
     attack=None,
     eps=0.1,
     attack_steps=7,
+    attack_step_size=None,
     attack_examples=1000,
     target_class=None,
     calibration_bins=20,
@@ -49,13 +50,19 @@ def robustness_report(
         attack: `None`, `"pgd-linf"`, `"pgd-l2"` or `"cw-l2"`.
         eps: Attack radius for PGD.
         attack_steps: PGD steps.
+        attack_step_size: PGD step size; `None` for the default of
+            `keras_ceb.attacks.pgd_attack`, `min(2.5 * eps / attack_steps, cap)` with the cap
+            0.03 (L-inf) or 0.03 * sqrt(pixels) (L2). The report records the value used.
         attack_examples: Attack the first this many test examples.
         target_class: If given, a targeted attack towards this class; the success measure is the
             paper's (among clean-correct examples whose label is not the target).
         calibration_bins: Reliability bins (20 = 5% bins).
         run_calibration: Compute ECE and the reliability diagram.
-        num_samples: Draws of z to average the scores and probabilities over.
-        seed: Seed for the noise images and the attack's random start.
+        num_samples: Draws of z to average the scores and probabilities over, and the PGD
+            gradients over (EOT). A model without an encoder that samples z (Determ) has
+            nothing to average: its attack then uses one pass, and the report's
+            `attack.num_samples` says so.
+        seed: Seed for the noise images, the attack's random start and its draws of z.
         batch_size: Batch size for every pass.
 
     Returns:
@@ -65,6 +72,20 @@ def robustness_report(
         raise ValueError(f"`attack` must be one of {ATTACKS} or None. Received: attack={attack!r}")
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"`eps` must be a finite number >= 0. Received: eps={eps!r}")
+    if attack_step_size is not None and not (
+        isinstance(attack_step_size, (int, float)) and math.isfinite(attack_step_size)
+        and attack_step_size > 0
+    ):
+        raise ValueError("`attack_step_size` must be None or a finite number > 0. "
+                         f"Received: attack_step_size={attack_step_size!r}")
+    if target_class is not None and attack is not None:
+        from keras_ceb.attacks import gradients
+
+        num_classes = gradients.num_classes_of(model, np.asarray(x[:1], "float32"))
+        if (isinstance(target_class, bool) or not isinstance(target_class, (int, np.integer))
+                or not 0 <= target_class < num_classes):
+            raise ValueError(f"`target_class` must be an integer in [0, {num_classes}), the "
+                             f"model's number of logits. Received: target_class={target_class!r}")
     x, y = np.asarray(x), np.asarray(y).astype("int64")
     probs = inference.predict_probabilities(model, x, num_samples, batch_size)
     report = {"num_examples": int(len(x)), "accuracy": float(np.mean(probs.argmax(-1) == y))}
@@ -80,7 +101,8 @@ def robustness_report(
 
     if attack is not None:
         report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack, eps,
-                                   attack_steps, target_class, num_samples, seed, batch_size)
+                                   attack_steps, attack_step_size, target_class, num_samples,
+                                   seed, batch_size)
 
     if run_calibration:
         diagram = calibration.reliability_diagram(probs, y, num_bins=calibration_bins)
@@ -95,22 +117,33 @@ def robustness_report(
     return report
 
 
-def _attack(model, x, y, attack, eps, steps, target_class, num_samples, seed, batch_size):
+def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_samples, seed,
+            batch_size):
     from keras_ceb import attacks
+    from keras_ceb.attacks import gradients
+    from keras_ceb.attacks import pgd
 
     targets = None if target_class is None else np.full_like(y, int(target_class))
     attacked = y if targets is None else targets
-    if attack == "cw-l2":
-        x_adv = attacks.carlini_wagner_l2(model, x, attacked, targeted=targets is not None,
-                                          batch_size=batch_size)
-    else:
-        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=attack.split("-")[1],
-                                   steps=steps, targeted=targets is not None,
+    pgd_run = attack != "cw-l2"
+    if pgd_run:
+        norm = attack.split("-")[1]
+        # EOT only where there is a z to sample (not for Determ); recorded below.
+        num_samples = num_samples if gradients.sampling_encoders(model) else 1
+        if step_size is None:  # the attack's default, recorded below
+            step_size = float(pgd.default_step_size(eps, steps, norm, int(np.prod(x.shape[1:]))))
+        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=norm, steps=steps,
+                                   step_size=step_size, targeted=targets is not None,
                                    num_samples=num_samples, seed=seed, batch_size=batch_size)
+    else:
+        x_adv = attacks.carlini_wagner_l2(model, x, attacked, targeted=targets is not None,
+                                          batch_size=batch_size, seed=seed)
     result = {
         "attack": attack,
-        "eps": None if attack == "cw-l2" else float(eps),
-        "steps": None if attack == "cw-l2" else int(steps),
+        "eps": float(eps) if pgd_run else None,
+        "steps": int(steps) if pgd_run else None,
+        "step_size": float(step_size) if pgd_run else None,
+        "num_samples": int(num_samples) if pgd_run else None,
         "num_examples": int(len(x)),
         "accuracy_under_attack": float(attacks.accuracy_under_attack(model, x_adv, y)),
         "mean_l2_perturbation": float(np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1)))),
@@ -131,6 +164,10 @@ def format_report(report, title=None):
     if "attack" in report:
         a = report["attack"]
         radius = "" if a["eps"] is None else f" eps={a['eps']:g} steps={a['steps']}"
+        if a.get("step_size") is not None:
+            radius += f" step size={a['step_size']:.4g}"
+        if (a.get("num_samples") or 1) > 1:
+            radius += f" EOT samples={a['num_samples']}"
         lines.append(f"attack {a['attack']}{radius}: accuracy under attack "
                      f"{a['accuracy_under_attack']:.4f}, mean L2 {a['mean_l2_perturbation']:.3f}"
                      + (f", targeted success {a['targeted_success']:.4f} (n={a['targeted_count']})"

@@ -1,6 +1,7 @@
 """The information-bottleneck layers, one public class per file."""
 
 from keras_ceb.layers.backward_encoder import BackwardEncoder
+from keras_ceb.layers.bottleneck import is_bottleneck
 from keras_ceb.layers.catgen_head import CatGenHead
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder

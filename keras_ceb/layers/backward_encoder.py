@@ -3,38 +3,51 @@
 import keras
 from keras import ops
 
-from keras_ceb.layers import running_mean
+from keras_ceb import losses
 from keras_ceb import validation
-from keras_ceb.layers.bottleneck_sample import find_sample
+from keras_ceb.layers import bottleneck
+from keras_ceb.layers import class_table
+from keras_ceb.layers import partial_remat
+from keras_ceb.layers import running_mean
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
+OUTPUT_MODES = ("logits", "bottleneck")
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class BackwardEncoder(keras.layers.Layer):
+class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     """Backward encoder `b(z|y)` for class labels; returns consistent-classifier logits.
 
     Each class `k` has its own learned Gaussian `b(z|k) = N(mu_k, L_k L_k^T)` (a one-layer map
-    from the one-hot label). Called on the `z` returned by a `StochasticEncoder`, it returns
-    the logits
+    from the one-hot label). Called on the bottleneck dict of a CEB `StochasticEncoder`, it
+    returns the logits
 
         logits[:, k] = log b(z|k) - log e(z|x)   (= minus the residual information if y were k)
 
     whose softmax is the **consistent classifier** `c(y|z) = softmax_y(log b(z|y) + log p(y))`
-    for a uniform `p(y)` (the `log e(z|x)` shift cancels in the softmax). It reads `rho` and the
-    objective from the encoder that produced `z`, and adds the CEB term itself:
+    for a uniform `p(y)`. When training it adds the CEB term, weighted by the encoder's rho
+    (which arrives in the bottleneck):
 
-    - `labels` not given (consistent classifier, Sequential models): VCEB with the consistent
-      classifier is `exp(-rho) * (log e - logsumexp_k log b(z|k)) + (1 + exp(-rho)) * CE`, so
-      the layer adds `sigmoid(-rho) * <log e(z|x) - logsumexp_k log b(z|k)>` and the model is
-      compiled with `SparseCategoricalCrossentropy(from_logits=True)` on these logits: the
-      total is VCEB scaled by `1 / (1 + exp(-rho))`, which leaves its minimizer unchanged.
-      `keras_ceb.metrics.ResidualInformation()` reads `rex` off these logits.
-    - `labels` given (a separate classifier head `c(y|z)` carries the cross-entropy): the layer
-      adds `exp(-rho) * <log e(z|x) - log b(z|y)>` (eq. 15 exactly) and logs `rex`.
+    - `labels` not given (Sequential models): VCEB with the consistent classifier is
+      `exp(-rho) (log e - logsumexp_k log b(z|k)) + (1 + exp(-rho)) CE`, so the layer adds
+      `sigmoid(-rho) <log e(z|x) - logsumexp_k log b(z|k)>` and the model is compiled with
+      `SparseCategoricalCrossentropy(from_logits=True)` on these logits: the total is VCEB
+      scaled by `1 / (1 + exp(-rho))`, with the same minimizer
+      (`keras_ceb.losses.consistent_classifier_term`).
+    - `labels` given (a separate classifier head carries the cross-entropy): the layer adds
+      `exp(-rho) <log e(z|x) - log b(z|y)>` (eq. 15's first term, `keras_ceb.losses.residual_term`)
+      and logs `rex` in training.
 
-    Under `objective="determ"` it adds nothing; under `"vib"` it refuses to run (VIB has no
-    backward encoder), so a mismatched objective is an error, never a silent extra term.
+    Called on a plain tensor z (from a VIB or Determ encoder) it is an ordinary Gaussian
+    class-conditional classifier: logits `log b(z|k)`, nothing added.
+
+    With `output_mode="bottleneck"` the layer returns its input unchanged after adding its
+    term (like `keras.layers.ActivityRegularization`): the paper's Fashion-MNIST model feeds
+    the labels to b(z|y) this way while a separate head c(y|z) reads `bottleneck["z"]`.
+
+    The math runs in float32 (the layer does not autocast its inputs); the logits follow the
+    layer's compute dtype, so `BackwardEncoder(10, dtype="float32")` gives float32 logits
+    under a mixed precision policy.
 
     Args:
         num_classes: Number of classes C (>= 2).
@@ -42,14 +55,16 @@ class BackwardEncoder(keras.layers.Layer):
         min_scale: Lower bound on the scales' diagonal.
         loc_initializer: Initializer of the class means (C, D); default N(0, 1), spread out so
             that the classes are distinguishable from the first step.
+        output_mode: `"logits"` (default) or `"bottleneck"` (return the input).
         **kwargs: Base layer arguments.
 
     Call arguments:
-        z: The output of a `StochasticEncoder`, `[batch, D]`, in the same forward pass.
+        inputs: The bottleneck dict of a CEB `StochasticEncoder`, or z `[batch, D]`.
         labels: Optional integer labels `[batch]` (or one-hot `[batch, C]`).
+        training: Python boolean; `True` adds the CEB term.
 
     Returns:
-        Logits `[batch, C]`.
+        Logits `[batch, C]`, or the input with `output_mode="bottleneck"`.
 
     Example:
 
@@ -57,12 +72,14 @@ class BackwardEncoder(keras.layers.Layer):
     ...                           keras_ceb.StochasticEncoder(4), keras_ceb.BackwardEncoder(10)])
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     ...               metrics=["accuracy", keras_ceb.metrics.ResidualInformation()])
+    >>> x, y = np.random.rand(64, 784).astype("float32"), np.arange(64) % 10
+    >>> history = model.fit(x, y, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'i_xz_lower', 'loss', 'rex']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.3).
     """
-
-    consumes_bottleneck = True  # Reads e(z|x) from the StochasticEncoder that made z.
 
     def __init__(
         self,
@@ -70,93 +87,78 @@ class BackwardEncoder(keras.layers.Layer):
         covariance="full",
         min_scale=1e-5,
         loc_initializer=None,
+        output_mode="logits",
         **kwargs,
     ):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.num_classes = validation.positive_int(num_classes, "num_classes")
         if self.num_classes < 2:
-            raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
+            raise ValueError(
+                f"`num_classes` must be at least 2. Received: num_classes={num_classes}"
+            )
         self.covariance = gaussian.check_covariance(covariance)
         self.min_scale = validation.positive_float(min_scale, "min_scale")
-        self.loc_initializer = keras.initializers.get(
-            loc_initializer or keras.initializers.RandomNormal(stddev=1.0)
-        )
+        self.loc_initializer = class_table.default_loc_initializer(loc_initializer)
+        self.output_mode = validation.one_of(output_mode, OUTPUT_MODES, "output_mode")
+        self.running_means = None
 
-    def build(self, z_shape, labels_shape=None):
-        validation.check_rank(z_shape, 2, "BackwardEncoder", "z_shape")
-        dim = z_shape[-1]
-        c = self.num_classes
-        self.loc = self.add_weight(shape=(c, dim), initializer=self.loc_initializer, name="loc")
-        self.scale_params = self.add_weight(
-            shape=(c, gaussian.num_scale_params(dim, self.covariance)),
-            initializer="zeros",
-            name="scale_params",
+    def build(self, inputs_shape, labels_shape=None):
+        z_shape = _z_shape(inputs_shape, self.name)
+        self.class_loc, self.class_scale_params = class_table.add_class_weights(
+            self, self.num_classes, z_shape[-1], self.covariance, self.loc_initializer
         )
         if labels_shape is not None:
-            self._check_labels_shape(labels_shape)
-            self.rex_total, self.rex_count, self.rex_metric = running_mean.add_running_mean(
-                self, "rex"
-            )
+            class_table.check_labels_shape(labels_shape, self.num_classes, "BackwardEncoder")
+            if isinstance(inputs_shape, dict):
+                self.running_means = running_mean.RunningMeans(self, ["rex"])
 
-    def _check_labels_shape(self, labels_shape):
-        rank = len(labels_shape)
-        if rank == 2 and labels_shape[-1] == 1:
-            return
-        if rank not in (1, 2) or (rank == 2 and labels_shape[-1] not in (None, self.num_classes)):
-            raise ValueError(
-                "`labels` must be integer class ids of shape (batch,) or one-hot of shape "
-                f"(batch, {self.num_classes}). Received: labels_shape={tuple(labels_shape)}"
-            )
-
-    def scale(self):
-        """Class scales: `scale_tril` `[C, D, D]` or `scale_diag` `[C, D]`."""
-        return gaussian.scale_from_params(
-            self.scale_params, self.loc.shape[-1], self.covariance, self.min_scale
+    def class_distribution(self):
+        """The C class Gaussians b(z|k), a float32 `Gaussian` with `loc` `[C, D]`."""
+        return class_table.class_distribution(
+            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
         )
 
     def class_log_prob(self, z):
-        """`log b(z|k)` for every class, `[batch, C]`."""
-        return gaussian.pairwise_log_prob(
-            z, self.loc, **gaussian.scale_kwargs(self.scale(), self.covariance))
+        """`log b(z|k)` for every class, `[batch, C]` (float32)."""
+        return gaussian.pairwise_log_prob(ops.cast(z, "float32"), self.class_distribution())
 
-    def call(self, z, labels=None):
-        sample = find_sample(z)
-        if sample is None:
-            raise ValueError(
-                "BackwardEncoder must be called directly on the output of a StochasticEncoder "
-                "in the same forward pass (it reads e(z|x) from it). Received: z of type "
-                f"{type(z).__name__} with no encoder attached"
-            )
-        encoder = sample.encoder
-        if encoder.objective == "vib":
-            raise ValueError(
-                "BackwardEncoder adds the CEB residual-information term, which has no place in "
-                "VIB: use objective='ceb' on the StochasticEncoder, or a plain classifier head "
-                f"for VIB. Received: objective={encoder.objective!r} on {encoder.name}"
-            )
-        log_b = self.class_log_prob(z)
-        logits = log_b - ops.expand_dims(sample.log_prob, -1)
-        ceb = encoder.objective == "ceb"
-        if labels is None:
-            if ceb:
-                weight = ops.sigmoid(-encoder.rho_variable)
-                self.add_loss(weight * ops.mean(-ops.logsumexp(logits, axis=-1)))
-            return logits
-        rex = -ops.take_along_axis(logits, self._label_ids(labels), axis=-1)[:, 0]
-        if ceb:
-            self.add_loss(ops.mean(information.ceb_weight(encoder.rho_variable) * rex))
-        running_mean.update_running_mean(self.rex_total, self.rex_count, rex)
-        return logits
+    def call(self, inputs, labels=None, training=False):
+        passthrough = self.output_mode == "bottleneck"
+        if not bottleneck.is_bottleneck(inputs):
+            z = _plain_z(inputs, self.name)
+            if passthrough:
+                return inputs
+            return ops.cast(self.remat(self.class_log_prob)(z), self.compute_dtype)
+        if passthrough and not training:
+            return inputs
+        class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
+        log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
+        if training:
+            if labels is None:
+                term = losses.consistent_classifier_term(log_e, class_log_b, rho)
+            else:
+                ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
+                log_b = ops.take_along_axis(class_log_b, ids[:, None], axis=-1)[:, 0]
+                term = losses.residual_term(log_e, log_b, rho)
+                self.running_means.update("rex", information.residual_information(log_e, log_b))
+            self.add_loss(ops.mean(term))
+        if passthrough:
+            return inputs
+        return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)
 
-    def _label_ids(self, labels):
-        labels = ops.convert_to_tensor(labels)
-        if len(labels.shape) == 2 and labels.shape[-1] == self.num_classes and self.num_classes > 1:
-            labels = ops.argmax(labels, axis=-1)
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1, 1))
-        return labels
+    def compute_output_spec(self, inputs, labels=None, training=False):
+        if self.output_mode == "bottleneck":
+            return keras.tree.map_structure(
+                lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), inputs)
+        z = inputs[bottleneck.Z] if isinstance(inputs, dict) else inputs
+        return keras.KerasTensor((z.shape[0], self.num_classes), dtype=self.compute_dtype)
 
-    def compute_output_shape(self, z_shape, labels_shape=None):
-        return (z_shape[0], self.num_classes)
+    def save_own_variables(self, store):
+        running_mean.save_weights(self, store, [self.class_loc, self.class_scale_params])
+
+    def load_own_variables(self, store):
+        running_mean.load_weights(self, store, [self.class_loc, self.class_scale_params])
 
     def get_config(self):
         return {
@@ -165,4 +167,28 @@ class BackwardEncoder(keras.layers.Layer):
             "covariance": self.covariance,
             "min_scale": self.min_scale,
             "loc_initializer": keras.initializers.serialize(self.loc_initializer),
+            "output_mode": self.output_mode,
         }
+
+
+def _z_shape(inputs_shape, layer_name):
+    """The shape of z from the shape of a bottleneck dict or of a plain tensor."""
+    if isinstance(inputs_shape, dict):
+        if set(inputs_shape) != set(bottleneck.KEYS):
+            raise ValueError(
+                f"{layer_name} takes the bottleneck dict of a StochasticEncoder (keys "
+                f"{list(bottleneck.KEYS)}) or a tensor z. Received: a dict with keys "
+                f"{sorted(inputs_shape)}"
+            )
+        inputs_shape = inputs_shape[bottleneck.Z]
+    validation.check_rank(inputs_shape, 2, layer_name, "z_shape")
+    return inputs_shape
+
+
+def _plain_z(inputs, layer_name):
+    if isinstance(inputs, dict) or len(getattr(inputs, "shape", ())) != 2:
+        raise ValueError(
+            f"{layer_name} takes the bottleneck dict of a CEB StochasticEncoder or a tensor z "
+            f"[batch, D]. Received: {bottleneck.describe(inputs)}"
+        )
+    return inputs

@@ -1,152 +1,228 @@
-"""`CatGenHead`: the CatGen decoder and (bidirectional) CEB over the minibatch."""
-
+"""`CatGenHead`: CatGen CEB over the minibatch, optionally in both directions (eq. 26)."""
 
 import keras
 from keras import ops
 
-from keras_ceb.layers import running_mean
+from keras_ceb import losses
 from keras_ceb import validation
-from keras_ceb.layers.bottleneck_sample import find_sample
+from keras_ceb.layers import bottleneck
+from keras_ceb.layers import class_table
+from keras_ceb.layers import partial_remat
+from keras_ceb.layers import running_mean
 from keras_ceb.ops import catgen
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class CatGenHead(keras.layers.Layer):
-    """CatGen CEB between two stochastic encoders, optionally in both directions.
+class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
+    """CatGen CEB between an encoder e(z|x) and a backward encoder b(z|y), over the minibatch.
 
-    Called on `[z_x, z_y]`, two outputs of `StochasticEncoder`s in the same forward pass
-    (`z_x ~ e(z|x)` from the input, `z_y ~ b(z|y)` from the other view: a label embedding, a
-    noised image, the future of a sequence), it adds the CatGen CEB objective
+    When training it adds the CatGen CEB objective (Fischer 2020, sec. 2.4 and eq. 26)
 
-        exp(-rho_X) * (log e(z_X|x) - log b(z_X|y)) - log c(y|z_X)
-      + exp(-rho_Y) * (log b(z_Y|y) - log e(z_Y|x)) - log d(x|z_Y)    (bidirectional only)
+        exp(-rho_X) (log e(z_X|x) - log b(z_X|y)) - log c(y|z_X)
+      + exp(-rho_Y) (log b(z_Y|y) - log e(z_Y|x)) - log d(x|z_Y)    (bidirectional only)
 
     with `c(y_i|z_i) = softmax_j log b(z_i|y_j)` and `d(x_i|z_i) = softmax_j log e(z_i|x_j)`
-    over the K examples of the batch (InfoNCE / CPC; their I(Y;Z) bound is at most log K).
-    `rho_X` and `rho_Y` come from the two encoders. The model needs no other loss:
-    compile it with `loss=None` (the labels, if any, enter through the `y` encoder).
+    over the K examples of the batch (InfoNCE / CPC; their I(Y;Z) bound is at most log K),
+    `z_X ~ e(z|x)` and `z_Y ~ b(z|y)`. The model needs no other loss: compile it with
+    `loss=None`. It logs `rex` (X side) and `i_yz` (the CatGen bound `log K + <log c(y|z)>`).
+    At inference it adds only the CatGen cross-entropy `-<log c(y|z_X)>` at the mean, so that
+    `evaluate` reports a loss (as the compiled cross-entropy does for the other heads).
 
-    Returns the consistent-classifier logits `log b(z_X|k) - log e(z_X|x)` over
-    `num_classes` classes when the `y` encoder takes one-hot labels of width `num_classes`
-    (so the model also predicts classes), else `z_x` unchanged.
+    Two ways to give it b(z|y):
 
-    Logged metrics: `rex` (X side) and `i_yz` (the CatGen bound `log K + <log c(y|z)>`).
+    - `num_classes=C`: called on `[bottleneck_x, labels]`, the layer owns b(z|y), a learned
+      Gaussian per class (as `BackwardEncoder`), and returns the consistent-classifier logits
+      `log b(z_X|k) - log e(z_X|x)` (the paper's CIFAR-10 setup). Both directions use the
+      encoder's rho.
+    - `num_classes=None`: called on `[bottleneck_x, bottleneck_y]`, the bottleneck dicts of two
+      CEB `StochasticEncoder`s (the second encodes the other view: a noised image, the future
+      of a sequence, ...), each with its own rho; returns `z_X`.
+
+    With a Determ encoder (a plain tensor z_X) only `-log c(y|z_X)` is added.
 
     Args:
-        num_classes: If given, the `y` encoder's input is one-hot labels of this width and the
-            layer returns class logits.
-        bidirectional: Also add the Y -> Z direction (Fischer 2020, eq. 26).
+        num_classes: Number of classes C, or `None` for a second encoder.
+        bidirectional: Also add the Y -> Z direction (eq. 26).
+        covariance: `"full"` or `"diag"`, for the class Gaussians (with `num_classes`).
+        min_scale: Lower bound on the class scales' diagonal.
+        loc_initializer: Initializer of the class means; default N(0, 1).
+        seed: Seed of the sampling of `z_Y ~ b(z|y)` (with `num_classes`).
         **kwargs: Base layer arguments.
 
     Call arguments:
-        inputs: `[z_x, z_y]`, each `[K, D]`.
+        inputs: `[bottleneck_x, labels]` (with `num_classes`) or `[bottleneck_x, bottleneck_y]`.
+        training: Python boolean; `True` adds the objective.
 
     Returns:
-        Logits `[K, num_classes]`, or `z_x`.
+        Logits `[K, num_classes]`, or `z_X` `[K, D]`.
 
     Example:
 
-    >>> image = keras.Input((32, 32, 3)); label = keras.Input((), dtype="int32")
-    >>> z_x = keras_ceb.StochasticEncoder(4)(backbone(image))
-    >>> one_hot = keras.layers.CategoryEncoding(10, output_mode="one_hot")(label)
-    >>> z_y = keras_ceb.StochasticEncoder(4, metric_prefix="y_")(one_hot)
-    >>> logits = keras_ceb.CatGenHead(num_classes=10)([z_x, z_y])
+    >>> image = keras.Input((16,), name="image"); label = keras.Input((), dtype="int32", name="label")
+    >>> bottleneck_x = keras_ceb.StochasticEncoder(4)(keras.layers.Dense(32, "relu")(image))
+    >>> logits = keras_ceb.CatGenHead(num_classes=10)([bottleneck_x, label])
     >>> model = keras.Model({"image": image, "label": label}, logits)
+    >>> model.compile("adam", metrics=["accuracy"])
+    >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
+    >>> history = model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'i_xz_lower', 'i_yz', 'loss', 'rex']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.4, eq. 26).
         van den Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018.
     """
 
-    consumes_bottleneck = True  # Reads e(z|x) from the StochasticEncoder that made z.
-
-    def __init__(self, num_classes=None, bidirectional=True, **kwargs):
+    def __init__(
+        self,
+        num_classes=None,
+        bidirectional=True,
+        covariance="full",
+        min_scale=1e-5,
+        loc_initializer=None,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.num_classes = (
             None if num_classes is None else validation.positive_int(num_classes, "num_classes")
         )
-        self.bidirectional = bool(bidirectional)
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(
+                f"`num_classes` must be at least 2 (or None). Received: num_classes={num_classes}"
+            )
+        if not isinstance(bidirectional, bool):
+            raise ValueError(
+                f"`bidirectional` must be True or False. Received: bidirectional={bidirectional!r}"
+            )
+        self.bidirectional = bidirectional
+        self.covariance = gaussian.check_covariance(covariance)
+        self.min_scale = validation.positive_float(min_scale, "min_scale")
+        self.loc_initializer = class_table.default_loc_initializer(loc_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+    def build(self, inputs_shape):
+        if not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) != 2:
             raise ValueError(
-                f"CatGenHead expects two inputs [z_x, z_y]. Received: input_shape={input_shape}"
+                "CatGenHead expects two inputs, [bottleneck_x, labels] (with num_classes) or "
+                f"[bottleneck_x, bottleneck_y]. Received: inputs_shape={inputs_shape}"
             )
-        for shape in input_shape:
-            validation.check_rank(shape, 2, "CatGenHead")
-        if input_shape[0][-1] != input_shape[1][-1]:
+        x_shape, y_shape = inputs_shape
+        z_shape = x_shape[bottleneck.Z] if isinstance(x_shape, dict) else x_shape
+        validation.check_rank(z_shape, 2, "CatGenHead", "z_x shape")
+        if self.num_classes is not None:
+            class_table.check_labels_shape(y_shape, self.num_classes, "CatGenHead")
+            self.class_loc, self.class_scale_params = class_table.add_class_weights(
+                self, self.num_classes, z_shape[-1], self.covariance, self.loc_initializer
+            )
+        elif not isinstance(y_shape, dict) or y_shape[bottleneck.Z][-1] != z_shape[-1]:
             raise ValueError(
-                "z_x and z_y must have the same latent dimension. "
-                f"Received: input_shape={input_shape}"
+                "Without num_classes, CatGenHead takes the bottleneck dicts of two CEB "
+                "StochasticEncoders of the same latent dimension. Received: "
+                f"inputs_shape={inputs_shape}"
             )
-        self.rex_total, self.rex_count, self.rex_metric = running_mean.add_running_mean(self, "rex")
-        self.i_yz_total, self.i_yz_count, self.i_yz_metric = running_mean.add_running_mean(
-            self, "i_yz"
+        names = ["rex", "i_yz"] if isinstance(x_shape, dict) else ["i_yz"]
+        self.running_means = running_mean.RunningMeans(self, names)
+
+    def class_distribution(self):
+        """The class Gaussians b(z|k) (with `num_classes`), a float32 `Gaussian` `[C, D]`."""
+        return class_table.class_distribution(
+            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
         )
 
-    def call(self, inputs):
-        z_x, z_y = inputs
-        sx, sy = find_sample(z_x), find_sample(z_y)
-        if sx is None or sy is None:
-            raise ValueError(
-                "CatGenHead must be called on the outputs of two StochasticEncoders in the same "
-                f"forward pass. Received: z_x {'with' if sx else 'without'} an encoder, "
-                f"z_y {'with' if sy else 'without'} an encoder"
-            )
-        pairwise_b = gaussian.pairwise_log_prob(z_x, sy.loc, **sy.scale_kwargs)  # b(z_x,i|y_j)
-        log_c = catgen.catgen_log_likelihood(pairwise_b)
-        rex_x = information.residual_information(sx.log_prob, ops.diagonal(pairwise_b))
-        loss = self._direction_loss(sx.encoder, rex_x, log_c)
+    def call(self, inputs, training=False):
+        x_side, y_side = inputs
+        determ = not bottleneck.is_bottleneck(x_side)  # Determ: z_X = mu(x), no density.
+        z_x = ops.cast(x_side, "float32") if determ else x_side[bottleneck.Z]
+        ids = None
+        if self.num_classes is not None:
+            class_log_b = self._pairwise(z_x, self.class_distribution())
+            ids = class_table.label_ids(y_side, self.num_classes, "CatGenHead")
+            pairwise_b = ops.take(class_log_b, ids, axis=1)  # [i, j] = log b(z_i|y_j)
+            output = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
+        else:
+            self._check_bottleneck_y(y_side)
+            pairwise_b = self._pairwise(z_x, bottleneck.distribution(y_side))
+            output = z_x
+        if training and not determ:
+            self._add_objective(x_side, y_side, pairwise_b, ids)
+        else:
+            # Determ, and every model at inference: the CatGen cross-entropy -<log c(y|z_X)>
+            # (at the mean at inference), so that `evaluate` reports a loss as the compiled
+            # cross-entropy of the other heads does.
+            self.add_loss(-ops.mean(catgen.catgen_log_likelihood(pairwise_b)))
+            if training:
+                self._update_estimates(None, pairwise_b)
+        return ops.cast(output, self.compute_dtype)
+
+    def _add_objective(self, x_side, y_side, pairwise_b, ids):
+        log_e_x, rho_x = x_side[bottleneck.LOG_PROB], x_side[bottleneck.RHO]
+        if self.num_classes is not None:
+            dist_y = gaussian.take(self.class_distribution(), ids)
+            rho_y = rho_x
+        else:
+            dist_y = bottleneck.distribution(y_side)
+            rho_y = y_side[bottleneck.RHO]
+        objective = losses.catgen_term(log_e_x, pairwise_b, rho_x)
         if self.bidirectional:
-            pairwise_e = gaussian.pairwise_log_prob(z_y, sx.loc, **sx.scale_kwargs)
-            log_d = catgen.catgen_log_likelihood(pairwise_e)
-            rex_y = information.residual_information(sy.log_prob, ops.diagonal(pairwise_e))
-            loss = loss + self._direction_loss(sy.encoder, rex_y, log_d)
-        self.add_loss(ops.mean(loss))
-        batch = ops.cast(ops.shape(z_x)[0], log_c.dtype)
-        running_mean.update_running_mean(self.rex_total, self.rex_count, rex_x)
-        running_mean.update_running_mean(self.i_yz_total, self.i_yz_count, ops.log(batch) + log_c)
-        if self.num_classes is None:
-            return z_x
-        return self._class_logits(z_x, sx, sy)
+            if self.num_classes is not None:
+                z_y, log_b_y = gaussian.sample_and_log_prob(dist_y, seed=self.seed_generator)
+            else:
+                z_y, log_b_y = y_side[bottleneck.Z], y_side[bottleneck.LOG_PROB]
+            pairwise_e = self._pairwise(z_y, bottleneck.distribution(x_side))
+            objective = objective + losses.catgen_term(log_b_y, pairwise_e, rho_y)
+        self.add_loss(ops.mean(objective))
+        self._update_estimates(log_e_x, pairwise_b)
 
-    @staticmethod
-    def _direction_loss(encoder, rex, log_c):
-        if encoder.objective == "determ":
-            return -log_c
-        if encoder.objective != "ceb":
-            raise ValueError(
-                "CatGenHead trains CEB; both encoders need objective='ceb' (or 'determ'). "
-                f"Received: objective={encoder.objective!r} on {encoder.name}"
+    def _update_estimates(self, log_e_x, pairwise_b):
+        batch = ops.cast(ops.shape(pairwise_b)[0], "float32")
+        log_c = catgen.catgen_log_likelihood(pairwise_b)
+        self.running_means.update("i_yz", ops.log(batch) + log_c)
+        if log_e_x is not None:
+            self.running_means.update(
+                "rex", information.residual_information(log_e_x, ops.diagonal(pairwise_b))
             )
-        return information.ceb_weight(encoder.rho_variable) * rex - log_c
 
-    def _class_logits(self, z_x, sx, sy):
-        label_encoder = sy.encoder
-        width = label_encoder.loc_projection.kernel.shape[0]
-        if width != self.num_classes:
+    def _check_bottleneck_y(self, y_side):
+        if not bottleneck.is_bottleneck(y_side):
             raise ValueError(
-                "With num_classes, the y encoder must take one-hot labels of width num_classes. "
-                f"Received: num_classes={self.num_classes}, y encoder input width={width}"
+                "Without num_classes, CatGenHead's second input must be the bottleneck dict of "
+                f"a CEB StochasticEncoder. Received: {bottleneck.describe(y_side)}"
             )
-        loc, scale = label_encoder.distribution(ops.eye(self.num_classes, dtype=z_x.dtype))
-        log_b = gaussian.pairwise_log_prob(
-            z_x, loc, **gaussian.scale_kwargs(scale, label_encoder.covariance))
-        return log_b - ops.expand_dims(sx.log_prob, -1)
 
-    def compute_output_shape(self, input_shape):
-        z_shape = input_shape[0]
+    def _pairwise(self, x, dist):
+        """`log N(x_i; dist_j)`, `[N, M]`, rematerialized under a `keras.RematScope`."""
+        return self.remat(lambda x, loc, scale: gaussian.pairwise_log_prob(
+            x, gaussian.Gaussian(loc, scale)))(x, dist.loc, dist.scale)
+
+    def compute_output_spec(self, inputs, training=False):
+        x_side = inputs[0]
+        z = x_side[bottleneck.Z] if isinstance(x_side, dict) else x_side
+        width = self.num_classes if self.num_classes is not None else z.shape[-1]
+        return keras.KerasTensor((z.shape[0], width), dtype=self.compute_dtype)
+
+    def save_own_variables(self, store):
+        running_mean.save_weights(self, store, self._weights_to_save())
+
+    def load_own_variables(self, store):
+        running_mean.load_weights(self, store, self._weights_to_save())
+
+    def _weights_to_save(self):
         if self.num_classes is None:
-            return tuple(z_shape)
-        return (z_shape[0], self.num_classes)
+            return []
+        return [self.class_loc, self.class_scale_params]
 
     def get_config(self):
         return {
             **super().get_config(),
             "num_classes": self.num_classes,
             "bidirectional": self.bidirectional,
+            "covariance": self.covariance,
+            "min_scale": self.min_scale,
+            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
+            "seed": self.seed,
         }
-
-

@@ -12,7 +12,8 @@ from keras_ceb.ops import mixture
 class MixtureMarginal(keras.layers.Layer):
     """Learned marginal `m(z)`: a mixture of `num_components` Gaussians.
 
-    Called on `z` (`[batch, D]`), returns `log m(z)` (`[batch]`). The paper uses K=240
+    Called on `z` (`[batch, D]`), returns `log m(z)` (`[batch]`, float32: a density is
+    information math, computed in float32 under any dtype policy). The paper uses K=240
     full-covariance components for D=4. Give it to a `StochasticEncoder` as `marginal=` to get
     the rate `R = log e(z|x) - log m(z)` (VIB's regularizer, and the OoD score).
 
@@ -32,7 +33,8 @@ class MixtureMarginal(keras.layers.Layer):
     Example:
 
     >>> marginal = keras_ceb.MixtureMarginal(240)
-    >>> log_m = marginal(keras.random.normal((8, 4)))  # shape (8,)
+    >>> tuple(marginal(keras.random.normal((8, 4))).shape)
+    (8,)
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class MixtureMarginal(keras.layers.Layer):
         loc_initializer=None,
         **kwargs,
     ):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.num_components = validation.positive_int(num_components, "num_components")
         self.covariance = gaussian.check_covariance(covariance)
@@ -55,28 +58,30 @@ class MixtureMarginal(keras.layers.Layer):
         validation.check_rank(input_shape, 2, "MixtureMarginal", "input_shape")
         dim = input_shape[-1]
         k = self.num_components
-        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits")
-        self.loc = self.add_weight(shape=(k, dim), initializer=self.loc_initializer, name="loc")
+        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits",
+                                      autocast=False)
+        self.loc = self.add_weight(shape=(k, dim), initializer=self.loc_initializer, name="loc",
+                                   autocast=False)
         self.scale_params = self.add_weight(
             shape=(k, gaussian.num_scale_params(dim, self.covariance)),
-            initializer="zeros",
-            name="scale_params",
+            initializer="zeros", name="scale_params", autocast=False,
         )
 
-    def scale(self):
-        """The component scales: `scale_tril` `[K, D, D]` or `scale_diag` `[K, D]`."""
-        return gaussian.scale_from_params(
-            self.scale_params, self.loc.shape[-1], self.covariance, self.min_scale
+    def components(self):
+        """The K components in float32, a `Gaussian` with `loc` `[K, D]`."""
+        loc = ops.cast(self.loc, "float32")
+        scale = gaussian.scale_from_params(
+            ops.cast(self.scale_params, "float32"), loc.shape[-1], self.covariance, self.min_scale
         )
+        return gaussian.Gaussian(loc, scale)
 
     def call(self, z):
         return mixture.mixture_log_prob(
-            ops.cast(z, self.compute_dtype), self.logits, self.loc,
-            **gaussian.scale_kwargs(self.scale(), self.covariance),
+            ops.cast(z, "float32"), ops.cast(self.logits, "float32"), self.components()
         )
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
+    def compute_output_spec(self, z):
+        return keras.KerasTensor((z.shape[0],), dtype="float32")
 
     def get_config(self):
         return {

@@ -1,16 +1,22 @@
-"""Running means kept as layer state and reported through Keras's metric machinery.
+"""Training-time estimates kept as layer state and reported through Keras's metric machinery.
 
-A layer that estimates an information quantity (the rate, the I(X;Z) bound, ...) during `call`
-cannot update an ordinary `keras.metrics.Metric` there on every backend: the JAX trainer runs
-`call` statelessly and drops metric updates (keras-team/keras#21639). Non-trainable variables,
-by contrast, are carried through `call` by every trainer, and under `tf.distribute` an
-`on_read` / `sum` variable is what Keras's own metrics use. So the layer accumulates a sum and a
-count in such variables, and a `StateMean` metric, tracked by the layer, only reads and resets
-them. `fit` and `evaluate` then log the value under the metric's name, and `History` keeps it.
+The layers estimate information quantities (the rate, the I(X;Z) bound, ...) in `call` when
+training, where the values are at hand. An ordinary `keras.metrics.Metric` cannot be updated
+there on every backend: the JAX trainer runs `call` statelessly and drops metric updates
+(keras-team/keras#21639). Non-trainable variables, by contrast, are carried through `call` by
+every trainer, and under `tf.distribute` an `on_read` / `sum` variable is what Keras's own
+metrics use. So the layer accumulates a sum and a count in such variables, and a `StateMean`
+metric tracked by the layer only reads and resets them; `fit` logs the value under the
+metric's name and `History` keeps it. The state is not saved with the model (the layers
+leave it out of `save_own_variables`), and nothing but a training step changes it.
+
+`evaluate` resets the state and does not train, so the metric reads NaN there (an estimate
+that was not made). Held-out estimates come from `keras_ceb.evaluation.information_estimates`
+or the `keras_ceb.callbacks.InformationEstimates` callback.
 
 On JAX the per-batch value inside a jitted step cannot be read (the state lives outside the
-variable while the step runs); the progress bar shows `nan` for it there, while epoch logs,
-`History` and `evaluate` carry the exact value.
+variable while the step runs); the progress bar shows `nan` for it there, while epoch logs and
+`History` carry the exact value.
 """
 
 import math
@@ -20,12 +26,12 @@ from keras import ops
 
 
 class StateMean(keras.metrics.Metric):
-    """Reports `total / count` held in two variables owned by a layer.
+    """Reports `total / count` held in two variables owned by a layer (NaN while count is 0).
 
     Args:
         total: The layer's non-trainable sum variable.
         count: The layer's non-trainable count variable.
-        name: Name under which `fit` and `evaluate` log the value.
+        name: Name under which `fit` logs the value.
     """
 
     def __init__(self, total, count, name, dtype="float32"):
@@ -47,28 +53,69 @@ class StateMean(keras.metrics.Metric):
         except TypeError:
             # JAX: inside a jitted step the state is held outside the variable.
             return ops.convert_to_tensor(math.nan, dtype=self.dtype)
-        return ops.divide_no_nan(total, count)
+        nan = ops.convert_to_tensor(math.nan, dtype=total.dtype)
+        return ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
 
 
-def add_running_mean(layer, name):
-    """Creates the state variables and the `StateMean` metric for `name` on `layer`.
+class RunningMeans:
+    """The running means a layer logs, by name: create in `build`, update in `call`.
 
-    Returns:
-        `(total, count, metric)`.
+    Example:
+
+    >>> means = RunningMeans(keras.layers.Layer(), ["rate"])
+    >>> means.update("rate", ops.ones((4,)))
+    >>> float(means.metrics[0].result())
+    1.0
     """
-    total = keras.Variable(
-        0.0, dtype="float32", trainable=False, name=f"{name}_total",
-        synchronization="on_read", aggregation="sum",
-    )
-    count = keras.Variable(
-        0.0, dtype="float32", trainable=False, name=f"{name}_count",
-        synchronization="on_read", aggregation="sum",
-    )
-    return total, count, StateMean(total, count, name=name)
+
+    def __init__(self, layer, names):
+        self.names = tuple(names)
+        self.variables = {}
+        self.metrics = []
+        for name in self.names:
+            total = _state_variable(layer, f"{name}_total")
+            count = _state_variable(layer, f"{name}_count")
+            self.variables[name] = (total, count)
+            self.metrics.append(StateMean(total, count, name=name))
+        # Tracked by the layer so that `model.metrics` (and the logs) include them.
+        layer.running_mean_metrics = self.metrics
+
+    def update(self, name, values):
+        """Adds a batch of per-example `values` (`[B]`) to the running mean `name`."""
+        total, count = self.variables[name]
+        values = ops.cast(ops.stop_gradient(values), "float32")
+        total.assign_add(ops.sum(values))
+        count.assign_add(ops.cast(ops.shape(values)[0], "float32"))
+
+    def __contains__(self, name):
+        return name in self.variables
+
+    def is_state(self, variable):
+        """Whether `variable` is one of these running-mean variables (not a weight)."""
+        return any(variable is v for pair in self.variables.values() for v in pair)
 
 
-def update_running_mean(total, count, values):
-    """Adds a batch of per-example `values` (`[B]`) to the running mean."""
-    values = ops.cast(ops.stop_gradient(values), "float32")
-    total.assign_add(ops.sum(values))
-    count.assign_add(ops.cast(ops.shape(values)[0], "float32"))
+def _state_variable(layer, name):
+    variable = keras.Variable(
+        0.0, dtype="float32", trainable=False, name=name,
+        synchronization="on_read", aggregation="sum",
+    )
+    setattr(layer, name, variable)  # Tracked as the layer's (non-trainable) state.
+    return variable
+
+
+def save_weights(layer, store, weights):
+    """Saves `weights` (the layer's own weights, running means excluded) into `store`."""
+    for i, variable in enumerate(weights):
+        store[str(i)] = variable
+
+
+def load_weights(layer, store, weights):
+    """Loads what `save_weights` saved; a count mismatch is an error naming the layer."""
+    if len(store.keys()) != len(weights):
+        raise ValueError(
+            f"Layer {layer.name!r} expected {len(weights)} saved variables. "
+            f"Received: {len(store.keys())} variables"
+        )
+    for i, variable in enumerate(weights):
+        variable.assign(store[str(i)])

@@ -3,47 +3,50 @@
 import keras
 from keras import ops
 
-from keras_ceb.layers import running_mean
+from keras_ceb import losses
 from keras_ceb import validation
-from keras_ceb.layers.bottleneck_sample import BottleneckSample
-from keras_ceb.layers.bottleneck_sample import attach_sample
+from keras_ceb.layers import bottleneck
+from keras_ceb.layers import partial_remat
+from keras_ceb.layers import running_mean
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
 OBJECTIVES = ("ceb", "vib", "determ")
 INFERENCE_MODES = ("mean", "sample")
+RATE_ESTIMATORS = ("mean", "sample")
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class StochasticEncoder(keras.layers.Layer):
-    """Gaussian encoder `e(z|x) = N(mu(x), L(x) L(x)^T)`; returns a sample `z`.
+class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
+    """Gaussian encoder `e(z|x) = N(mu(x), L(x) L(x)^T)` of CEB and VIB.
 
-    Two Dense maps take features to the mean and to the scale (lower-triangular with a softplus
-    diagonal, or diagonal; its kernel starts at zero, so every input starts at scale ~1). `z = mu + L eps` is reparameterized, so the layer trains by
-    backpropagation. The layer also holds the model's single knob `rho` and the objective:
+    Two Dense maps take features to the mean and to the scale (lower-triangular with a
+    softplus diagonal, or diagonal; its kernel starts at zero, so every input starts at scale
+    ~1). `z = mu + L eps` is reparameterized. The layer holds the model's one knob `rho` and
+    the objective, which decides what it returns:
 
-    - `"ceb"`: the Conditional Entropy Bottleneck. The encoder itself adds no objective term;
-      the `BackwardEncoder` (or `CatGenHead`) that consumes `z` adds the residual-information
-      term `exp(-rho) * (log e(z|x) - log b(z|y))`, reading `rho` from this layer. An optional
-      `marginal` is trained on `stop_gradient(z)` only, so that the rate can be reported and
-      used for OoD detection without changing the CEB objective.
-    - `"vib"`: the Variational Information Bottleneck. Adds `R / (exp(rho) + 1)` with the rate
-      `R = log e(z|x) - log m(z)`, against `marginal` (a `MixtureMarginal`, or a fixed standard
-      normal when `marginal=None`). Pair it with any classifier head and a cross-entropy loss.
-    - `"determ"`: the same network with `z = mu(x)` and no information term, for baselines.
+    - `"ceb"` (the Conditional Entropy Bottleneck): the **bottleneck dict**
+      `{"z", "loc", "scale", "log_prob", "rho"}` (see `keras_ceb.layers.bottleneck`), for a
+      `BackwardEncoder` or `CatGenHead`, which adds the CEB term; other layers take
+      `bottleneck["z"]`. An optional `marginal` m(z) is trained on `stop_gradient(z)` so that
+      the rate can be reported and used for OoD detection without changing the objective.
+    - `"vib"`: the sample `z`; the layer adds `R / (exp(rho) + 1)` with the rate
+      `R = log e(z|x) - log m(z)` (m a `MixtureMarginal`, or a standard normal). Any head.
+    - `"determ"`: the mean `z = mu(x)` and no information term, for baselines.
+
+    The objective's terms and the training estimates are computed only when `training=True`.
+    At inference the layer returns the mean (`inference="mean"`, the default: deterministic
+    and cheap) or a sample (`inference="sample"`), computes no estimate and changes no state
+    but its seed. The information math runs in float32 under any dtype policy: the bottleneck
+    dict is float32 (layers that take `bottleneck["z"]` autocast it), and the `z` of VIB and
+    Determ follows the layer's compute dtype.
 
     `rho` is a non-trainable variable: `keras_ceb.set_rho(model, value)` or a
-    `keras_ceb.callbacks.RhoScheduler` changes it during `fit` without retracing. `rho = 0`
-    targets the Minimum Necessary Information point; `rho > 0` keeps more information.
+    `keras_ceb.callbacks.RhoScheduler` changes it during `fit` without retracing.
 
-    At inference (`training=False`) the layer returns the mean `mu(x)` when
-    `inference="mean"` (the default: deterministic predictions, reproducible after saving), or
-    a fresh sample when `inference="sample"`.
-
-    Logged metrics: `i_xz_lower` (minibatch lower bound on I(X;Z), at most log(batch size)) and,
-    with a marginal or under VIB, `rate` (the batch mean of R). They are estimated at a sample
-    of `e(z|x)` in training and evaluation alike.
+    Logged in training: `i_xz_lower` (minibatch lower bound on I(X;Z), at most log(batch
+    size)) and, with a marginal or under VIB, `rate` (the batch mean of R), both at samples.
 
     Args:
         latent_dim: Dimension D of z (>= 1). The paper uses 4 on Fashion-MNIST.
@@ -51,29 +54,31 @@ class StochasticEncoder(keras.layers.Layer):
         objective: `"ceb"`, `"vib"` or `"determ"`.
         rho: Initial rho (finite). `gamma = exp(rho)` for CEB; `beta_IB = exp(rho) + 1` for VIB.
         marginal: `None`, a number of mixture components, or a `MixtureMarginal`.
-        inference: `"mean"` or `"sample"`, what to return when `training=False`.
+        inference: `"mean"` or `"sample"`, the z returned when `training=False`.
         min_scale: Lower bound on the scale diagonal.
         kernel_initializer: Initializer of the Dense map to the mean.
         seed: Integer seed of the layer's `SeedGenerator`.
         metric_prefix: Prefix of the logged metric names, to tell several encoders apart
-            (e.g. `"y_"` for the label encoder of a bidirectional model).
+            (e.g. `"y_"` for the second encoder of a bidirectional model).
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: Features `[batch, features]`.
-        training: Python boolean; `True` samples z.
+        training: Python boolean; `True` samples z and adds the objective's terms.
 
     Returns:
-        z, `[batch, latent_dim]`.
+        The bottleneck dict (CEB) or z `[batch, latent_dim]` (VIB, Determ).
 
     Example:
 
     >>> model = keras.Sequential([
     ...     keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu"),
     ...     keras_ceb.StochasticEncoder(4, rho=0.0),
-    ...     keras_ceb.BackwardEncoder(10),  # consistent-classifier logits
+    ...     keras_ceb.BackwardEncoder(10),  # consistent-classifier logits, adds the CEB term
     ... ])
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> model.output_shape
+    (None, 10)
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020.
@@ -96,7 +101,9 @@ class StochasticEncoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if not isinstance(metric_prefix, str):
-            raise ValueError(f"`metric_prefix` must be a string. Received: metric_prefix={metric_prefix!r}")
+            raise ValueError(
+                f"`metric_prefix` must be a string. Received: metric_prefix={metric_prefix!r}"
+            )
         self.metric_prefix = metric_prefix
         self.latent_dim = validation.positive_int(latent_dim, "latent_dim")
         self.covariance = gaussian.check_covariance(covariance)
@@ -109,8 +116,9 @@ class StochasticEncoder(keras.layers.Layer):
         self.marginal = _as_marginal(marginal)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.rho_variable = keras.Variable(
-            initial_rho, dtype="float32", trainable=False, name="rho"
+            initial_rho, dtype="float32", trainable=False, name="rho", autocast=False
         )
+        self.running_means = None
 
     @property
     def rho(self):
@@ -118,8 +126,15 @@ class StochasticEncoder(keras.layers.Layer):
         return float(ops.convert_to_numpy(self.rho_variable))
 
     def set_rho(self, value):
-        """Sets rho (a finite number); takes effect in the next step without retracing."""
+        """Sets rho (finite in float32); takes effect in the next step without retracing."""
         self.rho_variable.assign(validation.finite_float(value, "rho"))
+
+    @property
+    def has_rate(self):
+        """Whether the encoder can report a rate: a marginal, or VIB's standard normal."""
+        return self.objective != "determ" and (
+            self.marginal is not None or self.objective == "vib"
+        )
 
     def build(self, input_shape):
         validation.check_rank(input_shape, 2, "StochasticEncoder")
@@ -132,114 +147,148 @@ class StochasticEncoder(keras.layers.Layer):
             self.latent_dim, kernel_initializer=self.kernel_initializer, name="loc_projection",
             dtype=self.dtype_policy,
         )
-        # Zero kernel: every input starts at scale ~1, however large its features are.
-        self.scale_projection = keras.layers.Dense(
-            gaussian.num_scale_params(self.latent_dim, self.covariance),
-            kernel_initializer="zeros", name="scale_projection", dtype=self.dtype_policy,
-        )
         self.loc_projection.build(input_shape)
-        self.scale_projection.build(input_shape)
+        if self.objective != "determ":  # Determ's z is the mean: it has no scale to learn.
+            # Zero kernel: every input starts at scale ~1, however large its features are.
+            self.scale_projection = keras.layers.Dense(
+                gaussian.num_scale_params(self.latent_dim, self.covariance),
+                kernel_initializer="zeros", name="scale_projection", dtype=self.dtype_policy,
+            )
+            self.scale_projection.build(input_shape)
         if self.marginal is not None and not self.marginal.built:
             self.marginal.build((None, self.latent_dim))
         if self.objective != "determ":
-            self.i_xz_total, self.i_xz_count, self.i_xz_metric = running_mean.add_running_mean(
-                self, f"{self.metric_prefix}i_xz_lower"
+            names = ["i_xz_lower"] + (["rate"] if self.has_rate else [])
+            self.running_means = running_mean.RunningMeans(
+                self, [self.metric_prefix + name for name in names]
             )
-            if self.marginal is not None or self.objective == "vib":
-                self.rate_total, self.rate_count, self.rate_metric = (
-                    running_mean.add_running_mean(self, f"{self.metric_prefix}rate")
-                )
 
     def distribution(self, inputs):
-        """`(loc, scale)` of `e(z|x)` for `inputs`: `scale` is `scale_tril` or `scale_diag`."""
+        """e(z|x) for `inputs`, a float32 `Gaussian` (`loc` `[B, D]`, `scale` per covariance)."""
         if not self.built:
             self.build(tuple(inputs.shape))
-        loc = self.loc_projection(inputs)
+        if self.objective == "determ":
+            raise ValueError(
+                "A Determ encoder has no distribution: its z is the mean "
+                f"`loc_projection(inputs)`. Received: objective={self.objective!r}"
+            )
+        loc = ops.cast(self.loc_projection(inputs), "float32")
         scale = gaussian.scale_from_params(
-            self.scale_projection(inputs), self.latent_dim, self.covariance, self.min_scale
+            ops.cast(self.scale_projection(inputs), "float32"),
+            self.latent_dim, self.covariance, self.min_scale,
         )
-        return loc, scale
+        return gaussian.Gaussian(loc, scale)
 
     def log_marginal(self, z):
         """`log m(z)`: the mixture marginal, or a standard normal under VIB without one."""
+        z = ops.cast(z, "float32")
         if self.marginal is not None:
             return self.marginal(z)
-        return gaussian.log_prob(z, ops.zeros_like(z), scale_diag=ops.ones_like(z))
+        prior = gaussian.Gaussian(ops.zeros_like(z), ops.ones_like(z))
+        return gaussian.log_prob(prior, z)
 
-    def rate(self, inputs, training=False):
-        """Per-example rate `R = log e(z|x) - log m(z)` at one sample `z ~ e(z|x)`.
+    def rate(self, inputs, estimator="mean", num_samples=1):
+        """Per-example rate `R = log e(z|x) - log m(z)`, `[B]`: the paper's OoD score.
 
-        The out-of-distribution score of the paper: in-distribution inputs have a low rate.
-        Needs a marginal (or `objective="vib"`, whose default marginal is a standard normal).
+        In-distribution inputs have a low rate. Needs a marginal (or `objective="vib"`).
+
+        Args:
+            inputs: Features `[B, F]` (what the layer is called on).
+            estimator: `"mean"` (default): R at the encoder mean,
+                `log e(mu|x) - log m(mu) = -log|det L| - D/2 log 2 pi - log m(mu)`,
+                deterministic. `"sample"`: the average of R over `num_samples` draws of
+                `z ~ e(z|x)`, an unbiased estimate of the expected rate whose single-draw noise
+                (about 0.7 nats per example at rho = 0) can hide the OoD signal.
+            num_samples: Draws for `"sample"`.
+
+        Example:
+
+        >>> encoder = keras_ceb.StochasticEncoder(2, marginal=5, seed=0)
+        >>> tuple(encoder.rate(ops.ones((3, 8))).shape)
+        (3,)
         """
-        if self.marginal is None and self.objective != "vib":
+        if not self.has_rate:
             raise ValueError(
-                "The rate needs a marginal m(z): build the encoder with `marginal=` "
-                f"(e.g. marginal=240). Received: marginal=None, objective={self.objective!r}"
+                "The rate needs a marginal m(z) and a CEB or VIB objective: build the encoder "
+                f"with `marginal=` (e.g. marginal=240). Received: marginal={self.marginal!r}, "
+                f"objective={self.objective!r}"
             )
-        loc, scale = self.distribution(inputs)
-        z, log_e = gaussian.sample_and_log_prob(
-            loc, seed=self.seed_generator, **gaussian.scale_kwargs(scale, self.covariance))
-        return information.rate(log_e, self.log_marginal(z))
-
-    def _check_ceb_partner(self):
-        """Under CEB, a graph in which no BackwardEncoder or CatGenHead reads z is an error.
-
-        Such a model would train a noisy network with no CEB term at all. Checked from the
-        layer graph of Sequential / functional models; a layer called on its own is not.
-        """
-        consumers = [node.operation for node in getattr(self, "_outbound_nodes", [])]
-        if consumers and not any(getattr(c, "consumes_bottleneck", False) for c in consumers):
-            raise ValueError(
-                "StochasticEncoder(objective='ceb') must feed a BackwardEncoder or CatGenHead "
-                "directly: they add the CEB term. For VIB use objective='vib'; for a plain "
-                "network use objective='determ'. Received: z consumed by "
-                f"{[type(c).__name__ for c in consumers]}"
-            )
+        estimator = validation.one_of(estimator, RATE_ESTIMATORS, "estimator")
+        num_samples = validation.positive_int(num_samples, "num_samples")
+        dist = self.distribution(ops.convert_to_tensor(inputs))
+        if estimator == "mean":
+            return gaussian.log_prob_at_mean(dist) - self.log_marginal(dist.loc)
+        total = 0.0
+        for _ in range(num_samples):
+            z, log_e = gaussian.sample_and_log_prob(dist, seed=self.seed_generator)
+            total = total + information.rate(log_e, self.log_marginal(z))
+        return total / num_samples
 
     def call(self, inputs, training=False):
-        if training and self.objective == "ceb":
-            self._check_ceb_partner()
-        loc, scale = self.distribution(inputs)
-        kw = gaussian.scale_kwargs(scale, self.covariance)
         if self.objective == "determ":
-            z = loc
-            if self.marginal is not None:
-                # Trained on the (stopped) means so that log m(mu) is available; adds zero
-                # to the loss value.
-                self.add_loss(_gradient_only(-ops.mean(self.marginal(ops.stop_gradient(z)))))
-            log_e = gaussian.log_prob(z, loc, **kw)
-            return attach_sample(z, BottleneckSample(self, loc, scale, self.covariance, log_e))
+            loc = self.remat(self.loc_projection)(inputs)
+            if training and self.marginal is not None:
+                # Trained on the (stopped) means so that log m(mu) is available.
+                log_m = self.marginal(ops.stop_gradient(loc))
+                self.add_loss(losses.gradient_only(-ops.mean(log_m)))
+            return ops.cast(loc, self.compute_dtype)
+        dist = gaussian.Gaussian(*self.remat(lambda x: tuple(self.distribution(x)))(inputs))
 
-        z_sample, log_e_sample = gaussian.sample_and_log_prob(loc, seed=self.seed_generator, **kw)
         if training or self.inference == "sample":
-            z, log_e = z_sample, log_e_sample
+            z, log_e = gaussian.sample_and_log_prob(dist, seed=self.seed_generator)
         else:
-            # At the mean eps = 0, so the log-density needs no solve.
-            z = loc
-            log_e = -gaussian.log_det_scale(**kw) - 0.5 * self.latent_dim * gaussian.LOG_2PI
+            z, log_e = dist.loc, gaussian.log_prob_at_mean(dist)
+        if training:
+            self._add_training_terms(z, dist, log_e)
+        if self.objective == "vib":
+            return ops.cast(z, self.compute_dtype)
+        # Float32 throughout, so that z and log e(z|x) agree exactly; Keras layers that take
+        # bottleneck["z"] autocast it to their compute dtype.
+        return bottleneck.make(z, dist, log_e, ops.zeros_like(log_e) + self.rho_variable)
 
-        pairwise = gaussian.pairwise_log_prob(ops.stop_gradient(z_sample), loc, **kw)
-        # The diagonal is log e(z_i|x_i), known exactly from the sampling noise.
-        on_diagonal = ops.eye(ops.shape(pairwise)[0], dtype="bool")
-        pairwise = ops.where(on_diagonal, ops.expand_dims(log_e_sample, -1), pairwise)
-        running_mean.update_running_mean(
-            self.i_xz_total, self.i_xz_count, information.minibatch_i_xz_lower_bound(pairwise)
+    def _add_training_terms(self, z, dist, log_e):
+        """The objective's terms and the training estimates, at the sample `z`."""
+        stopped = ops.stop_gradient(z)
+        self.running_means.update(
+            self.metric_prefix + "i_xz_lower",
+            information.minibatch_i_xz_lower_bound(
+                stopped,
+                gaussian.Gaussian(ops.stop_gradient(dist.loc), ops.stop_gradient(dist.scale)),
+                ops.stop_gradient(log_e),
+            ),
         )
         if self.objective == "vib":
-            rate = information.rate(log_e_sample, self.log_marginal(z_sample))
-            self.add_loss(ops.mean(information.vib_weight(self.rho_variable) * rate))
-            running_mean.update_running_mean(self.rate_total, self.rate_count, rate)
+            log_m = self.log_marginal(z)
+            self.add_loss(ops.mean(losses.rate_term(log_e, log_m, self.rho_variable)))
         elif self.marginal is not None:
-            log_m = self.marginal(ops.stop_gradient(z_sample))
-            self.add_loss(_gradient_only(-ops.mean(log_m)))
-            running_mean.update_running_mean(
-                self.rate_total, self.rate_count, log_e_sample - log_m
-            )
-        return attach_sample(z, BottleneckSample(self, loc, scale, self.covariance, log_e))
+            log_m = self.marginal(stopped)
+            self.add_loss(losses.gradient_only(-ops.mean(log_m)))
+        else:
+            return
+        self.running_means.update(self.metric_prefix + "rate", information.rate(log_e, log_m))
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.latent_dim)
+    def compute_output_spec(self, inputs, training=False):
+        batch = inputs.shape[0]
+        if self.objective != "ceb":
+            return keras.KerasTensor((batch, self.latent_dim), dtype=self.compute_dtype)
+        scale_shape = (batch, self.latent_dim) + (
+            (self.latent_dim,) if self.covariance == "full" else ()
+        )
+        per_example = keras.KerasTensor((batch,), dtype="float32")
+        return bottleneck.make(
+            keras.KerasTensor((batch, self.latent_dim), dtype="float32"),
+            gaussian.Gaussian(keras.KerasTensor((batch, self.latent_dim), dtype="float32"),
+                              keras.KerasTensor(scale_shape, dtype="float32")),
+            per_example,
+            keras.KerasTensor((batch,), dtype="float32"),
+        )
+
+    def save_own_variables(self, store):
+        # rho only: the running means are training statistics, not weights.
+        running_mean.save_weights(self, store, [self.rho_variable])
+
+    def load_own_variables(self, store):
+        running_mean.load_weights(self, store, [self.rho_variable])
 
     def get_config(self):
         return {
@@ -275,8 +324,3 @@ def _as_marginal(marginal):
             f"Received: marginal={marginal!r}"
         )
     return MixtureMarginal(validation.positive_int(marginal, "marginal"), name="marginal")
-
-
-def _gradient_only(loss):
-    """`loss - stop_gradient(loss)`: contributes `loss`'s gradient and zero to the loss value."""
-    return loss - ops.stop_gradient(loss)

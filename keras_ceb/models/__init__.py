@@ -4,20 +4,28 @@ from keras_ceb.models.backbones import BACKBONES
 from keras_ceb.models.backbones import get_backbone
 from keras_ceb.models.backbones import small_convnet
 from keras_ceb.models.backbones import wide_resnet
+from keras_ceb.models.classifiers import HEADS
 from keras_ceb.models.classifiers import PAPER_MARGINAL_COMPONENTS
 from keras_ceb.models.classifiers import build_classifier
 from keras_ceb.models.classifiers import classifier_metrics
 from keras_ceb.models.classifiers import compile_classifier
+from keras_ceb.models.classifiers import inference_model
+from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
+from keras_ceb.models.classifiers import takes_labels
 
 __all__ = [
     "BACKBONES",
+    "HEADS",
     "PAPER_MARGINAL_COMPONENTS",
     "build_classifier",
     "classifier_metrics",
     "compile_classifier",
     "get_backbone",
+    "inference_model",
+    "mlp_head",
     "model_objective",
     "small_convnet",
+    "takes_labels",
     "wide_resnet",
 ]

@@ -1,11 +1,21 @@
 """Ready-made CEB, VIB and Determ image classifiers that differ only where the objective must.
 
     backbone -> StochasticEncoder(objective) -> head
-                                                CEB, Determ: BackwardEncoder (consistent classifier)
-                                                VIB:         Dense logits
+
+Two heads:
+
+- `head="consistent"` (the default): CEB and Determ end in a `BackwardEncoder`, whose logits
+  are the consistent classifier `softmax_y log b(z|y)`; VIB ends in a `Dense` layer. One input
+  (the images), cheap, and the rate and the classifier share b(z|y).
+- `head="mlp"` (the paper's Fashion-MNIST model, appendix A.1): a two-layer ELU MLP c(y|z) on
+  z for every objective; under CEB the labels also feed b(z|y) (a `BackwardEncoder` with
+  `output_mode="bottleneck"`), so the model takes `{"images", "labels"}` in training.
+  `inference_model(model)` gives the images -> logits model that predictions, attacks and
+  serving use.
 
 The models are functional (no subclass), so `model.save("m.keras")` and
-`keras.models.load_model(path, safe_mode=True)` work without `custom_objects`.
+`keras.models.load_model(path, safe_mode=True)` work without `custom_objects` once
+`keras_ceb` is imported.
 """
 
 import math
@@ -15,13 +25,17 @@ import keras
 
 from keras_ceb import metrics as metrics_lib
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
+from keras_ceb.layers import bottleneck as bottleneck_lib
 from keras_ceb.layers.backward_encoder import BackwardEncoder
-from keras_ceb.layers.stochastic_encoder import OBJECTIVES
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
+from keras_ceb.layers.stochastic_encoder import OBJECTIVES
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.models import backbones
 
 PAPER_MARGINAL_COMPONENTS = 240
+HEADS = ("consistent", "mlp")
+DEFAULT_HEAD_UNITS = (256, 256)
 
 
 def _is_int(value, minimum):
@@ -46,6 +60,8 @@ def build_classifier(
     rho=0.0,
     marginal_components=PAPER_MARGINAL_COMPONENTS,
     covariance="full",
+    head="consistent",
+    head_units=DEFAULT_HEAD_UNITS,
     seed=None,
     backbone_kwargs=None,
     name=None,
@@ -53,16 +69,15 @@ def build_classifier(
     """Builds an (uncompiled) CEB, VIB or Determ classifier; compile it with `compile_classifier`.
 
     The three objectives share the backbone and the `StochasticEncoder`; they differ only in
-    the encoder's `objective` and the head it needs:
+    the encoder's `objective` and, with the consistent head, the head it needs:
 
-    - `"ceb"`: `BackwardEncoder(num_classes)`, whose outputs are the consistent-classifier
-      logits `log b(z|k) - log e(z|x)`; it adds the residual-information term at `rho`.
-    - `"vib"`: a `Dense(num_classes)` logits head; the encoder adds the rate at `rho`.
-    - `"determ"`: the CEB architecture with `z = mu(x)` and cross-entropy only.
+    - `"ceb"`: the CEB term at `rho`, added by the `BackwardEncoder`.
+    - `"vib"`: the rate at `rho`, added by the encoder.
+    - `"determ"`: the same network with `z = mu(x)` and cross-entropy only.
 
     With `marginal_components` the encoder also learns a mixture marginal `m(z)` (on stopped
     gradients under CEB and Determ, so it does not change their objectives): the rate R is
-    then logged and available as an out-of-distribution score under every objective.
+    then logged and available as an out-of-distribution score for CEB and VIB.
 
     Args:
         objective: `"ceb"`, `"vib"` or `"determ"`.
@@ -76,22 +91,28 @@ def build_classifier(
         marginal_components: Mixture components of the marginal m(z) (the paper's 240), or
             `None` for no marginal (VIB then uses a standard normal).
         covariance: `"full"` or `"diag"` for the encoder, the marginal and b(z|y).
+        head: `"consistent"` or `"mlp"` (see the module docstring).
+        head_units: Widths of the MLP head's two ELU layers (`head="mlp"`).
         seed: Seed of the encoder's sampling.
         backbone_kwargs: Arguments of a named backbone's builder, e.g. `{"depth": 16}`.
         name: Model name; default `"{objective}_classifier"`.
 
     Returns:
-        An uncompiled functional `keras.Model` from images to logits `[batch, num_classes]`,
-        with layers named `"backbone"` (a `keras.Model` given as `backbone` keeps its own
-        name), `"encoder"` and `"head"`.
+        An uncompiled functional `keras.Model` with layers named `"backbone"` (a `keras.Model`
+        given as `backbone` keeps its own name), `"encoder"` and `"head"` (and `"backward"`
+        for CEB with the MLP head). Its input is the images, or `{"images", "labels"}` for
+        CEB with the MLP head; its output is the logits `[batch, num_classes]`.
 
     Example:
 
-    >>> model = build_classifier("ceb", rho=0.0)
+    >>> model = build_classifier("ceb", backbone=keras.Sequential(
+    ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu")]))
     >>> model = compile_classifier(model, learning_rate=1e-3)
-    >>> model.fit(x_train, y_train, epochs=1)  # doctest: +SKIP
+    >>> model.output_shape
+    (None, 10)
     """
     _check_objective(objective)
+    validation.one_of(head, HEADS, "head")
     if not _is_int(num_classes, 2):
         raise ValueError(
             f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
@@ -101,14 +122,14 @@ def build_classifier(
             "`marginal_components` must be a positive integer or None. "
             f"Received: marginal_components={marginal_components!r}"
         )
+    head_units = _check_head_units(head_units)
     backbone_kwargs = dict(backbone_kwargs or {})
     if isinstance(backbone, str):
         backbone_kwargs.setdefault("name", "backbone")
     features_model = backbones.get_backbone(backbone, input_shape, **backbone_kwargs)
     input_shape = tuple(features_model.input_shape[1:])
-    inputs = keras.Input(input_shape, name="images")
-    features = features_model(inputs)
-    z = StochasticEncoder(
+    images = keras.Input(input_shape, name="images")
+    encoded = StochasticEncoder(
         latent_dim,
         covariance=covariance,
         objective=objective,
@@ -118,21 +139,92 @@ def build_classifier(
                                        name="marginal")),
         seed=seed,
         name="encoder",
-    )(features)
-    if objective == "vib":
-        logits = keras.layers.Dense(num_classes, name="head")(z)
-    else:
-        logits = BackwardEncoder(num_classes, covariance=covariance, name="head")(z)
-    return keras.Model(inputs, logits, name=name or f"{objective}_classifier")
+    )(features_model(images))
+    name = name or f"{objective}_classifier"
+    if head == "consistent":
+        if objective == "vib":
+            logits = keras.layers.Dense(num_classes, name="head")(encoded)
+        else:
+            logits = BackwardEncoder(num_classes, covariance=covariance, name="head")(encoded)
+        return keras.Model(images, logits, name=name)
+    mlp = mlp_head(num_classes, head_units)
+    if objective != "ceb":
+        return keras.Model(images, mlp(encoded), name=name)
+    labels = keras.Input((), dtype="int32", name="labels")
+    encoded = BackwardEncoder(
+        num_classes, covariance=covariance, output_mode="bottleneck", name="backward"
+    )(encoded, labels=labels)
+    return keras.Model({"images": images, "labels": labels}, mlp(encoded[bottleneck_lib.Z]),
+                       name=name)
 
 
-def classifier_metrics(objective):
-    """The compiled metrics for a classifier of `objective`.
+def mlp_head(num_classes, units=DEFAULT_HEAD_UNITS, name="head"):
+    """The classifier c(y|z): ELU layers of `units`, then logits; a `keras.Sequential`.
 
-    `["accuracy", rex, i_yz]` for CEB, `["accuracy", i_yz]` for VIB and Determ. The
-    encoder logs `i_xz_lower` and `rate` itself. Determ's logits are also
-    `log b(z|k) - log e(z|x)`, but at `z = mu(x)` with an encoder scale that nothing
-    trains, so the residual information read off them has no meaning and is not logged.
+    Example:
+
+    >>> tuple(mlp_head(10)(keras.ops.zeros((2, 4))).shape)
+    (2, 10)
+    """
+    layers = [keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
+              for i, u in enumerate(_check_head_units(units))]
+    return keras.Sequential(layers + [keras.layers.Dense(num_classes, name="logits")], name=name)
+
+
+def _check_head_units(units):
+    units = tuple(units) if isinstance(units, (list, tuple)) else units
+    if not isinstance(units, tuple) or not units or not all(_is_int(u, 1) for u in units):
+        raise ValueError(
+            "`head_units` must be a non-empty sequence of positive integers. "
+            f"Received: head_units={units!r}"
+        )
+    return units
+
+
+def takes_labels(model):
+    """Whether `model` takes `{"images", "labels"}` (CEB with the paper's MLP head).
+
+    Example:
+
+    >>> takes_labels(build_classifier("vib", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
+    False
+    """
+    return isinstance(model.input, dict) and "labels" in model.input
+
+
+def inference_model(model):
+    """The images -> logits model that predictions, attacks and serving use.
+
+    A model built with `head="mlp"` under CEB also takes the labels (they feed b(z|y) when
+    training); this returns a model of the same layers that needs only the images. Any other
+    model is returned as is.
+
+    Example:
+
+    >>> model = build_classifier("ceb", head="mlp", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+    >>> inference_model(model).input_shape
+    (None, 4)
+    """
+    if not takes_labels(model):
+        return model
+    # The same graph, from the images through the encoder straight to the head: the encoder's
+    # output does not depend on the labels, and staying in one graph keeps `encoder.input`
+    # meaningful for the rate (`keras_ceb.export.feature_model`).
+    # `Layer.output` is the flat list of the encoder's output tensors; rebuild the dict.
+    encoded = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
+                                          model.get_layer("encoder").output)
+    logits = model.get_layer("head")(encoded[bottleneck_lib.Z])
+    return keras.Model(model.input["images"], logits, name=f"{model.name}_inference")
+
+
+def classifier_metrics(objective, head="consistent"):
+    """The compiled metrics for a classifier of `objective` and `head`.
+
+    `["accuracy", rex, i_yz]` for CEB with the consistent head (ReX is read off its logits),
+    `["accuracy", i_yz]` otherwise (with the MLP head, the `BackwardEncoder` fed with labels
+    logs `rex` itself). The encoder logs `i_xz_lower` and `rate` when training.
 
     Example:
 
@@ -140,7 +232,9 @@ def classifier_metrics(objective):
     ['accuracy', 'i_yz']
     """
     _check_objective(objective)
-    return ["accuracy", *metrics_lib.information_metrics(consistent_classifier=objective == "ceb")]
+    validation.one_of(head, HEADS, "head")
+    consistent = objective == "ceb" and head == "consistent"
+    return ["accuracy", *metrics_lib.information_metrics(consistent_classifier=consistent)]
 
 
 def model_objective(model):
@@ -148,7 +242,8 @@ def model_objective(model):
 
     Example:
 
-    >>> model_objective(build_classifier("vib"))
+    >>> model_objective(build_classifier("vib", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
     'vib'
     """
     return rho_lib.encoders(model)[0].objective if rho_lib.encoders(model) else _no_encoder(model)
@@ -186,7 +281,11 @@ def compile_classifier(
 
     Example:
 
-    >>> model = compile_classifier(build_classifier("vib"), learning_rate=1e-3, decay_steps=4690)
+    >>> model = build_classifier("vib", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+    >>> model = compile_classifier(model, learning_rate=1e-3, decay_steps=4690)
+    >>> model.loss.name
+    'sparse_categorical_crossentropy'
     """
     objective = objective or model_objective(model)
     if optimizer is None:
@@ -211,7 +310,7 @@ def compile_classifier(
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=classifier_metrics(objective),
+        metrics=classifier_metrics(objective, "mlp" if takes_labels(model) else "consistent"),
         **compile_kwargs,
     )
     return model

@@ -1,19 +1,56 @@
-"""Multivariate Gaussian math on `keras.ops`: parameters, log-density, sampling, entropy.
+"""Multivariate Gaussians on `keras.ops`: the structure, log-densities, sampling, entropy.
 
-A Gaussian is given by `loc` (`[..., D]`) and either `scale_tril` (`[..., D, D]`, lower
-triangular with a positive diagonal, covariance `L L^T`) or `scale_diag` (`[..., D]`, positive,
-covariance `diag(scale_diag**2)`), as TensorFlow Probability's `MultivariateNormalTriL` and
-`MultivariateNormalDiag`. Every function here works on the TensorFlow, JAX and PyTorch backends.
-Densities use triangular solves, never matrix inverses.
+A Gaussian is a `Gaussian(loc, scale)` value: `loc` is `[..., D]` and `scale` is either
+lower-triangular `[..., D, D]` (full covariance `L L^T`, TensorFlow Probability's
+`MultivariateNormalTriL`) or diagonal `[..., D]` (covariance `diag(scale**2)`,
+`MultivariateNormalDiag`); the rank of `scale` tells which. It is a plain `NamedTuple` of
+tensors, so it passes through `jax.jit`, `tf.function` and `keras.tree` unchanged, and every
+function here runs on the TensorFlow, JAX and PyTorch backends. Densities use triangular
+solves, never inverses.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from keras import ops
 
 COVARIANCE_TYPES = ("full", "diag")
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Gaussian(NamedTuple):
+    """A (batch of) multivariate Gaussian(s) `N(loc, scale scale^T)`.
+
+    Attributes:
+        loc: Means `[..., D]`.
+        scale: Lower-triangular scales `[..., D, D]` (full covariance) or positive diagonal
+            scales `[..., D]` (diagonal covariance).
+
+    Example:
+
+    >>> dist = Gaussian(ops.zeros((2,)), ops.ones((2,)))
+    >>> dist.covariance_type, dist.dim
+    ('diag', 2)
+    """
+
+    loc: object
+    scale: object
+
+    @property
+    def is_full(self):
+        """Whether `scale` is a full lower-triangular matrix (else diagonal)."""
+        return len(self.scale.shape) == len(self.loc.shape) + 1
+
+    @property
+    def covariance_type(self):
+        """`"full"` or `"diag"`."""
+        return "full" if self.is_full else "diag"
+
+    @property
+    def dim(self):
+        """The event dimension D."""
+        return self.loc.shape[-1]
 
 
 def check_covariance(covariance):
@@ -25,15 +62,15 @@ def check_covariance(covariance):
     return covariance
 
 
-def scale_kwargs(scale, covariance):
-    """`{"scale_tril": scale}` or `{"scale_diag": scale}` for the functions of this module."""
-    return {"scale_tril": scale} if check_covariance(covariance) == "full" else {"scale_diag": scale}
-
-
 def num_scale_params(dim, covariance="full"):
     """Number of unconstrained scale parameters for a `dim`-dimensional Gaussian.
 
     `dim * (dim + 1) // 2` for a full (lower-triangular) scale, `dim` for a diagonal one.
+
+    Example:
+
+    >>> num_scale_params(4, "full"), num_scale_params(4, "diag")
+    (10, 4)
     """
     check_covariance(covariance)
     return dim * (dim + 1) // 2 if covariance == "full" else dim
@@ -54,26 +91,26 @@ def _fill_tril_indices(dim):
 def scale_from_params(params, dim, covariance="full", min_scale=1e-5):
     """Maps unconstrained parameters to a valid scale.
 
-    The diagonal is `softplus(p) + min_scale` (shifted so that `p = 0` gives a scale near 1);
+    The diagonal is `softplus(p + log(e - 1)) + min_scale` (so `p = 0` gives a scale near 1);
     the strictly lower part of a full scale is the raw parameters.
 
     Args:
         params: Tensor `[..., num_scale_params(dim, covariance)]`.
         dim: Event dimension D.
-        covariance: `"full"` (returns `scale_tril`, `[..., D, D]`) or `"diag"` (returns
-            `scale_diag`, `[..., D]`).
+        covariance: `"full"` (returns `[..., D, D]`) or `"diag"` (returns `[..., D]`).
         min_scale: Lower bound on every diagonal entry; keeps densities finite.
 
     Returns:
-        `scale_tril` or `scale_diag`.
+        The scale of a `Gaussian`.
 
     Example:
 
-    >>> scale = scale_from_params(keras.ops.zeros((3,)), dim=2)  # a 2x2 tril close to I
+    >>> scale = scale_from_params(ops.zeros((3,)), dim=2)  # a 2x2 tril close to I
+    >>> tuple(scale.shape)
+    (2, 2)
     """
     check_covariance(covariance)
     params = ops.convert_to_tensor(params)
-    # softplus(x + log(e - 1)) is 1 at x = 0.
     offset = math.log(math.e - 1.0)
     if covariance == "diag":
         return ops.softplus(params + offset) + min_scale
@@ -85,64 +122,75 @@ def scale_from_params(params, dim, covariance="full", min_scale=1e-5):
     return tril * (1.0 - eye) + ops.expand_dims(diag, -1) * eye
 
 
-def _tensors(*values):
-    """Backend tensors for array-like arguments (`None` stays `None`)."""
-    return tuple(None if v is None else ops.convert_to_tensor(v) for v in values)
+def as_gaussian(dist):
+    """`dist` with its fields converted to backend tensors."""
+    return Gaussian(ops.convert_to_tensor(dist.loc), ops.convert_to_tensor(dist.scale))
 
 
-def _check_scale(scale_tril, scale_diag):
-    if (scale_tril is None) == (scale_diag is None):
-        raise ValueError(
-            "Pass exactly one of `scale_tril` and `scale_diag`. Received: "
-            f"scale_tril={'a tensor' if scale_tril is not None else None}, "
-            f"scale_diag={'a tensor' if scale_diag is not None else None}"
-        )
+def cast(dist, dtype):
+    """`dist` with both fields cast to `dtype` (e.g. float32 for the information math)."""
+    return Gaussian(ops.cast(dist.loc, dtype), ops.cast(dist.scale, dtype))
 
 
-def _tril_diag(scale_tril):
-    return ops.diagonal(scale_tril, axis1=-2, axis2=-1)
+def take(dist, indices):
+    """The Gaussians at `indices` along the first batch axis (e.g. one class per example).
+
+    Example:
+
+    >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
+    >>> tuple(take(classes, [2, 0, 0, 1]).loc.shape)
+    (4, 2)
+    """
+    return Gaussian(ops.take(dist.loc, indices, axis=0), ops.take(dist.scale, indices, axis=0))
 
 
-def log_det_scale(scale_tril=None, scale_diag=None):
-    """`log|det L|`, the sum of the log of the diagonal of the scale."""
-    _check_scale(scale_tril, scale_diag)
-    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
-    diag = scale_diag if scale_diag is not None else _tril_diag(scale_tril)
-    return ops.sum(ops.log(diag), axis=-1)
+def _diagonal(dist):
+    return ops.diagonal(dist.scale, axis1=-2, axis2=-1) if dist.is_full else dist.scale
 
 
-def log_prob(x, loc, scale_tril=None, scale_diag=None):
-    """Log-density of `N(loc, L L^T)` at `x`, broadcasting over leading dimensions.
+def log_det_scale(dist):
+    """`log|det scale|`, the sum of the log of the diagonal of the scale, `[...]`."""
+    return ops.sum(ops.log(_diagonal(as_gaussian(dist))), axis=-1)
+
+
+def log_prob_at_mean(dist):
+    """`log N(loc; loc, L L^T) = -log|det L| - D/2 log 2 pi`, the density at the mode, `[...]`.
+
+    Example:
+
+    >>> float(log_prob_at_mean(Gaussian(ops.zeros((2,)), ops.ones((2,)))))  # -log(2 pi)
+    -1.837877...
+    """
+    dist = as_gaussian(dist)
+    return -log_det_scale(dist) - 0.5 * dist.dim * LOG_2PI
+
+
+def log_prob(dist, x):
+    """Log-density of `dist` at `x`, broadcasting over leading dimensions.
 
     Args:
-        x: Tensor `[..., D]`.
-        loc: Tensor `[..., D]`.
-        scale_tril: Lower-triangular scale `[..., D, D]` (full covariance), or
-        scale_diag: Diagonal scale `[..., D]` (diagonal covariance).
+        dist: A `Gaussian` with batch shape `[...]`.
+        x: Points `[..., D]`.
 
     Returns:
         Tensor `[...]` of log-densities.
 
     Example:
 
-    >>> log_prob(ops.zeros((2,)), ops.zeros((2,)), scale_diag=ops.ones((2,)))  # -log(2 pi)
+    >>> float(log_prob(Gaussian(ops.zeros((2,)), ops.ones((2,))), ops.zeros((2,))))
+    -1.837877...
     """
-    _check_scale(scale_tril, scale_diag)
-    x, loc, scale_tril, scale_diag = _tensors(x, loc, scale_tril, scale_diag)
-    dim = x.shape[-1]
-    diff = x - loc
-    if scale_diag is not None:
-        white = diff / scale_diag
-    else:
-        diff, scale_tril = _broadcast_for_solve(diff, scale_tril)
+    dist = as_gaussian(dist)
+    x = ops.convert_to_tensor(x)
+    diff = x - dist.loc
+    if dist.is_full:
+        diff, scale_tril = _broadcast_for_solve(diff, dist.scale)
         white = ops.squeeze(
             ops.solve_triangular(scale_tril, ops.expand_dims(diff, -1), lower=True), -1
         )
-    return (
-        -0.5 * ops.sum(ops.square(white), axis=-1)
-        - log_det_scale(scale_tril, scale_diag)
-        - 0.5 * dim * LOG_2PI
-    )
+    else:
+        white = diff / dist.scale
+    return -0.5 * ops.sum(ops.square(white), axis=-1) + log_prob_at_mean(dist)
 
 
 def _broadcast_for_solve(diff, scale_tril):
@@ -156,98 +204,91 @@ def _broadcast_for_solve(diff, scale_tril):
     return diff_b, scale_b
 
 
-def pairwise_log_prob(x, loc, scale_tril=None, scale_diag=None):
+def pairwise_log_prob(x, dist):
     """The matrix `log N(x_i; loc_j, L_j L_j^T)` for every point `i` and Gaussian `j`.
 
-    This is the one kernel behind the mixture marginal (points against K components), the
-    consistent classifier (points against C class-conditional Gaussians), CatGen and the
-    minibatch bound (points against the B Gaussians of the batch). Each Gaussian solves
-    one triangular system against all N points: O(M N D^2), no inverse.
+    The one kernel behind the mixture marginal (points against K components), the
+    class-conditional backward encoder (points against C classes), CatGen and the minibatch
+    I(X;Z) bound (points against the B Gaussians of the batch). Each Gaussian solves one
+    triangular system against all N points: O(M N D^2), no inverse.
 
     Args:
         x: Points `[N, D]`.
-        loc: Means `[M, D]`.
-        scale_tril: `[M, D, D]`, or
-        scale_diag: `[M, D]`.
+        dist: A `Gaussian` with `loc` `[M, D]`.
 
     Returns:
         Tensor `[N, M]`.
 
     Example:
 
-    >>> pairwise_log_prob(z, loc=class_means, scale_diag=class_scales)  # [batch, classes]
+    >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
+    >>> tuple(pairwise_log_prob(ops.ones((5, 2)), classes).shape)
+    (5, 3)
     """
-    _check_scale(scale_tril, scale_diag)
-    x, loc, scale_tril, scale_diag = _tensors(x, loc, scale_tril, scale_diag)
-    dim = x.shape[-1]
+    dist = as_gaussian(dist)
+    x = ops.convert_to_tensor(x)
     # diff[j, i, :] = x_i - loc_j
-    diff = ops.expand_dims(x, 0) - ops.expand_dims(loc, 1)  # [M, N, D]
-    if scale_diag is not None:
-        white = diff / ops.expand_dims(scale_diag, 1)
-        sq = ops.sum(ops.square(white), axis=-1)  # [M, N]
-    else:
+    diff = ops.expand_dims(x, 0) - ops.expand_dims(dist.loc, 1)  # [M, N, D]
+    if dist.is_full:
         # Solve L_j W_j = diff_j^T, with the N points as columns.
-        white = ops.solve_triangular(scale_tril, ops.transpose(diff, (0, 2, 1)), lower=True)
-        sq = ops.sum(ops.square(white), axis=-2)  # [M, N]
-    log_norm = log_det_scale(scale_tril, scale_diag) + 0.5 * dim * LOG_2PI  # [M]
-    return ops.transpose(-0.5 * sq - ops.expand_dims(log_norm, -1))
+        white = ops.solve_triangular(dist.scale, ops.transpose(diff, (0, 2, 1)), lower=True)
+        squared = ops.sum(ops.square(white), axis=-2)  # [M, N]
+    else:
+        squared = ops.sum(ops.square(diff / ops.expand_dims(dist.scale, 1)), axis=-1)
+    return ops.transpose(-0.5 * squared + ops.expand_dims(log_prob_at_mean(dist), -1))
 
 
-def sample(loc, scale_tril=None, scale_diag=None, seed=None):
-    """Reparameterized sample `loc + L eps`, `eps ~ N(0, I)`; differentiable in the parameters.
-
-    Args:
-        loc: `[..., D]`.
-        scale_tril: `[..., D, D]`, or
-        scale_diag: `[..., D]`.
-        seed: A `keras.random.SeedGenerator` (or an int) for `keras.random.normal`.
-
-    Returns:
-        A sample with the shape of `loc`.
-    """
-    return sample_and_log_prob(loc, scale_tril, scale_diag, seed)[0]
-
-
-def sample_and_log_prob(loc, scale_tril=None, scale_diag=None, seed=None):
-    """A reparameterized sample and its log-density, without a triangular solve.
+def sample_and_log_prob(dist, seed=None):
+    """A reparameterized sample `loc + L eps` and its log-density, without a triangular solve.
 
     At `z = loc + L eps` the density is `-|eps|^2 / 2 - log|det L| - D/2 log 2 pi` exactly,
     which stays accurate (and its gradient finite) however ill-conditioned L becomes; solving
     `L w = z - loc` would lose `cond(L)` in precision.
 
+    Args:
+        dist: A `Gaussian`.
+        seed: A `keras.random.SeedGenerator` (or an int) for `keras.random.normal`.
+
     Returns:
         `(z [..., D], log_prob [...])`.
+
+    Example:
+
+    >>> z, log_e = sample_and_log_prob(Gaussian(ops.zeros((8, 2)), ops.ones((8, 2))), seed=0)
+    >>> tuple(z.shape), tuple(log_e.shape)
+    ((8, 2), (8,))
     """
     import keras
 
-    _check_scale(scale_tril, scale_diag)
-    loc, scale_tril, scale_diag = _tensors(loc, scale_tril, scale_diag)
-    eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=seed)
-    if scale_diag is not None:
-        z = loc + scale_diag * eps
+    dist = as_gaussian(dist)
+    eps = keras.random.normal(ops.shape(dist.loc), dtype=dist.loc.dtype, seed=seed)
+    if dist.is_full:
+        z = dist.loc + ops.squeeze(ops.matmul(dist.scale, ops.expand_dims(eps, -1)), -1)
     else:
-        z = loc + ops.squeeze(ops.matmul(scale_tril, ops.expand_dims(eps, -1)), -1)
-    log_prob = (
-        -0.5 * ops.sum(ops.square(eps), axis=-1)
-        - log_det_scale(scale_tril, scale_diag)
-        - 0.5 * loc.shape[-1] * LOG_2PI
-    )
-    return z, log_prob
+        z = dist.loc + dist.scale * eps
+    return z, -0.5 * ops.sum(ops.square(eps), axis=-1) + log_prob_at_mean(dist)
 
 
-def entropy(scale_tril=None, scale_diag=None):
-    """Differential entropy in nats: `D/2 (1 + log 2 pi) + log|det L|`."""
-    _check_scale(scale_tril, scale_diag)
-    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
-    scale = scale_diag if scale_diag is not None else scale_tril
-    dim = scale.shape[-1]
-    return 0.5 * dim * (1.0 + LOG_2PI) + log_det_scale(scale_tril, scale_diag)
+def sample(dist, seed=None):
+    """A reparameterized sample of `dist`; differentiable in its parameters."""
+    return sample_and_log_prob(dist, seed)[0]
 
 
-def covariance(scale_tril=None, scale_diag=None):
-    """The covariance matrix `L L^T` (`[..., D, D]`)."""
-    _check_scale(scale_tril, scale_diag)
-    scale_tril, scale_diag = _tensors(scale_tril, scale_diag)
-    if scale_diag is not None:
-        return ops.expand_dims(ops.square(scale_diag), -1) * ops.eye(scale_diag.shape[-1])
-    return ops.matmul(scale_tril, ops.swapaxes(scale_tril, -1, -2))
+def entropy(dist):
+    """Differential entropy in nats: `D/2 (1 + log 2 pi) + log|det L|`, `[...]`.
+
+    Example:
+
+    >>> round(float(entropy(Gaussian(ops.zeros((1,)), ops.ones((1,))))), 4)
+    1.4189
+    """
+    dist = as_gaussian(dist)
+    return 0.5 * dist.dim * (1.0 + LOG_2PI) + log_det_scale(dist)
+
+
+def covariance(dist):
+    """The covariance matrix `L L^T`, `[..., D, D]`."""
+    dist = as_gaussian(dist)
+    if dist.is_full:
+        return ops.matmul(dist.scale, ops.swapaxes(dist.scale, -1, -2))
+    return ops.expand_dims(ops.square(dist.scale), -1) * ops.eye(dist.dim, dtype=dist.scale.dtype)

@@ -82,6 +82,16 @@ def test_without_early_abort_finds_a_superset(small_model, clean_correct):
     assert found_early.sum() > 0
 
 
+def test_scalar_target_is_broadcast(linear_problem):
+    model, _, _, x, y = linear_problem  # every y is 1
+    settings = dict(targeted=True, max_iterations=50, binary_search_steps=1, learning_rate=0.05,
+                    initial_const=10.0)
+    scalar = carlini_wagner_l2(model, x, 0, **settings)
+    np.testing.assert_array_equal(scalar, carlini_wagner_l2(model, x, np.zeros(len(x), "int64"),
+                                                            **settings))
+    assert np.any(predict_classes(model, scalar) == 0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -90,6 +100,8 @@ def test_without_early_abort_finds_a_superset(small_model, clean_correct):
         (dict(learning_rate=0.0), "Received: learning_rate=0.0$"),
         (dict(confidence=-1.0), "Received: confidence=-1.0$"),
         (dict(y=np.full(64, 3)), "Received: y=3$"),
+        (dict(y=2, targeted=True), r"target classes in \[0, 2\).*Received: y=2$"),
+        (dict(seed=-1), "Received: seed=-1$"),
         (dict(clip_min=0.5, clip_max=0.5), "Received: clip_min=0.5, clip_max=0.5$"),
         (dict(x=np.full((64, 20), -0.5, "float32")), r"Received: min\(x\)=-0.5, max\(x\)=-0.5$"),
     ],

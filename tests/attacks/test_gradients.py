@@ -31,6 +31,7 @@ def test_loop_cache_dies_with_the_model(linear_problem):
     pgd_attack(model, x, y, eps=0.1, seed=0)
     pgd_attack(model, x, y, eps=0.2, norm="l2", seed=0)
     assert len(gradients._LOOPS[model]) == 2  # one compiled loop per configuration
+    gc.collect()  # models of earlier tests that are already unreachable
     before = len(gradients._LOOPS)
     del model
     gc.collect()

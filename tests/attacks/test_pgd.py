@@ -111,40 +111,45 @@ def test_compiled_step_is_traced_once(linear_problem, monkeypatch):
         assert len(traces) == 1
 
 
-class NoisyScale(keras.layers.Layer):
-    """Multiplies the input by 1 + 0.1 * N(0, 1) noise at every call, training or not."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed_generator = keras.random.SeedGenerator(7)
-
-    def call(self, x):
-        noise = keras.random.normal(keras.ops.shape(x), seed=self.seed_generator)
-        return x * (1.0 + 0.1 * noise)
+def test_scalar_target_is_broadcast(linear_problem):
+    model, _, _, x, y = linear_problem
+    settings = dict(eps=0.1, targeted=True, seed=0)
+    per_example = pgd_attack(model, x, np.ones(len(x), "int64"), **settings)
+    np.testing.assert_array_equal(pgd_attack(model, x, 1, **settings), per_example)
+    np.testing.assert_array_equal(pgd_attack(model, x, np.int64(1), **settings), per_example)
+    with pytest.raises(ValueError, match=r"target classes in \[0, 2\).*Received: y=2$"):
+        pgd_attack(model, x, 2, **settings)
 
 
-def test_eot_on_stochastic_model(linear_problem):
-    _, weights, bias, x, y = linear_problem
-    model = keras.Sequential([keras.Input((20,)), NoisyScale(), keras.layers.Dense(2)])
-    model.layers[-1].set_weights([weights.astype("float32"), bias.astype("float32")])
-    first = keras.ops.convert_to_numpy(model(x[:2]))
-    toward = np.where(y == 1, -1.0, 1.0)[:, None]
-    optimum = x + 0.1 * toward * np.sign(weights[:, 1] - weights[:, 0])
+def test_per_example_eps(linear_problem):
+    model, _, _, x, y = linear_problem
+    eps = np.where(np.arange(len(x)) < 32, 0.05, 0.1)
+    settings = dict(norm="l2", steps=5, random_start=False)
+    both = pgd_attack(model, x, y, eps=eps, **settings)
+    np.testing.assert_allclose(both[:32], pgd_attack(model, x[:32], y[:32], eps=0.05, **settings),
+                               atol=1e-6)
+    np.testing.assert_allclose(both[32:], pgd_attack(model, x[32:], y[32:], eps=0.1, **settings),
+                               atol=1e-6)
+    # With a random start each example stays in its own ball, and moves.
+    for norm in ("linf", "l2"):
+        x_adv = pgd_attack(model, x, y, eps=eps, norm=norm, steps=3, seed=0)
+        delta = (x_adv.astype("float64") - x).reshape(len(x), -1)
+        size = np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+        assert np.all(size <= eps + 1e-6) and np.all(size > 0.5 * eps)
 
-    x_adv = pgd_attack(model, x, y, eps=0.1, steps=10, random_start=False, num_samples=4)
 
-    # The noise never flips the gradient's sign, so the L-inf optimum is unchanged.
-    np.testing.assert_allclose(x_adv, optimum, atol=2e-5)
-    # The random state advanced inside the compiled loop and was kept.
-    assert not np.allclose(keras.ops.convert_to_numpy(model(x[:2])), first)
-
-
-def test_eot_changes_nothing_for_deterministic_model(small_model, fashion_mnist):
-    _, _, x_test, y_test = fashion_mnist
-    x, y = x_test[:64], y_test[:64]
-    one = pgd_attack(small_model, x, y, eps=0.5, norm="l2", steps=3, seed=0)
-    three = pgd_attack(small_model, x, y, eps=0.5, norm="l2", steps=3, seed=0, num_samples=3)
-    np.testing.assert_allclose(one, three, atol=1e-5)
+def test_default_step_size(linear_problem):
+    model, _, _, x, y = linear_problem
+    # Madry's 2.5 eps / steps, capped at 3% of the range per feature (L2: times sqrt(20)).
+    cap = 0.03 * np.sqrt(20)
+    for eps, expected in ((0.05, 2.5 * 0.05 / 5), (1.0, cap)):
+        assert pgd.default_step_size(eps, 5, "l2", 20) == pytest.approx(expected)
+        default = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0)
+        explicit = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0,
+                              step_size=expected)
+        np.testing.assert_array_equal(default, explicit)
+    assert pgd.default_step_size(0.5, 7, "linf", 784, clip_min=-1.0, clip_max=1.0) == 0.06
+    np.testing.assert_allclose(pgd.default_step_size(np.array([0.07, 0.7]), 7), [0.025, 0.03])
 
 
 def test_targeted_attack_beats_chance(small_model, fashion_mnist):
@@ -197,6 +202,19 @@ def test_agrees_with_reference_implementation(small_model, fashion_mnist, refere
         (dict(x=np.full((64, 20), 1.5, "float32")), r"Received: min\(x\)=1.5, max\(x\)=1.5$"),
         (dict(y=np.zeros(63, "int64")), r"Received: len\(x\)=64, y.shape=\(63,\)$"),
         (dict(clip_min=1.0, clip_max=0.0), "Received: clip_min=1.0, clip_max=0.0$"),
+        (dict(eps=np.inf), "must be a finite number >= 0. Received: eps=inf$"),
+        (dict(eps=float("nan")), "Received: eps=nan$"),
+        (dict(eps=np.full(3, 0.1)), r"one value per example \(N=64\). Received: eps.shape=\(3,\)$"),
+        (dict(eps=np.full((64, 1), 0.1)), r"Received: eps.shape=\(64, 1\)$"),
+        (dict(eps=np.r_[np.full(63, 0.1), np.inf]), r"Received: eps\[63\]=inf$"),
+        (dict(eps=np.r_[-0.1, np.full(63, 0.1)]), r"Received: eps\[0\]=-0.1$"),
+        (dict(eps="big"), "Received: eps='big'$"),
+        (dict(step_size=np.inf), "Received: step_size=inf$"),
+        (dict(step_size=-0.01), "Received: step_size=-0.01$"),
+        (dict(seed=-1), "Received: seed=-1$"),
+        (dict(seed=1.5), "Received: seed=1.5$"),
+        (dict(y=True), "not booleans. Received: y=True$"),
+        (dict(num_samples=2), "Received: num_samples=2$"),
     ],
 )
 def test_bad_arguments_raise(linear_problem, kwargs, message):

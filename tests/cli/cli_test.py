@@ -112,7 +112,8 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     code, stdout, stderr = _run([
         "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir), "--no-download",
         "--max-test-examples", "200", "--ood", "--attack", "pgd-linf", "--eps", "0.1",
-        "--attack-steps", "3", "--attack-examples", "100", "--calibration", "--out", str(tmp_path),
+        "--attack-steps", "3", "--attack-step-size", "0.02", "--attack-examples", "100",
+        "--calibration", "--out", str(tmp_path),
     ])
     assert code == 0, stderr
     report = json.loads((tmp_path / "metrics.json").read_text())["robustness"]
@@ -120,6 +121,7 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     assert {r["score"] for r in report["ood"]} == {"rate", "entropy", "max_softmax"}
     assert report["attack"]["attack"] == "pgd-linf" and report["attack"]["eps"] == 0.1
     assert report["attack"]["num_examples"] == 100
+    assert report["attack"]["steps"] == 3 and report["attack"]["step_size"] == 0.02
     assert 0.0 <= report["calibration"]["ece"] <= 1.0
     assert "OoD detection (in-distribution positive)" in stdout and "AUROC" in stdout
     assert "accuracy under attack" in stdout and "ECE" in stdout
@@ -130,6 +132,8 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     (["--attack", "fgsm"], "invalid choice: 'fgsm'"),
     (["--eps", "-0.1"], "--eps: expected a number >= 0, got '-0.1'"),
     (["--target-class", "12", "--attack", "pgd-l2"], "--target-class must be below 10, got 12"),
+    (["--attack-step-size", "0"], "--attack-step-size: expected a positive number, got '0'"),
+    (["--attack-step-size", "inf"], "--attack-step-size: expected a finite number, got 'inf'"),
 ])
 def test_evaluate_bad_robustness_arguments(trained_run, fashion_mnist_dir, argv, needle):
     out, _ = trained_run

@@ -53,8 +53,45 @@ def test_cw_attack_report(image_model):
     assert report["attack"]["eps"] is None and set(report) == {"num_examples", "accuracy", "attack"}
 
 
+def test_attack_step_size_and_eot(image_model):
+    model, x, y = image_model
+    settings = dict(ood=False, run_calibration=False, attack="pgd-l2", eps=1.0, attack_steps=3,
+                    target_class=0, seed=0)
+    default = keras_ceb.evaluation.robustness_report(model, x[:64], y[:64], **settings)["attack"]
+    assert default["step_size"] == pytest.approx(min(2.5 * 1.0 / 3, 0.03 * 8))  # 8x8 images
+    x_adv = keras_ceb.attacks.pgd_attack(model, x[:64], 0, eps=1.0, norm="l2", steps=3,
+                                         targeted=True, seed=0)
+    assert default["targeted_success"] == keras_ceb.attacks.targeted_success_rate(
+        model, x[:64], x_adv, y[:64], 0)[0]
+    assert default["num_samples"] == 1
+    report = keras_ceb.evaluation.robustness_report(model, x[:64], y[:64], attack_step_size=0.05,
+                                                    num_samples=2, **settings)
+    attack = report["attack"]
+    assert attack["step_size"] == 0.05 and attack["num_samples"] == 2
+    x_adv = keras_ceb.attacks.pgd_attack(model, x[:64], 0, eps=1.0, norm="l2", steps=3,
+                                         step_size=0.05, targeted=True, num_samples=2, seed=0)
+    assert attack["targeted_success"] == keras_ceb.attacks.targeted_success_rate(
+        model, x[:64], x_adv, y[:64], 0)[0]
+    assert "step size=0.05 EOT samples=2" in keras_ceb.evaluation.format_report(report)
+
+
+def test_determ_attack_uses_one_pass(image_model):
+    _, x, y = image_model
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras_ceb.StochasticEncoder(2, objective="determ"),
+                              keras.layers.Dense(3)])
+    report = keras_ceb.evaluation.robustness_report(model, x[:16], y[:16], ood=False,
+                                                    run_calibration=False, attack="pgd-linf",
+                                                    num_samples=4, seed=0)
+    assert report["attack"]["num_samples"] == 1  # Determ has no z to draw
+
+
 @pytest.mark.parametrize("kwargs,match", [({"attack": "fgsm"}, "attack='fgsm'"),
-                                          ({"eps": -0.1}, "eps=-0.1")])
+                                          ({"eps": -0.1}, "eps=-0.1"),
+                                          ({"attack": "pgd-l2", "attack_step_size": 0.0},
+                                           "attack_step_size=0.0"),
+                                          ({"attack": "pgd-l2", "target_class": 3},
+                                           r"in \[0, 3\).*target_class=3")])
 def test_bad_arguments(image_model, kwargs, match):
     model, x, y = image_model
     with pytest.raises(ValueError, match=match):

@@ -28,11 +28,31 @@ def test_rate_separates_far_inputs(trained):
     assert metrics["auroc"] > 0.9, metrics
 
 
+def test_rate_at_the_mean_is_deterministic_and_the_default(trained):
+    model, x, _ = trained
+    first = keras_ceb.evaluation.rate_scores(model, x[:64])
+    np.testing.assert_array_equal(first, keras_ceb.evaluation.rate_scores(model, x[:64]))
+    np.testing.assert_array_equal(
+        first, keras_ceb.evaluation.rate_scores(model, x[:64], estimator="mean"))
+
+
 def test_averaging_over_samples_reduces_variance(trained):
     model, x, _ = trained
-    one = [keras_ceb.evaluation.rate_scores(model, x[:64]) for _ in range(4)]
+    one = [keras_ceb.evaluation.rate_scores(model, x[:64], estimator="sample") for _ in range(4)]
     many = [keras_ceb.evaluation.rate_scores(model, x[:64], num_samples=16) for _ in range(4)]
-    assert np.mean(np.var(many, axis=0)) < np.mean(np.var(one, axis=0))
+    assert 0 < np.mean(np.var(many, axis=0)) < np.mean(np.var(one, axis=0))
+
+
+def test_entropy_follows_the_same_estimator(trained):
+    model, x, _ = trained
+    at_mean = keras_ceb.evaluation.ood_scores(model, x[:32])
+    np.testing.assert_array_equal(at_mean["entropy"],
+                                  keras_ceb.evaluation.ood_scores(model, x[:32])["entropy"])
+    sampled = keras_ceb.evaluation.ood_scores(model, x[:32], estimator="sample")
+    assert not np.allclose(sampled["entropy"], at_mean["entropy"])
+    rows = keras_ceb.evaluation.evaluate_ood(model, x[:32], {"far": x[32:64] * 8.0},
+                                             num_samples=2)
+    assert {r["estimator"] for r in rows} == {"sample"}
 
 
 def test_ood_scores_and_report(trained):

@@ -1,5 +1,6 @@
 """`MixtureMarginal`."""
 
+import keras
 import numpy as np
 import pytest
 from scipy import special
@@ -14,8 +15,8 @@ def test_output_matches_scipy_mixture():
     z = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
     log_m = to_numpy(layer(z))
     assert log_m.shape == (8,)
-    logits, loc = to_numpy(layer.logits), to_numpy(layer.loc)
-    scale = to_numpy(layer.scale())
+    logits, components = to_numpy(layer.logits), layer.components()
+    loc, scale = to_numpy(components.loc), to_numpy(components.scale)
     comps = np.stack([stats.multivariate_normal(loc[k], scale[k] @ scale[k].T).logpdf(z)
                       for k in range(5)], -1)
     expected = special.logsumexp(comps + logits - special.logsumexp(logits), axis=-1)
@@ -25,7 +26,13 @@ def test_output_matches_scipy_mixture():
 def test_diag_variant_shapes():
     layer = keras_ceb.MixtureMarginal(4, covariance="diag")
     layer(np.zeros((2, 6), "float32"))
-    assert tuple(layer.scale().shape) == (4, 6)
+    assert tuple(layer.components().scale.shape) == (4, 6)
+
+
+def test_float32_under_mixed_precision():
+    layer = keras_ceb.MixtureMarginal(4, dtype="mixed_float16")
+    log_m = layer(np.zeros((2, 3), "float16"))
+    assert keras.backend.standardize_dtype(log_m.dtype) == "float32"
 
 
 @pytest.mark.parametrize("kwargs,match", [({"num_components": 0}, "num_components=0"),

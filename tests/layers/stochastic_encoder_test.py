@@ -1,15 +1,27 @@
-"""`StochasticEncoder`: arguments, sampling, losses, metrics, serialization."""
+"""`StochasticEncoder`: arguments, outputs per objective, training terms, estimates, serialization."""
 
 import math
 
 import keras
 import numpy as np
 import pytest
+from scipy import special
 
 import keras_ceb
-from keras_ceb.layers.bottleneck_sample import find_sample
+from keras_ceb.layers import bottleneck
 from keras_ceb.ops import gaussian
+from keras_ceb.ops import information
 from tests.backend_utils import to_numpy
+from tests.layers.harness import run_layer_test
+
+FEATURES = 6
+
+
+def data(n=96, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, size=n).astype("int32")
+    x = (rng.normal(size=(classes, FEATURES))[y] * 2 + rng.normal(size=(n, FEATURES)))
+    return x.astype("float32"), y
 
 
 @pytest.mark.parametrize(
@@ -38,53 +50,90 @@ def test_wrong_input_rank_fails_at_build():
         keras.Sequential([keras.Input((7, 7, 3)), keras_ceb.StochasticEncoder(4)])
 
 
-def test_output_shape_and_attached_distribution():
+@pytest.mark.parametrize("objective,marginal,num_losses", [
+    ("ceb", None, 0), ("ceb", 4, 1), ("vib", None, 1), ("vib", 4, 1), ("determ", 4, 1),
+])
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_layer_harness(objective, marginal, num_losses, covariance, tmp_path):
+    x, y = data()
+
+    def build(dtype):
+        inputs = keras.Input((FEATURES,))
+        encoded = keras_ceb.StochasticEncoder(
+            3, objective=objective, covariance=covariance, marginal=marginal, seed=1,
+            name="under_test", dtype=dtype)(keras.layers.Dense(16, "relu", dtype=dtype)(inputs))
+        if objective == "vib":
+            logits = keras.layers.Dense(3, dtype=dtype)(encoded)
+        else:
+            logits = keras_ceb.BackwardEncoder(3, covariance=covariance, dtype=dtype)(encoded)
+        return keras.Model(inputs, logits)
+
+    run_layer_test(build, x, y, num_losses, tmp_path)
+
+
+def test_ceb_returns_the_bottleneck_in_float32():
     layer = keras_ceb.StochasticEncoder(3, seed=0)
-    x = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
-    z = layer(x, training=True)
-    assert tuple(z.shape) == (5, 3)
-    sample = find_sample(z)
-    assert sample is not None and sample.encoder is layer
-    expected = gaussian.log_prob(z, sample.loc, scale_tril=sample.scale)
-    np.testing.assert_allclose(to_numpy(sample.log_prob), to_numpy(expected), rtol=1e-5)
+    x, _ = data(5)
+    out = layer(x, training=True)
+    assert bottleneck.is_bottleneck(out)
+    assert tuple(out["z"].shape) == (5, 3) and tuple(out["scale"].shape) == (5, 3, 3)
+    dist = bottleneck.distribution(out)
+    np.testing.assert_allclose(to_numpy(out["log_prob"]),
+                               to_numpy(gaussian.log_prob(dist, out["z"])), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(out["rho"]), np.zeros(5))
+    for key in bottleneck.KEYS:
+        assert keras.backend.standardize_dtype(out[key].dtype) == "float32"
+
+
+def test_vib_and_determ_return_z():
+    x, _ = data(4)
+    for objective in ("vib", "determ"):
+        z = keras_ceb.StochasticEncoder(2, objective=objective)(x)
+        assert tuple(z.shape) == (4, 2)
 
 
 def test_inference_mean_is_deterministic_and_sample_is_not():
-    x = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
+    x, _ = data(4)
     mean_layer = keras_ceb.StochasticEncoder(2, seed=0)
-    a, b = to_numpy(mean_layer(x)), to_numpy(mean_layer(x))
+    a, b = to_numpy(mean_layer(x)["z"]), to_numpy(mean_layer(x)["z"])
     np.testing.assert_array_equal(a, b)
-    loc, _ = mean_layer.distribution(x)
-    np.testing.assert_allclose(a, to_numpy(loc), rtol=1e-6)
+    np.testing.assert_allclose(a, to_numpy(mean_layer.distribution(x).loc), rtol=1e-6)
+    log_e = to_numpy(mean_layer(x)["log_prob"])
+    np.testing.assert_allclose(log_e, to_numpy(gaussian.log_prob_at_mean(mean_layer.distribution(x))))
     sample_layer = keras_ceb.StochasticEncoder(2, seed=0, inference="sample")
-    assert not np.allclose(to_numpy(sample_layer(x)), to_numpy(sample_layer(x)))
+    assert not np.allclose(to_numpy(sample_layer(x)["z"]), to_numpy(sample_layer(x)["z"]))
 
 
 def test_same_seed_same_samples():
     x = np.ones((3, 5), "float32")
     first = keras_ceb.StochasticEncoder(2, seed=7, kernel_initializer="ones")
     second = keras_ceb.StochasticEncoder(2, seed=7, kernel_initializer="ones")
-    np.testing.assert_allclose(to_numpy(first(x, training=True)), to_numpy(second(x, training=True)))
+    np.testing.assert_allclose(to_numpy(first(x, training=True)["z"]),
+                               to_numpy(second(x, training=True)["z"]))
 
 
-def test_determ_returns_mean_even_in_training():
+def test_determ_returns_mean_even_in_training_and_has_no_scale():
     layer = keras_ceb.StochasticEncoder(2, objective="determ", seed=0)
-    x = np.random.default_rng(2).normal(size=(4, 6)).astype("float32")
-    loc, _ = layer.distribution(x)
-    np.testing.assert_allclose(to_numpy(layer(x, training=True)), to_numpy(loc), rtol=1e-6)
+    x, _ = data(4)
+    z = to_numpy(layer(x, training=True))
+    np.testing.assert_allclose(z, to_numpy(layer.loc_projection(x)), rtol=1e-6)
     assert not layer.losses
+    assert not hasattr(layer, "scale_projection")
+    with pytest.raises(ValueError, match="no distribution"):
+        layer.distribution(x)
 
 
-def test_vib_adds_weighted_rate():
+def test_vib_adds_weighted_rate_and_logs_it():
     layer = keras_ceb.StochasticEncoder(2, objective="vib", rho=1.5, seed=0)
-    x = np.random.default_rng(3).normal(size=(16, 6)).astype("float32")
+    x, _ = data(16)
     z = layer(x, training=True)
     assert len(layer.losses) == 1
-    sample = find_sample(z)
-    log_m = gaussian.log_prob(z, np.zeros((16, 2), "float32"), scale_diag=np.ones((16, 2), "float32"))
-    rate = to_numpy(sample.log_prob) - to_numpy(log_m)
-    expected = rate.mean() / (math.exp(1.5) + 1.0)
-    np.testing.assert_allclose(float(to_numpy(layer.losses[0])), expected, rtol=1e-5)
+    # Recompute the same draw: the layer's term is the mean rate / (exp(rho) + 1).
+    total, count = (to_numpy(v) for v in layer.running_means.variables["rate"])
+    rate = total / count
+    np.testing.assert_allclose(float(to_numpy(layer.losses[0])), rate / (math.exp(1.5) + 1.0),
+                               rtol=1e-5)
+    assert z.shape == (16, 2)
 
 
 def test_ceb_marginal_loss_has_zero_value():
@@ -95,18 +144,52 @@ def test_ceb_marginal_loss_has_zero_value():
     assert abs(float(to_numpy(layer.losses[0]))) < 1e-6
 
 
-def test_rate_requires_marginal():
+def test_training_estimates_match_their_formulas():
+    """The logged i_xz_lower is the minibatch bound of the batch; the rate log e - log m."""
+    layer = keras_ceb.StochasticEncoder(3, marginal=4, seed=0)
+    x, _ = data(32)
+    out = layer(x, training=True)
+    dist = bottleneck.distribution(out)
+    bound = to_numpy(information.minibatch_i_xz_lower_bound(out["z"], dist, out["log_prob"]))
+    total, count = (to_numpy(v) for v in layer.running_means.variables["i_xz_lower"])
+    np.testing.assert_allclose(total / count, bound.mean(), rtol=1e-4)
+    assert total / count <= math.log(32) + 1e-5
+    rate = to_numpy(out["log_prob"]) - to_numpy(layer.marginal(out["z"]))
+    total, count = (to_numpy(v) for v in layer.running_means.variables["rate"])
+    np.testing.assert_allclose(total / count, rate.mean(), rtol=1e-4)
+
+
+def test_no_estimates_at_inference():
+    layer = keras_ceb.StochasticEncoder(2, marginal=3, seed=0)
+    x, _ = data(8)
+    layer(x, training=False)
+    layer(x, training=False)
+    for total, count in layer.running_means.variables.values():
+        assert float(to_numpy(count)) == 0.0
+
+
+@pytest.mark.parametrize("objective", ["ceb", "vib"])
+def test_rate_estimators(objective):
+    layer = keras_ceb.StochasticEncoder(2, objective=objective, marginal=5, seed=0)
+    x, _ = data(6)
+    at_mean = to_numpy(layer.rate(x))
+    np.testing.assert_array_equal(at_mean, to_numpy(layer.rate(x)))  # deterministic
+    dist = layer.distribution(x)
+    expected = to_numpy(gaussian.log_prob_at_mean(dist)) - to_numpy(layer.marginal(dist.loc))
+    np.testing.assert_allclose(at_mean, expected, rtol=1e-5)
+    sampled = to_numpy(layer.rate(x, estimator="sample", num_samples=400))
+    one_draw = to_numpy(layer.rate(x, estimator="sample"))
+    assert sampled.shape == one_draw.shape == (6,)
+    assert not np.allclose(one_draw, to_numpy(layer.rate(x, estimator="sample")))
+    with pytest.raises(ValueError, match="estimator='mode'"):
+        layer.rate(x, estimator="mode")
+
+
+def test_rate_requires_a_marginal():
     layer = keras_ceb.StochasticEncoder(2)
     layer.build((None, 3))
     with pytest.raises(ValueError, match="marginal=None"):
         layer.rate(np.ones((2, 3), "float32"))
-
-
-def test_rate_with_marginal():
-    layer = keras_ceb.StochasticEncoder(2, marginal=5, seed=0)
-    layer.build((None, 3))
-    rate = to_numpy(layer.rate(np.ones((6, 3), "float32")))
-    assert rate.shape == (6,) and np.all(np.isfinite(rate))
 
 
 def test_set_rho_validates_and_assigns():
@@ -129,27 +212,61 @@ def test_config_round_trip(covariance):
     assert clone.marginal.num_components == 7
 
 
-def unpaired_ceb_model():
-    return keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2),
-                             keras.layers.Dense(3)])
+def test_running_means_are_not_saved(tmp_path):
+    """The saved model holds weights and rho, not training statistics."""
+    x, y = data()
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras_ceb.StochasticEncoder(2, marginal=3, rho=0.5, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    encoder = reloaded.layers[0]
+    assert encoder.rho == 0.5
+    for total, count in encoder.running_means.variables.values():
+        assert float(to_numpy(count)) == 0.0
 
 
-def test_ceb_encoder_without_partner_fails_in_training():
-    model = unpaired_ceb_model()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match="must feed a BackwardEncoder"):
-        model.fit(np.ones((4, 5), "float32"), np.zeros(4), verbose=0)
+def test_evaluate_reports_training_estimates_as_nan():
+    x, y = data()
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=1, verbose=0).history
+    assert math.isfinite(history["rate"][0]) and math.isfinite(history["i_xz_lower"][0])
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert math.isnan(result["rate"]) and math.isnan(result["i_xz_lower"])
+    assert math.isfinite(result["loss"])
 
 
-def test_ceb_encoder_without_partner_predicts():
-    """Inference adds no term, so it is allowed (e.g. to look at embeddings)."""
-    assert unpaired_ceb_model().predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)
+def test_consistent_softmax_ignores_the_log_e_shift():
+    x, _ = data(8)
+    model = keras.Sequential([keras.Input((FEATURES,)), keras_ceb.StochasticEncoder(2, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    logits = to_numpy(model(x))
+    head = model.layers[1]
+    encoded = model.layers[0](x)
+    log_b = to_numpy(head.class_log_prob(encoded["z"]))
+    np.testing.assert_allclose(special.softmax(logits, -1), special.softmax(log_b, -1), atol=1e-5)
 
 
-def test_vib_and_determ_encoders_need_no_partner():
-    for objective in ("vib", "determ"):
-        model = keras.Sequential([keras.Input((5,)), keras_ceb.StochasticEncoder(2, objective=objective),
-                                  keras.layers.Dense(3)])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        history = model.fit(np.ones((4, 5), "float32"), np.zeros(4), verbose=0).history
-        assert np.isfinite(history["loss"][0])
+def test_large_batch_never_forms_the_batch_by_batch_matrix(monkeypatch):
+    """Memory linear in the batch: the I(X;Z) bound compares at most 512 Gaussians at once."""
+    shapes = []
+    original = gaussian.pairwise_log_prob
+
+    def recording(x, dist):
+        out = original(x, dist)
+        shapes.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(gaussian, "pairwise_log_prob", recording)
+    batch = 2048
+    x = np.random.default_rng(0).normal(size=(batch, 4)).astype("float32")
+    layer = keras_ceb.StochasticEncoder(2, seed=0)
+    layer(x, training=True)
+    assert shapes and all(s[1] <= information.DEFAULT_BLOCK_SIZE for s in shapes), shapes
+    total, count = (to_numpy(v) for v in layer.running_means.variables["i_xz_lower"])
+    assert count == batch and 0.0 <= total / count <= math.log(batch) + 1e-4

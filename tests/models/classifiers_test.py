@@ -40,10 +40,16 @@ def test_objectives_share_the_architecture():
         assert model_objective(model) == objective
         assert model.output_shape == (None, 10)
     reference = built["ceb"]
-    for model in built.values():
-        for name in ("backbone", "encoder"):
-            layer, ref = model.get_layer(name), reference.get_layer(name)
-            assert _weight_shapes(layer) == _weight_shapes(ref)
+    for objective, model in built.items():
+        layer, ref = model.get_layer("backbone"), reference.get_layer("backbone")
+        assert _weight_shapes(layer) == _weight_shapes(ref)
+        encoder_shapes = _weight_shapes(model.get_layer("encoder"))
+        if objective == "determ":  # z = mu(x): the same mean map, no scale map.
+            expected = [w for w in _weight_shapes(reference.get_layer("encoder"))
+                        if not w[0].startswith("scale_projection")]
+            assert encoder_shapes == expected
+        else:
+            assert encoder_shapes == _weight_shapes(reference.get_layer("encoder"))
         assert [type(layer) for layer in model.get_layer("backbone").layers] == [
             type(layer) for layer in reference.get_layer("backbone").layers
         ]
@@ -54,7 +60,6 @@ def test_objectives_share_the_architecture():
     assert isinstance(built["determ"].get_layer("head"), keras_ceb.BackwardEncoder)
     assert _weight_shapes(built["determ"].get_layer("head")) == _weight_shapes(
         built["ceb"].get_layer("head"))
-    assert _weight_shapes(built["determ"]) == _weight_shapes(built["ceb"])
     # Only the running means of the information estimates are absent under Determ.
     extra = {w.name for w in built["ceb"].non_trainable_weights} - {
         w.name for w in built["determ"].non_trainable_weights}
@@ -170,3 +175,48 @@ def test_covariance_applies_to_the_marginal_too():
     encoder = model.get_layer("encoder")
     assert encoder.covariance == "diag" and encoder.marginal.covariance == "diag"
     assert model.get_layer("head").covariance == "diag"
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_mlp_head_is_the_papers_model(objective, data, tmp_path):
+    """head="mlp": an ELU MLP c(y|z) for every objective; under CEB b(z|y) is fed the labels."""
+    x, y = data
+    model = compile_classifier(_tiny(objective, head="mlp"), learning_rate=1e-3)
+    head = model.get_layer("head")
+    assert [layer.activation.__name__ for layer in head.layers[:-1]] == ["elu", "elu"]
+    takes_labels = keras_ceb.models.takes_labels(model)
+    assert takes_labels == (objective == "ceb")
+    inputs = {"images": x, "labels": y} if takes_labels else x
+    history = model.fit(inputs, y, batch_size=32, epochs=1, verbose=0).history
+    if objective == "ceb":
+        assert {"rex", "rate", "i_xz_lower"} <= set(history)
+        assert isinstance(model.get_layer("backward"), keras_ceb.BackwardEncoder)
+    inference = keras_ceb.models.inference_model(model)
+    assert inference.input_shape == (None, 28, 28, 1)
+    logits = inference.predict(x, verbose=0)
+    assert logits.shape == (64, 10)
+    if takes_labels:  # The labels do not change the logits.
+        np.testing.assert_allclose(model.predict(inputs, verbose=0), logits, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            model.predict({"images": x, "labels": np.zeros_like(y)}, verbose=0), logits,
+            rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(keras_ceb.models.inference_model(reloaded).predict(x, verbose=0),
+                               logits, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_head_arguments():
+    with pytest.raises(ValueError, match="head='linear'"):
+        _tiny("ceb", head="linear")
+    with pytest.raises(ValueError, match=r"head_units=\(\)"):
+        _tiny("ceb", head="mlp", head_units=())
+
+
+def test_the_inference_model_of_the_mlp_head_has_a_rate(data):
+    x, y = data
+    model = compile_classifier(_tiny("ceb", head="mlp"))
+    model.fit({"images": x, "labels": y}, y, epochs=1, verbose=0)
+    inference = keras_ceb.models.inference_model(model)
+    rate = keras_ceb.evaluation.rate_scores(inference, x[:8])
+    assert rate.shape == (8,) and np.all(np.isfinite(rate))

@@ -41,8 +41,9 @@ def test_log_prob_full_matches_scipy(dim, dtype):
     x = loc + rng.normal(size=(6, dim))
     expected = scipy_log_prob(x, loc, tril)
     with float64_enabled():
-        got = to_numpy(gaussian.log_prob(*(ops.convert_to_tensor(a.astype(dtype)) for a in (x, loc)),
-                                         scale_tril=ops.convert_to_tensor(tril.astype(dtype))))
+        dist = gaussian.Gaussian(ops.convert_to_tensor(loc.astype(dtype)),
+                                 ops.convert_to_tensor(tril.astype(dtype)))
+        got = to_numpy(gaussian.log_prob(dist, ops.convert_to_tensor(x.astype(dtype))))
     assert got.dtype == np.dtype(dtype)
     tol = 1e-10 if dtype == "float64" else 2e-4
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
@@ -54,8 +55,8 @@ def test_log_prob_diag_matches_scipy(dim):
     loc, x = rng.normal(size=(5, dim)), rng.normal(size=(5, dim))
     scale = np.exp(rng.uniform(-1, 1, size=(5, dim)))
     expected = [stats.multivariate_normal(loc[i], np.diag(scale[i] ** 2)).logpdf(x[i]) for i in range(5)]
-    got = to_numpy(gaussian.log_prob(x.astype("float32"), loc.astype("float32"),
-                                     scale_diag=scale.astype("float32")))
+    got = to_numpy(gaussian.log_prob(gaussian.Gaussian(loc.astype("float32"), scale.astype("float32")),
+                                     x.astype("float32")))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
@@ -68,8 +69,9 @@ def test_log_prob_ill_conditioned_float64():
     x = loc + np.einsum("bij,bj->bi", tril, rng.normal(size=(4, dim)))
     expected = triangular_log_prob(x, loc, tril)
     with float64_enabled():
-        got = to_numpy(gaussian.log_prob(ops.convert_to_tensor(x), ops.convert_to_tensor(loc),
-                                         scale_tril=ops.convert_to_tensor(tril)))
+        got = to_numpy(gaussian.log_prob(
+            gaussian.Gaussian(ops.convert_to_tensor(loc), ops.convert_to_tensor(tril)),
+            ops.convert_to_tensor(x)))
     np.testing.assert_allclose(got, expected, rtol=1e-8)
 
 
@@ -87,7 +89,7 @@ def test_log_prob_ill_conditioned_float32_is_finite_and_close():
     x, loc, tril = x.astype("float32"), loc.astype("float32"), tril.astype("float32")
     # Reference on the same float32 inputs, so only the computation's own error is measured.
     expected = triangular_log_prob(*(a.astype("float64") for a in (x, loc, tril)))
-    got = to_numpy(gaussian.log_prob(x, loc, scale_tril=tril))
+    got = to_numpy(gaussian.log_prob(gaussian.Gaussian(loc, tril), x))
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-2)
 
@@ -99,18 +101,17 @@ def test_pairwise_log_prob_matches_scipy(covariance, n, m, dim):
     x, loc = rng.normal(size=(n, dim)), rng.normal(size=(m, dim))
     if covariance == "full":
         tril = random_tril(rng, m, dim)
-        kwargs = {"scale_tril": tril}
+        scale = tril
     else:
         diag = np.exp(rng.uniform(-1, 1, size=(m, dim)))
         tril = np.einsum("bi,ij->bij", diag, np.eye(dim))
-        kwargs = {"scale_diag": diag}
+        scale = diag
     expected = np.array(
         [[stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x[i]) for j in range(m)]
          for i in range(n)]
     )
     got = to_numpy(gaussian.pairwise_log_prob(
-        x.astype("float32"), loc.astype("float32"), **{k: v.astype("float32") for k, v in kwargs.items()}
-    ))
+        x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), scale.astype("float32"))))
     assert got.shape == (n, m)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
@@ -119,9 +120,10 @@ def test_pairwise_equals_broadcast_log_prob():
     rng = np.random.default_rng(5)
     x, loc = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
     tril = random_tril(rng, 4, 3).astype("float32")
-    pairwise = to_numpy(gaussian.pairwise_log_prob(x.astype("float32"), loc.astype("float32"), scale_tril=tril))
-    broadcast = to_numpy(gaussian.log_prob(x[:, None].astype("float32"), loc[None].astype("float32"),
-                                           scale_tril=tril[None]))
+    pairwise = to_numpy(gaussian.pairwise_log_prob(
+        x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), tril)))
+    broadcast = to_numpy(gaussian.log_prob(
+        gaussian.Gaussian(loc[None].astype("float32"), tril[None]), x[:, None].astype("float32")))
     np.testing.assert_allclose(pairwise, broadcast, rtol=1e-5, atol=1e-5)
 
 
@@ -160,13 +162,13 @@ def test_sample_moments(covariance):
     loc = rng.normal(size=(dim,)).astype("float32")
     if covariance == "full":
         tril = random_tril(rng, 1, dim)[0].astype("float32")
-        kwargs = {"scale_tril": np.broadcast_to(tril, (n, dim, dim))}
+        scale = np.broadcast_to(tril, (n, dim, dim))
         cov = tril @ tril.T
     else:
         diag = np.exp(rng.uniform(-1, 1, size=dim)).astype("float32")
-        kwargs = {"scale_diag": np.broadcast_to(diag, (n, dim))}
+        scale = np.broadcast_to(diag, (n, dim))
         cov = np.diag(diag**2)
-    samples = to_numpy(gaussian.sample(np.broadcast_to(loc, (n, dim)), seed=1, **kwargs))
+    samples = to_numpy(gaussian.sample(gaussian.Gaussian(np.broadcast_to(loc, (n, dim)), scale), seed=1))
     std_err = np.sqrt(np.diag(cov) / n)
     assert np.all(np.abs(samples.mean(0) - loc) < 5 * std_err)
     # Var of a sample covariance entry is (s_ii s_jj + s_ij^2) / n.
@@ -178,19 +180,40 @@ def test_entropy_matches_scipy():
     rng = np.random.default_rng(7)
     tril = random_tril(rng, 3, 4)
     expected = [stats.multivariate_normal(np.zeros(4), t @ t.T).entropy() for t in tril]
-    np.testing.assert_allclose(to_numpy(gaussian.entropy(scale_tril=tril.astype("float32"))),
-                               expected, rtol=1e-5)
+    dist = gaussian.Gaussian(np.zeros((3, 4), "float32"), tril.astype("float32"))
+    np.testing.assert_allclose(to_numpy(gaussian.entropy(dist)), expected, rtol=1e-5)
 
 
 def test_covariance():
     tril = random_tril(np.random.default_rng(8), 2, 3).astype("float32")
-    np.testing.assert_allclose(to_numpy(gaussian.covariance(scale_tril=tril)),
-                               tril @ np.swapaxes(tril, -1, -2), rtol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(gaussian.covariance(gaussian.Gaussian(np.zeros((2, 3), "float32"), tril))),
+        tril @ np.swapaxes(tril, -1, -2), rtol=1e-5)
+    diag = np.array([[1.0, 2.0, 3.0]], "float32")
+    np.testing.assert_allclose(
+        to_numpy(gaussian.covariance(gaussian.Gaussian(np.zeros((1, 3), "float32"), diag))),
+        np.diag([1.0, 4.0, 9.0])[None], rtol=1e-6)
 
 
-def test_scale_arguments_are_exclusive():
-    with pytest.raises(ValueError, match="exactly one of"):
-        gaussian.log_prob(np.zeros((2,), "float32"), np.zeros((2,), "float32"))
+def test_covariance_type_follows_the_rank_of_scale():
+    full = gaussian.Gaussian(np.zeros((5, 3), "float32"), np.zeros((5, 3, 3), "float32"))
+    diag = gaussian.Gaussian(np.zeros((5, 3), "float32"), np.ones((5, 3), "float32"))
+    assert (full.covariance_type, diag.covariance_type, full.dim) == ("full", "diag", 3)
+
+
+def test_log_prob_at_mean_is_the_density_at_loc():
+    rng = np.random.default_rng(10)
+    loc, tril = rng.normal(size=(4, 3)).astype("float32"), random_tril(rng, 4, 3).astype("float32")
+    dist = gaussian.Gaussian(loc, tril)
+    np.testing.assert_allclose(to_numpy(gaussian.log_prob_at_mean(dist)),
+                               scipy_log_prob(loc, loc, tril), rtol=1e-5)
+
+
+def test_take_gathers_per_example_gaussians():
+    classes = gaussian.Gaussian(np.arange(6, dtype="float32").reshape(3, 2),
+                                np.ones((3, 2), "float32"))
+    picked = gaussian.take(classes, np.array([2, 0, 2]))
+    np.testing.assert_array_equal(to_numpy(picked.loc), [[4, 5], [0, 1], [4, 5]])
 
 
 def test_unknown_covariance():
@@ -203,18 +226,19 @@ def test_sample_and_log_prob_agrees_with_log_prob(covariance):
     rng = np.random.default_rng(9)
     loc = rng.normal(size=(64, 3)).astype("float32")
     if covariance == "full":
-        kwargs = {"scale_tril": random_tril(rng, 64, 3).astype("float32")}
+        scale = random_tril(rng, 64, 3).astype("float32")
     else:
-        kwargs = {"scale_diag": np.exp(rng.uniform(-1, 1, size=(64, 3))).astype("float32")}
-    z, log_p = gaussian.sample_and_log_prob(loc, seed=3, **kwargs)
-    np.testing.assert_allclose(to_numpy(log_p), to_numpy(gaussian.log_prob(z, loc, **kwargs)),
+        scale = np.exp(rng.uniform(-1, 1, size=(64, 3))).astype("float32")
+    dist = gaussian.Gaussian(loc, scale)
+    z, log_p = gaussian.sample_and_log_prob(dist, seed=3)
+    np.testing.assert_allclose(to_numpy(log_p), to_numpy(gaussian.log_prob(dist, z)),
                                rtol=1e-4, atol=1e-4)
 
 
 def test_sample_log_prob_stays_finite_when_ill_conditioned():
     """Diagonal 1e-4 beside off-diagonal 1e2: no solve, so the log-density stays exact."""
     tril = np.array([[1e-4, 0.0], [1e2, 1e-4]], "float32")[None].repeat(16, 0)
-    z, log_p = gaussian.sample_and_log_prob(np.zeros((16, 2), "float32"), scale_tril=tril, seed=0)
+    z, log_p = gaussian.sample_and_log_prob(gaussian.Gaussian(np.zeros((16, 2), "float32"), tril), seed=0)
     log_p = to_numpy(log_p)
     assert np.all(np.isfinite(log_p))
     assert np.all(log_p > -2 * np.log(1e-4) - np.log(2 * np.pi) - 50)

@@ -5,6 +5,7 @@ import pytest
 from scipy import special
 from scipy import stats
 
+from keras_ceb.ops import gaussian
 from keras_ceb.ops import mixture
 from tests.backend_utils import float64_enabled
 from tests.backend_utils import to_numpy
@@ -26,7 +27,7 @@ def test_mixture_matches_scipy(k, dim):
     x = rng.normal(size=(32, dim)) * 2
     logits, loc, tril = rng.normal(size=k), rng.normal(size=(k, dim)), random_tril(rng, k, dim)
     with float64_enabled():
-        got = to_numpy(mixture.mixture_log_prob(x, logits, loc, scale_tril=tril))
+        got = to_numpy(mixture.mixture_log_prob(x, logits, gaussian.Gaussian(loc, tril)))
     np.testing.assert_allclose(got, reference(x, logits, loc, tril), rtol=1e-9)
 
 
@@ -36,7 +37,7 @@ def test_mixture_float32_far_from_all_components_is_finite():
     loc = rng.normal(size=(240, 4)).astype("float32")
     tril = random_tril(rng, 240, 4).astype("float32")
     x = np.full((4, 4), 1e3, "float32")
-    got = to_numpy(mixture.mixture_log_prob(x, np.zeros(240, "float32"), loc, scale_tril=tril))
+    got = to_numpy(mixture.mixture_log_prob(x, np.zeros(240, "float32"), gaussian.Gaussian(loc, tril)))
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, reference(x.astype(float), np.zeros(240), loc.astype(float),
                                               tril.astype(float)), rtol=1e-4)
@@ -47,5 +48,6 @@ def test_single_component_equals_gaussian():
     x, loc, tril = rng.normal(size=(5, 3)), rng.normal(size=(1, 3)), random_tril(rng, 1, 3)
     expected = stats.multivariate_normal(loc[0], tril[0] @ tril[0].T).logpdf(x)
     got = to_numpy(mixture.mixture_log_prob(x.astype("float32"), np.zeros(1, "float32"),
-                                            loc.astype("float32"), scale_tril=tril.astype("float32")))
+                                            gaussian.Gaussian(loc.astype("float32"),
+                                                              tril.astype("float32"))))
     np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -1,0 +1,67 @@
+"""A learned Gaussian per class, `b(z|k) = N(mu_k, L_k L_k^T)`: the weights and the distribution.
+
+Shared by `BackwardEncoder` (the consistent classifier) and `CatGenHead` with class labels;
+this is a one-layer map from the one-hot label to the Gaussian's parameters.
+"""
+
+import keras
+from keras import ops
+
+from keras_ceb.layers import label_check
+from keras_ceb.ops import gaussian
+
+
+def add_class_weights(layer, num_classes, dim, covariance, loc_initializer):
+    """Creates the class means `[C, D]` and scale parameters on `layer`; returns both."""
+    loc = layer.add_weight(
+        shape=(num_classes, dim), initializer=loc_initializer, name="class_loc", autocast=False
+    )
+    scale_params = layer.add_weight(
+        shape=(num_classes, gaussian.num_scale_params(dim, covariance)),
+        initializer="zeros", name="class_scale_params", autocast=False,
+    )
+    return loc, scale_params
+
+
+def class_distribution(loc, scale_params, covariance, min_scale):
+    """The C class Gaussians in float32, a `Gaussian` with `loc` `[C, D]`."""
+    loc = ops.cast(loc, "float32")
+    scale = gaussian.scale_from_params(
+        ops.cast(scale_params, "float32"), loc.shape[-1], covariance, min_scale
+    )
+    return gaussian.Gaussian(loc, scale)
+
+
+def label_ids(labels, num_classes, layer_name):
+    """Integer class ids `[B]` from integer labels `[B]`, `[B, 1]` or one-hot `[B, C]`.
+
+    Float class ids are refused (a one-hot float matrix is fine), and ids outside `[0, C)`
+    are an error, at the first batch inside a compiled step.
+    """
+    labels = ops.convert_to_tensor(labels)
+    one_hot = len(labels.shape) == 2 and labels.shape[-1] == num_classes and num_classes > 1
+    if one_hot:
+        return ops.cast(ops.argmax(labels, axis=-1), "int32")
+    if not keras.backend.is_int_dtype(labels.dtype):
+        raise ValueError(
+            f"{layer_name}: `labels` must be integer class ids (or one-hot of width "
+            f"{num_classes}). Received: labels of dtype {keras.backend.standardize_dtype(labels.dtype)}"
+        )
+    ids = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    return label_check.check_label_ids(ids, num_classes, layer_name)
+
+
+def check_labels_shape(labels_shape, num_classes, layer_name):
+    """Labels are `(batch,)`, `(batch, 1)` or one-hot `(batch, num_classes)`."""
+    rank = len(labels_shape)
+    if rank == 1 or (rank == 2 and labels_shape[-1] in (1, None, num_classes)):
+        return
+    raise ValueError(
+        f"{layer_name}: `labels` must be integer class ids of shape (batch,) or one-hot of "
+        f"shape (batch, {num_classes}). Received: labels_shape={tuple(labels_shape)}"
+    )
+
+
+def default_loc_initializer(loc_initializer):
+    """N(0, 1) class means by default: spread out so that classes differ from the first step."""
+    return keras.initializers.get(loc_initializer or keras.initializers.RandomNormal(stddev=1.0))
