@@ -14,7 +14,9 @@ class EpochBatches(keras.utils.PyDataset):
     `keras.callbacks.BackupAndRestore` at epoch 3 would see epoch 0's order again. Here the
     order of epoch `e` is the permutation drawn by `np.random.default_rng([seed, e])`, and the
     callback from `epoch_callback()` tells the dataset which epoch `fit` is in, resumed or
-    not: a resumed run sees the batches an uninterrupted one would have seen.
+    not: a resumed run sees the batches an uninterrupted one would have seen. Pass
+    `shuffle=False` to `fit`: with `shuffle=True` Keras reorders a `PyDataset`'s batches with
+    Python's global `random`, which a resumed process does not reproduce.
 
     Args:
         x: Array of inputs, `N` examples.
@@ -31,7 +33,7 @@ class EpochBatches(keras.utils.PyDataset):
     >>> batches = EpochBatches(x, y, batch_size=4, seed=0)
     >>> len(batches), batches[2][0].shape
     (3, (2, 1))
-    >>> model.fit(batches, epochs=5, callbacks=[
+    >>> model.fit(batches, epochs=5, shuffle=False, callbacks=[
     ...     batches.epoch_callback(), keras.callbacks.BackupAndRestore("backup")])
     ... # doctest: +SKIP
     """
