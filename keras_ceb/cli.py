@@ -4,14 +4,25 @@
     keras-ceb evaluate runs/ceb/model.keras
     keras-ceb reproduce fashion-mnist --preset cpu --out runs/paper
 
-`main(argv)` returns 0 on success; bad arguments, missing files and missing data end with a
-one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`SystemExit`).
+`main(argv)` returns 0 on success; bad arguments, missing files, missing or damaged data and
+unusable output folders end with a one-line `keras-ceb <command>: error: ...` on stderr and a
+non-zero exit (`SystemExit`: 2 for bad arguments, 1 otherwise); Ctrl-C ends with one line and
+exit code 130.
+
+`train` checks `--out` before loading any data, never replaces a finished run without
+`--overwrite`, writes every file atomically, and keeps a checkpoint of every epoch in
+`--out/.backup` (Keras's `BackupAndRestore`): running the same command again after a kill or a
+Ctrl-C resumes from the last completed epoch and ends with the weights an uninterrupted run
+would have had (see `keras_ceb.run_folder`).
 """
 
 import argparse
 import math
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -23,6 +34,10 @@ from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
+from keras_ceb import run_folder
+from keras_ceb import validation
+from keras_ceb.datasets import locate
+from keras_ceb.datasets import mnist as mnist_loaders
 from keras_ceb.evaluation import report as report_lib
 from keras_ceb.reproduce import command as reproduce_command
 from keras_ceb.reproduce.errors import ReproduceError
@@ -44,10 +59,18 @@ DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
+# Options that may change between an interrupted `train` and the run that resumes it: they
+# change where the data is read or what is printed, not what is trained.
+RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
 
 
 class CLIError(Exception):
     """An error reported to the user as one line, without a traceback."""
+
+
+class Interrupted(Exception):
+    """A Ctrl-C, reported as one line (what was kept, how to go on) with exit code 130."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,12 +104,18 @@ def _non_negative_int(text):
 
 
 def _finite_float(text):
+    """A number that is finite in float32, the dtype of rho and of the learning rate."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), got {text!r}"
+        )
     return value
 
 
@@ -110,11 +139,17 @@ def _anneal_start(text):
     if text.lower() == "auto":
         return "auto"
     try:
-        return _finite_float(text)
-    except argparse.ArgumentTypeError:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, 'auto' or 'off', got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
-            f"expected a finite number, 'auto' or 'off', got {text!r}"
-        ) from None
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), 'auto' or 'off', got {text!r}"
+        )
+    return value
 
 
 def _dataset(text):
@@ -177,7 +212,9 @@ def _add_train_parser(commands):
         "train", help="train a classifier and write model, history, metrics and plots",
         description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
         "encoder -> head), then evaluate it on the test set. Writes model.keras, history.json, "
-        "metrics.json, training_curves.png and information_plane.png into --out.",
+        "metrics.json, training_curves.png and information_plane.png into --out, each "
+        "atomically. Every epoch is checkpointed in --out/.backup: after a kill or Ctrl-C, "
+        "the same command resumes from the last completed epoch.",
     )
     train.add_argument("--objective", choices=OBJECTIVES, default="ceb",
                        help="training objective (default: ceb)")
@@ -231,7 +268,11 @@ def _add_train_parser(commands):
     train.add_argument("--seed", type=int, metavar="SEED", default=0,
                        help="random seed (default: 0)")
     train.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                       help="output folder (default: runs/<objective>_rho<rho>)")
+                       help="output folder (default: runs/<objective>_rho<rho>); an unfinished "
+                       "run there is resumed, a finished one is kept unless --overwrite")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (finished or not) instead of refusing "
+                       "or resuming it")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
     train.set_defaults(handler=run_train)
@@ -248,7 +289,10 @@ def _add_evaluate_parser(commands):
     _add_data_arguments(evaluate)
     evaluate.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
                           help="folder to write metrics.json (and the figures) into "
-                          "(default: print only)")
+                          "(default: print only); an existing metrics.json there is kept "
+                          "unless --overwrite")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the metrics.json and figures already in --out")
     robustness = evaluate.add_argument_group(
         "robustness (the paper's Table 1)",
         "OoD detection is scored with in-distribution as the positive class.")
@@ -288,14 +332,15 @@ def _add_evaluate_parser(commands):
 
 
 def load_split(dataset, data_dir, split, download=None, max_examples=None):
-    """Loads one split of `dataset` as `(x, y)`; missing or damaged data raise `CLIError`.
+    """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
+    `CLIError`, worded with the command-line flags.
 
     Args:
         dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
         data_dir: Folder searched first, or `None`.
         split: `"train"` or `"test"`.
         download: Whether to download when no local copy is found (`None`: the loader's
-            default).
+            default; `False`: `--no-download`).
         max_examples: Keep only the first `max_examples` examples, or `None` for all.
     """
     info = datasets.dataset_info(dataset)
@@ -305,15 +350,125 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
         )
     try:
         x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
-    except (datasets.DatasetNotFoundError, datasets.CorruptDatasetError) as e:
-        raise CLIError(str(e)) from e
+    except datasets.DatasetNotFoundError as e:
+        raise CLIError(str(cli_worded(e, download))) from e
+    except datasets.CorruptDatasetError as e:
+        raise CLIError(f"corrupt data file {run_folder.show_path(e.path)}: {e.reason}") from e
+    except OSError as e:  # No permission, a folder where a file should be, ...
+        name = run_folder.show_path(e.filename) if e.filename else f"the {dataset} data"
+        raise CLIError(f"cannot read {name}: {e.strerror or e}") from e
     if max_examples is not None:
         x, y = x[:max_examples], y[:max_examples]
     return x, y
 
 
+def cli_worded(error, download=None):
+    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
+    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
+
+    Example:
+
+    >>> error = datasets.DatasetNotFoundError(
+    ...     "MNIST", ["/d (data_dir argument): no such folder",
+    ...               "download: not tried (download=False)"],
+    ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
+    >>> print(cli_worded(error, download=False))
+    Could not find MNIST. Looked in, in this order:
+      1. /d (--data-dir): no such folder
+      2. download: not tried (--no-download)
+    To get the data:
+      - put mnist.npz in a folder and pass it as --data-dir
+    """
+    not_tried = (
+        "download: not tried (--no-download)" if download is False
+        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
+    )
+    replacements = (
+        ("(data_dir argument)", "(--data-dir)"),
+        ("download: not tried (download=False)", not_tried),
+        ("pass it as `data_dir=`", "pass it as --data-dir"),
+        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
+        ("or pass `download=True` on a machine with internet access",
+         "or run without --no-download on a machine with internet access"),
+        (", or call this loader with `download=True`", ""),
+    )
+
+    def reword(text):
+        for python, cli in replacements:
+            text = text.replace(python, cli)
+        return text
+
+    # The hint about `load_mnist_test()` is for Python users only.
+    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
+    return datasets.DatasetNotFoundError(
+        error.dataset, [reword(p) for p in error.places], hints
+    )
+
+
+def check_data_dir(data_dir):
+    """`--data-dir` must be an existing folder: a typo is an error, not a silent fall-back."""
+    if data_dir is None:
+        return None
+    shown = run_folder.show_path(data_dir)
+    try:
+        if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
+            raise CLIError(f"--data-dir {shown}: no such folder")
+    except NotADirectoryError:
+        raise CLIError(f"--data-dir {shown} is not a folder") from None
+    except OSError as e:
+        raise CLIError(f"--data-dir {shown} cannot be used: {e.strerror or e}") from None
+    return data_dir
+
+
+def check_data_env():
+    """Each folder of `$KERAS_CEB_DATA` that exists must be a usable folder.
+
+    A missing one is allowed (it is listed among the places looked at, like a missing entry
+    of `$PATH`); a file, a name too long for the file system or a folder that cannot be
+    examined is an error.
+    """
+    for entry in os.environ.get(locate.ENV_VAR, "").split(os.pathsep):
+        if not entry:
+            continue
+        shown = run_folder.show_path(entry)
+        try:
+            run_folder.is_folder_entry(os.path.expanduser(entry))
+        except NotADirectoryError:
+            raise CLIError(f"${locate.ENV_VAR} names {shown}, which is not a folder") from None
+        except OSError as e:
+            raise CLIError(
+                f"${locate.ENV_VAR} names {shown}, which cannot be used: {e.strerror or e}"
+            ) from None
+
+
+def check_finite_data(x, name):
+    """Refuses inputs with NaN or infinite values: they turn the weights NaN silently."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) or np.all(np.isfinite(x)):
+        return
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    examples = np.flatnonzero(bad.any(axis=1))
+    raise CLIError(
+        f"the {name} hold {int(bad.sum())} non-finite values (NaN or inf) in "
+        f"{len(examples)} examples, the first in example {int(examples[0])}; "
+        "fix or re-create the data files"
+    )
+
+
 def _download_flag(args):
     return None if args.download else False
+
+
+def _mnist_ood_data_dir(data_dir):
+    """Where `--data-dir` holds the MNIST OoD set: its `mnist-test/` or `mnist/` subfolder,
+    or itself when it holds `mnist.npz`; else `None` (the usual search, ending with the
+    copy shipped with keras_ceb). Loose t10k files in it are Fashion-MNIST's: same names."""
+    if data_dir is None:
+        return None
+    for candidate in (data_dir / "mnist-test", data_dir / "mnist"):
+        if candidate.is_dir():
+            return candidate
+    return data_dir if (data_dir / mnist_loaders.MNIST_NPZ).is_file() else None
 
 
 def evaluate_test_metrics(model, x, y, batch_size):
@@ -339,7 +494,11 @@ def evaluate_test_metrics(model, x, y, batch_size):
 def load_classifier(path):
     """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
     path = pathlib.Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # e.g. a name too long for the file system.
+        raise CLIError(f"cannot read {run_folder.show_path(path)}: {e.strerror or e}") from None
+    if not found:
         raise CLIError(f"model file not found: {path}")
     if path.suffix != ".keras":
         raise CLIError(f"expected a .keras model file, got {path}")
@@ -433,18 +592,24 @@ def estimate_callbacks(args, x_test):
 
 
 def write_training_outputs(out, model, history, args, info, title):
-    """Writes `model.keras`, `history.json` and the two PNG plots into `out`."""
-    model.save(out / "model.keras")
+    """Writes `model.keras`, `history.json` and the two PNG plots into `out`, each atomically."""
+    reporting.replace_atomically(out / "model.keras", model.save)
     reporting.write_json(out / "history.json", history)
     # The test set is the `validation_data` of `fit`: monitored per epoch, never selected on.
-    reporting.plot_training_curves(
-        history, out / "training_curves.png", title=title, validation_label="test"
+    reporting.replace_atomically(
+        out / "training_curves.png",
+        lambda path: reporting.plot_training_curves(
+            history, path, title=title, validation_label="test"
+        ),
     )
-    reporting.plot_information_plane(
-        history, out / "information_plane.png", num_classes=info.num_classes,
-        batch_size=args.batch_size, title=f"information plane, {args.objective.upper()}"
-        + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
-        validation_label="test",
+    reporting.replace_atomically(
+        out / "information_plane.png",
+        lambda path: reporting.plot_information_plane(
+            history, path, num_classes=info.num_classes, batch_size=args.batch_size,
+            title=f"information plane, {args.objective.upper()}"
+            + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
+            validation_label="test",
+        ),
     )
 
 
@@ -453,61 +618,195 @@ def _check_train_args(args):
         raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
     if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
         raise CLIError(f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {args.wrn_depth}")
-    out = args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out exists and is not a folder: {out}")
-    return out
+    return args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
+
+
+def training_options(args):
+    """The options of `train` that determine what is trained (see `RESUME_FREE_OPTIONS`)."""
+    return {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in sorted(vars(args).items())
+        if key not in ("handler", "command", *RESUME_FREE_OPTIONS)
+    }
+
+
+def check_train_out(out, args):
+    """Checks `--out` before any work; returns whether to resume the unfinished run in it.
+
+    A finished run is refused without `--overwrite`; an unfinished one is resumed, unless
+    its options differ from these (refused) or `--overwrite` is given (started over).
+    """
+    try:
+        run_folder.check_writable_folder(out, "--out")
+        state = run_folder.train_state(out)
+    except run_folder.RunFolderError as e:
+        raise CLIError(str(e)) from None
+    shown = run_folder.show_path(out)
+    if state == run_folder.FINISHED and not args.overwrite:
+        found = ", ".join(run_folder.present(out, run_folder.TRAIN_OUTPUTS))
+        raise CLIError(
+            f"--out {shown} already holds a finished run ({found}); pass --overwrite to "
+            "replace it, or choose another --out"
+        )
+    if state != run_folder.UNFINISHED or args.overwrite:
+        return False
+    saved = run_folder.read_options(out)
+    if saved is not None:
+        differences = run_folder.option_differences(saved, training_options(args))
+        if differences:
+            raise CLIError(
+                f"--out {shown} holds an unfinished run with other options: "
+                f"{'; '.join(differences)}; run it with its own options to resume it, or "
+                "pass --overwrite to start over"
+            )
+    return True
 
 
 def run_train(args):
     """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`."""
     start = time.time()
     out = _check_train_args(args)
+    resume = check_train_out(out, args)
+    data_dir = check_data_dir(args.data_dir)
+    check_data_env()
     download = _download_flag(args)
     x_train, y_train = load_split(
-        args.dataset, args.data_dir, "train", download, args.max_train_examples
+        args.dataset, data_dir, "train", download, args.max_train_examples
     )
-    x_test, y_test = load_split(
-        args.dataset, args.data_dir, "test", download, args.max_test_examples
-    )
+    x_test, y_test = load_split(args.dataset, data_dir, "test", download, args.max_test_examples)
+    check_finite_data(x_train, f"{args.dataset} training images")
+    check_finite_data(x_test, f"{args.dataset} test images")
     info = datasets.dataset_info(args.dataset)
-    out.mkdir(parents=True, exist_ok=True)
+    backup = out / run_folder.BACKUP_DIR
+    if not resume:  # A new run, or --overwrite: the old outputs go now, not before the data.
+        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
+        backup.mkdir(parents=True)
+        run_folder.write_options(out, training_options(args))
+    else:
+        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
+        print(f"Resuming the unfinished run in {run_folder.show_path(out)} "
+              f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
 
     keras.utils.set_random_seed(args.seed)
-    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
-    model = build_model(args, info, steps_per_epoch)
-    train_data = datasets.as_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
+    # Data order and the encoder's noise are functions of (seed, epoch), and rho is set per
+    # epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
+    train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed)
+    model = build_model(args, info, len(train_data))
     test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size, shuffle=False)
-    train_start = time.time()
-    history = model.fit(
-        train_data, epochs=args.epochs, validation_data=test_data,
-        callbacks=train_callbacks(args) + estimate_callbacks(args, x_test), verbose=args.verbose,
-        shuffle=False,  # `train_data` reshuffles itself every epoch.
-    )
-    train_time = time.time() - train_start
-    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+    log = run_folder.HistoryLog(out)
+    seeding = callbacks.EpochSeeding(args.seed)
+    trained = False
+    # The held-out estimates come before the log, which records them; all of these are
+    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would.
+    fit_callbacks = train_callbacks(args) + estimate_callbacks(args, x_test) + [
+        train_data.epoch_callback(),
+        seeding,
+        callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
+        log,
+        keras.callbacks.BackupAndRestore(
+            backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False
+        ),
+        log.saved_callback(),
+    ]
+    try:
+        train_start = time.time()
+        try:
+            model.fit(
+                train_data, epochs=args.epochs, validation_data=test_data,
+                callbacks=fit_callbacks, verbose=args.verbose,
+                shuffle=False,  # `train_data` orders each epoch itself.
+            )
+        except callbacks.NonFiniteTrainingError as e:
+            raise CLIError(
+                f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
+                f"kept in {run_folder.show_path(backup)}. Try a lower --learning-rate (now "
+                f"{args.learning_rate:g}) and check the data; --overwrite starts over with "
+                "new options"
+            ) from None
+        except Exception as e:
+            if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
+                raise CLIError(
+                    f"cannot resume from {run_folder.show_path(backup)}: "
+                    f"{_first_line(e)}; pass --overwrite to start over"
+                ) from e
+            raise
+        trained = True
+        if resume and log.first_epoch is None:
+            print(f"All {args.epochs} epochs were done; evaluating and saving.")
+        train_time = time.time() - train_start
+        seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
+        test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
 
-    title = _title(args.objective, args.rho, args.dataset, len(x_test))
-    history = reporting.history_with_consistency(history.history)
-    write_training_outputs(out, model, history, args, info, title)
-    config = {
-        key: (str(value) if isinstance(value, pathlib.Path) else value)
-        for key, value in vars(args).items()
-        if key not in ("handler", "command")
-    }
-    config["num_train_examples"] = int(len(x_train))
-    config["rho_anneal_start"] = anneal_start(args)
-    result = {
-        "config": config,
-        "test": test,
-        "train_time_s": train_time,
-        "wall_time_s": time.time() - start,
-    }
-    reporting.write_json(out / "metrics.json", result)
+        title = _title(args.objective, args.rho, args.dataset, len(x_test))
+        history = reporting.history_with_consistency(log.history)
+        write_training_outputs(out, model, history, args, info, title)
+        config = {
+            key: (str(value) if isinstance(value, pathlib.Path) else value)
+            for key, value in vars(args).items()
+            if key not in ("handler", "command")
+        }
+        config["out"] = str(out)
+        config["num_train_examples"] = int(len(x_train))
+        config["rho_anneal_start"] = anneal_start(args)
+        result = {
+            "config": config,
+            "test": test,
+            "train_time_s": train_time,
+            "wall_time_s": time.time() - start,
+        }
+        if resume:  # How many epochs the interrupted run(s) had completed.
+            result["resumed_after_epochs"] = (
+                args.epochs if log.first_epoch is None else log.first_epoch
+            )
+        reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
+    except KeyboardInterrupt:
+        raise Interrupted(_train_interrupted_message(log, trained, args.epochs, backup)) from None
+    except OSError as e:  # A full disk, a folder removed under us, ...
+        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
+        raise CLIError(
+            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
+            f"{run_folder.show_path(backup)}: fix it and run the same command again"
+        ) from e
+    shutil.rmtree(backup, ignore_errors=True)
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
     print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
           "information_plane.png")
     return result
+
+
+def _train_interrupted_message(log, trained, epochs, backup):
+    shown = run_folder.show_path(backup)
+    if trained:
+        return (f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
+                f"in {shown}: run the same command again to finish")
+    if log.epoch is None:
+        return "interrupted before training started: run the same command again to start"
+    current = min(log.saved_epochs + 1, epochs)  # What the checkpoint lacks is lost.
+    if log.saved_epochs == 0:
+        return (f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
+                "run the same command again to start")
+    return (f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
+            f"saved in {shown}: run the same command again to resume")
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_evaluate_out(out, overwrite):
+    """Checks `evaluate --out` before the evaluation runs: a usable folder whose
+    `metrics.json` (maybe a training run's) is replaced only with `--overwrite`."""
+    try:
+        run_folder.check_writable_folder(out, "--out")
+    except run_folder.RunFolderError as e:
+        raise CLIError(str(e)) from None
+    found = run_folder.present(out, ("metrics.json",))
+    if found and not overwrite:
+        raise CLIError(
+            f"--out {run_folder.show_path(out)} already holds metrics.json; pass --overwrite "
+            "to replace it, or choose another --out"
+        )
 
 
 def run_evaluate(args):
@@ -518,10 +817,15 @@ def run_evaluate(args):
     further options that add their own sections.
     """
     start = time.time()
+    if args.out is not None:
+        check_evaluate_out(args.out, args.overwrite)
+    data_dir = check_data_dir(args.data_dir)
+    check_data_env()
     model = load_classifier(args.model)
     x_test, y_test = load_split(
-        args.dataset, args.data_dir, "test", _download_flag(args), args.max_test_examples
+        args.dataset, data_dir, "test", _download_flag(args), args.max_test_examples
     )
+    check_finite_data(x_test, f"{args.dataset} test images")
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
@@ -542,14 +846,30 @@ def run_evaluate(args):
         print()
         print(report_lib.format_report(robustness))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        reporting.write_json(args.out / "metrics.json", result)
-        written = ["metrics.json"]
-        if robustness is not None:
-            written += [pathlib.Path(p).name for p in
-                        report_lib.save_report_figures(robustness, args.out, title=title)]
+        written = write_evaluation_outputs(args.out, result, robustness, title)
         print(f"Wrote {args.out}/: {', '.join(written)}")
     return result
+
+
+def write_evaluation_outputs(out, result, robustness, title):
+    """Writes the figures, then `metrics.json`, into `out`, each atomically; returns the names.
+
+    The figures are drawn into a temporary folder inside `out`, then moved into place.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    run_folder.clear(out, run_folder.EVALUATE_OUTPUTS, backup=False)  # Checked: --overwrite.
+    written = []
+    if robustness is not None:
+        stage = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=reporting.TEMP_PREFIX))
+        try:
+            for path in report_lib.save_report_figures(robustness, stage, title=title):
+                path = pathlib.Path(path)
+                os.replace(path, out / path.name)
+                written.append(path.name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    reporting.write_json(out / "metrics.json", result)
+    return ["metrics.json", *written]
 
 
 def evaluate_robustness(model, x, y, args):
@@ -562,7 +882,9 @@ def evaluate_robustness(model, x, y, args):
             raise CLIError(f"--target-class must be below {num_classes}, got {args.target_class}")
     mnist_x = None
     if args.ood and args.dataset == "fashion_mnist":
-        mnist_x, _ = load_split("mnist", args.data_dir, "test", _download_flag(args))
+        mnist_x, _ = load_split(
+            "mnist", _mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
+        )
         mnist_x = mnist_x[: len(x)]
     return report_lib.robustness_report(
         model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
@@ -590,7 +912,7 @@ def main(argv=None):
 
     Returns:
         0 on success. Errors raise `SystemExit` with a non-zero code after a one-line
-        message on stderr.
+        message on stderr: 2 for bad arguments, 1 for other errors, 130 for Ctrl-C.
 
     Example:
 
@@ -600,11 +922,16 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.command}"
     try:
         args.handler(args)
     except CLIError as e:
-        message = str(e)
-        prog = f"{parser.prog} {args.command}"
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
+    except (Interrupted, KeyboardInterrupt) as e:
+        if sys.stdout.isatty():  # End the progress bar's line first.
+            print(flush=True)
+        print(f"{prog}: {e}" if isinstance(e, Interrupted) else f"{prog}: interrupted",
+              file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     return 0

@@ -1,13 +1,15 @@
 """Dataset loaders with offline fallbacks, and `tf.data` pipelines.
 
 Local copies (explicit `data_dir`, `$KERAS_CEB_DATA`, the Keras cache, the
-Debian path `/usr/share/datasets`) are found before anything is downloaded.
+Debian path `/usr/share/datasets`, and for the MNIST test set the copy shipped in
+the package) are found before anything is downloaded.
 """
 
 from keras_ceb.datasets.catalog import DATASET_NAMES
 from keras_ceb.datasets.catalog import DatasetInfo
 from keras_ceb.datasets.catalog import dataset_info
 from keras_ceb.datasets.catalog import load
+from keras_ceb.datasets.epoch_batches import EpochBatches
 from keras_ceb.datasets.cifar import load_cifar10
 from keras_ceb.datasets.cifar import load_cifar10_1
 from keras_ceb.datasets.idx import CorruptDatasetError
@@ -25,6 +27,7 @@ __all__ = [
     "CorruptDatasetError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "EpochBatches",
     "as_dataset",
     "dataset_info",
     "load",
