@@ -254,6 +254,12 @@ def _add_train_parser(commands):
         "(default: 240, the paper's)",
     )
     train.add_argument(
+        "--head", choices=models.HEADS, default="consistent",
+        help="classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
+        "input) or 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
+        "under CEB) (default: consistent)",
+    )
+    train.add_argument(
         "--backbone", choices=("small_convnet", "wide_resnet"), default="small_convnet",
         help="feature extractor (default: small_convnet; wide_resnet is the paper's, for GPUs)",
     )
@@ -319,6 +325,10 @@ def _add_evaluate_parser(commands):
                             help="targeted attack towards class K (default: untargeted)")
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")
+    robustness.add_argument(
+        "--rate-estimator", choices=("mean", "sample"), default=None,
+        help="OoD scores at the encoder mean (deterministic; the default for one draw) or "
+        "averaged over --num-samples draws of z (the default for several)")
     robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
                             help="draws of z to average the scores and the PGD gradients (EOT) "
                             "over (default: 1)")
@@ -487,7 +497,7 @@ def evaluate_test_metrics(model, x, y, batch_size):
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
-    result["num_examples"] = int(len(x))
+    result["num_examples"] = int(len(y))
     return result
 
 
@@ -515,7 +525,7 @@ def load_classifier(path):
 
 
 def _check_input_shape(model, x, dataset):
-    expected = tuple(model.input_shape[1:])
+    expected = tuple(models.inference_model(model).input_shape[1:])
     if tuple(x.shape[1:]) != expected:
         raise CLIError(
             f"the model expects inputs of shape {expected} but {dataset} has {tuple(x.shape[1:])}"
@@ -561,6 +571,7 @@ def build_model(args, info, steps_per_epoch):
         rho=args.rho if start_rho is None else start_rho,
         marginal_components=args.marginal_components or None,
         covariance=args.covariance,
+        head=args.head,
         seed=args.seed,
         backbone_kwargs=_backbone_kwargs(args),
     )
@@ -582,6 +593,11 @@ def train_callbacks(args):
     anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
     schedule = callbacks.linear_anneal(start_rho, args.rho, anneal_epochs)
     return [callbacks.RhoScheduler(schedule)]
+
+
+def model_inputs(model, x, y):
+    """`x`, or `{"images": x, "labels": y}` for a model that takes the labels (the MLP head)."""
+    return {"images": x, "labels": y} if models.takes_labels(model) else x
 
 
 def estimate_callbacks(args, x_test):
@@ -690,15 +706,24 @@ def run_train(args):
     keras.utils.set_random_seed(args.seed)
     # Data order and the encoder's noise are functions of (seed, epoch), and rho is set per
     # epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
-    train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed)
-    model = build_model(args, info, len(train_data))
-    test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size, shuffle=False)
+    model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
+    # The paper's MLP head under CEB feeds the labels to b(z|y): they are a model input.
+    labels_as_input = models.takes_labels(model)
+    train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed,
+                                       labels_as_input=labels_as_input)
+    if labels_as_input:
+        test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
+                                          labels_as_input=True)
+    else:
+        test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
+                                        shuffle=False)
     log = run_folder.HistoryLog(out)
     seeding = callbacks.EpochSeeding(args.seed)
     trained = False
     # The held-out estimates come before the log, which records them; all of these are
     # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would.
-    fit_callbacks = train_callbacks(args) + estimate_callbacks(args, x_test) + [
+    fit_callbacks = train_callbacks(args) + estimate_callbacks(
+        args, model_inputs(model, x_test, y_test)) + [
         train_data.epoch_callback(),
         seeding,
         callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
@@ -735,7 +760,8 @@ def run_train(args):
             print(f"All {args.epochs} epochs were done; evaluating and saving.")
         train_time = time.time() - train_start
         seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
-        test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+        test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+                                     args.batch_size)
 
         title = _title(args.objective, args.rho, args.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
@@ -829,7 +855,8 @@ def run_evaluate(args):
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
-    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+    test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+                                 args.batch_size)
     result = {
         "model": str(args.model),
         "dataset": args.dataset,
@@ -837,7 +864,8 @@ def run_evaluate(args):
         "test": test,
     }
     title = _title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
-    robustness = evaluate_robustness(model, x_test, y_test, args)
+    # Attacks, OoD scores and calibration use the images -> logits model.
+    robustness = evaluate_robustness(models.inference_model(model), x_test, y_test, args)
     if robustness is not None:
         result["robustness"] = robustness
     result["wall_time_s"] = time.time() - start
@@ -891,7 +919,8 @@ def evaluate_robustness(model, x, y, args):
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
         attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,
-        run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
+        run_calibration=args.calibration, num_samples=args.num_samples,
+        rate_estimator=args.rate_estimator, seed=args.seed,
         batch_size=args.batch_size,
     )
 

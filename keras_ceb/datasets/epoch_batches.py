@@ -24,6 +24,8 @@ class EpochBatches(keras.utils.PyDataset):
         batch_size: Examples per batch (the last batch of an epoch may be smaller).
         seed: Integer seed of the shuffling.
         shuffle: Whether to shuffle; `False` keeps the array order every epoch.
+        labels_as_input: Yield `({"images": x, "labels": y}, y)`, for models whose b(z|y) is
+            fed the labels (`build_classifier("ceb", head="mlp")`).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
 
@@ -38,7 +40,7 @@ class EpochBatches(keras.utils.PyDataset):
     ... # doctest: +SKIP
     """
 
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True, **kwargs):
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True, labels_as_input=False, **kwargs):
         super().__init__(**kwargs)
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim < 1 or len(x) == 0 or len(y) != len(x):
@@ -58,6 +60,7 @@ class EpochBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
+        self.labels_as_input = bool(labels_as_input)
         self.epoch = 0
         self._cache = None  # (epoch, order): one tuple, replaced whole (prefetch threads).
 
@@ -85,7 +88,8 @@ class EpochBatches(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         indices = self.order(self.epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.x[indices], self.y[indices]
+        x, y = self.x[indices], self.y[indices]
+        return ({"images": x, "labels": y}, y) if self.labels_as_input else (x, y)
 
     def epoch_callback(self):
         """A callback that sets the epoch at the start of each epoch of `fit`."""

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -269,3 +270,18 @@ def test_rho_anneal_schedule(argv, start, schedule):
     (scheduler,) = found
     values = [scheduler.schedule(epoch, None) for epoch in range(len(schedule))]
     assert values == pytest.approx(schedule)
+
+
+def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):
+    """--head mlp: b(z|y) is fed the labels in training; evaluate scores the images-only model."""
+    from keras_ceb import cli
+
+    out = tmp_path / "mlp"
+    cli.main(["train", "--head", "mlp", "--epochs", "1", "--max-train-examples", "512",
+              "--max-test-examples", "256", "--data-dir", str(fashion_mnist_dir), "--out",
+              str(out), "--verbose", "0"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["head"] == "mlp"
+    assert all(math.isfinite(metrics["test"][k]) for k in ("accuracy", "rate", "i_xz_lower"))
+    cli.main(["evaluate", str(out / "model.keras"), "--max-test-examples", "128", "--ood",
+              "--data-dir", str(fashion_mnist_dir)])
