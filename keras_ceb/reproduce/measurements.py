@@ -64,25 +64,36 @@ def accuracy(model, x, y):
     return np.argmax(logits, axis=-1) == np.asarray(y)
 
 
-def ood_evaluation(model, x_in, ood_sets):
+def ood_evaluation(model, x_in, ood_sets, in_sets=None):
     """Scores and metrics of every (OoD set, score) pair, at the encoder mean.
+
+    Args:
+        model: The trained classifier.
+        x_in: The in-distribution images every OoD set is compared with, unless
+        in_sets: gives a set its own in-distribution images (the CW-L2 examples are compared
+            with their own clean originals, so the two classes have the same size).
 
     Returns:
         `(metrics, arrays)`: `metrics[set][score]` holds `fpr_at_95_tpr`, `auroc`, `aupr_in`,
-        `aupr_out`; `arrays` the per-example scores, `ood_in_<score>` and `ood_<set>_<score>`.
+        `aupr_out`; `arrays` the per-example scores, `ood_in_<score>`, `ood_<set>_<score>`
+        and, for a set with its own in-distribution images, `ood_<set>_in_<score>`.
     """
     kwargs = dict(estimator="mean", batch_size=BATCH_SIZE)
     in_scores = scores_lib.ood_scores(model, model_inputs(model, x_in), **kwargs)
     arrays = {f"ood_in_{score}": values for score, values in in_scores.items()}
     metrics = {}
     for name, x_out in ood_sets.items():
+        own_in = scores_lib.ood_scores(model, model_inputs(model, in_sets[name]), **kwargs) if (
+            in_sets and name in in_sets) else None
         out_scores = scores_lib.ood_scores(model, model_inputs(model, x_out), **kwargs)
         metrics[name] = {}
         for score, values in out_scores.items():
             arrays[f"ood_{name}_{score}"] = values
+            reference = in_scores[score]
+            if own_in is not None:
+                reference = arrays[f"ood_{name}_in_{score}"] = own_in[score]
             metrics[name][score] = evaluation.ood_metrics(
-                in_scores[score], values,
-                higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
+                reference, values, higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
     return metrics, arrays
 
 
@@ -174,7 +185,7 @@ def evaluate_model(model, data, preset, seed):
 
     clock.start()
     n = preset.cw_examples
-    ood_sets = dict(data.ood_sets)
+    ood_sets, in_sets = dict(data.ood_sets), {}
     if n:
         record["cw"], cw_arrays, x_cw = carlini_wagner(
             model, data.x_test[:n], data.y_test[:n], preset.cw_binary_search_steps,
@@ -182,12 +193,16 @@ def evaluate_model(model, data, preset, seed):
         arrays.update(cw_arrays)
         if len(x_cw):
             ood_sets[CW_SET] = x_cw
+            # Against their own clean originals: balanced classes, a paired comparison (a few
+            # dozen adversarial images against thousands of test images would inflate AUPR-In).
+            in_sets[CW_SET] = data.x_test[:n][cw_arrays["cw_success"]]
     clock.stop("cw")
 
     clock.start()
-    record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets)
+    record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets, in_sets)
     record["ood_sizes"] = {"in": int(len(data.x_in)),
-                           **{name: int(len(x)) for name, x in ood_sets.items()}}
+                           **{name: int(len(x)) for name, x in ood_sets.items()},
+                           **{f"{name}_in": int(len(x)) for name, x in in_sets.items()}}
     arrays.update(ood_arrays)
     clock.stop("ood")
 

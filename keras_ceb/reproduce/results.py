@@ -169,7 +169,8 @@ def bootstrap_values(entry, data, preset):
             direction = evaluation.SCORE_DIRECTIONS[score]
             estimates = statistics.bootstrap_intervals(
                 _ood_statistic(direction),
-                [(arrays[f"ood_in_{score}"],), (arrays[f"ood_{ood_set}_{score}"],)], **kwargs)
+                [(arrays.get(f"ood_{ood_set}_in_{score}", arrays[f"ood_in_{score}"]),),
+                 (arrays[f"ood_{ood_set}_{score}"],)], **kwargs)
             for metric, estimate in zip(OOD_METRICS, estimates):
                 result[ood_key(ood_set, score, metric)] = estimate
     if "cw_success" in arrays:

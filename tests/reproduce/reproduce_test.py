@@ -31,10 +31,10 @@ def _run(argv):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(shared_data_dir, tmp_path_factory):
+def tiny_run(fashion_mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce") / "tiny"
     argv = ["reproduce", "fashion-mnist", "--preset", "tiny", "--data-dir",
-            str(shared_data_dir), "--no-download", "--out", str(out)]
+            str(fashion_mnist_dir), "--no-download", "--out", str(out)]
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
     return out, argv, stdout
@@ -110,11 +110,11 @@ def test_second_invocation_retrains_nothing_and_redoes_only_what_is_missing(tiny
     assert model.stat().st_mtime_ns == before
 
 
-def test_changed_training_settings_are_refused(tiny_run, shared_data_dir):
+def test_changed_training_settings_are_refused(tiny_run, fashion_mnist_dir):
     out, _, _ = tiny_run
     changed = dataclasses.replace(fashion_mnist.TINY, epochs=3)
     with pytest.raises(ReproduceError, match="trained with other settings .*epochs"):
-        fashion_mnist.run(changed, out=out, data_dir=shared_data_dir, download=False,
+        fashion_mnist.run(changed, out=out, data_dir=fashion_mnist_dir, download=False,
                           progress="off")
 
 
