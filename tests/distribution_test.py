@@ -5,6 +5,7 @@ before the backend starts.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -44,6 +45,53 @@ single.set_weights(model.get_weights())
 reference = single.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": history,
                   "distributed": distributed, "single": reference}))
+"""
+
+# CatGen between two encoders of the same input (`spread` scales their mean maps alike), fit on
+# 512 examples: under MirroredStrategy with 2 replicas, each replica holds half of a batch.
+CROSS_REPLICA = """
+import json, numpy as np, keras, keras_ceb
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x = np.random.default_rng(0).normal(size=(512, 16)).astype("float32")
+unused_labels = np.zeros(512, "int32")
+
+def two_encoders(spread, x_objective="ceb", learning_rate=0.0):
+    image = keras.Input((16,))
+    encoder_x = keras_ceb.StochasticEncoder(4, objective=x_objective, seed=1, name="ex")
+    encoder_y = keras_ceb.StochasticEncoder(4, seed=2, name="ey")
+    out = keras_ceb.CatGenHead(bidirectional=x_objective == "ceb")(
+        [encoder_x(image), encoder_y(image)])
+    model = keras.Model(image, out)
+    model.compile(keras.optimizers.SGD(learning_rate))
+    kernel = np.random.default_rng(1).normal(size=(16, 4)).astype("float32") * spread
+    for encoder in (encoder_x, encoder_y):
+        encoder.loc_projection.kernel.assign(kernel)
+    return model
+
+def mirrored_and_single(build, batch_size):
+    with strategy.scope():
+        mirrored = build()
+    single = build()
+    single.set_weights(mirrored.get_weights())
+    logs = [model.fit(x, unused_labels, batch_size=batch_size, shuffle=False, verbose=0).history
+            for model in (mirrored, single)]
+    return mirrored, single, [{k: v[-1] for k, v in h.items()} for h in logs]
+
+# Far-apart encoders: every bound at its ceiling (SGD at rate 0 leaves the weights as they are).
+_, _, (mirrored, single) = mirrored_and_single(lambda: two_encoders(100.0), batch_size=256)
+# One SGD step on the whole set of a deterministic CatGen loss: a Determ z_X against the
+# Gaussians of the CEB encoder y, whose gradient also comes through the other replica's rows.
+m_model, s_model, (m_step, s_step) = mirrored_and_single(
+    lambda: two_encoders(0.5, "determ", learning_rate=1e-3), batch_size=512)
+start = two_encoders(0.5, "determ").trainable_weights
+diffs = {v.path: [float(np.max(np.abs(a - b))), float(np.max(np.abs(b - c)))]
+         for v, a, b, c in zip(s_model.trainable_weights, m_model.trainable_weights,
+                               s_model.trainable_weights, start)}
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "saturated": [mirrored, single],
+                  "step": [m_step, s_step], "weights": diffs}))
 """
 
 JAX_DATA_PARALLEL = MODEL + """
@@ -89,3 +137,24 @@ def test_jax_data_parallel_two_devices():
     report = run_script(JAX_DATA_PARALLEL, "jax",
                         {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     check_training(report)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
+def test_mirrored_strategy_bounds_and_gradients_use_the_global_batch():
+    report = run_script(CROSS_REPLICA, "tensorflow")
+    assert report["replicas"] == 2
+    mirrored, single = report["saturated"]
+    # Each replica holds 128 rows of a batch of 256: its own bound would stop at log 128 = 4.85.
+    for name in ("i_xz_lower", "y_i_xz_lower", "i_yz"):
+        if name in single:
+            assert mirrored[name] == pytest.approx(math.log(256), abs=1e-3), report
+            assert single[name] == pytest.approx(math.log(256), abs=1e-3), report
+    m_step, s_step = report["step"]
+    # The CatGen loss of the step is deterministic: the same value on one device ...
+    assert m_step["loss"] == pytest.approx(s_step["loss"], abs=1e-5), report
+    assert m_step["i_yz"] == pytest.approx(s_step["i_yz"], abs=1e-5), report
+    # ... and the same gradient: encoder y's weights get the other replica's rows' gradient too
+    # (with stopped columns, its update differs by about half, measured).
+    for path, (difference, change) in report["weights"].items():
+        assert change == 0 or difference < 1e-4 * change + 1e-9, (path, report)
+    assert report["weights"]["ey/loc_projection/kernel"][1] > 0
