@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from keras_ceb import callbacks
 from keras_ceb import datasets
+from keras_ceb import distribute
 from keras_ceb import evaluation
 from keras_ceb import export
 from keras_ceb import inference

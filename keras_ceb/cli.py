@@ -8,6 +8,7 @@ one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`Syste
 """
 
 import argparse
+import contextlib
 import math
 import pathlib
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 
 from keras_ceb import callbacks
 from keras_ceb import datasets
+from keras_ceb import distribute
 from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
@@ -39,6 +41,7 @@ DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
+DISTRIBUTE_CHOICES = ("none", "data-parallel")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -230,6 +233,13 @@ def _add_train_parser(commands):
                        help="output folder (default: runs/<objective>_rho<rho>)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
+    train.add_argument(
+        "--distribute", choices=DISTRIBUTE_CHOICES, default="none",
+        help="data-parallel: split every batch of --batch-size over all devices, with the "
+        "backend's engine (TensorFlow: MirroredStrategy on one host; JAX: keras.distribution, "
+        "over the processes that $KERAS_DISTRIBUTION_NUM_PROCESSES, _PROCESS_ID and "
+        "_JOB_ADDRESSES describe) (default: none)",
+    )
     train.set_defaults(handler=run_train)
 
 
@@ -455,10 +465,44 @@ def _check_train_args(args):
     return out
 
 
+def data_parallel(args):
+    """The `--distribute` engine (`keras_ceb.distribute.DataParallel`), or `None` for `none`.
+
+    Keras's multi-process variables without `--distribute data-parallel` are an error, so
+    that a job never trains N independent copies by mistake.
+    """
+    try:
+        if args.distribute == "none":
+            if distribute.environment_num_processes() > 1:
+                raise CLIError(
+                    f"${distribute.NUM_PROCESSES_VARIABLE} asks for several processes: "
+                    "pass --distribute data-parallel"
+                )
+            return None
+        parallel = distribute.data_parallel()
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    if args.batch_size % parallel.num_replicas:
+        raise CLIError(
+            f"--batch-size {args.batch_size} must be divisible by the {parallel.num_replicas} "
+            "devices of --distribute data-parallel"
+        )
+    return parallel
+
+
 def run_train(args):
-    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`."""
+    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`.
+
+    With `--distribute data-parallel` the model is built, compiled and fit inside the
+    engine's scope. In a multi-process job the held-out estimates of every epoch are
+    skipped (Keras cannot fetch `predict` outputs that span processes); after `fit`, process
+    0 evaluates a process-local copy of the model and writes the results, the other
+    processes return `None`.
+    """
     start = time.time()
     out = _check_train_args(args)
+    parallel = data_parallel(args)
+    multi_process = parallel is not None and parallel.num_processes > 1
     download = _download_flag(args)
     x_train, y_train = load_split(
         args.dataset, args.data_dir, "train", download, args.max_train_examples
@@ -471,16 +515,27 @@ def run_train(args):
 
     keras.utils.set_random_seed(args.seed)
     steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
-    model = build_model(args, info, steps_per_epoch)
-    train_data = datasets.as_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
-    test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size, shuffle=False)
-    train_start = time.time()
-    history = model.fit(
-        train_data, epochs=args.epochs, validation_data=test_data,
-        callbacks=train_callbacks(args) + estimate_callbacks(args, x_test), verbose=args.verbose,
-        shuffle=False,  # `train_data` reshuffles itself every epoch.
-    )
+    with parallel.scope() if parallel is not None else contextlib.nullcontext():
+        model = build_model(args, info, steps_per_epoch)
+        train_data = datasets.as_dataset(x_train, y_train, batch_size=args.batch_size,
+                                         seed=args.seed)
+        test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
+                                        shuffle=False)
+        train_start = time.time()
+        history = model.fit(
+            train_data, epochs=args.epochs, validation_data=test_data,
+            callbacks=train_callbacks(args)
+            + ([] if multi_process else estimate_callbacks(args, x_test)),
+            verbose=args.verbose,
+            shuffle=False,  # `train_data` reshuffles itself every epoch.
+        )
     train_time = time.time() - train_start
+    if multi_process:
+        if not parallel.is_chief:
+            print(f"process {parallel.process_id} of {parallel.num_processes}: training done; "
+                  "process 0 writes the results")
+            return None
+        model = models.compile_classifier(distribute.process_local_copy(model))
     test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
 
     title = _title(args.objective, args.rho, args.dataset, len(x_test))
