@@ -22,7 +22,7 @@ def crop_flip(images, rng):
     Example:
 
     >>> out = crop_flip(np.ones((2, 8, 8, 1), "float32"), np.random.default_rng(0))
-    >>> out.shape, out.dtype, 0.0 <= out.min() <= out.max() <= 1.0
+    >>> out.shape, out.dtype, bool(0.0 <= out.min() <= out.max() <= 1.0)
     ((2, 8, 8, 1), dtype('float32'), True)
     """
     batch, height, width = images.shape[:3]
