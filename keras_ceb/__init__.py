@@ -2,21 +2,26 @@
 
 __version__ = "0.1.0"
 
-from keras_ceb import callbacks
-from keras_ceb import datasets
-from keras_ceb import evaluation
-from keras_ceb import export
-from keras_ceb import inference
-from keras_ceb import layers
-from keras_ceb import losses
-from keras_ceb import metrics
-from keras_ceb import ops
-from keras_ceb.layers import BackwardEncoder
-from keras_ceb.layers import CatGenHead
-from keras_ceb.layers import MixtureMarginal
-from keras_ceb.layers import StochasticEncoder
-from keras_ceb.rho import get_rho
-from keras_ceb.rho import set_rho
+from keras_ceb import xla_cpu  # First: XLA reads $XLA_FLAGS when JAX starts its backend.
+
+xla_cpu.disable_ynn_fusion()
+
+from keras_ceb import callbacks  # noqa: E402
+from keras_ceb import datasets  # noqa: E402
+from keras_ceb import distribute  # noqa: E402
+from keras_ceb import evaluation  # noqa: E402
+from keras_ceb import export  # noqa: E402
+from keras_ceb import inference  # noqa: E402
+from keras_ceb import layers  # noqa: E402
+from keras_ceb import losses  # noqa: E402
+from keras_ceb import metrics  # noqa: E402
+from keras_ceb import ops  # noqa: E402
+from keras_ceb.layers import BackwardEncoder  # noqa: E402
+from keras_ceb.layers import CatGenHead  # noqa: E402
+from keras_ceb.layers import MixtureMarginal  # noqa: E402
+from keras_ceb.layers import StochasticEncoder  # noqa: E402
+from keras_ceb.rho import get_rho  # noqa: E402
+from keras_ceb.rho import set_rho  # noqa: E402
 
 
 def __getattr__(name):

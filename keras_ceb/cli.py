@@ -17,6 +17,7 @@ would have had (see `keras_ceb.run_folder`).
 """
 
 import argparse
+import contextlib
 import math
 import os
 import pathlib
@@ -30,6 +31,7 @@ import numpy as np
 
 from keras_ceb import callbacks
 from keras_ceb import datasets
+from keras_ceb import distribute
 from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
@@ -57,6 +59,7 @@ DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
+DISTRIBUTE_CHOICES = ("none", "data-parallel")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
@@ -281,6 +284,13 @@ def _add_train_parser(commands):
                        "or resuming it")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
+    train.add_argument(
+        "--distribute", choices=DISTRIBUTE_CHOICES, default="none",
+        help="data-parallel: split every batch of --batch-size over all devices, with the "
+        "backend's engine (TensorFlow: MirroredStrategy on one host; JAX: keras.distribution, "
+        "over the processes that $KERAS_DISTRIBUTION_NUM_PROCESSES, _PROCESS_ID and "
+        "_JOB_ADDRESSES describe) (default: none)",
+    )
     train.set_defaults(handler=run_train)
 
 
@@ -678,11 +688,47 @@ def check_train_out(out, args):
     return True
 
 
+def data_parallel(args):
+    """The `--distribute` engine (`keras_ceb.distribute.DataParallel`), or `None` for `none`.
+
+    Keras's multi-process variables without `--distribute data-parallel` are an error, so
+    that a job never trains N independent copies by mistake.
+    """
+    try:
+        if args.distribute == "none":
+            if distribute.environment_num_processes() > 1:
+                raise CLIError(
+                    f"${distribute.NUM_PROCESSES_VARIABLE} asks for several processes: "
+                    "pass --distribute data-parallel"
+                )
+            return None
+        parallel = distribute.data_parallel()
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    if args.batch_size % parallel.num_replicas:
+        raise CLIError(
+            f"--batch-size {args.batch_size} must be divisible by the {parallel.num_replicas} "
+            "devices of --distribute data-parallel"
+        )
+    return parallel
+
+
 def run_train(args):
-    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`."""
+    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`.
+
+    With `--distribute data-parallel` the model is built, compiled and fit inside the
+    engine's scope. In a multi-process job the held-out estimates of every epoch are
+    skipped (Keras cannot fetch `predict` outputs that span processes); after `fit`, process
+    0 evaluates a process-local copy of the model and writes the results, the other
+    processes return `None`.
+    """
     start = time.time()
     out = _check_train_args(args)
-    resume = check_train_out(out, args)
+    parallel = data_parallel(args)
+    multi_process = parallel is not None and parallel.num_processes > 1
+    chief = parallel is None or parallel.is_chief
+    # In a multi-process job only process 0 reads or writes `--out`.
+    resume = check_train_out(out, args) if chief else False
     data_dir = check_data_dir(args.data_dir)
     check_data_env()
     download = _download_flag(args)
@@ -694,7 +740,9 @@ def run_train(args):
     check_finite_data(x_test, f"{args.dataset} test images")
     info = datasets.dataset_info(args.dataset)
     backup = out / run_folder.BACKUP_DIR
-    if not resume:  # A new run, or --overwrite: the old outputs go now, not before the data.
+    if not chief:
+        pass  # Process 0 owns `--out`.
+    elif not resume:  # A new run, or --overwrite: the old outputs go now, not before the data.
         run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
         backup.mkdir(parents=True)
         run_folder.write_options(out, training_options(args))
@@ -704,43 +752,53 @@ def run_train(args):
               f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
 
     keras.utils.set_random_seed(args.seed)
-    # Data order and the encoder's noise are functions of (seed, epoch), and rho is set per
-    # epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
-    model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
-    # The paper's MLP head under CEB feeds the labels to b(z|y): they are a model input.
-    labels_as_input = models.takes_labels(model)
-    train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed,
-                                       labels_as_input=labels_as_input)
-    if labels_as_input:
-        test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
-                                          labels_as_input=True)
-    else:
-        test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
-                                        shuffle=False)
-    log = run_folder.HistoryLog(out)
+    scope = parallel.scope() if parallel is not None else contextlib.nullcontext()
+    with scope:  # The model, its variables and the data shards belong to the engine.
+        # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
+        # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
+        model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
+        # The paper's MLP head under CEB feeds the labels to b(z|y): they are a model input.
+        labels_as_input = models.takes_labels(model)
+        train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed,
+                                           labels_as_input=labels_as_input)
+        if labels_as_input:
+            test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
+                                              labels_as_input=True)
+        else:
+            test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
+                                            shuffle=False)
+    log = run_folder.HistoryLog(out, write=chief)
     seeding = callbacks.EpochSeeding(args.seed)
     trained = False
     # The held-out estimates come before the log, which records them; all of these are
-    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would.
-    fit_callbacks = train_callbacks(args) + estimate_callbacks(
-        args, model_inputs(model, x_test, y_test)) + [
+    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would. A
+    # multi-process job skips them (Keras cannot fetch `predict` outputs that span processes)
+    # and is not resumable: it keeps no backup.
+    fit_callbacks = train_callbacks(args) + (
+        [] if multi_process else estimate_callbacks(args, model_inputs(model, x_test, y_test))
+    ) + [
         train_data.epoch_callback(),
         seeding,
         callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
         log,
-        keras.callbacks.BackupAndRestore(
-            backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False
-        ),
-        log.saved_callback(),
     ]
+    if not multi_process:
+        fit_callbacks += [
+            keras.callbacks.BackupAndRestore(
+                backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True,
+                delete_checkpoint=False,
+            ),
+            log.saved_callback(),
+        ]
     try:
         train_start = time.time()
         try:
-            model.fit(
-                train_data, epochs=args.epochs, validation_data=test_data,
-                callbacks=fit_callbacks, verbose=args.verbose,
-                shuffle=False,  # `train_data` orders each epoch itself.
-            )
+            with scope:
+                model.fit(
+                    train_data, epochs=args.epochs, validation_data=test_data,
+                    callbacks=fit_callbacks, verbose=args.verbose,
+                    shuffle=False,  # `train_data` orders each epoch itself.
+                )
         except callbacks.NonFiniteTrainingError as e:
             raise CLIError(
                 f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
@@ -759,6 +817,12 @@ def run_train(args):
         if resume and log.first_epoch is None:
             print(f"All {args.epochs} epochs were done; evaluating and saving.")
         train_time = time.time() - train_start
+        if multi_process:
+            if not chief:
+                print(f"process {parallel.process_id} of {parallel.num_processes}: training "
+                      "done; process 0 writes the results")
+                return None
+            model = models.compile_classifier(distribute.process_local_copy(model))
         seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
         test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
                                      args.batch_size)

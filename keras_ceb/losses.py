@@ -124,12 +124,13 @@ def catgen_term(log_e, pairwise_log_b, rho):
     encoders swapped.
 
     Args:
-        log_e: `log e(z_i|x_i)`, `[K]`.
-        pairwise_log_b: `[K, K]`, entry `[i, j] = log b(z_i|y_j)`.
-        rho: Scalar or `[K]`.
+        log_e: `log e(z_i|x_i)`, `[N]`.
+        pairwise_log_b: `[N, K]`, entry `[i, j] = log b(z_i|y_j)`, `K >= N`: the rows are the
+            first `N` examples of the batch (all of it, or one replica's share of it).
+        rho: Scalar or `[N]`.
 
     Returns:
-        Per-example values `[K]`.
+        Per-example values `[N]`.
 
     Example:
 

@@ -198,6 +198,8 @@ class HistoryLog(keras.callbacks.Callback):
 
     Args:
         out: The run folder.
+        write: Whether to write the file (`False`: keep the logs in memory only, as the
+            processes of a multi-process job other than process 0 do).
 
     Example:
 
@@ -206,11 +208,12 @@ class HistoryLog(keras.callbacks.Callback):
     ... # doctest: +SKIP
     """
 
-    def __init__(self, out):
+    def __init__(self, out, write=True):
         super().__init__()
         self.path = pathlib.Path(out) / BACKUP_DIR / HISTORY_FILE
+        self.write = bool(write)
         self.history = {}
-        if self.path.is_file():
+        if self.write and self.path.is_file():
             try:
                 self.history = json.loads(self.path.read_text())
             except ValueError:
@@ -229,7 +232,8 @@ class HistoryLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        reporting.write_json(self.path, self.history)
+        if self.write:
+            reporting.write_json(self.path, self.history)
 
     def saved_callback(self):
         """A callback that records each epoch as saved; put it after `BackupAndRestore`."""

@@ -1,10 +1,11 @@
-"""Dataset loaders with offline fallbacks, and `tf.data` pipelines.
+"""Dataset loaders with offline fallbacks, and input pipelines (`tf.data` or a `PyDataset`).
 
 Local copies (explicit `data_dir`, `$KERAS_CEB_DATA`, the Keras cache, the
 Debian path `/usr/share/datasets`, and for the MNIST test set the copy shipped in
 the package) are found before anything is downloaded.
 """
 
+from keras_ceb.datasets.array_dataset import ArrayDataset
 from keras_ceb.datasets.catalog import DATASET_NAMES
 from keras_ceb.datasets.catalog import DatasetInfo
 from keras_ceb.datasets.catalog import dataset_info
@@ -23,6 +24,7 @@ from keras_ceb.datasets.mnist import load_mnist_test
 from keras_ceb.datasets.pipeline import as_dataset
 
 __all__ = [
+    "ArrayDataset",
     "DATASET_NAMES",
     "CorruptDatasetError",
     "DatasetInfo",

@@ -5,6 +5,8 @@ import math
 import keras
 import numpy as np
 
+from keras_ceb.datasets import pipeline
+
 
 class EpochBatches(keras.utils.PyDataset):
     """Shuffled batches of NumPy arrays, in an order that depends only on `seed` and the epoch.
@@ -28,6 +30,12 @@ class EpochBatches(keras.utils.PyDataset):
             fed the labels (`build_classifier("ceb", head="mlp")`).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
+
+    Under a multi-process `keras.distribution` (JAX, `keras_ceb.distribute.data_parallel`),
+    build it inside the distribution's scope: each process then yields its share of every
+    global batch of `batch_size` examples (rows `[i b, (i + 1) b)` for process `i`,
+    `b = batch_size / processes`), and an epoch's incomplete last batch is dropped. Every
+    process must use the same `seed`.
 
     Example:
 
@@ -61,6 +69,12 @@ class EpochBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.labels_as_input = bool(labels_as_input)
+        self.shard = pipeline.process_shard()  # (index, count) in a multi-process job.
+        if self.shard is not None and self.batch_size % self.shard[1]:
+            raise ValueError(
+                f"`batch_size` must be divisible by the {self.shard[1]} processes. "
+                f"Received: batch_size={batch_size}"
+            )
         self.epoch = 0
         self._cache = None  # (epoch, order): one tuple, replaced whole (prefetch threads).
 
@@ -82,12 +96,18 @@ class EpochBatches(keras.utils.PyDataset):
         return order
 
     def __len__(self):
+        if self.shard is not None:  # Every process needs whole shares.
+            return len(self.x) // self.batch_size
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         indices = self.order(self.epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.shard is not None:
+            process, count = self.shard
+            share = self.batch_size // count
+            indices = indices[process * share : (process + 1) * share]
         x, y = self.x[indices], self.y[indices]
         return ({"images": x, "labels": y}, y) if self.labels_as_input else (x, y)
 

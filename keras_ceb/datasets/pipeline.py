@@ -1,13 +1,19 @@
-"""`tf.data` input pipelines over NumPy arrays.
+"""Input pipelines over NumPy arrays: `tf.data`, or a `keras.utils.PyDataset` without TensorFlow.
 
-TensorFlow is imported when a pipeline is built, so that importing
-`keras_ceb.datasets` works on any Keras backend.
+TensorFlow is imported only when a `tf.data` pipeline is built, so that importing
+`keras_ceb.datasets` works on any Keras backend, with or without TensorFlow installed.
 """
 
+import importlib.util
+
+import keras
 import numpy as np
 
+from keras_ceb.datasets.array_dataset import CROP_PADDING
+from keras_ceb.datasets.array_dataset import ArrayDataset
+
 AUGMENTATIONS = (None, "crop_flip")
-CROP_PADDING = 4
+PIPELINES = ("auto", "tf.data", "py_dataset")
 
 
 def _crop_flip(images, seed):
@@ -43,11 +49,23 @@ def as_dataset(
     seed=None,
     drop_remainder=False,
     repeat=False,
+    pipeline="auto",
 ):
-    """Wraps NumPy arrays in a batched, prefetched `tf.data.Dataset`.
+    """Wraps NumPy arrays in a batched input pipeline for `fit`, `evaluate` and `predict`.
 
     Shuffling reshuffles every epoch; with a `seed` the sequence of epochs
     (order and augmentation) is reproducible.
+
+    The pipeline is a prefetched `tf.data.Dataset` on the TensorFlow backend, and a
+    `keras_ceb.datasets.ArrayDataset` (a `keras.utils.PyDataset`, the same semantics in
+    NumPy) on the other backends and wherever TensorFlow is not installed, so that a JAX
+    process never loads TensorFlow for its input pipeline.
+
+    Under a multi-process `keras.distribution` (JAX, `keras_ceb.distribute.data_parallel`,
+    which sets `auto_shard_dataset=False`) every process gets its share of each global
+    batch of `batch_size` examples (rows `[i b, (i + 1) b)` of it for process `i`,
+    `b = batch_size / processes`); every process must then use the same `seed`, and the last,
+    smaller batch is dropped so that the shares are equal.
 
     Args:
         x: array of inputs, e.g. `(N, 28, 28, 1)` float32 images.
@@ -61,9 +79,12 @@ def as_dataset(
         drop_remainder: whether to drop the last, smaller batch.
         repeat: whether to repeat forever (then pass `steps_per_epoch` to
             `fit`).
+        pipeline: `"auto"` (`tf.data` on the TensorFlow backend, otherwise the
+            `PyDataset`), `"tf.data"` or `"py_dataset"`.
 
     Returns:
-        A `tf.data.Dataset` of `(x_batch, y_batch)` (or `x_batch`).
+        A `tf.data.Dataset` or an `ArrayDataset` of `(x_batch, y_batch)` (or
+        `x_batch`).
 
     Example:
 
@@ -85,6 +106,10 @@ def as_dataset(
     if augment not in AUGMENTATIONS:
         raise ValueError(
             f"`augment` must be one of {AUGMENTATIONS}. Received: augment={augment!r}"
+        )
+    if pipeline not in PIPELINES:
+        raise ValueError(
+            f"`pipeline` must be one of {PIPELINES}. Received: pipeline={pipeline!r}"
         )
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
@@ -119,6 +144,22 @@ def as_dataset(
             "augment='crop_flip' needs NHWC images (4-d `x`). Received: "
             f"x.shape={x.shape}"
         )
+    shard = process_shard()
+    if shard is not None:
+        if batch_size % shard[1]:
+            raise ValueError(
+                f"The global batch size must be divisible by the {shard[1]} processes. "
+                f"Received: batch_size={batch_size}"
+            )
+        if seed is None and (shuffle or augment):
+            raise ValueError(
+                "In a multi-process run every process must shuffle and augment alike: "
+                f"pass the same `seed` to all. Received: seed={seed}"
+            )
+        drop_remainder = True
+    if not _use_tf_data(pipeline):
+        return ArrayDataset(x, y, batch_size=int(batch_size), shuffle=shuffle, augment=augment,
+                            seed=seed, drop_remainder=drop_remainder, repeat=repeat, shard=shard)
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
@@ -141,4 +182,48 @@ def as_dataset(
                 lambda xy, s: (_crop_flip(xy[0], s), xy[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
+    if shard is not None:
+        index, count = shard
+        size = int(batch_size) // count
+        part = lambda t: t[index * size:(index + 1) * size]  # noqa: E731
+        dataset = dataset.map(
+            part if y is None else lambda xb, yb: (part(xb), part(yb)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _use_tf_data(pipeline):
+    if pipeline == "auto":
+        return (keras.backend.backend() == "tensorflow"
+                and importlib.util.find_spec("tensorflow") is not None)
+    if pipeline == "tf.data" and importlib.util.find_spec("tensorflow") is None:
+        raise ValueError(
+            "pipeline='tf.data' needs TensorFlow, which is not installed. "
+            f"Received: pipeline={pipeline!r}"
+        )
+    return pipeline == "tf.data"
+
+
+def process_shard():
+    """`(process index, process count)` when each process must feed its own share, else `None`.
+
+    That is under a multi-process `keras.distribution` (JAX) with `auto_shard_dataset=False`
+    (`keras_ceb.distribute.data_parallel` sets it: Keras's auto-sharding takes only
+    `tf.data`); with auto-sharding, Keras cuts the shares of a global `tf.data` pipeline.
+
+    Example:
+
+    >>> process_shard() is None  # one process
+    True
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None or keras.backend.backend() != "jax":
+        return None
+    if getattr(distribution, "auto_shard_dataset", True):
+        return None
+    import jax
+
+    if jax.process_count() < 2:
+        return None
+    return jax.process_index(), jax.process_count()

@@ -7,6 +7,7 @@ from keras_ceb import losses
 from keras_ceb import validation
 from keras_ceb.layers import bottleneck
 from keras_ceb.layers import class_table
+from keras_ceb.layers import cross_replica
 from keras_ceb.layers import partial_remat
 from keras_ceb.layers import running_mean
 from keras_ceb.ops import catgen
@@ -25,10 +26,13 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
 
     with `c(y_i|z_i) = softmax_j log b(z_i|y_j)` and `d(x_i|z_i) = softmax_j log e(z_i|x_j)`
     over the K examples of the batch (InfoNCE / CPC; their I(Y;Z) bound is at most log K),
-    `z_X ~ e(z|x)` and `z_Y ~ b(z|y)`. The model needs no other loss: compile it with
-    `loss=None`. It logs `rex` (X side) and `i_yz` (the CatGen bound `log K + <log c(y|z)>`).
-    At inference it adds only the CatGen cross-entropy `-<log c(y|z_X)>` at the mean, so that
-    `evaluate` reports a loss (as the compiled cross-entropy does for the other heads).
+    `z_X ~ e(z|x)` and `z_Y ~ b(z|y)`. Under a distribution the K examples are the global
+    batch: under `tf.distribute` each replica scores its own rows against the columns of every
+    replica, with exact gradients (`keras_ceb.layers.cross_replica`). The model needs no other
+    loss: compile it with `loss=None`. It logs `rex` (X side) and `i_yz` (the CatGen bound
+    `log K + <log c(y|z)>`). At inference it adds only the CatGen cross-entropy
+    `-<log c(y|z_X)>` at the mean, so that `evaluate` reports a loss (as the compiled
+    cross-entropy does for the other heads).
 
     Two ways to give it b(z|y):
 
@@ -142,11 +146,13 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         if self.num_classes is not None:
             class_log_b = self._pairwise(z_x, self.class_distribution())
             ids = class_table.label_ids(y_side, self.num_classes, "CatGenHead")
-            pairwise_b = ops.take(class_log_b, ids, axis=1)  # [i, j] = log b(z_i|y_j)
+            # [i, j] = log b(z_i|y_j), the columns j over the global batch (own rows first).
+            (global_ids,) = cross_replica.gather([ids])
+            pairwise_b = ops.take(class_log_b, global_ids, axis=1)
             output = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
         else:
             self._check_bottleneck_y(y_side)
-            pairwise_b = self._pairwise(z_x, bottleneck.distribution(y_side))
+            pairwise_b = self._pairwise(z_x, _global_distribution(y_side))
             output = z_x
         if training and not determ:
             self._add_objective(x_side, y_side, pairwise_b, ids)
@@ -173,13 +179,13 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
                 z_y, log_b_y = gaussian.sample_and_log_prob(dist_y, seed=self.seed_generator)
             else:
                 z_y, log_b_y = y_side[bottleneck.Z], y_side[bottleneck.LOG_PROB]
-            pairwise_e = self._pairwise(z_y, bottleneck.distribution(x_side))
+            pairwise_e = self._pairwise(z_y, _global_distribution(x_side))
             objective = objective + losses.catgen_term(log_b_y, pairwise_e, rho_y)
         self.add_loss(ops.mean(objective))
         self._update_estimates(log_e_x, pairwise_b)
 
     def _update_estimates(self, log_e_x, pairwise_b):
-        batch = ops.cast(ops.shape(pairwise_b)[0], "float32")
+        batch = ops.cast(ops.shape(pairwise_b)[1], "float32")  # the global batch
         log_c = catgen.catgen_log_likelihood(pairwise_b)
         self.running_means.update("i_yz", ops.log(batch) + log_c)
         if log_e_x is not None:
@@ -226,3 +232,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "seed": self.seed,
         }
+
+
+def _global_distribution(side):
+    """The Gaussians of a bottleneck dict over the global batch (this replica's rows first)."""
+    return gaussian.Gaussian(*cross_replica.gather([side[bottleneck.LOC], side[bottleneck.SCALE]]))

@@ -6,6 +6,7 @@ from keras import ops
 from keras_ceb import losses
 from keras_ceb import validation
 from keras_ceb.layers import bottleneck
+from keras_ceb.layers import cross_replica
 from keras_ceb.layers import partial_remat
 from keras_ceb.layers import running_mean
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
@@ -46,7 +47,8 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     `keras_ceb.callbacks.RhoScheduler` changes it during `fit` without retracing.
 
     Logged in training: `i_xz_lower` (minibatch lower bound on I(X;Z), at most log(batch
-    size)) and, with a marginal or under VIB, `rate` (the batch mean of R), both at samples.
+    size), over the global batch under a distribution: `keras_ceb.layers.cross_replica`) and,
+    with a marginal or under VIB, `rate` (the batch mean of R), both at samples.
 
     Args:
         latent_dim: Dimension D of z (>= 1). The paper uses 4 on Fashion-MNIST.
@@ -249,12 +251,15 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     def _add_training_terms(self, z, dist, log_e):
         """The objective's terms and the training estimates, at the sample `z`."""
         stopped = ops.stop_gradient(z)
+        # The bound's sum runs over the global batch: under tf.distribute, every replica's
+        # e(z|x_j) (this replica's first); a stop-gradient estimate, so no gradient to route.
+        columns = cross_replica.gather(
+            [ops.stop_gradient(dist.loc), ops.stop_gradient(dist.scale)]
+        )
         self.running_means.update(
             self.metric_prefix + "i_xz_lower",
             information.minibatch_i_xz_lower_bound(
-                stopped,
-                gaussian.Gaussian(ops.stop_gradient(dist.loc), ops.stop_gradient(dist.scale)),
-                ops.stop_gradient(log_e),
+                stopped, gaussian.Gaussian(*columns), ops.stop_gradient(log_e)
             ),
         )
         if self.objective == "vib":

@@ -7,13 +7,15 @@ def catgen_log_likelihood(pairwise_log_b):
     """`log c(y_i|z_i) = log_softmax_j log b(z_i|y_j)` at `j = i`.
 
     Each example is its own class among the K examples of the batch, so the bound it gives on
-    I(Y;Z) is at most `log K`.
+    I(Y;Z) is at most `log K`. The matrix may have more columns than rows (`[N, K]`, `K >= N`):
+    the rows are the first `N` examples and the other columns the rest of the batch (under
+    `tf.distribute`, the other replicas' examples; see `keras_ceb.layers.cross_replica`).
 
     Args:
-        pairwise_log_b: `[K, K]` matrix with entry `[i, j] = log b(z_i|y_j)`.
+        pairwise_log_b: `[N, K]` matrix with entry `[i, j] = log b(z_i|y_j)`, `K >= N`.
 
     Returns:
-        Tensor `[K]`.
+        Tensor `[N]`.
 
     Example:
 

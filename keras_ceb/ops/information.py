@@ -57,14 +57,20 @@ def minibatch_i_xz_lower_bound(z, dist, log_e, block_size=DEFAULT_BLOCK_SIZE):
     Gaussians `j` are taken `block_size` at a time and the log-sum-exp is accumulated, so
     memory grows as `B * block_size`, not `B^2`.
 
+    `dist` may hold more Gaussians than there are samples (`M >= N`): the first `N` are the
+    samples' own encoders and the others are further examples of the batch (under
+    `tf.distribute`, the other replicas' rows, see `keras_ceb.layers.cross_replica`). The sum
+    then runs over all `M` (and the bound is at most `log M`) for the `N` rows given.
+
     Args:
-        z: Samples `[B, D]`, `z_i ~ e(z|x_i)`.
-        dist: The batch's encoder distributions, a `Gaussian` with `loc` `[B, D]`.
-        log_e: `log e(z_i|x_i)`, `[B]`.
+        z: Samples `[N, D]`, `z_i ~ e(z|x_i)`.
+        dist: The batch's encoder distributions, a `Gaussian` with `loc` `[M, D]`, `M >= N`,
+            whose first `N` are the samples' own.
+        log_e: `log e(z_i|x_i)`, `[N]`.
         block_size: Gaussians per block.
 
     Returns:
-        Tensor `[B]`.
+        Tensor `[N]`.
 
     Example:
 
@@ -77,30 +83,32 @@ def minibatch_i_xz_lower_bound(z, dist, log_e, block_size=DEFAULT_BLOCK_SIZE):
     z = ops.convert_to_tensor(z)
     log_e = ops.convert_to_tensor(log_e)
     dist = gaussian.as_gaussian(dist)
-    batch = ops.shape(z)[0]
-    rows = ops.arange(batch)
-    log_batch = ops.log(ops.cast(batch, z.dtype))
-    if isinstance(batch, int) and batch <= block_size:
+    columns = ops.shape(dist.loc)[0]
+    log_columns = ops.log(ops.cast(columns, z.dtype))
+    if isinstance(columns, int) and columns <= block_size:
+        rows = ops.arange(ops.shape(z)[0])
         pairwise = gaussian.pairwise_log_prob(z, dist)
-        pairwise = ops.where(rows[:, None] == rows[None, :], log_e[:, None], pairwise)
-        return log_e - ops.logsumexp(pairwise, axis=-1) + log_batch
-    return log_e - _blockwise_logsumexp(z, dist, log_e, block_size) + log_batch
+        pairwise = ops.where(rows[:, None] == ops.arange(columns)[None, :], log_e[:, None],
+                             pairwise)
+        return log_e - ops.logsumexp(pairwise, axis=-1) + log_columns
+    return log_e - _blockwise_logsumexp(z, dist, log_e, block_size) + log_columns
 
 
 def _blockwise_logsumexp(z, dist, log_e, block_size):
     """`logsumexp_j log e(z_i|x_j)` over blocks of Gaussians (the diagonal replaced by log_e)."""
     batch = ops.shape(z)[0]
+    total = ops.shape(dist.loc)[0]
     rows = ops.arange(batch)
-    num_blocks = (batch + block_size - 1) // block_size
+    num_blocks = (total + block_size - 1) // block_size
     very_negative = ops.cast(-1e30, z.dtype)
 
     def body(k, state):
         running_max, running_sum = state
         first = k * block_size
-        # The last block is shifted back to stay inside the batch; the columns an earlier
+        # The last block is shifted back to stay inside the Gaussians; the columns an earlier
         # block already counted are masked out.
-        start = ops.minimum(first, ops.maximum(batch - block_size, 0))
-        size = min(block_size, batch) if isinstance(batch, int) else ops.minimum(block_size, batch)
+        start = ops.minimum(first, ops.maximum(total - block_size, 0))
+        size = min(block_size, total) if isinstance(total, int) else ops.minimum(block_size, total)
         block = gaussian.Gaussian(
             ops.slice(dist.loc, [start, 0], [size, dist.dim]),
             ops.slice(dist.scale, [start] + [0] * (len(dist.scale.shape) - 1),

@@ -1,0 +1,48 @@
+"""A workaround for a crash of XLA:CPU (jaxlib 0.10.2) that keras_ceb applies on import.
+
+On the JAX backend on CPU, XLA compiles convolutions into YNNPACK fusions that run on its
+slinky thread pool. Training a Wide-ResNet there aborted with `free(): invalid pointer` or
+`double free or corruption` inside `slinky::evaluator` on two XLA worker threads at once (or
+hung at 0% CPU), with or without TensorFlow in the process, with or without keras_ceb's layers
+(`tests/jax_cpu_crash_test.py` keeps the reproduction). The same runs complete with YNNPACK
+fusions turned off, which this module does by adding `--xla_cpu_experimental_ynn_fusion_type=`
+(an empty list) to `$XLA_FLAGS` before JAX starts its backend.
+
+It changes nothing when `$XLA_FLAGS` already sets `xla_cpu_experimental_ynn_fusion_type` (your
+own choice wins: `--xla_cpu_experimental_ynn_fusion_type=dot,...` turns the fusions back on),
+on other backends, or on GPUs and TPUs (the flag is XLA:CPU's). XLA reads the flags once, when
+JAX first uses a device, so import keras_ceb before any JAX computation (the `keras-ceb`
+command does).
+"""
+
+import os
+
+import keras
+
+FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
+FLAG = f"--{FLAG_NAME}="
+
+
+def disable_ynn_fusion(environ=None):
+    """Adds `--xla_cpu_experimental_ynn_fusion_type=` to `XLA_FLAGS` on the JAX backend.
+
+    Args:
+        environ: The environment to change (default `os.environ`).
+
+    Returns:
+        Whether the flag was added.
+
+    Example:
+
+    >>> env = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=dot"}
+    >>> disable_ynn_fusion(env), env["XLA_FLAGS"]  # the user's own setting is kept
+    (False, '--xla_cpu_experimental_ynn_fusion_type=dot')
+    """
+    environ = os.environ if environ is None else environ
+    if keras.backend.backend() != "jax":
+        return False
+    flags = environ.get("XLA_FLAGS", "")
+    if FLAG_NAME in flags:
+        return False
+    environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
+    return True
