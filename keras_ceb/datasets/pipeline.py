@@ -6,7 +6,7 @@ TensorFlow is imported when a pipeline is built, so that importing
 
 import numpy as np
 
-AUGMENTATIONS = (None, "crop_flip")
+AUGMENTATIONS = (None, "crop_flip", "autoaugment")
 CROP_PADDING = 4
 
 
@@ -34,6 +34,29 @@ def _crop_flip(images, seed):
     return tf.where(flip[:, None, None, None], tf.reverse(cropped, [2]), cropped)
 
 
+def _map_autoaugment(dataset, seed, labelled):
+    """Applies AutoAugment's CIFAR-10 policy to every image, with its own seed stream."""
+    import tensorflow as tf
+
+    from keras_ceb.datasets import autoaugment
+
+    # A stream apart from the crop-and-flip one (which is drawn with `seed`).
+    element_seed = None if seed is None else int(seed) + 1
+    seeds = tf.data.Dataset.random(
+        seed=element_seed, rerandomize_each_iteration=True
+    ).batch(2)
+    dataset = tf.data.Dataset.zip((dataset, seeds))
+    # Plain TensorFlow ops: no AutoGraph conversion needed (it only slows the tracing).
+    if labelled:
+        fn = lambda xy, s: (autoaugment.apply_policy(xy[0], s), xy[1])  # noqa: E731
+    else:
+        fn = autoaugment.apply_policy
+    return dataset.map(
+        tf.autograph.experimental.do_not_convert(fn),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
 def as_dataset(
     x,
     y=None,
@@ -54,9 +77,11 @@ def as_dataset(
         y: optional array of `N` labels. `None` yields batches of `x` only.
         batch_size: examples per batch, an integer >= 1.
         shuffle: whether to shuffle the whole array each epoch.
-        augment: `None`, or `"crop_flip"`: zero-pad by 4 pixels, take a random
+        augment: `None`; `"crop_flip"`: zero-pad by 4 pixels, take a random
             crop of the original size and flip horizontally with probability
-            1/2, as is usual for CIFAR. Needs NHWC images.
+            1/2, as is usual for CIFAR; or `"autoaugment"`: AutoAugment's
+            CIFAR-10 policy on each image (`keras_ceb.datasets.autoaugment`,
+            images in [0, 1]), then the crop and flip. Needs NHWC images.
         seed: optional integer seed for shuffling and augmentation.
         drop_remainder: whether to drop the last, smaller batch.
         repeat: whether to repeat forever (then pass `steps_per_epoch` to
@@ -114,9 +139,9 @@ def as_dataset(
                 "`x` and `y` must have the same length. Received: "
                 f"x.shape={x.shape}, y.shape={y.shape}"
             )
-    if augment == "crop_flip" and x.ndim != 4:
+    if augment is not None and x.ndim != 4:
         raise ValueError(
-            "augment='crop_flip' needs NHWC images (4-d `x`). Received: "
+            f"augment={augment!r} needs NHWC images (4-d `x`). Received: "
             f"x.shape={x.shape}"
         )
     import tensorflow as tf
@@ -126,8 +151,10 @@ def as_dataset(
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if augment == "autoaugment":
+        dataset = _map_autoaugment(dataset, seed, labelled=y is not None)
     dataset = dataset.batch(int(batch_size), drop_remainder=drop_remainder)
-    if augment == "crop_flip":
+    if augment in ("crop_flip", "autoaugment"):
         seeds = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True
         ).batch(2)
