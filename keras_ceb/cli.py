@@ -1,7 +1,9 @@
 """The `keras-ceb` command: train and evaluate CEB / VIB / Determ image classifiers.
 
     keras-ceb train --objective ceb --rho 0 --out runs/ceb
+    keras-ceb train --dataset cifar10 --wrn-depth 16 --wrn-width 4   # the paper's CIFAR-10 recipe
     keras-ceb evaluate runs/ceb/model.keras
+    keras-ceb reproduce cifar10 --preset cpu --out runs/cifar10_cpu
 
 `main(argv)` returns 0 on success; bad arguments, missing files and missing data end with a
 one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`SystemExit`).
@@ -39,6 +41,13 @@ DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
+HEADS = ("consistent", "catgen")
+AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
+LR_SCHEDULES = ("cosine", "constant", "step")
+# What `train` uses where an option is not given; `--dataset cifar10` takes the paper's recipe
+# (`keras_ceb.reproduce.cifar10.TRAIN_RECIPE`).
+DEFAULT_RECIPE = {"backbone": "small_convnet", "head": "consistent", "augment": "none",
+                  "lr_schedule": "cosine"}
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -141,6 +150,7 @@ def build_parser():
     commands.required = True
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
+    _add_reproduce_parser(commands)
     return parser
 
 
@@ -199,9 +209,20 @@ def _add_train_parser(commands):
         help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
     )
     train.add_argument(
-        "--lr-schedule", choices=("cosine", "constant"), default="cosine",
-        help="learning-rate schedule: cosine decay to 0 over the run, or constant "
-        "(default: cosine)",
+        "--lr-schedule", choices=LR_SCHEDULES, default=None,
+        help="learning-rate schedule: cosine decay to 0 over the run, constant, or step (divided "
+        "by 10 at 1/2 and 3/4 of the run) (default: step for cifar10, else cosine)",
+    )
+    train.add_argument(
+        "--head", choices=HEADS, default=None,
+        help="classifier head: the consistent classifier b(z|y), or bidirectional CatGen CEB "
+        "(eq. 26) evaluated with the consistent classifier (default: catgen for cifar10, else "
+        "consistent)",
+    )
+    train.add_argument(
+        "--augment", choices=AUGMENTATIONS, default=None,
+        help="training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
+        "pad-crop-flip (default: autoaugment for cifar10, else none)",
     )
     train.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
                        help="dimension of the bottleneck z (default: 4, as in the paper)")
@@ -213,8 +234,9 @@ def _add_train_parser(commands):
         "(default: 240, the paper's)",
     )
     train.add_argument(
-        "--backbone", choices=("small_convnet", "wide_resnet"), default="small_convnet",
-        help="feature extractor (default: small_convnet; wide_resnet is the paper's, for GPUs)",
+        "--backbone", choices=("small_convnet", "wide_resnet"), default=None,
+        help="feature extractor (default: wide_resnet for cifar10, else small_convnet; "
+        "a Wide ResNet wants a GPU: use --wrn-depth 16 --wrn-width 4 or smaller on a CPU)",
     )
     train.add_argument("--wrn-depth", type=_positive_int, metavar="DEPTH", default=None,
                        help="Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)")
@@ -302,6 +324,10 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
     try:
         x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
     except (datasets.DatasetNotFoundError, datasets.CorruptDatasetError) as e:
+        if dataset.startswith("cifar10") and isinstance(e, datasets.DatasetNotFoundError):
+            raise CLIError(
+                f"{e}\n  - keras-ceb: pass --data-dir DIR (the tensorflow-datasets data dir that "
+                f"holds {dataset}/) or set $TFDS_DATA_DIR to it") from e
         raise CLIError(str(e)) from e
     if max_examples is not None:
         x, y = x[:max_examples], y[:max_examples]
@@ -320,16 +346,22 @@ def evaluate_test_metrics(model, x, y, batch_size):
         `i_xz_lower`, `i_yz`; `None` where the model does not log one), `consistency` and
         `num_examples`.
     """
-    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    inputs = model_inputs(model, x, y)
+    logs = model.evaluate(inputs, y, batch_size=batch_size, verbose=0, return_dict=True)
     result = {key: float(value) for key, value in logs.items()}
     # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
     # NaN for them): estimate them on the test set the same way.
-    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
+    result.update(evaluation.information_estimates(model, inputs, batch_size=batch_size))
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
     result["num_examples"] = int(len(x))
     return result
+
+
+def model_inputs(model, x, y):
+    """What `model` takes: the images, or `{"images", "labels"}` for a model that takes labels."""
+    return {"images": x, "labels": y} if models.takes_labels(model) else x
 
 
 def load_classifier(path):
@@ -382,12 +414,30 @@ def anneal_start(args):
     return args.rho_anneal
 
 
+def resolve_recipe(args):
+    """Fills the `train` options left unset with the dataset's recipe (in place); returns `args`.
+
+    `--dataset cifar10` takes the paper's CIFAR-10 recipe (a Wide ResNet, bidirectional CatGen
+    CEB, AutoAugment, the step schedule); the other datasets the small-convnet defaults.
+    """
+    recipe = dict(DEFAULT_RECIPE)
+    if args.dataset == "cifar10":
+        from keras_ceb.reproduce import cifar10
+
+        recipe = dict(cifar10.TRAIN_RECIPE)
+    for key, value in recipe.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
 def build_model(args, info, steps_per_epoch):
     """Builds and compiles the classifier that `keras-ceb train` describes.
 
     With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
     `train_callbacks` then moves it to `--rho`).
     """
+    resolve_recipe(args)
     start_rho = anneal_start(args)
     model = models.build_classifier(
         args.objective,
@@ -400,10 +450,17 @@ def build_model(args, info, steps_per_epoch):
         covariance=args.covariance,
         seed=args.seed,
         backbone_kwargs=_backbone_kwargs(args),
+        head=args.head,
     )
     decay_steps = steps_per_epoch * args.epochs if args.lr_schedule == "cosine" else None
+    optimizer = None
+    if args.lr_schedule == "step":
+        from keras_ceb.reproduce import cifar10
+
+        optimizer = keras.optimizers.Adam(cifar10.learning_rate_schedule(
+            args.learning_rate, steps_per_epoch * args.epochs))
     return models.compile_classifier(
-        model, learning_rate=args.learning_rate, decay_steps=decay_steps
+        model, learning_rate=args.learning_rate, decay_steps=decay_steps, optimizer=optimizer
     )
 
 
@@ -445,6 +502,7 @@ def write_training_outputs(out, model, history, args, info, title):
 
 
 def _check_train_args(args):
+    resolve_recipe(args)
     if args.backbone != "wide_resnet" and (args.wrn_depth or args.wrn_width):
         raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
     if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
@@ -472,16 +530,26 @@ def run_train(args):
     keras.utils.set_random_seed(args.seed)
     steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
     model = build_model(args, info, steps_per_epoch)
-    train_data = datasets.as_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
-    test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size, shuffle=False)
+    augment = None if args.augment == "none" else args.augment
+    train_data = _with_inputs(model, datasets.as_dataset(
+        x_train, y_train, batch_size=args.batch_size, seed=args.seed, augment=augment))
+    test_data = _with_inputs(model, datasets.as_dataset(
+        x_test, y_test, batch_size=args.batch_size, shuffle=False))
     train_start = time.time()
     history = model.fit(
         train_data, epochs=args.epochs, validation_data=test_data,
-        callbacks=train_callbacks(args) + estimate_callbacks(args, x_test), verbose=args.verbose,
+        callbacks=train_callbacks(args)
+        + estimate_callbacks(args, model_inputs(model, x_test, y_test)),
+        verbose=args.verbose,
         shuffle=False,  # `train_data` reshuffles itself every epoch.
     )
     train_time = time.time() - train_start
     test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+    shift = None
+    if args.dataset == "cifar10":
+        from keras_ceb.reproduce import cifar10
+
+        shift = cifar10.evaluate_cifar10_1(model, args.data_dir, args.batch_size)
 
     title = _title(args.objective, args.rho, args.dataset, len(x_test))
     history = reporting.history_with_consistency(history.history)
@@ -499,11 +567,22 @@ def run_train(args):
         "train_time_s": train_time,
         "wall_time_s": time.time() - start,
     }
+    if shift is not None:
+        result["cifar10_1"] = shift
     reporting.write_json(out / "metrics.json", result)
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
+    if shift is not None:
+        print(shift["summary"])
     print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
           "information_plane.png")
     return result
+
+
+def _with_inputs(model, dataset):
+    """`dataset` of `(images, labels)` batches in the input format of `model`."""
+    if not models.takes_labels(model):
+        return dataset
+    return dataset.map(lambda x, y: ({"images": x, "labels": y}, y))
 
 
 def run_evaluate(args):
@@ -561,13 +640,28 @@ def evaluate_robustness(model, x, y, args):
         mnist_x, _ = load_split("mnist", args.data_dir, "test", _download_flag(args))
         mnist_x = mnist_x[: len(x)]
     return report_lib.robustness_report(
-        model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
+        models.inference_model(model), x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
         attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,
         run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
         batch_size=args.batch_size,
     )
+
+
+def _add_reproduce_parser(commands):
+    """`keras-ceb reproduce EXPERIMENT`: each experiment's module adds its own subcommand."""
+    from keras_ceb.reproduce import cifar10
+
+    reproduce = commands.add_parser(
+        "reproduce", help="reproduce an experiment of the paper at a chosen scale",
+        description="Reproduce an experiment of the CEB paper: train its models, evaluate them "
+        "and write the results and figures into --out.",
+    )
+    experiments = reproduce.add_subparsers(dest="experiment", metavar="EXPERIMENT",
+                                           parser_class=_Parser)
+    experiments.required = True
+    cifar10.add_parser(experiments)
 
 
 def main(argv=None):

@@ -13,6 +13,7 @@ from keras_ceb.models.classifiers import inference_model
 from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
 from keras_ceb.models.classifiers import takes_labels
+from keras_ceb.models.classifiers import uses_catgen
 
 __all__ = [
     "BACKBONES",
@@ -27,5 +28,6 @@ __all__ = [
     "model_objective",
     "small_convnet",
     "takes_labels",
+    "uses_catgen",
     "wide_resnet",
 ]

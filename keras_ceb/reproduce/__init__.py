@@ -1,0 +1,1 @@
+"""`keras-ceb reproduce EXPERIMENT`: the paper's experiments, one module per experiment."""

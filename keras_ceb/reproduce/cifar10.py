@@ -1,0 +1,383 @@
+"""The paper's CIFAR-10 experiment (Fischer 2020, sec. 3.1.6 and Figure 6).
+
+    keras-ceb reproduce cifar10 --preset cpu --out runs/cifar10_cpu   # a smoke run, minutes
+    keras-ceb reproduce cifar10 --preset gpu --out runs/cifar10_gpu   # the real recipe, GPU
+
+Three models are trained, each by `keras-ceb train --dataset cifar10` with the paper's recipe
+(`TRAIN_RECIPE`): a Wide ResNet without BatchNorm, a 4-d Gaussian `StochasticEncoder` and
+bidirectional CatGen CEB (eq. 26) through `CatGenHead(num_classes=10)`, AutoAugment's CIFAR-10
+policy, Adam at 1e-3 divided by 10 at 1/2 and 3/4 of training. They are CEB at rho = 0
+("CEB0"), CEB at rho = 5 ("CEB5") and Determ (the same network with z = mu(x)). Each model is
+evaluated with the consistent classifier `softmax_y log b(z|y)` (the head's logits) on the
+CIFAR-10 test set and, when it is prepared, on CIFAR-10.1 (the paper: 97.51% and 93.6% for
+CEB0 with its largest Wide ResNet).
+
+Robustness as in Figure 6: untargeted PGD in L-inf and L2, 7 steps, over a sweep of radii
+(`keras_ceb.attacks.epsilon_sweep`, cumulative: a success at a smaller radius counts at the
+larger ones), on every model; and transfer attacks crafted on CEB5 and on Determ and scored on
+CEB0 (`keras_ceb.attacks.transfer_attack`). Writes into `--out`: one folder per model (the
+outputs of `keras-ceb train`), `results.json` and `figure6.png`.
+
+Presets (`PRESETS`): `cpu` is a smoke run (a WRN-10-2 on 2,048 training images for 2 epochs,
+attacks on 100 test images: minutes on a laptop) that shows the pipeline works, not the
+paper's numbers; `gpu` is the real recipe (WRN-28-10, all 50,000 images, 800 epochs of
+batch 250, attacks on 1,000 test images), which needs an accelerator for days. The options
+`--wrn-depth`, `--epochs`, ... override a preset.
+
+The data: CIFAR-10 and CIFAR-10.1 come from tensorflow-datasets, prepared beforehand
+(`tfds build cifar10` and `tfds build cifar10_1` on a machine with internet access) and found
+through `--data-dir` or `$TFDS_DATA_DIR`; nothing is downloaded.
+"""
+
+import dataclasses
+import math
+import os
+import pathlib
+import platform
+import time
+
+import numpy as np
+
+# `keras-ceb train --dataset cifar10` uses these where an option is not given.
+TRAIN_RECIPE = {
+    "backbone": "wide_resnet",
+    "head": "catgen",
+    "augment": "autoaugment",
+    "lr_schedule": "step",
+}
+# (name, objective, rho) of the models of Figure 6.
+MODELS = (("ceb0", "ceb", 0.0), ("ceb5", "ceb", 5.0), ("determ", "determ", 0.0))
+TRANSFER_SOURCES = ("ceb5", "determ")
+TRANSFER_TARGET = "ceb0"
+ATTACK_STEPS = 7
+NORMS = ("linf", "l2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """The scale of a reproduction run.
+
+    Attributes:
+        description: One line on what the preset is for.
+        wrn_depth: Wide ResNet depth, 6n+4.
+        wrn_width: Wide ResNet widening factor.
+        epochs: Training epochs of each model.
+        batch_size: Training batch size (also the CatGen minibatch).
+        max_train_examples: Train on the first N images (`None`: all 50,000).
+        max_test_examples: Evaluate on the first N test images (`None`: all 10,000).
+        attack_examples: Attack the first N test images.
+        linf_epsilons: L-inf radii of the sweep, on images in [0, 1].
+        l2_epsilons: L2 radii of the sweep.
+    """
+
+    description: str
+    wrn_depth: int
+    wrn_width: int
+    epochs: int
+    batch_size: int
+    max_train_examples: object
+    max_test_examples: object
+    attack_examples: int
+    linf_epsilons: tuple
+    l2_epsilons: tuple
+
+
+PRESETS = {
+    "cpu": Preset(
+        "smoke run on a CPU (minutes): the pipeline end to end, not the paper's numbers",
+        wrn_depth=10, wrn_width=2, epochs=2, batch_size=64, max_train_examples=2048,
+        max_test_examples=1000, attack_examples=100,
+        linf_epsilons=(2 / 255, 8 / 255), l2_epsilons=(0.25, 1.0),
+    ),
+    "gpu": Preset(
+        "the paper's recipe at scale, on an accelerator (days)",
+        wrn_depth=28, wrn_width=10, epochs=800, batch_size=250, max_train_examples=None,
+        max_test_examples=None, attack_examples=1000,
+        linf_epsilons=(1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255),
+        l2_epsilons=(0.25, 0.5, 1.0, 2.0, 4.0),
+    ),
+}
+
+
+def learning_rate_schedule(learning_rate, total_steps):
+    """Adam's rate in the paper's CIFAR-10 recipe: divided by 10 at 1/2 and 3/4 of training.
+
+    Args:
+        learning_rate: The initial rate (the paper: 1e-3).
+        total_steps: Training steps of the whole run.
+
+    Returns:
+        A `keras.optimizers.schedules.PiecewiseConstantDecay`.
+
+    Example:
+
+    >>> schedule = learning_rate_schedule(1e-3, total_steps=100)
+    >>> [round(float(schedule(step)), 6) for step in (0, 50, 51, 75, 76)]
+    [0.001, 0.001, 0.0001, 0.0001, 1e-05]
+    """
+    import keras
+
+    total_steps = int(total_steps)
+    if total_steps < 1:
+        raise ValueError(f"`total_steps` must be a positive integer. Received: "
+                         f"total_steps={total_steps!r}")
+    boundaries = [max(total_steps // 2, 1), max(3 * total_steps // 4, 2)]
+    values = [float(learning_rate), float(learning_rate) / 10, float(learning_rate) / 100]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def evaluate_cifar10_1(model, data_dir=None, batch_size=128):
+    """Accuracy of a CIFAR-10 classifier on CIFAR-10.1 (Recht et al. 2018), if it is prepared.
+
+    Args:
+        model: A trained CIFAR-10 classifier (images, or `{"images", "labels"}`, to logits).
+        data_dir: The tensorflow-datasets data dir searched first.
+        batch_size: Batch size of the evaluation.
+
+    Returns:
+        `{"accuracy", "num_examples", "summary"}`, or `{"accuracy": None, "missing": ...,
+        "summary"}` when no prepared CIFAR-10.1 is found (it is never downloaded).
+    """
+    from keras_ceb import datasets
+    from keras_ceb import models
+
+    try:
+        x, y = datasets.load_cifar10_1(data_dir=data_dir)
+    except datasets.DatasetNotFoundError as e:
+        return {"accuracy": None, "num_examples": 0, "missing": e.places,
+                "summary": "CIFAR-10.1: not found (prepare it with `tfds build cifar10_1`)"}
+    from keras_ceb.attacks import predict_classes
+
+    predicted = predict_classes(models.inference_model(model), x, batch_size=batch_size)
+    accuracy = float(np.mean(predicted == y))
+    return {"accuracy": accuracy, "num_examples": int(len(x)),
+            "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)"}
+
+
+def add_parser(experiments):
+    """Adds `cifar10` to the subcommands of `keras-ceb reproduce`."""
+    from keras_ceb import cli
+
+    parser = experiments.add_parser(
+        "cifar10", help="CIFAR-10: CEB0, CEB5 and Determ Wide ResNets, PGD and transfer attacks "
+        "(sec. 3.1.6, Figure 6)",
+        description="Train CEB0, CEB5 and Determ with `keras-ceb train --dataset cifar10` (the "
+        "paper's recipe), evaluate them on CIFAR-10 and CIFAR-10.1, and attack them with 7-step "
+        "PGD (L-inf, L2) and transfer attacks, as in the paper's Figure 6. Writes one folder per "
+        "model, results.json and figure6.png into --out.",
+    )
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="cpu",
+                        help="cpu: a smoke run in minutes; gpu: the real recipe, for an "
+                        "accelerator (default: cpu)")
+    parser.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
+                        help="output folder (default: runs/cifar10_<preset>)")
+    parser.add_argument("--data-dir", type=pathlib.Path, metavar="DIR", default=None,
+                        help="tensorflow-datasets data dir holding cifar10/ (and cifar10_1/); "
+                        "default: $KERAS_CEB_DATA, then $TFDS_DATA_DIR or ~/tensorflow_datasets")
+    overrides = parser.add_argument_group("overrides of the preset")
+    for flag, kind, help_text in (
+        ("--wrn-depth", cli._positive_int, "Wide ResNet depth, 6n+4"),
+        ("--wrn-width", cli._positive_int, "Wide ResNet widening factor"),
+        ("--epochs", cli._positive_int, "training epochs of each model"),
+        ("--batch-size", cli._positive_int, "training batch size"),
+        ("--max-train-examples", cli._positive_int, "train on the first N images"),
+        ("--max-test-examples", cli._positive_int, "evaluate on the first N test images"),
+        ("--attack-examples", cli._positive_int, "attack the first N test images"),
+        ("--linf-epsilons", _epsilons, "L-inf radii, comma-separated, on [0, 1] images "
+         "(e.g. 0.0078,0.0314)"),
+        ("--l2-epsilons", _epsilons, "L2 radii, comma-separated"),
+    ):
+        overrides.add_argument(flag, type=kind, default=None, help=help_text)
+    parser.add_argument("--seed", type=cli._non_negative_int, metavar="SEED", default=0,
+                        help="seed of training and of the attacks (default: 0)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="Keras fit verbosity (default: 2, one line per epoch)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _epsilons(text):
+    import argparse
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive finite radii, got {text!r}")
+    return tuple(sorted(values))
+
+
+def settings(args):
+    """The preset with the command line's overrides, as a dict."""
+    values = dataclasses.asdict(PRESETS[args.preset])
+    for key in values:
+        override = getattr(args, key, None)
+        if key != "description" and override is not None:
+            values[key] = override
+    return values
+
+
+def train_argv(name, objective, rho, config, args, out):
+    """The `keras-ceb train` arguments of one model of the experiment."""
+    argv = ["train", "--dataset", "cifar10", "--objective", objective, "--rho", f"{rho:g}",
+            "--backbone", "wide_resnet", "--wrn-depth", str(config["wrn_depth"]),
+            "--wrn-width", str(config["wrn_width"]), "--epochs", str(config["epochs"]),
+            "--batch-size", str(config["batch_size"]), "--seed", str(args.seed),
+            "--out", str(out / name), "--verbose", str(args.verbose), "--no-download"]
+    for key in ("max_train_examples", "max_test_examples"):
+        if config[key] is not None:
+            argv += ["--" + key.replace("_", "-"), str(config[key])]
+    if args.data_dir is not None:
+        argv += ["--data-dir", str(args.data_dir)]
+    return argv
+
+
+def hardware():
+    """A description of the machine that ran the experiment."""
+    import keras
+
+    description = {"backend": keras.backend.backend(), "platform": platform.platform(),
+                   "processor": platform.processor() or platform.machine(),
+                   "cpu_count": os.cpu_count(), "accelerators": []}
+    try:
+        import tensorflow as tf
+
+        description["accelerators"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except ImportError:
+        pass
+    return description
+
+
+def run(args):
+    """Runs `keras-ceb reproduce cifar10`; returns the results written to `results.json`."""
+    from keras_ceb import attacks
+    from keras_ceb import cli
+    from keras_ceb import models
+    from keras_ceb import reporting
+
+    start = time.time()
+    config = settings(args)
+    out = args.out or pathlib.Path("runs") / f"cifar10_{args.preset}"
+    if out.exists() and not out.is_dir():
+        raise cli.CLIError(f"--out exists and is not a folder: {out}")
+    # Fail fast, before any training, when the data is missing.
+    x_test, y_test = cli.load_split("cifar10", args.data_dir, "test", False,
+                                    config["max_test_examples"])
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"reproduce cifar10, preset {args.preset}: {PRESETS[args.preset].description}")
+
+    trained, runs = {}, {}
+    for index, (name, objective, rho) in enumerate(MODELS, 1):
+        argv = train_argv(name, objective, rho, config, args, out)
+        print(f"\n[{index}/{len(MODELS)}] keras-ceb {' '.join(argv)}")
+        metrics = cli.run_train(cli.build_parser().parse_args(argv))
+        model = cli.load_classifier(out / name / "model.keras")
+        trained[name] = models.inference_model(model)
+        runs[name] = {"command": "keras-ceb " + " ".join(argv),
+                      "cifar10_accuracy": metrics["test"]["accuracy"],
+                      "cifar10_1_accuracy": metrics.get("cifar10_1", {}).get("accuracy"),
+                      "train_time_s": metrics["train_time_s"]}
+
+    count = min(config["attack_examples"], len(x_test))
+    x_attack, y_attack = x_test[:count], y_test[:count]
+    epsilons = {"linf": list(config["linf_epsilons"]), "l2": list(config["l2_epsilons"])}
+    batch_size = min(256, max(count, 1))
+    attack_kwargs = {"steps": ATTACK_STEPS, "seed": args.seed, "batch_size": batch_size}
+    sweeps = {}
+    for name, model in trained.items():
+        clean = float(np.mean(attacks.predict_classes(model, x_attack) == y_attack))
+        for norm in NORMS:
+            print(f"PGD {norm}, {ATTACK_STEPS} steps, on {name}: eps {epsilons[norm]}")
+            rows = attacks.epsilon_sweep(model, x_attack, y_attack, epsilons[norm], norm=norm,
+                                         cumulative=True, **attack_kwargs)
+            sweeps.setdefault(name, {})[norm] = [{"eps": 0.0, "accuracy": clean}] + [
+                {key: row[key] for key in ("eps", "accuracy", "untargeted_success",
+                                           "untargeted_count", "step_size")}
+                for row in rows]
+    transfers = {}
+    for source in TRANSFER_SOURCES:
+        for norm in NORMS:
+            rows = []
+            for eps in epsilons[norm]:
+                result = attacks.transfer_attack(trained[source], trained[TRANSFER_TARGET],
+                                                 x_attack, y_attack, eps=eps, norm=norm,
+                                                 **attack_kwargs)
+                rows.append({"eps": eps, "source_accuracy": result["source"]["accuracy"],
+                             "target_accuracy": result["target"]["accuracy"]})
+            transfers.setdefault(f"{source}_to_{TRANSFER_TARGET}", {})[norm] = rows
+
+    results = {
+        "experiment": "cifar10",
+        "preset": args.preset,
+        "settings": config,
+        "hardware": hardware(),
+        "models": runs,
+        "attack_examples": count,
+        "attack_steps": ATTACK_STEPS,
+        "sweeps": sweeps,
+        "transfers": transfers,
+        "paper": {"ceb0_cifar10_accuracy": 0.9751, "ceb0_cifar10_1_accuracy": 0.936},
+        "wall_time_s": time.time() - start,
+    }
+    reporting.write_json(out / "results.json", results)
+    plot_figure6(results, out / "figure6.png")
+    print()
+    print(format_results(results))
+    print(f"Wrote {out}/: ceb0/, ceb5/, determ/, results.json, figure6.png")
+    return results
+
+
+def format_results(results):
+    """A text table of the clean accuracies and the attacks of `results`."""
+    lines = [f"CIFAR-10, preset {results['preset']} ({results['hardware']['backend']}, "
+             f"{results['hardware']['cpu_count']} CPUs, "
+             f"accelerators: {results['hardware']['accelerators'] or 'none'})"]
+    lines.append(f"{'model':<8} {'CIFAR-10':>9} {'CIFAR-10.1':>11}")
+    for name, run in results["models"].items():
+        shift = run["cifar10_1_accuracy"]
+        lines.append(f"{name:<8} {run['cifar10_accuracy']:>9.4f} "
+                     f"{'n/a' if shift is None else f'{shift:.4f}':>11}")
+    lines.append(f"accuracy under untargeted PGD ({results['attack_steps']} steps, "
+                 f"{results['attack_examples']} test images)")
+    for norm in NORMS:
+        eps_values = [row["eps"] for row in next(iter(results["sweeps"].values()))[norm]]
+        lines.append(f"  {norm:<16}" + "".join(f"{_eps_label(norm, e):>9}" for e in eps_values))
+        for name, by_norm in results["sweeps"].items():
+            lines.append(f"  {name:<16}" + "".join(f"{row['accuracy']:>9.3f}"
+                                                   for row in by_norm[norm]))
+        for pair, by_norm in results["transfers"].items():
+            lines.append(f"  {pair.replace('_to_', '->'):<16}{'':>9}"
+                         + "".join(f"{row['target_accuracy']:>9.3f}" for row in by_norm[norm]))
+    return "\n".join(lines)
+
+
+def _eps_label(norm, eps):
+    return f"{eps * 255:.3g}/255" if norm == "linf" else f"{eps:.3g}"
+
+
+def plot_figure6(results, path):
+    """Accuracy under attack against eps, L-inf and L2 panels (the paper's Figure 6)."""
+    from keras_ceb import reporting
+
+    figure, axes = reporting._figure(1, 2, (11, 4.2))
+    for ax, norm in zip(axes[0], NORMS):
+        scale = 255.0 if norm == "linf" else 1.0
+        for name, by_norm in results["sweeps"].items():
+            rows = by_norm[norm]
+            ax.plot([r["eps"] * scale for r in rows], [r["accuracy"] for r in rows], "-o",
+                    label=f"{name} (white-box)")
+        for pair, by_norm in results["transfers"].items():
+            rows = by_norm[norm]
+            ax.plot([r["eps"] * scale for r in rows], [r["target_accuracy"] for r in rows],
+                    "--s", label=pair.replace("_to_", " -> ") + " (transfer)")
+        ax.set_xlabel("eps (x 1/255)" if norm == "linf" else "eps (L2)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"untargeted PGD {norm.upper()}, {results['attack_steps']} steps")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.suptitle(f"CIFAR-10, preset {results['preset']}")
+    figure.savefig(path, dpi=90)
+    return pathlib.Path(path)
