@@ -15,6 +15,7 @@ from keras_ceb.layers import BackwardEncoder
 from keras_ceb.layers import CatGenHead
 from keras_ceb.layers import MixtureMarginal
 from keras_ceb.layers import StochasticEncoder
+from keras_ceb.layers import VCEBHead
 from keras_ceb.rho import get_rho
 from keras_ceb.rho import set_rho
 

@@ -14,12 +14,14 @@ from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
 from keras_ceb.models.classifiers import takes_labels
 from keras_ceb.models.classifiers import uses_catgen
+from keras_ceb.models.hierarchical import build_hierarchical_ceb
 
 __all__ = [
     "BACKBONES",
     "HEADS",
     "PAPER_MARGINAL_COMPONENTS",
     "build_classifier",
+    "build_hierarchical_ceb",
     "classifier_metrics",
     "compile_classifier",
     "get_backbone",
