@@ -4,6 +4,9 @@ Local copies (explicit `data_dir`, `$KERAS_CEB_DATA`, the Keras cache, the
 Debian path `/usr/share/datasets`) are found before anything is downloaded.
 """
 
+from keras_ceb.datasets.ar1 import ar1_information_bottleneck
+from keras_ceb.datasets.ar1 import ar1_predictive_information
+from keras_ceb.datasets.ar1 import ar1_sequences
 from keras_ceb.datasets.catalog import DATASET_NAMES
 from keras_ceb.datasets.catalog import DatasetInfo
 from keras_ceb.datasets.catalog import dataset_info
@@ -18,6 +21,8 @@ from keras_ceb.datasets.locate import search_roots
 from keras_ceb.datasets.mnist import load_fashion_mnist
 from keras_ceb.datasets.mnist import load_mnist
 from keras_ceb.datasets.mnist import load_mnist_test
+from keras_ceb.datasets import noise
+from keras_ceb.datasets.noisy_pairs import NoisyPairs
 from keras_ceb.datasets.pipeline import as_dataset
 
 __all__ = [
@@ -25,6 +30,10 @@ __all__ = [
     "CorruptDatasetError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "NoisyPairs",
+    "ar1_information_bottleneck",
+    "ar1_predictive_information",
+    "ar1_sequences",
     "as_dataset",
     "dataset_info",
     "load",
