@@ -640,7 +640,8 @@ def evaluate_robustness(model, x, y, args):
         mnist_x, _ = load_split("mnist", args.data_dir, "test", _download_flag(args))
         mnist_x = mnist_x[: len(x)]
     return report_lib.robustness_report(
-        models.inference_model(model), x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
+        models.inference_model(model), x, y, ood=args.ood, mnist_x=mnist_x,
+        cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
         attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,

@@ -105,8 +105,8 @@ def hierarchical_ceb(log_e, log_b, log_c, rho):
         raise ValueError(f"`rho` needs one value per level ({levels}). Received: rho={rho!r}")
     total = 0.0
     for e, b, c, r in zip(log_e, log_b, log_c, rhos):
-        total = total + vceb(ops.convert_to_tensor(e, "float32"), ops.convert_to_tensor(b, "float32"),
-                             ops.convert_to_tensor(c, "float32"), r)
+        e, b, c = (ops.convert_to_tensor(v, "float32") for v in (e, b, c))
+        total = total + vceb(e, b, c, r)
     return total
 
 

@@ -6,15 +6,17 @@ reduced CIFAR-10" (`CIFAR10_POLICY`). An image gets one sub-policy drawn uniform
 its two operations is then applied with its probability.
 
 Magnitudes follow the authors' reference code (tensorflow/models, research/autoaugment),
-which scales a level `l` to `l / 10` of each operation's range (`magnitude`):
+which scales a level `l` to `l / 10` of each operation's range (`magnitude`), except
+Posterize: the reference code keeps `4 - int(4 l / 10)` bits, outside the paper's range of 4 to
+8 bits, so the paper's range is used:
 
 | operation | parameter at level l |
 |---|---|
 | ShearX, ShearY | shear `0.3 l / 10`, random sign |
-| TranslateX, TranslateY | `int(10 l / 10)` pixels on 32-pixel images (scaled with the size), random sign |
+| TranslateX, TranslateY | `int(10 l / 10)` pixels at 32 pixels (scaled with size), random sign |
 | Rotate | `int(30 l / 10)` degrees, random sign |
 | Solarize | invert the pixels at or above `256 - int(256 l / 10)` (of 255) |
-| Posterize | keep `8 - int(4 l / 10)` bits (the paper's range 4 to 8 bits; the reference code's `4 - int(4 l / 10)` falls outside it) |
+| Posterize | keep `8 - int(4 l / 10)` bits (the paper's range, 4 to 8 bits) |
 | Color, Contrast, Brightness, Sharpness | PIL `ImageEnhance` factor `0.1 + 1.8 l / 10` |
 | AutoContrast, Equalize, Invert | no magnitude (the table's level is ignored) |
 
@@ -77,7 +79,8 @@ CIFAR10_POLICY = (
 
 def _check_op(op):
     if op not in OPS:
-        raise ValueError(f"Unknown AutoAugment operation; expected one of {OPS}. Received: op={op!r}")
+        raise ValueError(
+            f"Unknown AutoAugment operation; expected one of {OPS}. Received: op={op!r}")
 
 
 def _check_level(level):

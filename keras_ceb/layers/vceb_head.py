@@ -1,4 +1,4 @@
-"""`VCEBHead`: all of VCEB (eq. 15) for one bottleneck, with labels and the consistent classifier."""
+"""`VCEBHead`: all of VCEB (eq. 15) for one bottleneck, fed the labels, consistent classifier."""
 
 import math
 
@@ -59,8 +59,10 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
 
     Example:
 
-    >>> image = keras.Input((16,), name="image"); label = keras.Input((), dtype="int32", name="label")
-    >>> level_1 = keras_ceb.StochasticEncoder(4, metric_prefix="z1_")(keras.layers.Dense(32, "relu")(image))
+    >>> image = keras.Input((16,), name="image")
+    >>> label = keras.Input((), dtype="int32", name="label")
+    >>> features = keras.layers.Dense(32, "relu")(image)
+    >>> level_1 = keras_ceb.StochasticEncoder(4, metric_prefix="z1_")(features)
     >>> level_2 = keras_ceb.StochasticEncoder(2, metric_prefix="z2_")(level_1["z"])  # e(z2|z1)
     >>> logits_1 = keras_ceb.layers.VCEBHead(10, metric_prefix="z1_")([level_1, label])
     >>> logits_2 = keras_ceb.layers.VCEBHead(10, metric_prefix="z2_")([level_2, label])

@@ -1,4 +1,4 @@
-"""Hierarchical CEB (Fischer 2020, appendix C.1): a stack of bottlenecks, each with its own CEB term."""
+"""Hierarchical CEB (Fischer 2020, appendix C.1): stacked bottlenecks, each with its CEB term."""
 
 import numbers
 

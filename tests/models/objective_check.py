@@ -1,4 +1,4 @@
-"""Helpers: eq. 26 (bidirectional CatGen CEB) recomputed in NumPy from two bottlenecks of a model."""
+"""Helpers: eq. 26 (bidirectional CatGen CEB) in NumPy from two bottlenecks of a model."""
 
 import keras
 import numpy as np
