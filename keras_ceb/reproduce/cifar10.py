@@ -175,19 +175,19 @@ def add_parser(experiments):
                         help="tensorflow-datasets data dir holding cifar10/ (and cifar10_1/); "
                         "default: $KERAS_CEB_DATA, then $TFDS_DATA_DIR or ~/tensorflow_datasets")
     overrides = parser.add_argument_group("overrides of the preset")
-    for flag, kind, help_text in (
-        ("--wrn-depth", cli._positive_int, "Wide ResNet depth, 6n+4"),
-        ("--wrn-width", cli._positive_int, "Wide ResNet widening factor"),
-        ("--epochs", cli._positive_int, "training epochs of each model"),
-        ("--batch-size", cli._positive_int, "training batch size"),
-        ("--max-train-examples", cli._positive_int, "train on the first N images"),
-        ("--max-test-examples", cli._positive_int, "evaluate on the first N test images"),
-        ("--attack-examples", cli._positive_int, "attack the first N test images"),
-        ("--linf-epsilons", _epsilons, "L-inf radii, comma-separated, on [0, 1] images "
-         "(e.g. 0.0078,0.0314)"),
-        ("--l2-epsilons", _epsilons, "L2 radii, comma-separated"),
+    for flag, kind, metavar, help_text in (
+        ("--wrn-depth", cli._positive_int, "DEPTH", "Wide ResNet depth, 6n+4"),
+        ("--wrn-width", cli._positive_int, "K", "Wide ResNet widening factor"),
+        ("--epochs", cli._positive_int, "N", "training epochs of each model"),
+        ("--batch-size", cli._positive_int, "N", "training batch size"),
+        ("--max-train-examples", cli._positive_int, "N", "train on the first N images"),
+        ("--max-test-examples", cli._positive_int, "N", "evaluate on the first N test images"),
+        ("--attack-examples", cli._positive_int, "N", "attack the first N test images"),
+        ("--linf-epsilons", _epsilons, "EPS,...", "L-inf radii, comma-separated, on [0, 1] "
+         "images (e.g. 0.0078,0.0314)"),
+        ("--l2-epsilons", _epsilons, "EPS,...", "L2 radii, comma-separated"),
     ):
-        overrides.add_argument(flag, type=kind, default=None, help=help_text)
+        overrides.add_argument(flag, type=kind, default=None, metavar=metavar, help=help_text)
     parser.add_argument("--seed", type=cli._non_negative_int, metavar="SEED", default=0,
                         help="seed of training and of the attacks (default: 0)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
