@@ -43,7 +43,8 @@ from reference_pgd import reference_pgd  # noqa: E402
 import keras_ceb  # noqa: E402
 from keras_ceb.attacks import pgd_attack  # noqa: E402
 
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+# `None`: keras_ceb's usual search (e.g. the Debian package dataset-fashion-mnist).
+DEFAULT_DATA = None
 
 
 def load(folder, split, count):

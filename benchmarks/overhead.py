@@ -2,7 +2,7 @@
 
 Reproduce (TensorFlow backend, this 2-core CPU):
 
-    python benchmarks/overhead.py --data-dir ../shared/data
+    python benchmarks/overhead.py
 
 1. Training step time on the same `small_convnet` backbone for CEB, VIB and Determ (batch 128,
    real Fashion-MNIST batches), interleaved round by round so that drift in the machine's

@@ -3,16 +3,28 @@
     keras-ceb train --objective ceb --rho 0 --out runs/ceb
     keras-ceb train --dataset cifar10 --wrn-depth 16 --wrn-width 4   # the paper's CIFAR-10 recipe
     keras-ceb evaluate runs/ceb/model.keras
-    keras-ceb reproduce cifar10 --preset cpu --out runs/cifar10_cpu
+    keras-ceb reproduce fashion-mnist --preset cpu --out runs/paper
+    keras-ceb reproduce cifar10 --preset cpu
 
-`main(argv)` returns 0 on success; bad arguments, missing files and missing data end with a
-one-line `keras-ceb <command>: error: ...` on stderr and a non-zero exit (`SystemExit`).
+`main(argv)` returns 0 on success; bad arguments, missing files, missing or damaged data and
+unusable output folders end with a one-line `keras-ceb <command>: error: ...` on stderr and a
+non-zero exit (`SystemExit`: 2 for bad arguments, 1 otherwise); Ctrl-C ends with one line and
+exit code 130.
+
+`train` checks `--out` before loading any data, never replaces a finished run without
+`--overwrite`, writes every file atomically, and keeps a checkpoint of every epoch in
+`--out/.backup` (Keras's `BackupAndRestore`): running the same command again after a kill or a
+Ctrl-C resumes from the last completed epoch and ends with the weights an uninterrupted run
+would have had (see `keras_ceb.run_folder`).
 """
 
 import argparse
 import math
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -24,7 +36,13 @@ from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import rho as rho_lib
+from keras_ceb import run_folder
+from keras_ceb import validation
+from keras_ceb.datasets import locate
+from keras_ceb.datasets import mnist as mnist_loaders
 from keras_ceb.evaluation import report as report_lib
+from keras_ceb.reproduce import command as reproduce_command
+from keras_ceb.reproduce.errors import ReproduceError
 
 RHO_HELP = (
     "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
@@ -41,7 +59,6 @@ DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
-HEADS = ("consistent", "catgen")
 AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
 LR_SCHEDULES = ("cosine", "constant", "step")
 # What `train` uses where an option is not given; `--dataset cifar10` takes the paper's recipe
@@ -50,10 +67,18 @@ DEFAULT_RECIPE = {"backbone": "small_convnet", "head": "consistent", "augment": 
                   "lr_schedule": "cosine"}
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
+# Options that may change between an interrupted `train` and the run that resumes it: they
+# change where the data is read or what is printed, not what is trained.
+RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
 
 
 class CLIError(Exception):
     """An error reported to the user as one line, without a traceback."""
+
+
+class Interrupted(Exception):
+    """A Ctrl-C, reported as one line (what was kept, how to go on) with exit code 130."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,12 +112,18 @@ def _non_negative_int(text):
 
 
 def _finite_float(text):
+    """A number that is finite in float32, the dtype of rho and of the learning rate."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), got {text!r}"
+        )
     return value
 
 
@@ -116,11 +147,17 @@ def _anneal_start(text):
     if text.lower() == "auto":
         return "auto"
     try:
-        return _finite_float(text)
-    except argparse.ArgumentTypeError:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, 'auto' or 'off', got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
-            f"expected a finite number, 'auto' or 'off', got {text!r}"
-        ) from None
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), 'auto' or 'off', got {text!r}"
+        )
+    return value
 
 
 def _dataset(text):
@@ -133,7 +170,7 @@ def _dataset(text):
 
 
 def build_parser():
-    """The `argparse` parser of `keras-ceb`, with the `train` and `evaluate` subcommands.
+    """The `argparse` parser of `keras-ceb`: `train`, `evaluate` and `reproduce`.
 
     Example:
 
@@ -150,7 +187,7 @@ def build_parser():
     commands.required = True
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
-    _add_reproduce_parser(commands)
+    reproduce_command.add_parser(commands, handler=run_reproduce)
     return parser
 
 
@@ -183,7 +220,9 @@ def _add_train_parser(commands):
         "train", help="train a classifier and write model, history, metrics and plots",
         description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
         "encoder -> head), then evaluate it on the test set. Writes model.keras, history.json, "
-        "metrics.json, training_curves.png and information_plane.png into --out.",
+        "metrics.json, training_curves.png and information_plane.png into --out, each "
+        "atomically. Every epoch is checkpointed in --out/.backup: after a kill or Ctrl-C, "
+        "the same command resumes from the last completed epoch.",
     )
     train.add_argument("--objective", choices=OBJECTIVES, default="ceb",
                        help="training objective (default: ceb)")
@@ -214,12 +253,6 @@ def _add_train_parser(commands):
         "by 10 at 1/2 and 3/4 of the run) (default: step for cifar10, else cosine)",
     )
     train.add_argument(
-        "--head", choices=HEADS, default=None,
-        help="classifier head: the consistent classifier b(z|y), or bidirectional CatGen CEB "
-        "(eq. 26) evaluated with the consistent classifier (default: catgen for cifar10, else "
-        "consistent)",
-    )
-    train.add_argument(
         "--augment", choices=AUGMENTATIONS, default=None,
         help="training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
         "pad-crop-flip (default: autoaugment for cifar10, else none)",
@@ -232,6 +265,13 @@ def _add_train_parser(commands):
         "--marginal-components", type=_non_negative_int, metavar="K", default=240,
         help="mixture components of the learned marginal m(z), used for the rate; 0 for none "
         "(default: 240, the paper's)",
+    )
+    train.add_argument(
+        "--head", choices=models.HEADS, default=None,
+        help="classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
+        "input), 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
+        "under CEB) or 'catgen' (bidirectional CatGen CEB, eq. 26, evaluated with the "
+        "consistent classifier) (default: catgen for cifar10, else consistent)",
     )
     train.add_argument(
         "--backbone", choices=("small_convnet", "wide_resnet"), default=None,
@@ -249,7 +289,11 @@ def _add_train_parser(commands):
     train.add_argument("--seed", type=int, metavar="SEED", default=0,
                        help="random seed (default: 0)")
     train.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                       help="output folder (default: runs/<objective>_rho<rho>)")
+                       help="output folder (default: runs/<objective>_rho<rho>); an unfinished "
+                       "run there is resumed, a finished one is kept unless --overwrite")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (finished or not) instead of refusing "
+                       "or resuming it")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
     train.set_defaults(handler=run_train)
@@ -266,7 +310,10 @@ def _add_evaluate_parser(commands):
     _add_data_arguments(evaluate)
     evaluate.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
                           help="folder to write metrics.json (and the figures) into "
-                          "(default: print only)")
+                          "(default: print only); an existing metrics.json there is kept "
+                          "unless --overwrite")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the metrics.json and figures already in --out")
     robustness = evaluate.add_argument_group(
         "robustness (the paper's Table 1)",
         "OoD detection is scored with in-distribution as the positive class.")
@@ -293,6 +340,10 @@ def _add_evaluate_parser(commands):
                             help="targeted attack towards class K (default: untargeted)")
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")
+    robustness.add_argument(
+        "--rate-estimator", choices=("mean", "sample"), default=None,
+        help="OoD scores at the encoder mean (deterministic; the default for one draw) or "
+        "averaged over --num-samples draws of z (the default for several)")
     robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
                             help="draws of z to average the scores and the PGD gradients (EOT) "
                             "over (default: 1)")
@@ -306,14 +357,15 @@ def _add_evaluate_parser(commands):
 
 
 def load_split(dataset, data_dir, split, download=None, max_examples=None):
-    """Loads one split of `dataset` as `(x, y)`; missing or damaged data raise `CLIError`.
+    """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
+    `CLIError`, worded with the command-line flags.
 
     Args:
         dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
         data_dir: Folder searched first, or `None`.
         split: `"train"` or `"test"`.
         download: Whether to download when no local copy is found (`None`: the loader's
-            default).
+            default; `False`: `--no-download`).
         max_examples: Keep only the first `max_examples` examples, or `None` for all.
     """
     info = datasets.dataset_info(dataset)
@@ -323,19 +375,125 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
         )
     try:
         x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
-    except (datasets.DatasetNotFoundError, datasets.CorruptDatasetError) as e:
-        if dataset.startswith("cifar10") and isinstance(e, datasets.DatasetNotFoundError):
-            raise CLIError(
-                f"{e}\n  - keras-ceb: pass --data-dir DIR (the tensorflow-datasets data dir that "
-                f"holds {dataset}/) or set $TFDS_DATA_DIR to it") from e
-        raise CLIError(str(e)) from e
+    except datasets.DatasetNotFoundError as e:
+        raise CLIError(str(cli_worded(e, download))) from e
+    except datasets.CorruptDatasetError as e:
+        raise CLIError(f"corrupt data file {run_folder.show_path(e.path)}: {e.reason}") from e
+    except OSError as e:  # No permission, a folder where a file should be, ...
+        name = run_folder.show_path(e.filename) if e.filename else f"the {dataset} data"
+        raise CLIError(f"cannot read {name}: {e.strerror or e}") from e
     if max_examples is not None:
         x, y = x[:max_examples], y[:max_examples]
     return x, y
 
 
+def cli_worded(error, download=None):
+    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
+    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
+
+    Example:
+
+    >>> error = datasets.DatasetNotFoundError(
+    ...     "MNIST", ["/d (data_dir argument): no such folder",
+    ...               "download: not tried (download=False)"],
+    ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
+    >>> print(cli_worded(error, download=False))
+    Could not find MNIST. Looked in, in this order:
+      1. /d (--data-dir): no such folder
+      2. download: not tried (--no-download)
+    To get the data:
+      - put mnist.npz in a folder and pass it as --data-dir
+    """
+    not_tried = (
+        "download: not tried (--no-download)" if download is False
+        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
+    )
+    replacements = (
+        ("(data_dir argument)", "(--data-dir)"),
+        ("download: not tried (download=False)", not_tried),
+        ("pass it as `data_dir=`", "pass it as --data-dir"),
+        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
+        ("or pass `download=True` on a machine with internet access",
+         "or run without --no-download on a machine with internet access"),
+        (", or call this loader with `download=True`", ""),
+    )
+
+    def reword(text):
+        for python, cli in replacements:
+            text = text.replace(python, cli)
+        return text
+
+    # The hint about `load_mnist_test()` is for Python users only.
+    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
+    return datasets.DatasetNotFoundError(
+        error.dataset, [reword(p) for p in error.places], hints
+    )
+
+
+def check_data_dir(data_dir):
+    """`--data-dir` must be an existing folder: a typo is an error, not a silent fall-back."""
+    if data_dir is None:
+        return None
+    shown = run_folder.show_path(data_dir)
+    try:
+        if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
+            raise CLIError(f"--data-dir {shown}: no such folder")
+    except NotADirectoryError:
+        raise CLIError(f"--data-dir {shown} is not a folder") from None
+    except OSError as e:
+        raise CLIError(f"--data-dir {shown} cannot be used: {e.strerror or e}") from None
+    return data_dir
+
+
+def check_data_env():
+    """Each folder of `$KERAS_CEB_DATA` that exists must be a usable folder.
+
+    A missing one is allowed (it is listed among the places looked at, like a missing entry
+    of `$PATH`); a file, a name too long for the file system or a folder that cannot be
+    examined is an error.
+    """
+    for entry in os.environ.get(locate.ENV_VAR, "").split(os.pathsep):
+        if not entry:
+            continue
+        shown = run_folder.show_path(entry)
+        try:
+            run_folder.is_folder_entry(os.path.expanduser(entry))
+        except NotADirectoryError:
+            raise CLIError(f"${locate.ENV_VAR} names {shown}, which is not a folder") from None
+        except OSError as e:
+            raise CLIError(
+                f"${locate.ENV_VAR} names {shown}, which cannot be used: {e.strerror or e}"
+            ) from None
+
+
+def check_finite_data(x, name):
+    """Refuses inputs with NaN or infinite values: they turn the weights NaN silently."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) or np.all(np.isfinite(x)):
+        return
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    examples = np.flatnonzero(bad.any(axis=1))
+    raise CLIError(
+        f"the {name} hold {int(bad.sum())} non-finite values (NaN or inf) in "
+        f"{len(examples)} examples, the first in example {int(examples[0])}; "
+        "fix or re-create the data files"
+    )
+
+
 def _download_flag(args):
     return None if args.download else False
+
+
+def _mnist_ood_data_dir(data_dir):
+    """Where `--data-dir` holds the MNIST OoD set: its `mnist-test/` or `mnist/` subfolder,
+    or itself when it holds `mnist.npz`; else `None` (the usual search, ending with the
+    copy shipped with keras_ceb). Loose t10k files in it are Fashion-MNIST's: same names."""
+    if data_dir is None:
+        return None
+    for candidate in (data_dir / "mnist-test", data_dir / "mnist"):
+        if candidate.is_dir():
+            return candidate
+    return data_dir if (data_dir / mnist_loaders.MNIST_NPZ).is_file() else None
 
 
 def evaluate_test_metrics(model, x, y, batch_size):
@@ -346,28 +504,26 @@ def evaluate_test_metrics(model, x, y, batch_size):
         `i_xz_lower`, `i_yz`; `None` where the model does not log one), `consistency` and
         `num_examples`.
     """
-    inputs = model_inputs(model, x, y)
-    logs = model.evaluate(inputs, y, batch_size=batch_size, verbose=0, return_dict=True)
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     result = {key: float(value) for key, value in logs.items()}
     # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
     # NaN for them): estimate them on the test set the same way.
-    result.update(evaluation.information_estimates(model, inputs, batch_size=batch_size))
+    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
-    result["num_examples"] = int(len(x))
+    result["num_examples"] = int(len(y))
     return result
-
-
-def model_inputs(model, x, y):
-    """What `model` takes: the images, or `{"images", "labels"}` for a model that takes labels."""
-    return {"images": x, "labels": y} if models.takes_labels(model) else x
 
 
 def load_classifier(path):
     """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
     path = pathlib.Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # e.g. a name too long for the file system.
+        raise CLIError(f"cannot read {run_folder.show_path(path)}: {e.strerror or e}") from None
+    if not found:
         raise CLIError(f"model file not found: {path}")
     if path.suffix != ".keras":
         raise CLIError(f"expected a .keras model file, got {path}")
@@ -384,7 +540,7 @@ def load_classifier(path):
 
 
 def _check_input_shape(model, x, dataset):
-    expected = tuple(model.input_shape[1:])
+    expected = tuple(models.inference_model(model).input_shape[1:])
     if tuple(x.shape[1:]) != expected:
         raise CLIError(
             f"the model expects inputs of shape {expected} but {dataset} has {tuple(x.shape[1:])}"
@@ -421,7 +577,7 @@ def resolve_recipe(args):
     CEB, AutoAugment, the step schedule); the other datasets the small-convnet defaults.
     """
     recipe = dict(DEFAULT_RECIPE)
-    if args.dataset == "cifar10":
+    if getattr(args, "dataset", None) == "cifar10":
         from keras_ceb.reproduce import cifar10
 
         recipe = dict(cifar10.TRAIN_RECIPE)
@@ -448,9 +604,9 @@ def build_model(args, info, steps_per_epoch):
         rho=args.rho if start_rho is None else start_rho,
         marginal_components=args.marginal_components or None,
         covariance=args.covariance,
+        head=args.head,
         seed=args.seed,
         backbone_kwargs=_backbone_kwargs(args),
-        head=args.head,
     )
     decay_steps = steps_per_epoch * args.epochs if args.lr_schedule == "cosine" else None
     optimizer = None
@@ -478,6 +634,11 @@ def train_callbacks(args):
     return [callbacks.RhoScheduler(schedule)]
 
 
+def model_inputs(model, x, y):
+    """`x`, or `{"images": x, "labels": y}` for a model that takes the labels (the MLP head)."""
+    return {"images": x, "labels": y} if models.takes_labels(model) else x
+
+
 def estimate_callbacks(args, x_test):
     """`val_rate` and `val_i_xz_lower` on the test set every epoch (the information plane)."""
     if args.objective == "determ":
@@ -486,18 +647,24 @@ def estimate_callbacks(args, x_test):
 
 
 def write_training_outputs(out, model, history, args, info, title):
-    """Writes `model.keras`, `history.json` and the two PNG plots into `out`."""
-    model.save(out / "model.keras")
+    """Writes `model.keras`, `history.json` and the two PNG plots into `out`, each atomically."""
+    reporting.replace_atomically(out / "model.keras", model.save)
     reporting.write_json(out / "history.json", history)
     # The test set is the `validation_data` of `fit`: monitored per epoch, never selected on.
-    reporting.plot_training_curves(
-        history, out / "training_curves.png", title=title, validation_label="test"
+    reporting.replace_atomically(
+        out / "training_curves.png",
+        lambda path: reporting.plot_training_curves(
+            history, path, title=title, validation_label="test"
+        ),
     )
-    reporting.plot_information_plane(
-        history, out / "information_plane.png", num_classes=info.num_classes,
-        batch_size=args.batch_size, title=f"information plane, {args.objective.upper()}"
-        + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
-        validation_label="test",
+    reporting.replace_atomically(
+        out / "information_plane.png",
+        lambda path: reporting.plot_information_plane(
+            history, path, num_classes=info.num_classes, batch_size=args.batch_size,
+            title=f"information plane, {args.objective.upper()}"
+            + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
+            validation_label="test",
+        ),
     )
 
 
@@ -507,69 +674,175 @@ def _check_train_args(args):
         raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
     if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
         raise CLIError(f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {args.wrn_depth}")
-    out = args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out exists and is not a folder: {out}")
-    return out
+    return args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
+
+
+def training_options(args):
+    """The options of `train` that determine what is trained (see `RESUME_FREE_OPTIONS`)."""
+    return {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in sorted(vars(args).items())
+        if key not in ("handler", "command", *RESUME_FREE_OPTIONS)
+    }
+
+
+def check_train_out(out, args):
+    """Checks `--out` before any work; returns whether to resume the unfinished run in it.
+
+    A finished run is refused without `--overwrite`; an unfinished one is resumed, unless
+    its options differ from these (refused) or `--overwrite` is given (started over).
+    """
+    try:
+        run_folder.check_writable_folder(out, "--out")
+        state = run_folder.train_state(out)
+    except run_folder.RunFolderError as e:
+        raise CLIError(str(e)) from None
+    shown = run_folder.show_path(out)
+    if state == run_folder.FINISHED and not args.overwrite:
+        found = ", ".join(run_folder.present(out, run_folder.TRAIN_OUTPUTS))
+        raise CLIError(
+            f"--out {shown} already holds a finished run ({found}); pass --overwrite to "
+            "replace it, or choose another --out"
+        )
+    if state != run_folder.UNFINISHED or args.overwrite:
+        return False
+    saved = run_folder.read_options(out)
+    if saved is not None:
+        differences = run_folder.option_differences(saved, training_options(args))
+        if differences:
+            raise CLIError(
+                f"--out {shown} holds an unfinished run with other options: "
+                f"{'; '.join(differences)}; run it with its own options to resume it, or "
+                "pass --overwrite to start over"
+            )
+    return True
 
 
 def run_train(args):
     """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`."""
     start = time.time()
     out = _check_train_args(args)
+    resume = check_train_out(out, args)
+    data_dir = check_data_dir(args.data_dir)
+    check_data_env()
     download = _download_flag(args)
     x_train, y_train = load_split(
-        args.dataset, args.data_dir, "train", download, args.max_train_examples
+        args.dataset, data_dir, "train", download, args.max_train_examples
     )
-    x_test, y_test = load_split(
-        args.dataset, args.data_dir, "test", download, args.max_test_examples
-    )
+    x_test, y_test = load_split(args.dataset, data_dir, "test", download, args.max_test_examples)
+    check_finite_data(x_train, f"{args.dataset} training images")
+    check_finite_data(x_test, f"{args.dataset} test images")
     info = datasets.dataset_info(args.dataset)
-    out.mkdir(parents=True, exist_ok=True)
+    backup = out / run_folder.BACKUP_DIR
+    if not resume:  # A new run, or --overwrite: the old outputs go now, not before the data.
+        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
+        backup.mkdir(parents=True)
+        run_folder.write_options(out, training_options(args))
+    else:
+        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
+        print(f"Resuming the unfinished run in {run_folder.show_path(out)} "
+              f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
 
     keras.utils.set_random_seed(args.seed)
-    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
-    model = build_model(args, info, steps_per_epoch)
-    augment = None if args.augment == "none" else args.augment
-    train_data = _with_inputs(model, datasets.as_dataset(
-        x_train, y_train, batch_size=args.batch_size, seed=args.seed, augment=augment))
-    test_data = _with_inputs(model, datasets.as_dataset(
-        x_test, y_test, batch_size=args.batch_size, shuffle=False))
-    train_start = time.time()
-    history = model.fit(
-        train_data, epochs=args.epochs, validation_data=test_data,
-        callbacks=train_callbacks(args)
-        + estimate_callbacks(args, model_inputs(model, x_test, y_test)),
-        verbose=args.verbose,
-        shuffle=False,  # `train_data` reshuffles itself every epoch.
-    )
-    train_time = time.time() - train_start
-    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
-    shift = None
-    if args.dataset == "cifar10":
-        from keras_ceb.reproduce import cifar10
+    # Data order and the encoder's noise are functions of (seed, epoch), and rho is set per
+    # epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
+    model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
+    # The paper's MLP head under CEB, and the CatGen head, feed the labels to b(z|y): they are
+    # a model input.
+    labels_as_input = models.takes_labels(model)
+    train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed,
+                                       labels_as_input=labels_as_input,
+                                       augment=None if args.augment == "none" else args.augment)
+    if labels_as_input:
+        test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
+                                          labels_as_input=True)
+    else:
+        test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
+                                        shuffle=False)
+    log = run_folder.HistoryLog(out)
+    seeding = callbacks.EpochSeeding(args.seed)
+    trained = False
+    # The held-out estimates come before the log, which records them; all of these are
+    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would.
+    fit_callbacks = train_callbacks(args) + estimate_callbacks(
+        args, model_inputs(model, x_test, y_test)) + [
+        train_data.epoch_callback(),
+        seeding,
+        callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
+        log,
+        keras.callbacks.BackupAndRestore(
+            backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False
+        ),
+        log.saved_callback(),
+    ]
+    try:
+        train_start = time.time()
+        try:
+            model.fit(
+                train_data, epochs=args.epochs, validation_data=test_data,
+                callbacks=fit_callbacks, verbose=args.verbose,
+                shuffle=False,  # `train_data` orders each epoch itself.
+            )
+        except callbacks.NonFiniteTrainingError as e:
+            raise CLIError(
+                f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
+                f"kept in {run_folder.show_path(backup)}. Try a lower --learning-rate (now "
+                f"{args.learning_rate:g}) and check the data; --overwrite starts over with "
+                "new options"
+            ) from None
+        except Exception as e:
+            if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
+                raise CLIError(
+                    f"cannot resume from {run_folder.show_path(backup)}: "
+                    f"{_first_line(e)}; pass --overwrite to start over"
+                ) from e
+            raise
+        trained = True
+        if resume and log.first_epoch is None:
+            print(f"All {args.epochs} epochs were done; evaluating and saving.")
+        train_time = time.time() - train_start
+        seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
+        test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+                                     args.batch_size)
+        shift = None
+        if args.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
+            from keras_ceb.reproduce import cifar10
 
-        shift = cifar10.evaluate_cifar10_1(model, args.data_dir, args.batch_size)
+            shift = cifar10.evaluate_cifar10_1(model, data_dir, args.batch_size)
 
-    title = _title(args.objective, args.rho, args.dataset, len(x_test))
-    history = reporting.history_with_consistency(history.history)
-    write_training_outputs(out, model, history, args, info, title)
-    config = {
-        key: (str(value) if isinstance(value, pathlib.Path) else value)
-        for key, value in vars(args).items()
-        if key not in ("handler", "command")
-    }
-    config["num_train_examples"] = int(len(x_train))
-    config["rho_anneal_start"] = anneal_start(args)
-    result = {
-        "config": config,
-        "test": test,
-        "train_time_s": train_time,
-        "wall_time_s": time.time() - start,
-    }
-    if shift is not None:
-        result["cifar10_1"] = shift
-    reporting.write_json(out / "metrics.json", result)
+        title = _title(args.objective, args.rho, args.dataset, len(x_test))
+        history = reporting.history_with_consistency(log.history)
+        write_training_outputs(out, model, history, args, info, title)
+        config = {
+            key: (str(value) if isinstance(value, pathlib.Path) else value)
+            for key, value in vars(args).items()
+            if key not in ("handler", "command")
+        }
+        config["out"] = str(out)
+        config["num_train_examples"] = int(len(x_train))
+        config["rho_anneal_start"] = anneal_start(args)
+        result = {
+            "config": config,
+            "test": test,
+            "train_time_s": train_time,
+            "wall_time_s": time.time() - start,
+        }
+        if shift is not None:
+            result["cifar10_1"] = shift
+        if resume:  # How many epochs the interrupted run(s) had completed.
+            result["resumed_after_epochs"] = (
+                args.epochs if log.first_epoch is None else log.first_epoch
+            )
+        reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
+    except KeyboardInterrupt:
+        raise Interrupted(_train_interrupted_message(log, trained, args.epochs, backup)) from None
+    except OSError as e:  # A full disk, a folder removed under us, ...
+        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
+        raise CLIError(
+            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
+            f"{run_folder.show_path(backup)}: fix it and run the same command again"
+        ) from e
+    shutil.rmtree(backup, ignore_errors=True)
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
     if shift is not None:
         print(shift["summary"])
@@ -578,11 +851,39 @@ def run_train(args):
     return result
 
 
-def _with_inputs(model, dataset):
-    """`dataset` of `(images, labels)` batches in the input format of `model`."""
-    if not models.takes_labels(model):
-        return dataset
-    return dataset.map(lambda x, y: ({"images": x, "labels": y}, y))
+def _train_interrupted_message(log, trained, epochs, backup):
+    shown = run_folder.show_path(backup)
+    if trained:
+        return (f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
+                f"in {shown}: run the same command again to finish")
+    if log.epoch is None:
+        return "interrupted before training started: run the same command again to start"
+    current = min(log.saved_epochs + 1, epochs)  # What the checkpoint lacks is lost.
+    if log.saved_epochs == 0:
+        return (f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
+                "run the same command again to start")
+    return (f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
+            f"saved in {shown}: run the same command again to resume")
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_evaluate_out(out, overwrite):
+    """Checks `evaluate --out` before the evaluation runs: a usable folder whose
+    `metrics.json` (maybe a training run's) is replaced only with `--overwrite`."""
+    try:
+        run_folder.check_writable_folder(out, "--out")
+    except run_folder.RunFolderError as e:
+        raise CLIError(str(e)) from None
+    found = run_folder.present(out, ("metrics.json",))
+    if found and not overwrite:
+        raise CLIError(
+            f"--out {run_folder.show_path(out)} already holds metrics.json; pass --overwrite "
+            "to replace it, or choose another --out"
+        )
 
 
 def run_evaluate(args):
@@ -593,14 +894,20 @@ def run_evaluate(args):
     further options that add their own sections.
     """
     start = time.time()
+    if args.out is not None:
+        check_evaluate_out(args.out, args.overwrite)
+    data_dir = check_data_dir(args.data_dir)
+    check_data_env()
     model = load_classifier(args.model)
     x_test, y_test = load_split(
-        args.dataset, args.data_dir, "test", _download_flag(args), args.max_test_examples
+        args.dataset, data_dir, "test", _download_flag(args), args.max_test_examples
     )
+    check_finite_data(x_test, f"{args.dataset} test images")
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
-    test = evaluate_test_metrics(model, x_test, y_test, args.batch_size)
+    test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+                                 args.batch_size)
     result = {
         "model": str(args.model),
         "dataset": args.dataset,
@@ -608,7 +915,8 @@ def run_evaluate(args):
         "test": test,
     }
     title = _title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
-    robustness = evaluate_robustness(model, x_test, y_test, args)
+    # Attacks, OoD scores and calibration use the images -> logits model.
+    robustness = evaluate_robustness(models.inference_model(model), x_test, y_test, args)
     if robustness is not None:
         result["robustness"] = robustness
     result["wall_time_s"] = time.time() - start
@@ -617,14 +925,30 @@ def run_evaluate(args):
         print()
         print(report_lib.format_report(robustness))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        reporting.write_json(args.out / "metrics.json", result)
-        written = ["metrics.json"]
-        if robustness is not None:
-            written += [pathlib.Path(p).name for p in
-                        report_lib.save_report_figures(robustness, args.out, title=title)]
+        written = write_evaluation_outputs(args.out, result, robustness, title)
         print(f"Wrote {args.out}/: {', '.join(written)}")
     return result
+
+
+def write_evaluation_outputs(out, result, robustness, title):
+    """Writes the figures, then `metrics.json`, into `out`, each atomically; returns the names.
+
+    The figures are drawn into a temporary folder inside `out`, then moved into place.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    run_folder.clear(out, run_folder.EVALUATE_OUTPUTS, backup=False)  # Checked: --overwrite.
+    written = []
+    if robustness is not None:
+        stage = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=reporting.TEMP_PREFIX))
+        try:
+            for path in report_lib.save_report_figures(robustness, stage, title=title):
+                path = pathlib.Path(path)
+                os.replace(path, out / path.name)
+                written.append(path.name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    reporting.write_json(out / "metrics.json", result)
+    return ["metrics.json", *written]
 
 
 def evaluate_robustness(model, x, y, args):
@@ -637,32 +961,27 @@ def evaluate_robustness(model, x, y, args):
             raise CLIError(f"--target-class must be below {num_classes}, got {args.target_class}")
     mnist_x = None
     if args.ood and args.dataset == "fashion_mnist":
-        mnist_x, _ = load_split("mnist", args.data_dir, "test", _download_flag(args))
+        mnist_x, _ = load_split(
+            "mnist", _mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
+        )
         mnist_x = mnist_x[: len(x)]
     return report_lib.robustness_report(
-        models.inference_model(model), x, y, ood=args.ood, mnist_x=mnist_x,
-        cw_ood_examples=args.cw_ood_examples,
+        model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
         attack_step_size=args.attack_step_size,
         attack_examples=args.attack_examples, target_class=args.target_class,
-        run_calibration=args.calibration, num_samples=args.num_samples, seed=args.seed,
+        run_calibration=args.calibration, num_samples=args.num_samples,
+        rate_estimator=args.rate_estimator, seed=args.seed,
         batch_size=args.batch_size,
     )
 
 
-def _add_reproduce_parser(commands):
-    """`keras-ceb reproduce EXPERIMENT`: each experiment's module adds its own subcommand."""
-    from keras_ceb.reproduce import cifar10
-
-    reproduce = commands.add_parser(
-        "reproduce", help="reproduce an experiment of the paper at a chosen scale",
-        description="Reproduce an experiment of the CEB paper: train its models, evaluate them "
-        "and write the results and figures into --out.",
-    )
-    experiments = reproduce.add_subparsers(dest="experiment", metavar="EXPERIMENT",
-                                           parser_class=_Parser)
-    experiments.required = True
-    cifar10.add_parser(experiments)
+def run_reproduce(args):
+    """Runs `keras-ceb reproduce <dataset>` (`keras_ceb.reproduce.command`)."""
+    try:
+        return reproduce_command.run(args)
+    except ReproduceError as e:
+        raise CLIError(str(e)) from e
 
 
 def main(argv=None):
@@ -673,7 +992,7 @@ def main(argv=None):
 
     Returns:
         0 on success. Errors raise `SystemExit` with a non-zero code after a one-line
-        message on stderr.
+        message on stderr: 2 for bad arguments, 1 for other errors, 130 for Ctrl-C.
 
     Example:
 
@@ -683,11 +1002,16 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.command}"
     try:
         args.handler(args)
     except CLIError as e:
-        message = str(e)
-        prog = f"{parser.prog} {args.command}"
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
+    except (Interrupted, KeyboardInterrupt) as e:
+        if sys.stdout.isatty():  # End the progress bar's line first.
+            print(flush=True)
+        print(f"{prog}: {e}" if isinstance(e, Interrupted) else f"{prog}: interrupted",
+              file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     return 0

@@ -1,12 +1,17 @@
 """Reporting for training and evaluation runs: a summary table, JSON files and PNG plots.
 
 Plots are drawn with matplotlib's object-oriented API on an Agg canvas, so nothing here
-changes the global pyplot backend or needs a display.
+changes the global pyplot backend or needs a display. Files are written through a temporary
+file beside them and moved into place (`replace_atomically`), so a kill never leaves a
+truncated one.
 """
 
+import contextlib
 import json
 import math
+import os
 import pathlib
+import secrets
 
 from keras_ceb import metrics as metrics_lib
 
@@ -140,16 +145,62 @@ def to_jsonable(obj):
     return obj
 
 
+# Prefix of the temporary files of `replace_atomically`: a leftover one (a kill between
+# creating and renaming it) is recognizable, and never taken for a result.
+TEMP_PREFIX = ".keras-ceb-tmp-"
+
+
+def replace_atomically(path, write):
+    """Writes the file `path` in one step: `write(temp)` writes a temporary file beside it,
+    which is flushed to disk and then renamed onto `path` (`os.replace`).
+
+    A reader, or a kill at any moment, sees either the old file or the complete new one,
+    never a truncated file. The temporary file keeps the suffix of `path` (so
+    `model.save` and `savefig` pick the right format) and is removed if `write` fails.
+
+    Args:
+        path: The destination; its folder must exist.
+        write: A function that writes the content to the path it is given.
+
+    Returns:
+        `path`, as a `pathlib.Path`.
+
+    Example:
+
+    >>> replace_atomically("model.keras", model.save)  # doctest: +SKIP
+    """
+    path = pathlib.Path(path)
+    while True:  # Like tempfile.mkstemp, but with the usual permissions (0o666 & ~umask).
+        temp = path.parent / f"{TEMP_PREFIX}{path.stem}-{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        write(pathlib.Path(temp))
+        with open(temp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:  # KeyboardInterrupt included: leave no temporary file.
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return path
+
+
 def write_json(path, obj):
-    """Writes `obj` as indented JSON (NaN and infinities become `null`); returns the path.
+    """Writes `obj` as indented JSON (NaN and infinities become `null`), atomically.
+
+    Returns:
+        The path.
 
     Example:
 
     >>> write_json("metrics.json", {"accuracy": 0.91})  # doctest: +SKIP
     """
-    path = pathlib.Path(path)
-    path.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
-    return path
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    return replace_atomically(path, lambda temp: temp.write_text(text))
 
 
 def _figure(nrows, ncols, size):

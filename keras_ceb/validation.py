@@ -3,6 +3,10 @@
 import math
 import numbers
 
+# The largest finite float32, 3.4028234663852886e38: a larger magnitude is finite in Python but
+# becomes inf in a float32 variable (rho, a learning rate), so it is refused as not finite.
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 def positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -19,6 +23,11 @@ def positive_float(value, name):
 def finite_float(value, name):
     if not _is_real(value) or not math.isfinite(float(value)):
         raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+    if abs(float(value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"`{name}` must be finite in float32 (|{name}| <= {FLOAT32_MAX:.4g}). "
+            f"Received: {name}={value!r}"
+        )
     return float(value)
 
 

@@ -1,9 +1,12 @@
-"""Keras callbacks: rho schedules and robustness evaluation during training."""
+"""Keras callbacks: rho schedules, robustness evaluation and a non-finite check during training."""
 
+from keras_ceb.callbacks.epoch_seeding import EpochSeeding
 from keras_ceb.callbacks.evaluation_callbacks import AttackEvaluation
 from keras_ceb.callbacks.evaluation_callbacks import CalibrationEvaluation
 from keras_ceb.callbacks.evaluation_callbacks import InformationEstimates
 from keras_ceb.callbacks.evaluation_callbacks import OoDEvaluation
+from keras_ceb.callbacks.non_finite import NonFiniteTrainingError
+from keras_ceb.callbacks.non_finite import TerminateOnNonFinite
 from keras_ceb.callbacks.rho_scheduler import RhoScheduler
 from keras_ceb.callbacks.rho_scheduler import exponential_anneal
 from keras_ceb.callbacks.rho_scheduler import linear_anneal

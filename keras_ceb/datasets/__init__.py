@@ -1,7 +1,8 @@
 """Dataset loaders with offline fallbacks, and `tf.data` pipelines.
 
 Local copies (explicit `data_dir`, `$KERAS_CEB_DATA`, the Keras cache, the
-Debian path `/usr/share/datasets`) are found before anything is downloaded.
+Debian path `/usr/share/datasets`, and for the MNIST test set the copy shipped in
+the package) are found before anything is downloaded.
 """
 
 from keras_ceb.datasets.ar1 import ar1_information_bottleneck
@@ -11,6 +12,7 @@ from keras_ceb.datasets.catalog import DATASET_NAMES
 from keras_ceb.datasets.catalog import DatasetInfo
 from keras_ceb.datasets.catalog import dataset_info
 from keras_ceb.datasets.catalog import load
+from keras_ceb.datasets.epoch_batches import EpochBatches
 from keras_ceb.datasets.cifar import load_cifar10
 from keras_ceb.datasets.cifar import load_cifar10_1
 from keras_ceb.datasets.idx import CorruptDatasetError
@@ -30,6 +32,7 @@ __all__ = [
     "CorruptDatasetError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "EpochBatches",
     "NoisyPairs",
     "ar1_information_bottleneck",
     "ar1_predictive_information",

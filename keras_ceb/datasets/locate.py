@@ -9,12 +9,16 @@ Search order, first hit wins:
 4. the Debian data path `/usr/share/datasets` (package
    `dataset-fashion-mnist`),
 
-and only then a download, done by the loaders. Inside the explicit
+then, for the MNIST test set only, the copy shipped inside the package
+(`PACKAGE_DATA_ROOT`, `keras_ceb/datasets/data/mnist-test/`), and only then a
+download, done by the loaders. Inside the explicit
 `data_dir` the files may lie directly or in a dataset subfolder (e.g.
 `fashion-mnist/`); in the shared roots (2-4) only the subfolder counts, since
 MNIST and Fashion-MNIST use the same file names. The roots are read at call
-time from `ENV_VAR`, `KERAS_HOME`/`HOME` and `DEBIAN_ROOT`, so tests can move
-them with `monkeypatch`.
+time from `ENV_VAR`, `KERAS_HOME`/`HOME`, `DEBIAN_ROOT` and
+`PACKAGE_DATA_ROOT`, so tests can move them with `monkeypatch`. A folder that
+cannot be examined (a name too long for the file system, no permission) is
+reported in the list of places looked at, like a missing one, never raised.
 """
 
 import dataclasses
@@ -23,6 +27,7 @@ import pathlib
 
 ENV_VAR = "KERAS_CEB_DATA"
 DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
+PACKAGE_DATA_ROOT = pathlib.Path(__file__).resolve().parent / "data"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -106,8 +111,11 @@ def resolve_file(directory, name):
     """
     for variant in _name_variants(name):
         path = directory / variant
-        if path.is_file():
-            return path
+        try:
+            if path.is_file():
+                return path
+        except OSError:  # e.g. a name too long for the file system.
+            continue
     return None
 
 
@@ -128,8 +136,11 @@ class Found:
 
 def _check(directory, file_sets):
     """Returns `(files, note)`: a dict if some set is complete, else a note."""
-    if not directory.is_dir():
-        return None, "no such folder"
+    try:
+        if not directory.is_dir():
+            return None, "no such folder"
+    except OSError as e:  # e.g. ENAMETOOLONG, EACCES on a parent folder.
+        return None, f"cannot be examined ({e.strerror or e})"
     notes = []
     for names in file_sets:
         files = {n: resolve_file(directory, n) for n in names}

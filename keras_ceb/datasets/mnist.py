@@ -1,9 +1,12 @@
 """Fashion-MNIST and MNIST loaders with offline fallbacks.
 
-Local copies are searched first (see `keras_ceb.datasets.locate`), a
-download through `keras.utils.get_file` into the Keras cache comes last.
+Local copies are searched first (see `keras_ceb.datasets.locate`); the MNIST
+test set also ships inside the package (`data/mnist-test/`, checked by its
+SHA-256); a download through `keras.utils.get_file` into the Keras cache
+comes last.
 """
 
+import hashlib
 import pathlib
 import zipfile
 
@@ -20,6 +23,18 @@ MNIST_NPZ_SHA256 = (
     "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 )
 SPLITS = (None, "train", "test")
+# The MNIST test set shipped in `locate.PACKAGE_DATA_ROOT / "mnist-test"` (see
+# its README.md for the source and the licence).
+PACKAGED_MNIST_TEST = "mnist-test"
+PACKAGED_MNIST_TEST_SHA256 = {
+    "t10k-images-idx3-ubyte.gz": (
+        "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b"
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "fc607395669ec21321ea83e4b82c0544b7e8e63ff5b34337c06bc0a17cc0da3c"
+    ),
+}
+PACKAGED_SOURCE = "shipped with keras_ceb"
 
 # Base names (without .gz) of the idx files of each split.
 _IDX_FILES = {
@@ -42,23 +57,44 @@ def _check_flag(name, value):
         raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
 
 
-def _finish(images, labels, normalize, path):
-    """Validates one split and converts it to the public dtypes/shapes."""
+def _finish(images, labels, images_path, labels_path, normalize):
+    """Validates one split and converts it to the public dtypes/shapes.
+
+    Each problem is reported against the file that has it: the images file
+    for the pixels, the labels file for the labels.
+    """
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise CorruptDatasetError(
-            path, f"expected images of shape (N, 28, 28), found {images.shape}"
+            images_path,
+            f"expected images of shape (N, 28, 28), found {images.shape}",
+        )
+    if images.dtype != np.uint8:
+        found = f"{images.dtype} values"
+        if images.size and np.issubdtype(images.dtype, np.number):
+            found += f" in [{images.min()}, {images.max()}]"
+        raise CorruptDatasetError(
+            images_path,
+            "expected uint8 pixels (idx type 0x08, the type of every "
+            f"MNIST and Fashion-MNIST images file), found {found}",
+        )
+    if labels.dtype != np.uint8:
+        raise CorruptDatasetError(
+            labels_path,
+            "expected uint8 labels (idx type 0x08, the type of every MNIST "
+            f"and Fashion-MNIST labels file), found {labels.dtype} values",
         )
     if labels.shape != (len(images),):
         raise CorruptDatasetError(
-            path,
-            f"{len(images)} images but labels of shape {labels.shape}",
+            labels_path,
+            f"labels of shape {labels.shape} for the {len(images)} images "
+            f"of {images_path}",
         )
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+    if len(labels) and labels.max() > 9:
         raise CorruptDatasetError(
-            path,
+            labels_path,
             f"labels must lie in [0, 9], found [{labels.min()}, {labels.max()}]",
         )
-    images = images.astype("uint8")[..., None]
+    images = images[..., None]
     if normalize:
         images = images.astype("float32") / np.float32(255.0)
     return images, labels.astype("int32")
@@ -68,13 +104,13 @@ def _read_idx_split(files, split):
     images_name, labels_name = _IDX_FILES[split]
     images = read_idx(files[images_name], ndim=3)
     labels = read_idx(files[labels_name], ndim=1)
-    return images, labels, files[images_name]
+    return images, labels, files[images_name], files[labels_name]
 
 
 def _read_npz_split(path, split):
     try:
         with np.load(path, allow_pickle=False) as f:
-            return f[f"x_{split}"], f[f"y_{split}"], path
+            return f[f"x_{split}"], f[f"y_{split}"], path, path
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise CorruptDatasetError(path, f"unreadable MNIST npz ({e})") from e
 
@@ -185,8 +221,38 @@ def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None)
                 ),
             ) from error
     reads = [_read_idx_split(files, s) for s in splits]
-    result = tuple(_finish(x, y, normalize, path) for x, y, path in reads)
+    result = tuple(_finish(*read, normalize=normalize) for read in reads)
     return result if split is None else result[0]
+
+
+def packaged_mnist_test_dir():
+    """The folder of the MNIST test set shipped with keras_ceb.
+
+    Example:
+
+    >>> sorted(p.name for p in packaged_mnist_test_dir().iterdir())
+    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+    """
+    return pathlib.Path(locate.PACKAGE_DATA_ROOT) / PACKAGED_MNIST_TEST
+
+
+def _find_packaged_mnist_test(places):
+    """The shipped test files as a `locate.Found` (checked by SHA-256), or `None`."""
+    directory = packaged_mnist_test_dir()
+    files, note = locate._check(directory, [_IDX_FILES["test"]])
+    if files is None:
+        places.append(f"{directory} ({PACKAGED_SOURCE}): {note}")
+        return None
+    for path in files.values():
+        expected = PACKAGED_MNIST_TEST_SHA256.get(path.name)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if expected is not None and digest != expected:
+            raise CorruptDatasetError(
+                path,
+                f"SHA-256 {digest} differs from the shipped file's {expected}; "
+                "reinstall keras_ceb",
+            )
+    return locate.Found(PACKAGED_SOURCE, directory, files)
 
 
 def load_mnist(data_dir=None, download=True, normalize=True, split=None):
@@ -198,7 +264,9 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
     `$KERAS_CEB_DATA`, the Keras cache (`$KERAS_HOME/datasets/mnist.npz`,
     where `keras.datasets.mnist` stores it, or idx files in
     `$KERAS_HOME/datasets/mnist/`) and `/usr/share/datasets`, and only then
-    downloads `mnist.npz` into the Keras cache.
+    downloads `mnist.npz` into the Keras cache. For `split="test"` the copy of
+    the MNIST test set shipped with keras_ceb comes after the local copies
+    and before the download, so the test split never needs the network.
 
     Args:
         data_dir: optional folder searched first.
@@ -234,6 +302,8 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
         data_dir=data_dir,
         shared_file_sets=[(MNIST_NPZ,)],
     )
+    if found is None and split == "test":
+        found = _find_packaged_mnist_test(places)
     if found is not None:
         files = found.files
     else:
@@ -269,14 +339,16 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
         reads = [_read_npz_split(files[MNIST_NPZ], s) for s in splits]
     else:
         reads = [_read_idx_split(files, s) for s in splits]
-    result = tuple(_finish(x, y, normalize, path) for x, y, path in reads)
+    result = tuple(_finish(*read, normalize=normalize) for read in reads)
     return result if split is None else result[0]
 
 
 def load_mnist_test(data_dir=None, download=True, normalize=True):
     """Loads only the MNIST test set: `load_mnist(..., split="test")`.
 
-    Works from the two test idx files alone (e.g. a `mnist-test/` folder).
+    Works from the two test idx files alone (e.g. a `mnist-test/` folder);
+    without any local copy it reads the copy shipped with keras_ceb, so it
+    works offline.
 
     Args:
         data_dir: optional folder searched first.
@@ -288,8 +360,9 @@ def load_mnist_test(data_dir=None, download=True, normalize=True):
 
     Example:
 
-    >>> x_ood, _ = load_mnist_test(data_dir="/work/shared/data")
-    ...     # doctest: +SKIP
+    >>> x_ood, y_ood = load_mnist_test(download=False)
+    >>> x_ood.shape, y_ood[:5].tolist()
+    ((10000, 28, 28, 1), [7, 2, 1, 0, 4])
     """
     return load_mnist(
         data_dir=data_dir, download=download, normalize=normalize, split="test"

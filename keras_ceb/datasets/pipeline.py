@@ -34,6 +34,64 @@ def _crop_flip(images, seed):
     return tf.where(flip[:, None, None, None], tf.reverse(cropped, [2]), cropped)
 
 
+_BATCH_FUNCTIONS = {}
+
+
+def _batch_function(augment):
+    """The compiled augmentation of a batch for `augment`, traced once per image shape."""
+    import tensorflow as tf
+
+    from keras_ceb.datasets import autoaugment
+
+    if augment not in _BATCH_FUNCTIONS:
+
+        def run(images, seed):
+            seeds = tf.random.experimental.stateless_split(seed, 2)
+            if augment == "autoaugment":
+                per_image = tf.random.experimental.stateless_split(
+                    seeds[0], tf.shape(images)[0])
+                images = tf.map_fn(lambda pair: autoaugment.apply_policy(pair[0], pair[1]),
+                                   (images, per_image), fn_output_signature=images.dtype)
+            return _crop_flip(images, seeds[1])
+
+        _BATCH_FUNCTIONS[augment] = tf.function(run, reduce_retracing=True, autograph=False)
+    return _BATCH_FUNCTIONS[augment]
+
+
+def augment_batch(images, augment, seed):
+    """Augments one NHWC batch of float images in [0, 1], reproducibly from `seed`.
+
+    The batch form of `as_dataset`'s augmentations, for NumPy batch sources such as
+    `EpochBatches`: the same `seed` gives the same batch, in any process.
+
+    Args:
+        images: float32 array `[B, H, W, C]` in [0, 1].
+        augment: `"crop_flip"` or `"autoaugment"` (AutoAugment's CIFAR-10 policy per image,
+            then the crop and flip).
+        seed: Integers (e.g. `(seed, epoch, batch)`) that determine the random draws.
+
+    Returns:
+        A float32 NumPy array of the shape of `images`.
+
+    Example:
+
+    >>> x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+    >>> a, b = (augment_batch(x, "autoaugment", seed=(0, 1, 2)) for _ in range(2))
+    >>> a.shape, bool(np.array_equal(a, b)), bool(0 <= a.min() and a.max() <= 1)
+    ((4, 32, 32, 3), True, True)
+    """
+    if augment not in AUGMENTATIONS[1:]:
+        raise ValueError(
+            f"`augment` must be one of {AUGMENTATIONS[1:]}. Received: augment={augment!r}")
+    images = np.asarray(images, "float32")
+    if images.ndim != 4:
+        raise ValueError(
+            f"augment={augment!r} needs NHWC images (4-d). Received: images.shape={images.shape}")
+    words = np.random.SeedSequence(list(np.atleast_1d(seed))).generate_state(2)
+    stateless_seed = np.asarray(words % (2**31 - 1), "int64")
+    return np.asarray(_batch_function(augment)(images, stateless_seed))
+
+
 def _map_autoaugment(dataset, seed, labelled):
     """Applies AutoAugment's CIFAR-10 policy to every image, with its own seed stream."""
     import tensorflow as tf

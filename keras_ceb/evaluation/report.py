@@ -35,6 +35,7 @@ def robustness_report(
     calibration_bins=20,
     run_calibration=True,
     num_samples=1,
+    rate_estimator=None,
     seed=0,
     batch_size=256,
 ):
@@ -62,6 +63,9 @@ def robustness_report(
             gradients over (EOT). A model without an encoder that samples z (Determ) has
             nothing to average: its attack then uses one pass, and the report's
             `attack.num_samples` says so.
+        rate_estimator: How the OoD scores are estimated: `"mean"` (at the encoder mean,
+            deterministic) or `"sample"` (averaged over `num_samples` draws); default `"mean"`
+            for one draw, `"sample"` for several (see `keras_ceb.evaluation.scores`).
         seed: Seed for the noise images, the attack's random start and its draws of z.
         batch_size: Batch size for every pass.
 
@@ -97,7 +101,8 @@ def robustness_report(
 
             n = min(int(cw_ood_examples), len(x))
             sets["cw_l2"] = attacks.carlini_wagner_l2(model, x[:n], y[:n], batch_size=batch_size)
-        report["ood"] = scores.evaluate_ood(model, x, sets, num_samples, batch_size)
+        report["ood"] = scores.evaluate_ood(model, x, sets, num_samples, batch_size,
+                                            estimator=rate_estimator)
 
     if attack is not None:
         report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack, eps,
@@ -174,7 +179,9 @@ def format_report(report, title=None):
                         if "targeted_success" in a else ""))
     if "ood" in report:
         lines.append("")
-        lines.append("OoD detection (in-distribution positive)")
+        estimator = report["ood"][0].get("estimator", "mean") if report["ood"] else "mean"
+        lines.append(f"OoD detection (in-distribution positive; scores at the "
+                     f"{'encoder mean' if estimator == 'mean' else 'average over draws of z'})")
         header = f"{'set':<16}{'score':<13}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
         lines.append(header)
         lines.append("-" * len(header))

@@ -11,10 +11,10 @@ import keras_ceb
 
 
 @pytest.fixture(scope="session")
-def fashion_mnist(shared_data_dir):
+def fashion_mnist(fashion_mnist_dir):
     """3000 training and 1000 test images in [0, 1] of shape (28, 28, 1), with labels."""
     (x_train, y_train), (x_test, y_test) = keras_ceb.datasets.load_fashion_mnist(
-        data_dir=shared_data_dir / "fashion-mnist", download=False)
+        data_dir=fashion_mnist_dir, download=False)
     return (x_train[:3000], y_train[:3000].astype("int64"),
             x_test[:1000], y_test[:1000].astype("int64"))
 

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,13 +32,13 @@ def _run(argv):
 
 
 @pytest.fixture(scope="module")
-def trained_run(shared_data_dir, tmp_path_factory):
+def trained_run(fashion_mnist_dir, tmp_path_factory):
     """One short `keras-ceb train` run on 512 Fashion-MNIST examples (the default model)."""
     out = tmp_path_factory.mktemp("train") / "run"
     code, stdout, stderr = _run([
         "train", "--objective", "ceb", "--rho", "0", "--epochs", "1",
         "--max-train-examples", "512", "--max-test-examples", "500",
-        "--data-dir", str(shared_data_dir), "--out", str(out), "--seed", "3",
+        "--data-dir", str(fashion_mnist_dir), "--out", str(out), "--seed", "3",
     ])
     assert code == 0, stderr
     return out, stdout
@@ -86,10 +87,10 @@ def test_train_prints_the_summary(trained_run):
     assert "4/4" in stdout  # Keras's progress bar: 512 examples in batches of 128.
 
 
-def test_evaluate_reloads_the_model(trained_run, shared_data_dir, tmp_path):
+def test_evaluate_reloads_the_model(trained_run, fashion_mnist_dir, tmp_path):
     out, _ = trained_run
     code, stdout, stderr = _run([
-        "evaluate", str(out / "model.keras"), "--data-dir", str(shared_data_dir),
+        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir),
         "--max-test-examples", "500", "--out", str(tmp_path),
     ])
     assert code == 0, stderr
@@ -104,11 +105,13 @@ def test_evaluate_reloads_the_model(trained_run, shared_data_dir, tmp_path):
     assert "test accuracy" in stdout and f"{trained['accuracy']:.4f}" in stdout
 
 
-def test_evaluate_robustness_table(trained_run, shared_data_dir, tmp_path):
-    """`evaluate --ood --attack pgd-linf --eps 0.1 --calibration`: the Table-1 style report."""
+def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, monkeypatch):
+    """`evaluate --ood --attack pgd-linf --eps 0.1 --calibration`: the Table-1 style report,
+    offline: the MNIST OoD set is the copy shipped with keras_ceb."""
     out, _ = trained_run
+    monkeypatch.setattr(keras.utils, "get_file", _no_download)
     code, stdout, stderr = _run([
-        "evaluate", str(out / "model.keras"), "--data-dir", str(shared_data_dir),
+        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir), "--no-download",
         "--max-test-examples", "200", "--ood", "--attack", "pgd-linf", "--eps", "0.1",
         "--attack-steps", "3", "--attack-step-size", "0.02", "--attack-examples", "100",
         "--calibration", "--out", str(tmp_path),
@@ -133,10 +136,10 @@ def test_evaluate_robustness_table(trained_run, shared_data_dir, tmp_path):
     (["--attack-step-size", "0"], "--attack-step-size: expected a positive number, got '0'"),
     (["--attack-step-size", "inf"], "--attack-step-size: expected a finite number, got 'inf'"),
 ])
-def test_evaluate_bad_robustness_arguments(trained_run, shared_data_dir, argv, needle):
+def test_evaluate_bad_robustness_arguments(trained_run, fashion_mnist_dir, argv, needle):
     out, _ = trained_run
     code, _, stderr = _run(["evaluate", str(out / "model.keras"), "--data-dir",
-                            str(shared_data_dir), "--max-test-examples", "16", *argv])
+                            str(fashion_mnist_dir), "--max-test-examples", "16", *argv])
     assert code != 0
     assert stderr.count("\n") == 1 and needle in stderr, stderr
 
@@ -156,6 +159,13 @@ def test_help_explains_rho():
     (["train", "--rho", "inf"], "--rho: expected a finite number"),
     (["train", "--rho-anneal", "fast"], "expected a finite number, 'auto' or 'off', got 'fast'"),
     (["train", "--learning-rate", "0"], "--learning-rate: expected a positive number"),
+    # Finite in Python, inf in float32 (the dtype of rho and of the learning rate).
+    (["train", "--rho", "1e39"], "--rho: expected a number of magnitude at most 3.403e+38 "
+     "(finite in float32), got '1e39'"),
+    (["train", "--rho=-1e39"], "--rho: expected a number of magnitude at most"),
+    (["train", "--rho-anneal", "1e39"], "(finite in float32), 'auto' or 'off', got '1e39'"),
+    (["train", "--learning-rate", "1e39"], "--learning-rate: expected a number of magnitude"),
+    (["evaluate", "m.keras", "--eps", "1e39"], "--eps: expected a number of magnitude"),
     (["train", "--dataset", "cifar100"], "unknown dataset 'cifar100'"),
     (["evaluate", "m.keras", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["evaluate"], "the following arguments are required: MODEL"),
@@ -187,11 +197,15 @@ def test_unreadable_model_file(tmp_path):
     assert code == 1 and "model file not found" in stderr
 
 
-def test_wrn_options_need_the_wide_resnet(shared_data_dir):
-    code, _, stderr = _run(["train", "--wrn-depth", "16", "--data-dir", str(shared_data_dir)])
+def test_wrn_options_need_the_wide_resnet(fashion_mnist_dir):
+    code, _, stderr = _run(["train", "--wrn-depth", "16", "--data-dir", str(fashion_mnist_dir)])
     assert code == 1 and "need --backbone wide_resnet" in stderr
     code, _, stderr = _run(["train", "--backbone", "wide_resnet", "--wrn-depth", "15"])
     assert code == 1 and "--wrn-depth must be 6n+4" in stderr
+
+
+def _no_download(*args, **kwargs):
+    raise AssertionError(f"unexpected download: get_file{args}{kwargs}")
 
 
 def test_missing_data_gives_the_loader_message(tmp_path, monkeypatch):
@@ -199,12 +213,15 @@ def test_missing_data_gives_the_loader_message(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.delenv(locate.ENV_VAR, raising=False)
     monkeypatch.setattr(locate, "DEBIAN_ROOT", tmp_path / "debian")
-    monkeypatch.setattr(keras.utils, "get_file", pytest.fail)
+    monkeypatch.setattr(keras.utils, "get_file", _no_download)
+    (tmp_path / "empty").mkdir()
     code, stdout, stderr = _run(["train", "--no-download", "--data-dir", str(tmp_path / "empty"),
                                  "--out", str(tmp_path / "out")])
     assert code == 1
     assert stderr.startswith("keras-ceb train: error: Could not find Fashion-MNIST.")
-    assert str(tmp_path / "empty") in stderr and "download: not tried" in stderr
+    assert f"{tmp_path / 'empty'} (--data-dir)" in stderr
+    assert "download: not tried (--no-download)" in stderr
+    assert "pass it as --data-dir" in stderr and "apt-get install dataset-fashion-mnist" in stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -253,3 +270,18 @@ def test_rho_anneal_schedule(argv, start, schedule):
     (scheduler,) = found
     values = [scheduler.schedule(epoch, None) for epoch in range(len(schedule))]
     assert values == pytest.approx(schedule)
+
+
+def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):
+    """--head mlp: b(z|y) is fed the labels in training; evaluate scores the images-only model."""
+    from keras_ceb import cli
+
+    out = tmp_path / "mlp"
+    cli.main(["train", "--head", "mlp", "--epochs", "1", "--max-train-examples", "512",
+              "--max-test-examples", "256", "--data-dir", str(fashion_mnist_dir), "--out",
+              str(out), "--verbose", "0"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["head"] == "mlp"
+    assert all(math.isfinite(metrics["test"][k]) for k in ("accuracy", "rate", "i_xz_lower"))
+    cli.main(["evaluate", str(out / "model.keras"), "--max-test-examples", "128", "--ood",
+              "--data-dir", str(fashion_mnist_dir)])

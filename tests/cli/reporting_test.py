@@ -75,3 +75,35 @@ def test_format_value():
     assert reporting.format_value("rex", math.inf) == "n/a"
     assert reporting.format_value("rex", True) == "n/a"
     assert reporting.format_value("train_time_s", 59.6) == "1m00s (60 s)"
+
+
+def test_write_json_is_atomic(tmp_path, monkeypatch):
+    """A failure (or a kill) while writing leaves the old file whole and no temporary file."""
+    path = reporting.write_json(tmp_path / "metrics.json", {"accuracy": 0.5})
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+    def failing_dumps(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reporting.json, "dumps", failing_dumps)
+    with pytest.raises(KeyboardInterrupt):
+        reporting.write_json(path, {"accuracy": 0.9})
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+
+    def half_written(temp):
+        temp.write_text('{"accura')
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        reporting.replace_atomically(path, half_written)
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

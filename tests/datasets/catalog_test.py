@@ -8,6 +8,7 @@ from keras_ceb.datasets import DATASET_NAMES
 from keras_ceb.datasets import DatasetNotFoundError
 from keras_ceb.datasets import dataset_info
 from keras_ceb.datasets import load
+from keras_ceb.datasets import locate
 
 
 def test_dataset_info():
@@ -25,13 +26,12 @@ def test_dataset_info():
         dataset_info("svhn")
 
 
-def test_load_mnist_family(shared_data_dir):
-    x, y = load("fashion_mnist", data_dir=shared_data_dir, split="test")
+def test_load_mnist_family(fashion_mnist_dir, roots, monkeypatch):
+    x, y = load("fashion_mnist", data_dir=fashion_mnist_dir, split="test")
     assert x.shape == (10000,) + dataset_info("fashion_mnist").input_shape
     assert x.dtype == np.float32 and y.dtype == np.int32
-    x_ood, y_ood = load(
-        "mnist", data_dir=shared_data_dir, split="test", normalize=False
-    )
+    monkeypatch.setattr(locate, "PACKAGE_DATA_ROOT", roots.real_package)
+    x_ood, y_ood = load("mnist", split="test", normalize=False)  # The shipped copy.
     assert x_ood.shape == (10000, 28, 28, 1) and x_ood.dtype == np.uint8
     assert not np.array_equal(np.round(x * 255).astype("uint8"), x_ood)
 

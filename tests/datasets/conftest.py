@@ -1,7 +1,7 @@
 """Fixtures for the dataset tests: isolated search roots and fake data.
 
-Every test here runs with HOME, the Debian root and the tfds data dir moved
-into a tmp folder, `KERAS_CEB_DATA` / `KERAS_HOME` unset, and
+Every test here runs with HOME, the Debian root, the shipped-data root and the
+tfds data dir moved into a tmp folder, `KERAS_CEB_DATA` / `KERAS_HOME` unset, and
 `keras.utils.get_file` replaced by a function that fails the test: nothing
 reads the real caches or touches the network.
 """
@@ -31,7 +31,11 @@ def _forbidden_download(*args, **kwargs):
 
 @pytest.fixture(autouse=True)
 def roots(tmp_path, monkeypatch):
-    """Moves every search root into `tmp_path`; returns their paths."""
+    """Moves every search root into `tmp_path`; returns their paths.
+
+    `real_package` is the real shipped-data root, for the tests of the shipped copy.
+    """
+    real_package = locate.PACKAGE_DATA_ROOT
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -39,12 +43,15 @@ def roots(tmp_path, monkeypatch):
     monkeypatch.delenv(locate.ENV_VAR, raising=False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_default"))
     monkeypatch.setattr(locate, "DEBIAN_ROOT", tmp_path / "debian")
+    monkeypatch.setattr(locate, "PACKAGE_DATA_ROOT", tmp_path / "package")
     monkeypatch.setattr(keras.utils, "get_file", _forbidden_download)
     return types.SimpleNamespace(
         tmp=tmp_path,
         home=home,
         keras_cache=home / ".keras" / "datasets",
         debian=tmp_path / "debian",
+        package=tmp_path / "package",
+        real_package=real_package,
         tfds_default=tmp_path / "tfds_default",
     )
 

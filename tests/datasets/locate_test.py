@@ -242,3 +242,18 @@ def test_errors_survive_pickling(roots):
     error = pickle.loads(pickle.dumps(CorruptDatasetError("/x.gz", "bad magic 7")))
     assert str(error) == "Corrupt data file /x.gz: bad magic 7"
     assert error.path == "/x.gz" and error.reason == "bad magic 7"
+
+
+def test_a_folder_that_cannot_be_examined_is_reported_not_raised(roots, monkeypatch, fake_mnist):
+    # A name too long for the file system makes stat() fail with ENAMETOOLONG.
+    too_long = "/" + "x" * 5000
+    monkeypatch.setenv(locate.ENV_VAR, too_long)
+    fake_mnist(roots.debian / "fashion-mnist", marker=4)
+    (x, _), _ = load_fashion_mnist()
+    assert _marker(x) == 4
+    for path in (roots.debian / "fashion-mnist").iterdir():
+        path.unlink()
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_fashion_mnist(download=False)
+    (place,) = [p for p in info.value.places if p.startswith(too_long)]
+    assert "($KERAS_CEB_DATA): cannot be examined (File name too long)" in place

@@ -96,3 +96,22 @@ def test_bad_arguments(image_model, kwargs, match):
     model, x, y = image_model
     with pytest.raises(ValueError, match=match):
         keras_ceb.evaluation.robustness_report(model, x[:8], y[:8], **kwargs)
+
+
+def test_rate_estimator_is_recorded_and_mean_by_default():
+    from tests.scenarios_test import blobs
+
+    x, y = blobs(64)
+    images = x.reshape(64, 4, 4, 1)  # OoD sets need images.
+    flat = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                             keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+                             keras_ceb.BackwardEncoder(4)])
+    report = keras_ceb.evaluation.robustness_report(flat, images, y, ood=True,
+                                                    run_calibration=False)
+    assert {row["estimator"] for row in report["ood"]} == {"mean"}
+    again = keras_ceb.evaluation.robustness_report(flat, images, y, ood=True,
+                                                   run_calibration=False)
+    assert [r["auroc"] for r in report["ood"]] == [r["auroc"] for r in again["ood"]]
+    sampled = keras_ceb.evaluation.robustness_report(flat, images, y, ood=True, num_samples=2,
+                                                     run_calibration=False)
+    assert {row["estimator"] for row in sampled["ood"]} == {"sample"}

@@ -1,0 +1,1 @@
+"""Tests of `keras-ceb reproduce` and `keras_ceb.reproduce`."""

@@ -104,7 +104,7 @@ def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
                                  "--out", str(tmp_path / "out")])
     assert code == cli.EXIT_FAILURE
     assert stderr.startswith("keras-ceb reproduce: error: Could not find CIFAR-10")
-    assert "--data-dir" in stderr and "$TFDS_DATA_DIR" in stderr
+    assert "--data-dir" in stderr and "TFDS_DATA_DIR" in stderr
     assert not (tmp_path / "out").exists()  # failed before any training
 
 
@@ -112,18 +112,19 @@ def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
     out = tmp_path / "cifar10_cpu"
     code, stdout, stderr = _run([
         "reproduce", "cifar10", "--preset", "cpu", "--data-dir", str(tfds_dir),
-        "--out", str(out), "--verbose", "0", "--epochs", "1", "--attack-examples", "8",
+        "--out", str(out), "--epochs", "1", "--attack-examples", "8",
         "--linf-epsilons", "0.03", "--l2-epsilons", "0.5"])
     assert code == 0, stderr
     results = json.loads((out / "results.json").read_text())
     assert (out / "figure6.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "figure6.png" in (out / "report.md").read_text()
     settings = results["settings"]
     assert (settings["wrn_depth"], settings["wrn_width"], settings["batch_size"]) == (10, 2, 64)
     assert results["attack_examples"] == 8 and results["attack_steps"] == 7
-    assert set(results["models"]) == {"ceb0", "ceb5", "determ"}
-    for name, run in results["models"].items():
-        assert (out / name / "model.keras").is_file()
-        metrics = json.loads((out / name / "metrics.json").read_text())
+    assert set(results["models"]) == {"ceb0", "ceb5", "determ"} and results["seeds"] == [0]
+    for name, run in results["per_seed"][0]["models"].items():
+        assert (out / "seed_0" / name / "model.keras").is_file()
+        metrics = json.loads((out / "seed_0" / name / "metrics.json").read_text())
         config = metrics["config"]
         assert (config["head"], config["augment"], config["lr_schedule"]) == (
             "catgen", "autoaugment", "step")
@@ -131,8 +132,9 @@ def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
         assert metrics["cifar10_1"]["num_examples"] == 12
         assert 0.0 <= run["cifar10_1_accuracy"] <= 1.0
         assert run["cifar10_accuracy"] == metrics["test"]["accuracy"]
+        assert results["models"][name]["cifar10_accuracy"] == run["cifar10_accuracy"]
         assert f"--objective {config['objective']}" in run["command"]
-    assert json.loads((out / "ceb5" / "metrics.json").read_text())["config"]["rho"] == 5.0
+    assert json.loads((out / "seed_0" / "ceb5" / "metrics.json").read_text())["config"]["rho"] == 5.0
     for name, by_norm in results["sweeps"].items():
         for norm, eps in (("linf", 0.03), ("l2", 0.5)):
             clean, attacked = by_norm[norm]

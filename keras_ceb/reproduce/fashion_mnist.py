@@ -1,0 +1,241 @@
+"""`keras-ceb reproduce fashion-mnist`: the paper's section 3.1 on Fashion-MNIST.
+
+Trains Determ, VIB at rho 0 and 4 and CEB at rho -1 to 5 (the preset choosing which), measures
+Figure 4 (accuracy, max I(X;Z), targeted PGD towards "Trouser"), Table 1 (OoD detection of
+U(0,1) noise, MNIST, vertically flipped images and CW-L2 examples), calibration at three points
+of training and memorization of random labels, and writes `report.md`, `results.json` and the
+figures into the output folder, with intervals over seeds (or a bootstrap over examples with one
+seed) and a verdict on each of the paper's claims.
+
+Presets (`PRESETS`):
+
+- `tiny`: a smoke test on a few hundred images (about a minute on 2 CPU cores); its numbers
+  mean nothing.
+- `cpu`: sized to finish on 2 unloaded CPU cores in at most 90 minutes per seed.
+- `gpu`: the paper's Wide ResNet and a paper-length schedule, every model, for an accelerator.
+"""
+
+import dataclasses
+import pathlib
+import time
+
+from keras_ceb import datasets
+from keras_ceb.reproduce import claims
+from keras_ceb.reproduce import data as data_lib
+from keras_ceb.reproduce import presets
+from keras_ceb.reproduce import progress as progress_lib
+from keras_ceb.reproduce import report as report_lib
+from keras_ceb.reproduce import runner
+from keras_ceb.reproduce.errors import ReproduceError
+
+NAME = "fashion-mnist"
+DATASET = "fashion_mnist"
+HELP = "the paper's section 3.1 on Fashion-MNIST: Figure 4, Table 1, calibration, memorization"
+PRESETS_HELP = ("cpu: 2 CPU cores, at most 90 minutes per seed; gpu: Wide ResNet, long "
+                "schedule, every model; tiny: a one-minute smoke test")
+
+TINY = presets.Preset(
+    name="tiny",
+    description="Smoke test of the whole pipeline on a few hundred images, 2 epochs, CEB0 and "
+    "Determ (about a minute on 2 CPU cores). Its numbers are not a reproduction.",
+    ceb_rhos=(0.0,), vib_rhos=(), determ=True,
+    epochs=2, batch_size=64, rho_anneal_epochs=1, train_examples=256,
+    information_examples=64, calibration_examples=128, test_examples=256,
+    attack_examples=32, linf_epsilons=(0.1,), l2_epsilons=(1.0,),
+    ood_examples=64, cw_examples=2, cw_binary_search_steps=1, cw_max_iterations=10,
+    memorization_models=("ceb_rho0",), memorization_examples=128,
+    memorization_epochs=2, bootstrap_resamples=50,
+    estimate_note="its cost is mostly tracing: 30 s (TensorFlow) to 60 s (JAX) of CPU",
+)
+
+# CPU seconds (summed over threads) measured with this code on the 2-core development
+# machine while other jobs ran (TensorFlow backend, small convnet, MLP head, batch 128):
+# `python3 -m keras_ceb reproduce` with 2 epochs of Determ, VIB0 and CEB0 on the 60,000 images,
+# and memorization runs of 2,000 images x 30 epochs.
+CPU_COSTS = {
+    "train_image_epoch": 28.1 / 60000,  # CEB0 28.1 s, VIB0 27.9 s, Determ 25.8 s per epoch
+    "build": 6.0,  # first-epoch tracing and saving, per model
+    "cw_example": 80.0 / 50,  # 5 x 1000 iterations, early abort
+    "attack_example_eps": 12.4 / (500 * 8),  # 7-step PGD, per image and radius
+    "ood_and_accuracy": 4.5,  # 10,000 test images, 4 x 2,000 OoD images
+    "memorization_image_epoch": 38.0 / (2000 * 30),  # with its accuracy pass every epoch
+    "report_model": 15.0,  # bootstraps (1,000 resamples) and figures, per model
+}
+# Busy cores assumed for an unloaded 2-core machine (TensorFlow's ops use both only in part).
+CPU_CORES = 1.5
+
+
+def estimate_minutes(preset, costs=CPU_COSTS, cores=CPU_CORES):
+    """Estimated wall minutes of one seed of `preset` from measured CPU costs.
+
+    Example:
+
+    >>> estimate_minutes(CPU) <= 90, estimate_minutes(CPU, cores=1.2) <= 90
+    (True, True)
+    """
+    models = len(preset.models)
+    train_images = 60000 if preset.train_examples is None else preset.train_examples
+    epochs = (preset.epochs * train_images * costs["train_image_epoch"] + costs["build"])
+    evaluation = (preset.cw_examples * costs["cw_example"]
+                  + preset.attack_examples * (len(preset.linf_epsilons) + len(preset.l2_epsilons))
+                  * preset.attack_steps / 7 * costs["attack_example_eps"]
+                  + costs["ood_and_accuracy"] + costs["report_model"])
+    memorization = len(preset.memorization_models) * (
+        preset.memorization_examples * preset.memorization_epochs
+        * costs["memorization_image_epoch"] + costs["build"])
+    return (models * (epochs + evaluation) + memorization) / cores / 60.0
+
+
+CPU = presets.Preset(
+    name="cpu",
+    description="Every model of the paper (Determ, VIB0, VIB4, CEB at rho -1 to 5) with the "
+    "small convnet and the paper's MLP head on the 60,000 training images, 12 epochs each; "
+    "sized for 2 CPU cores and at most 90 minutes per seed.",
+    epochs=12, batch_size=128, rho_anneal_epochs=4, train_examples=None,
+    information_examples=1000, calibration_examples=2000, test_examples=None,
+    attack_examples=1000, linf_epsilons=(0.03, 0.1, 0.2, 0.3), l2_epsilons=(0.5, 1.0, 2.0, 3.0),
+    ood_examples=2000, cw_examples=50, cw_binary_search_steps=5, cw_max_iterations=1000,
+    memorization_models=("determ", "ceb_rho0", "ceb_rho2", "ceb_rho5"), memorization_examples=2000,
+    memorization_epochs=30, bootstrap_resamples=1000,
+)
+CPU = dataclasses.replace(
+    CPU, estimated_minutes=round(estimate_minutes(CPU)),
+    estimate_note=f"from CPU seconds measured per epoch, evaluation part and memorization run "
+    f"(`fashion_mnist.CPU_COSTS`), over {CPU_CORES:g} busy cores; not yet timed end to end")
+
+GPU = presets.Preset(
+    name="gpu",
+    description="Every model of the paper (Determ, VIB0, VIB4, CEB at rho -1 to 5) with a "
+    "WRN-28-10 (no BatchNorm) and the paper's MLP head, full data, a long schedule; for an "
+    "accelerator.",
+    backbone="wide_resnet", backbone_kwargs=(("depth", 28), ("width", 10)),
+    epochs=100, batch_size=128, rho_anneal_epochs=10,
+    information_examples=2000, calibration_examples=10000, test_examples=None,
+    attack_examples=1000, linf_epsilons=(0.03, 0.1, 0.2, 0.3), l2_epsilons=(0.5, 1.0, 2.0, 3.0),
+    ood_examples=10000, cw_examples=1000,
+    memorization_models=("determ", "vib_rho0", "ceb_rho0", "ceb_rho5"),
+    memorization_examples=10000, memorization_epochs=100, bootstrap_resamples=1000,
+    estimate_note="not measured here (no accelerator)",
+)
+
+PRESETS = {preset.name: preset for preset in (CPU, GPU, TINY)}
+
+
+def get_preset(preset):
+    """A preset by name, or the `Preset` itself.
+
+    Example:
+
+    >>> get_preset("tiny").epochs
+    2
+    """
+    if isinstance(preset, presets.Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"`preset` must be one of {tuple(PRESETS)} or a Preset. "
+                         f"Received: preset={preset!r}")
+    return PRESETS[preset]
+
+
+def load_data(preset, data_dir=None, download=None):
+    """Fashion-MNIST and the MNIST test set (an OoD set) as a `ReproductionData`.
+
+    Raises:
+        ReproduceError: when a dataset is not found or a file is damaged.
+    """
+    download = True if download is None else bool(download)
+    try:
+        train = datasets.load_fashion_mnist(data_dir=data_dir, download=download, split="train")
+        test = datasets.load_fashion_mnist(data_dir=data_dir, download=download, split="test")
+        mnist_x, _ = datasets.load_mnist_test(data_dir=data_dir, download=download)
+    except (datasets.DatasetNotFoundError, datasets.CorruptDatasetError) as error:
+        raise ReproduceError(" ".join(str(error).split())) from error
+    info = datasets.dataset_info(DATASET)
+    return data_lib.make_data(DATASET, info.class_names, train, test, preset.ood_examples,
+                              preset.train_examples, extra_ood_sets={"mnist": mnist_x})
+
+
+def default_out(preset):
+    """`reproduce/fashion-mnist-<preset>`."""
+    return pathlib.Path("reproduce") / f"{NAME}-{preset.name}"
+
+
+def command_line(preset, seeds, out):
+    """The command that makes (or resumes) this reproduction."""
+    name = preset.name if PRESETS.get(preset.name) == preset else f"{preset.name} (custom)"
+    return f"keras-ceb reproduce {NAME} --preset {name} --seeds {seeds} --out {out}"
+
+
+def check_out(out):
+    """`out` must be a folder or not exist yet."""
+    out = pathlib.Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReproduceError(f"--out exists and is not a folder: {out}")
+    return out
+
+
+def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress="auto",
+        stream=None):
+    """Runs (or resumes) the reproduction and writes the report; returns the results dict.
+
+    Args:
+        preset: `"cpu"`, `"gpu"`, `"tiny"` or a `Preset` (e.g. a `dataclasses.replace` of one).
+        seeds: Number of seeds, `0 .. seeds - 1`.
+        out: Output folder; default `reproduce/fashion-mnist-<preset>`.
+        data_dir: Folder searched first for the data.
+        download: `False` never downloads; `None` or `True` downloads what is not found.
+        progress: `"auto"`, `"bar"`, `"lines"` or `"off"` (see `progress.Progress`).
+        stream: Where the progress goes (default stdout).
+
+    Returns:
+        The results (as written to `results.json`).
+    """
+    preset = get_preset(preset)
+    seeds = presets.seed_list(seeds)
+    out = check_out(out if out is not None else default_out(preset))
+    units = presets.plan(preset, len(seeds))
+    data = load_data(preset, data_dir, download)
+    out.mkdir(parents=True, exist_ok=True)
+    bar = progress_lib.Progress(units, mode=progress, stream=stream)
+    start = time.monotonic()
+    holder = {}
+
+    def report(status):
+        meta = {
+            "dataset": NAME,
+            "command": command_line(preset, len(seeds), out),
+            "seeds": seeds,
+            "wall_seconds": time.monotonic() - start,
+            "units_ran": sum(s == "ran" for s in status.values()),
+            "units_cached": sum(s == "cached" for s in status.values()),
+            "unit_seconds": progress_lib.unit_seconds(bar),
+        }
+        holder["results"] = report_lib.build(units, preset, data, out, meta,
+                                             claims.FASHION_MNIST_CLAIMS)
+
+    try:
+        runner.run_units(units, preset, data, out, bar, report)
+    finally:
+        bar.close()
+    return holder["results"]
+
+
+def describe_plan(preset, seeds):
+    """Lines describing the plan of `preset` with `seeds` seeds (for `--dry-run`)."""
+    preset = get_preset(preset)
+    units = presets.plan(preset, seeds)
+    kinds = {kind: sum(u.kind == kind for u in units) for kind in presets.UNIT_KINDS}
+    lines = [
+        f"preset {preset.name}: {preset.description}",
+        f"models: {', '.join(spec.label for spec in preset.models)}; memorization: "
+        f"{', '.join(presets.model_spec(n).label for n in preset.memorization_models)}",
+        f"{len(units)} units: {kinds['train']} trainings, {kinds['evaluate']} evaluations, "
+        f"{kinds['memorize']} memorization runs, 1 report",
+    ]
+    if preset.estimated_minutes:
+        lines.append(f"estimated time: {preset.estimated_minutes * seeds:g} minutes "
+                     f"({preset.estimated_minutes:g} per seed; {preset.estimate_note})")
+    fields = dataclasses.asdict(preset)
+    lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in fields.items()
+                                           if k not in ("name", "description", "estimate_note")))
+    return lines

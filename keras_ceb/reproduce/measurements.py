@@ -1,0 +1,234 @@
+"""The measurements of one trained model, made as the paper makes them (Fischer 2020, sec. 3.1).
+
+- **Accuracy** on the test set.
+- **Table 1**: OoD detection of U(0,1) noise, the MNIST test set, vertically flipped test images
+  and CW-L2 adversarial examples, in-distribution positive, by the rate R (at the encoder mean),
+  the entropy H and the max-softmax, each scored for every model (`keras_ceb.evaluation`); and
+  the CW attack's success among clean-correct examples.
+- **Figure 4**: targeted PGD towards one class (the paper's "Trouser"), L-inf and L2, over a
+  radius sweep; success is the fraction of clean-correct examples not of the target class whose
+  adversarial prediction is exactly the target (`keras_ceb.attacks.targeted_success_rate`).
+  Attacks run on the images -> logits model (`keras_ceb.models.inference_model`).
+
+`evaluate_model` returns a JSON-ready record of the point values and the per-example arrays
+(correctness, scores, successes) from which the report bootstraps its intervals.
+"""
+
+import time
+
+import numpy as np
+
+from keras_ceb import attacks
+from keras_ceb import evaluation
+from keras_ceb import models
+from keras_ceb.attacks import pgd
+from keras_ceb.evaluation import scores as scores_lib
+
+NORMS = ("linf", "l2")
+CW_SET = "cw_l2"
+BATCH_SIZE = 256
+
+
+def model_inputs(model, x):
+    """`x` as `model` takes it: `{"images": x, "labels": 0}` for a model that takes the labels.
+
+    The logits of such a model (CEB with the paper's MLP head) do not depend on the labels, which
+    feed b(z|y) in training only.
+
+    Example:
+
+    >>> model = keras_ceb.models.build_classifier("ceb", head="mlp", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+    >>> sorted(model_inputs(model, np.zeros((2, 4), "float32")))
+    ['images', 'labels']
+    """
+    if models.takes_labels(model):
+        return {"images": x, "labels": np.zeros(len(x), "int32")}
+    return x
+
+
+def primary_score(objective):
+    """The paper's OoD score of a model: the entropy H for Determ, the rate R for VIB and CEB.
+
+    Example:
+
+    >>> primary_score("determ"), primary_score("ceb")
+    ('entropy', 'rate')
+    """
+    return "entropy" if objective == "determ" else "rate"
+
+
+def accuracy(model, x, y):
+    """Per-example correctness (bool) of `model` on `(x, y)`."""
+    logits = model.predict(model_inputs(model, x), batch_size=BATCH_SIZE, verbose=0)
+    return np.argmax(logits, axis=-1) == np.asarray(y)
+
+
+def ood_evaluation(model, x_in, ood_sets, in_sets=None):
+    """Scores and metrics of every (OoD set, score) pair, at the encoder mean.
+
+    Args:
+        model: The trained classifier.
+        x_in: The in-distribution images every OoD set is compared with, unless
+        in_sets: gives a set its own in-distribution images (the CW-L2 examples are compared
+            with their own clean originals, so the two classes have the same size).
+
+    Returns:
+        `(metrics, arrays)`: `metrics[set][score]` holds `fpr_at_95_tpr`, `auroc`, `aupr_in`,
+        `aupr_out`; `arrays` the per-example scores, `ood_in_<score>`, `ood_<set>_<score>`
+        and, for a set with its own in-distribution images, `ood_<set>_in_<score>`.
+    """
+    kwargs = dict(estimator="mean", batch_size=BATCH_SIZE)
+    in_scores = scores_lib.ood_scores(model, model_inputs(model, x_in), **kwargs)
+    arrays = {f"ood_in_{score}": values for score, values in in_scores.items()}
+    metrics = {}
+    for name, x_out in ood_sets.items():
+        own_in = scores_lib.ood_scores(model, model_inputs(model, in_sets[name]), **kwargs) if (
+            in_sets and name in in_sets) else None
+        out_scores = scores_lib.ood_scores(model, model_inputs(model, x_out), **kwargs)
+        metrics[name] = {}
+        for score, values in out_scores.items():
+            arrays[f"ood_{name}_{score}"] = values
+            reference = in_scores[score]
+            if own_in is not None:
+                reference = arrays[f"ood_{name}_in_{score}"] = own_in[score]
+            metrics[name][score] = evaluation.ood_metrics(
+                reference, values, higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
+    return metrics, arrays
+
+
+def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed):
+    """Untargeted CW-L2 on `(x, y)`; the successful examples form the CW OoD set.
+
+    Returns:
+        `(record, arrays, x_ood)`: the success among clean-correct examples
+        (`untargeted_success_rate`), its count, the number of adversarial examples and their mean
+        L2 distance; per-example `cw_counted` (clean-correct) and `cw_success` (counted and
+        misclassified after the attack); and the adversarial images of the successes (an
+        example the attack did not move is a clean image, not an adversarial one).
+    """
+    inference = models.inference_model(model)
+    x_adv = attacks.carlini_wagner_l2(
+        inference, x, y, binary_search_steps=binary_search_steps, max_iterations=max_iterations,
+        batch_size=BATCH_SIZE, seed=seed)
+    rate, count = attacks.untargeted_success_rate(inference, x, x_adv, y, batch_size=BATCH_SIZE)
+    clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE) == y
+    adv = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE)
+    success = clean & (adv != y)
+    distance = np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(axis=1))
+    record = {
+        "success": rate,
+        "count": count,
+        "num_attacked": int(len(x)),
+        "num_adversarial": int(success.sum()),
+        "mean_l2": float(distance[success].mean()) if success.any() else None,
+        "binary_search_steps": int(binary_search_steps),
+        "max_iterations": int(max_iterations),
+    }
+    return record, {"cw_counted": clean, "cw_success": success}, x_adv[success]
+
+
+def targeted_sweep(model, x, y, target, epsilons, steps, step_size, seed):
+    """Targeted PGD towards `target` at every radius of `epsilons` (a dict norm -> radii).
+
+    Each radius is attacked on its own (no cumulative success), from a seeded random start.
+
+    Returns:
+        `(record, arrays)`: `record[norm]` a list of `{eps, step_size, success, count}`;
+        `arrays` the per-example `targeted_counted` (clean-correct, label not the target) and
+        `targeted_<norm>_<i>_hit` (adversarial prediction is the target).
+    """
+    inference = models.inference_model(model)
+    features = int(np.prod(x.shape[1:]))
+    clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE)
+    counted = (clean == y) & (y != target)
+    arrays, record = {"targeted_counted": counted}, {}
+    for norm in NORMS:
+        record[norm] = []
+        for i, eps in enumerate(epsilons[norm]):
+            step = step_size if step_size is not None else float(
+                pgd.default_step_size(eps, steps, norm, features))
+            x_adv = attacks.pgd_attack(inference, x, target, eps=eps, norm=norm, steps=steps,
+                                       step_size=step, targeted=True, batch_size=BATCH_SIZE,
+                                       seed=seed)
+            rate, count = attacks.targeted_success_rate(inference, x, x_adv, y, target,
+                                                        batch_size=BATCH_SIZE)
+            hit = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE) == target
+            arrays[f"targeted_{norm}_{i}_hit"] = hit
+            record[norm].append({"eps": float(eps), "step_size": step, "success": rate,
+                                 "count": count})
+    return record, arrays
+
+
+def evaluate_model(model, data, preset, seed):
+    """Every measurement of one trained model.
+
+    Args:
+        model: The trained classifier (as saved: a CEB model with the MLP head takes the labels
+            too).
+        data: The `ReproductionData` of the dataset.
+        preset: The `Preset`.
+        seed: Seed of the attacks' random starts.
+
+    Returns:
+        `(record, arrays)`: a JSON-ready dict (`accuracy`, `ood`, `cw`, `targeted`, `seconds`)
+        and the per-example arrays.
+    """
+    seconds, cpu_seconds = {}, {}
+    clock = _Clock(seconds, cpu_seconds)
+    clock.start()
+    x_test, y_test = data.x_test[:preset.test_examples], data.y_test[:preset.test_examples]
+    correct = accuracy(model, x_test, y_test)
+    record = {"accuracy": float(correct.mean()), "num_test": int(len(correct))}
+    arrays = {"correct": correct}
+    clock.stop("accuracy")
+
+    clock.start()
+    n = preset.cw_examples
+    ood_sets, in_sets = dict(data.ood_sets), {}
+    if n:
+        record["cw"], cw_arrays, x_cw = carlini_wagner(
+            model, data.x_test[:n], data.y_test[:n], preset.cw_binary_search_steps,
+            preset.cw_max_iterations, seed)
+        arrays.update(cw_arrays)
+        if len(x_cw):
+            ood_sets[CW_SET] = x_cw
+            # Against their own clean originals: balanced classes, a paired comparison (a few
+            # dozen adversarial images against thousands of test images would inflate AUPR-In).
+            in_sets[CW_SET] = data.x_test[:n][cw_arrays["cw_success"]]
+    clock.stop("cw")
+
+    clock.start()
+    record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets, in_sets)
+    record["ood_sizes"] = {"in": int(len(data.x_in)),
+                           **{name: int(len(x)) for name, x in ood_sets.items()},
+                           **{f"{name}_in": int(len(x)) for name, x in in_sets.items()}}
+    arrays.update(ood_arrays)
+    clock.stop("ood")
+
+    clock.start()
+    x_attack = data.x_test[:preset.attack_examples]
+    y_attack = np.asarray(data.y_test[:preset.attack_examples])
+    record["targeted"], targeted_arrays = targeted_sweep(
+        model, x_attack, y_attack, preset.target_class,
+        {"linf": preset.linf_epsilons, "l2": preset.l2_epsilons}, preset.attack_steps,
+        preset.attack_step_size, seed)
+    record["target_class"] = int(preset.target_class)
+    arrays.update(targeted_arrays)
+    clock.stop("targeted")
+    record["seconds"], record["cpu_seconds"] = seconds, cpu_seconds
+    return record, arrays
+
+
+class _Clock:
+    """Wall and CPU (all threads) seconds of the parts of an evaluation."""
+
+    def __init__(self, seconds, cpu_seconds):
+        self.seconds, self.cpu_seconds = seconds, cpu_seconds
+
+    def start(self):
+        self.wall, self.cpu = time.monotonic(), time.process_time()
+
+    def stop(self, part):
+        self.seconds[part] = time.monotonic() - self.wall
+        self.cpu_seconds[part] = time.process_time() - self.cpu

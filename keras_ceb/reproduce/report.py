@@ -1,0 +1,291 @@
+"""The report of a reproduction: `results.json`, `report.md` and the figures, in the output folder.
+
+`report.md` puts our numbers (with their intervals, and which interval each is) beside the
+paper's (a sourced number, or a marked slot), and ends with the claims table: each claim of the
+paper, our numbers, the rule and the verdict.
+"""
+
+import math
+import platform
+
+import keras
+
+from keras_ceb.reproduce import claims as claims_lib
+from keras_ceb.reproduce import figures
+from keras_ceb.reproduce import results as results_lib
+from keras_ceb.reproduce import storage
+from keras_ceb.reproduce.progress import format_duration
+from keras_ceb.reproduce.statistics import Estimate
+
+PAPER_SLOT = claims_lib.SLOT
+
+
+def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS):
+    """Gathers the results, checks the claims, writes `results.json`, the PNGs and `report.md`.
+
+    Args:
+        units: The plan.
+        preset: The `Preset`.
+        data: The `ReproductionData`.
+        out: The output folder.
+        meta: A dict merged into the results (`dataset`, `command`, `seeds`, times, ...).
+        claims: The paper's claims to check.
+
+    Returns:
+        The results dict (also in `results.json`).
+    """
+    results = {
+        **meta,
+        "preset": preset.to_dict(),
+        "preset_calibration_epochs": list(preset.calibration_epochs),
+        "class_names": list(data.class_names),
+        "data_sizes": data.sizes(),
+        "environment": {"keras": keras.__version__, "backend": keras.backend.backend(),
+                        "python": platform.python_version()},
+        **results_lib.gather(units, preset, data, out),
+    }
+    results["claims"] = claims_lib.evaluate_claims(results, claims)
+    results["paper_values"] = [
+        {"model": model, "metric": key, "value": value, "what": what, "source": source}
+        for (model, key), (value, what, source) in claims_lib.PAPER_VALUES.items()]
+    results["figures"] = write_figures(results, units, preset, data, out)
+    storage.write_json(out / "results.json", results)
+    storage.write_text(out / "report.md", format_report(results))
+    return results
+
+
+def write_figures(results, units, preset, data, out):
+    """Writes every PNG; returns their file names."""
+    names = []
+    if results["models"]:
+        figures.plot_figure4(results, out / "figure4.png")
+        figures.plot_table1(results, out / "table1.png")
+        figures.plot_ece(results, out / "ece.png")
+        names += ["figure4.png", "table1.png", "ece.png"]
+        labels = data.y_test[:preset.calibration_examples]
+        first_seed = min(results["seeds"])
+        for unit in units:
+            if unit.kind != "evaluate" or unit.seed != first_seed:
+                continue
+            entry = results_lib.load_entry(unit, out)
+            if entry["calibration"]:
+                name = f"calibration_{unit.spec.name}.png"
+                figures.plot_calibration(unit.spec.name, results["models"][unit.spec.name],
+                                         entry["calibration"], labels, results, out / name)
+                names.append(name)
+    if results["memorization"]:
+        figures.plot_memorization(results, out / "memorization.png")
+        names.append("memorization.png")
+    return names
+
+
+def _cell(model, key, percent=False, digits=3):
+    data = model["metrics"].get(key)
+    if data is None:
+        return "n/a"
+    return Estimate.from_dict(data).format(digits=digits, percent=percent)
+
+
+def _paper_cell(name, keys):
+    found = [f"{label}: {value:.2f}" for value, label, _ in
+             (claims_lib.PAPER_VALUES[(name, k)] for k in keys
+              if (name, k) in claims_lib.PAPER_VALUES)]
+    return ", ".join(found) if found else PAPER_SLOT
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def interval_text(results):
+    """Which interval each number of the report has."""
+    preset, seeds = results["preset"], results["seeds"]
+    confidence = f"{preset['confidence']:.0%}"
+    if len(seeds) >= 2:
+        return (f"Every number is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) "
+                f"with its two-sided {confidence} Student-t interval, `mean [lower, upper]`, "
+                "computed from the per-seed values (the memorization curves too).")
+    return (
+        f"One seed ({seeds[0]}): numbers are `value [lower, upper]` with a {confidence} "
+        f"percentile bootstrap over the test examples ({preset['bootstrap_resamples']} "
+        f"resamples, seed {preset['bootstrap_seed']}) for the per-example quantities: "
+        "accuracy, targeted and CW success (over the counted examples), FPR@95%TPR, AUROC and "
+        "AUPR-In (in-distribution and OoD sets resampled independently) and ECE; the "
+        "memorization accuracies get the same bootstrap over the training images. A "
+        "percentile interval of a biased statistic need not contain its value: resampling "
+        "raises the ECE, so its interval can lie above it. The maximum "
+        "of the I(X;Z) bound over training is not a per-example quantity: it has no interval "
+        "with one seed (run `--seeds 3` or more for t-intervals over seeds).")
+
+
+def _figure4_tables(results):
+    models, preset = results["models"], results["preset"]
+    rows = []
+    keys = ("i_xz_max_train_at_rho", "i_xz_max_test_at_rho", "i_xz_max_train", "i_xz_max_test")
+    for name, model in models.items():
+        rows.append([model["label"], _cell(model, "accuracy", percent=True, digits=2)]
+                    + [_cell(model, k, digits=2) for k in keys]
+                    + [_paper_cell(name, ("accuracy",) + keys)])
+    information = _table(
+        ["model", "test accuracy", "max I(X;Z), train, epochs at rho (nats)",
+         "max I(X;Z), held-out, epochs at rho", "max I(X;Z), train, all epochs",
+         "max I(X;Z), held-out, all epochs", "paper"], rows)
+    columns = [("linf", eps) for eps in preset["linf_epsilons"]] + [
+        ("l2", eps) for eps in preset["l2_epsilons"]]
+    rows = []
+    for name, model in models.items():
+        keys = [results_lib.targeted_key(norm, eps) for norm, eps in columns]
+        rows.append([model["label"]] + [_cell(model, k, percent=True, digits=1) for k in keys]
+                    + [_paper_cell(name, keys)])
+    header = ["model"] + [f"{'L-inf' if norm == 'linf' else 'L2'} {eps:g}"
+                          for norm, eps in columns] + ["paper"]
+    return information, _table(header, rows)
+
+
+def _table1_tables(results):
+    models = results["models"]
+    sets = [s for s in results_lib.OOD_SETS
+            if any(results_lib.ood_key(s, "entropy", "auroc") in m["metrics"]
+                   for m in models.values())]
+    rows = []
+    for ood_set in sets:
+        for name, model in models.items():
+            score = model["primary_score"]
+            keys = [results_lib.ood_key(ood_set, score, m) for m in results_lib.OOD_METRICS]
+            rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"],
+                         results_lib.SCORE_LABELS[score]]
+                        + [_cell(model, k, percent=True, digits=1) for k in keys]
+                        + [_paper_cell(name, keys)])
+    main = _table(["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows)
+    rows = []
+    for ood_set in sets:
+        for model in models.values():
+            rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"]] + [
+                _cell(model, results_lib.ood_key(ood_set, score, "auroc"), percent=True,
+                      digits=1) for score in results_lib.SCORES])
+    scores = _table(["OoD set", "model", "AUROC of R", "AUROC of H", "AUROC of max-softmax"],
+                    rows)
+    rows = []
+    for name, model in models.items():
+        rows.append([model["label"], _cell(model, "cw_success", percent=True, digits=1),
+                     _paper_cell(name, ("cw_success",))])
+    cw = _table(["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows)
+    return main, scores, cw
+
+
+def _calibration_table(results):
+    epochs = results["preset_calibration_epochs"]
+    rows = []
+    for name, model in results["models"].items():
+        keys = [results_lib.ece_key(e) for e in epochs]
+        rows.append([model["label"]] + [_cell(model, k, percent=True, digits=2) for k in keys]
+                    + [_paper_cell(name, keys)])
+    return _table(["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows)
+
+
+def _memorization_table(results):
+    rows = []
+    for name, entry in results["memorization"].items():
+        final = Estimate.from_dict(entry["final"])
+        curve = ", ".join(f"{Estimate.from_dict(e).value:.0%}" for e in entry["curve"])
+        rows.append([entry["label"], final.format(percent=True, digits=1),
+                     f"{entry['chance_level']:.0%}", entry["num_examples"], curve,
+                     _paper_cell(name, ("memorization_final",))])
+    return _table(["model", "final training accuracy on random labels", "chance", "images",
+                   "per epoch", "paper"], rows)
+
+
+def _claims_table(results):
+    rows = []
+    for i, claim in enumerate(results["claims"], 1):
+        paper = claim["paper_text"]
+        rows.append([i, f"{claim['statement']} ({claim['section']})", paper, claim["ours"],
+                     f"**{claim['verdict']}**", claim["rule"]])
+    return _table(["#", "claim (paper section)", "paper", "ours", "verdict", "rule"], rows)
+
+
+def _timing_text(results):
+    timing = results["timing"]
+
+    def both(key):
+        wall, cpu = timing.get(f"{key}_seconds"), timing.get(f"{key}_cpu_seconds")
+        if wall is None or not math.isfinite(wall):
+            return "n/a"
+        return f"{wall:.1f} s" + ("" if cpu is None else f" ({cpu:.1f} s of CPU)")
+
+    parts = ", ".join(f"{part} {both(f'evaluate_{part}')}"
+                      for part in ("accuracy", "cw", "ood", "targeted")
+                      if f"evaluate_{part}_seconds" in timing)
+    lines = [
+        f"- Wall time of this invocation: {format_duration(results['wall_seconds'])} "
+        f"({results['units_ran']} units ran, {results['units_cached']} found done).",
+        f"- Per training epoch ({results['data_sizes']['train']} images, batch "
+        f"{results['preset']['batch_size']}): {both('epoch_train')} of training steps, "
+        f"{both('epoch')} with the held-out I(X;Z) estimate and the calibration snapshots.",
+        f"- Per evaluation: {parts}.",
+        f"- Per memorization run: {both('memorization')}.",
+        "- Wall times depend on what else runs on the machine; the CPU seconds (summed over "
+        "threads) do much less.",
+    ]
+    estimate = results["preset"].get("estimated_minutes")
+    if estimate:
+        lines.append(f"- The preset's recorded estimate: {estimate:g} minutes per seed "
+                     f"({results['preset'].get('estimate_note', '')}).")
+    return "\n".join(lines)
+
+
+def format_report(results):
+    """The markdown of `report.md`."""
+    preset = results["preset"]
+    information, targeted = _figure4_tables(results)
+    table1, scores, cw = _table1_tables(results)
+    verdicts = [c["verdict"] for c in results["claims"]]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in claims_lib.VERDICTS
+                       if verdicts.count(v))
+    sections = [
+        f"# Reproducing Fischer (2020), section 3.1, on Fashion-MNIST: preset `{preset['name']}`",
+        f"`{results['command']}`\n\n{preset['description']}\n\n"
+        f"Models: {', '.join(m['label'] for m in results['models'].values())}; "
+        f"{preset['backbone']} backbone, `head=\"{preset['head']}\"`, {preset['epochs']} epochs, "
+        f"batch {preset['batch_size']}, {results['data_sizes']['train']} training images; "
+        f"Keras {results['environment']['keras']} on {results['environment']['backend']}.",
+        "## How to read the numbers\n\n" + interval_text(results)
+        + f"\n\nThe paper's column holds only numbers we could source; `{PAPER_SLOT}` marks a "
+        "number to be checked against the paper and entered in `keras_ceb/reproduce/claims.py`.",
+        f"## The paper's claims ({counts})\n\n" + _claims_table(results),
+        "## Figure 4: accuracy, information and targeted robustness\n\n![Figure 4](figure4.png)"
+        "\n\nThe I(X;Z) lower bound is the minibatch bound (at most log of the batch size), in "
+        "nats; 'train' is its epoch mean in training, 'held-out' its value on "
+        f"{preset['information_examples']} test images after each epoch. 'Epochs at rho' leaves "
+        "out the epochs of the rho anneal (which start at rho + "
+        f"{preset['rho_anneal_offset']}), where the model is allowed more information.\n\n"
+        + information
+        + f"\n\nTargeted PGD towards class {preset['target_class']} "
+        f"('{results['class_names'][preset['target_class']]}'), {preset['attack_steps']} steps, "
+        f"{preset['attack_examples']} test images, success among the clean-correct images not "
+        "of the target class (%):\n\n" + targeted,
+        "## Table 1: out-of-distribution detection\n\n![Table 1](table1.png)\n\n"
+        f"In-distribution: the first {results['data_sizes']['ood_in']} test images, the "
+        "positive class. Scores at the encoder mean; the paper's score is H for Determ and R for "
+        "VIB and CEB. CW-L2: the successful adversarial examples of the first "
+        f"{preset['cw_examples']} test images ({preset['cw_binary_search_steps']} binary-search "
+        f"steps, {preset['cw_max_iterations']} iterations).\n\n" + table1
+        + "\n\nEvery score, AUROC (%):\n\n" + scores + "\n\n" + cw,
+        "## Calibration (section 3.1.4)\n\n![ECE](ece.png)\n\n"
+        f"On the first {preset['calibration_examples']} test images, {preset['calibration_bins']} "
+        "bins; reliability diagrams with 90% intervals per bin: "
+        + ", ".join(f"[{n}]({n})" for n in results["figures"] if n.startswith("calibration_"))
+        + ".\n\n" + _calibration_table(results),
+        "## Memorization (section 3.1.5)\n\n![Memorization](memorization.png)\n\n"
+        f"{preset['memorization_examples']} training images with fixed random labels, "
+        f"{preset['memorization_epochs']} epochs at the model's rho (no anneal); accuracy on "
+        "those images and labels after each epoch, in inference mode.\n\n"
+        + (_memorization_table(results) if results["memorization"] else "Not in this preset."),
+        "## Time\n\n" + _timing_text(results),
+        "## Files\n\n`results.json` (everything above, per seed too), `models/<model>_seed<k>/` "
+        "(model.keras, history.json, calibration.npz, metrics.json, eval.npz, eval.json), "
+        "`memorization/<model>_seed<k>/result.json`, and the PNGs.",
+    ]
+    return "\n\n".join(sections) + "\n"

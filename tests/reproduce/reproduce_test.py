@@ -1,0 +1,158 @@
+"""`keras-ceb reproduce fashion-mnist --preset tiny` end to end, twice, and its errors."""
+
+import contextlib
+import dataclasses
+import io
+import json
+
+import numpy as np
+import pytest
+
+from keras_ceb import cli
+from keras_ceb import datasets
+from keras_ceb.reproduce import ReproduceError
+from keras_ceb.reproduce import claims
+from keras_ceb.reproduce import fashion_mnist
+from keras_ceb.reproduce import results as results_lib
+from keras_ceb.reproduce import storage
+
+FIGURES = ("figure4.png", "table1.png", "ece.png", "calibration_determ.png",
+           "calibration_ceb_rho0.png", "memorization.png")
+
+
+def _run(argv):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(fashion_mnist_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "tiny"
+    argv = ["reproduce", "fashion-mnist", "--preset", "tiny", "--data-dir",
+            str(fashion_mnist_dir), "--no-download", "--out", str(out)]
+    code, stdout, stderr = _run(argv)
+    assert code == 0, stderr
+    return out, argv, stdout
+
+
+def test_writes_the_report_json_and_figures(tiny_run):
+    out, _, stdout = tiny_run
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = (out / "report.md").read_text()
+    for heading in ("## The paper's claims", "## Figure 4", "## Table 1", "## Calibration",
+                    "## Memorization", "## How to read the numbers", "## Time"):
+        assert heading in report
+    assert claims.SLOT in report and "bootstrap" in report
+    # One line per finished unit when stdout is not a terminal, then the verdicts.
+    assert "[1/6] train determ_seed0: done in" in stdout
+    assert "[6/6] report: done in" in stdout
+    assert "Wrote " in stdout and "i_xz_mni" in stdout
+
+
+def test_results_hold_every_measurement_with_its_interval(tiny_run):
+    out, _, _ = tiny_run
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["models"]) == ["determ", "ceb_rho0"]
+    ceb = results["models"]["ceb_rho0"]["metrics"]
+    assert ceb["accuracy"]["method"] == "bootstrap"
+    assert ceb["accuracy"]["lower"] <= ceb["accuracy"]["value"] <= ceb["accuracy"]["upper"]
+    assert ceb["i_xz_max_train_at_rho"]["method"] == "none"  # one seed: no interval
+    for key in ("targeted_linf_eps0.1", "targeted_l2_eps1", "ood_uniform_noise_rate_auroc",
+                "ood_mnist_rate_fpr_at_95_tpr", "ood_vertical_flip_entropy_aupr_in",
+                "ece_epoch1", "ece_epoch2", *results_lib.INFORMATION_KEYS):
+        assert key in ceb, key
+    determ = results["models"]["determ"]["metrics"]
+    assert "ood_mnist_entropy_auroc" in determ and "ood_mnist_rate_auroc" not in determ
+    assert "i_xz_max_train" not in determ or determ["i_xz_max_train"]["value"] is None
+    assert results["models"]["determ"]["primary_score"] == "entropy"
+    assert [c["id"] for c in results["claims"]] == [c.id for c in claims.FASHION_MNIST_CLAIMS]
+    assert all(c["verdict"] in claims.VERDICTS for c in results["claims"])
+    assert set(results["memorization"]) == {"ceb_rho0"}
+    assert len(results["memorization"]["ceb_rho0"]["curve"]) == 2
+    assert results["timing"]["epoch_train_seconds"] > 0
+    assert results["timing"]["evaluate_targeted_cpu_seconds"] > 0
+    assert results["data_sizes"]["train"] == 256 and results["data_sizes"]["ood_in"] == 64
+
+
+def test_per_example_arrays_agree_with_the_recorded_rates(tiny_run):
+    out, _, _ = tiny_run
+    folder = out / storage.MODELS / "ceb_rho0_seed0"
+    record = json.loads((folder / storage.EVAL_MARKER).read_text())
+    arrays = dict(np.load(folder / storage.EVAL_ARRAYS))
+    counted = arrays["targeted_counted"]
+    for norm in ("linf", "l2"):
+        hit = arrays[f"targeted_{norm}_0_hit"]
+        expected = hit[counted].mean() if counted.any() else None
+        assert record["targeted"][norm][0]["success"] == pytest.approx(expected, nan_ok=True)
+        assert record["targeted"][norm][0]["count"] == counted.sum()
+    assert arrays["correct"].mean() == pytest.approx(record["accuracy"])
+    history = json.loads((folder / storage.HISTORY_FILE).read_text())
+    assert history["rho"] == [3.0, 0.0]  # annealed from rho + 3 over the first epoch
+
+
+def test_second_invocation_retrains_nothing_and_redoes_only_what_is_missing(tiny_run):
+    out, argv, _ = tiny_run
+    model = out / storage.MODELS / "ceb_rho0_seed0" / storage.MODEL_FILE
+    before = model.stat().st_mtime_ns
+    # As if the first run had been stopped during Determ's evaluation.
+    (out / storage.MODELS / "determ_seed0" / storage.EVAL_MARKER).unlink()
+    code, stdout, stderr = _run(argv)
+    assert code == 0, stderr
+    assert stdout.count("found done, skipped") == 4
+    assert "[2/6] evaluate determ_seed0: done in" in stdout
+    assert "[6/6] report: done in" in stdout
+    assert model.stat().st_mtime_ns == before
+
+
+def test_changed_training_settings_are_refused(tiny_run, fashion_mnist_dir):
+    out, _, _ = tiny_run
+    changed = dataclasses.replace(fashion_mnist.TINY, epochs=3)
+    with pytest.raises(ReproduceError, match="trained with other settings .*epochs"):
+        fashion_mnist.run(changed, out=out, data_dir=fashion_mnist_dir, download=False,
+                          progress="off")
+
+
+def test_out_must_be_a_folder(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("")
+    code, _, stderr = _run(["reproduce", "fashion-mnist", "--preset", "tiny", "--out",
+                            str(path)])
+    assert code == 1
+    assert stderr == f"keras-ceb reproduce: error: --out exists and is not a folder: {path}\n"
+
+
+def test_missing_data_is_one_line(monkeypatch, tmp_path):
+    def missing(**kwargs):
+        raise datasets.DatasetNotFoundError("MNIST", ["/nowhere: no such folder"],
+                                            ["put the files there"])
+
+    monkeypatch.setattr(fashion_mnist.datasets, "load_mnist_test", missing)
+    code, _, stderr = _run(["reproduce", "fashion-mnist", "--preset", "tiny", "--out",
+                            str(tmp_path / "out"), "--no-download"])
+    assert code == 1
+    assert stderr.startswith("keras-ceb reproduce: error: Could not find MNIST")
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce"], "the following arguments are required: DATASET"),
+    (["reproduce", "cifar100"], "invalid choice: 'cifar100'"),
+    (["reproduce", "fashion-mnist", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["reproduce", "fashion-mnist", "--seeds", "0"], "expected a positive integer, got '0'"),
+])
+def test_bad_arguments_are_one_line(argv, message):
+    code, _, stderr = _run(argv)
+    assert code == 2
+    assert message in stderr and stderr.count("\n") == 1
+
+
+def test_dry_run_prints_the_plan():
+    code, stdout, _ = _run(["reproduce", "fashion-mnist", "--preset", "cpu", "--dry-run"])
+    assert code == 0
+    assert "preset cpu" in stdout and "units:" in stdout
