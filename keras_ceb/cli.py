@@ -679,6 +679,7 @@ def _check_train_args(args):
 
 def training_options(args):
     """The options of `train` that determine what is trained (see `RESUME_FREE_OPTIONS`)."""
+    resolve_recipe(args)  # The dataset's defaults are options like the others.
     return {
         key: (str(value) if isinstance(value, pathlib.Path) else value)
         for key, value in sorted(vars(args).items())
