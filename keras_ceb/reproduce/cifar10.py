@@ -37,6 +37,13 @@ import time
 
 import numpy as np
 
+NAME = "cifar10"
+HELP = ("the paper's section 3.1.6 on CIFAR-10: CEB0, CEB5 and Determ Wide ResNets, CIFAR-10.1, "
+        "PGD and transfer attacks (Figure 6)")
+PRESETS_HELP = ("cpu: a smoke run in minutes (WRN-10-2, 2,048 images); gpu: the real recipe "
+                "(WRN-28-10, 800 epochs), for an accelerator")
+OVERRIDES = ("wrn_depth", "wrn_width", "epochs", "batch_size", "max_train_examples",
+             "max_test_examples", "attack_examples", "linf_epsilons", "l2_epsilons")
 # `keras-ceb train --dataset cifar10` uses these where an option is not given.
 TRAIN_RECIPE = {
     "backbone": "wide_resnet",
@@ -153,15 +160,6 @@ def evaluate_cifar10_1(model, data_dir=None, batch_size=128):
     accuracy = float(np.mean(predicted == y))
     return {"accuracy": accuracy, "num_examples": int(len(x)),
             "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)"}
-
-
-NAME = "cifar10"
-HELP = ("the paper's section 3.1.6 on CIFAR-10: CEB0, CEB5 and Determ Wide ResNets, CIFAR-10.1, "
-        "PGD and transfer attacks (Figure 6)")
-PRESETS_HELP = ("cpu: a smoke run in minutes (WRN-10-2, 2,048 images); gpu: the real recipe "
-                "(WRN-28-10, 800 epochs), for an accelerator")
-OVERRIDES = ("wrn_depth", "wrn_width", "epochs", "batch_size", "max_train_examples",
-             "max_test_examples", "attack_examples", "linf_epsilons", "l2_epsilons")
 
 
 def add_arguments(parser):

@@ -134,7 +134,8 @@ def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
         assert run["cifar10_accuracy"] == metrics["test"]["accuracy"]
         assert results["models"][name]["cifar10_accuracy"] == run["cifar10_accuracy"]
         assert f"--objective {config['objective']}" in run["command"]
-    assert json.loads((out / "seed_0" / "ceb5" / "metrics.json").read_text())["config"]["rho"] == 5.0
+    ceb5 = json.loads((out / "seed_0" / "ceb5" / "metrics.json").read_text())
+    assert ceb5["config"]["rho"] == 5.0
     for name, by_norm in results["sweeps"].items():
         for norm, eps in (("linf", 0.03), ("l2", 0.5)):
             clean, attacked = by_norm[norm]
