@@ -20,6 +20,7 @@ from keras_ceb.layers import BackwardEncoder  # noqa: E402
 from keras_ceb.layers import CatGenHead  # noqa: E402
 from keras_ceb.layers import MixtureMarginal  # noqa: E402
 from keras_ceb.layers import StochasticEncoder  # noqa: E402
+from keras_ceb.layers import VCEBHead  # noqa: E402
 from keras_ceb.rho import get_rho  # noqa: E402
 from keras_ceb.rho import set_rho  # noqa: E402
 

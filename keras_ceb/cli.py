@@ -1,8 +1,10 @@
 """The `keras-ceb` command: train and evaluate CEB / VIB / Determ image classifiers.
 
     keras-ceb train --objective ceb --rho 0 --out runs/ceb
+    keras-ceb train --dataset cifar10 --wrn-depth 16 --wrn-width 4   # the paper's CIFAR-10 recipe
     keras-ceb evaluate runs/ceb/model.keras
     keras-ceb reproduce fashion-mnist --preset cpu --out runs/paper
+    keras-ceb reproduce cifar10 --preset cpu
 
 `main(argv)` returns 0 on success; bad arguments, missing files, missing or damaged data and
 unusable output folders end with a one-line `keras-ceb <command>: error: ...` on stderr and a
@@ -60,6 +62,12 @@ RHO_ANNEAL_AUTO_OFFSET = 3.0
 DEFAULT_RHO_ANNEAL_EPOCHS = 5
 OBJECTIVES = ("ceb", "vib", "determ")
 DISTRIBUTE_CHOICES = ("none", "data-parallel")
+AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
+LR_SCHEDULES = ("cosine", "constant", "step")
+# What `train` uses where an option is not given; `--dataset cifar10` takes the paper's recipe
+# (`keras_ceb.reproduce.cifar10.TRAIN_RECIPE`).
+DEFAULT_RECIPE = {"backbone": "small_convnet", "head": "consistent", "augment": "none",
+                  "lr_schedule": "cosine"}
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
@@ -243,9 +251,14 @@ def _add_train_parser(commands):
         help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
     )
     train.add_argument(
-        "--lr-schedule", choices=("cosine", "constant"), default="cosine",
-        help="learning-rate schedule: cosine decay to 0 over the run, or constant "
-        "(default: cosine)",
+        "--lr-schedule", choices=LR_SCHEDULES, default=None,
+        help="learning-rate schedule: cosine decay to 0 over the run, constant, or step (divided "
+        "by 10 at 1/2 and 3/4 of the run) (default: step for cifar10, else cosine)",
+    )
+    train.add_argument(
+        "--augment", choices=AUGMENTATIONS, default=None,
+        help="training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
+        "pad-crop-flip (default: autoaugment for cifar10, else none)",
     )
     train.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
                        help="dimension of the bottleneck z (default: 4, as in the paper)")
@@ -257,14 +270,16 @@ def _add_train_parser(commands):
         "(default: 240, the paper's)",
     )
     train.add_argument(
-        "--head", choices=models.HEADS, default="consistent",
+        "--head", choices=models.HEADS, default=None,
         help="classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
-        "input) or 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
-        "under CEB) (default: consistent)",
+        "input), 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
+        "under CEB) or 'catgen' (bidirectional CatGen CEB, eq. 26, evaluated with the "
+        "consistent classifier) (default: catgen for cifar10, else consistent)",
     )
     train.add_argument(
-        "--backbone", choices=("small_convnet", "wide_resnet"), default="small_convnet",
-        help="feature extractor (default: small_convnet; wide_resnet is the paper's, for GPUs)",
+        "--backbone", choices=("small_convnet", "wide_resnet"), default=None,
+        help="feature extractor (default: wide_resnet for cifar10, else small_convnet; "
+        "a Wide ResNet wants a GPU: use --wrn-depth 16 --wrn-width 4 or smaller on a CPU)",
     )
     train.add_argument("--wrn-depth", type=_positive_int, metavar="DEPTH", default=None,
                        help="Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)")
@@ -565,12 +580,30 @@ def anneal_start(args):
     return args.rho_anneal
 
 
+def resolve_recipe(args):
+    """Fills the `train` options left unset with the dataset's recipe (in place); returns `args`.
+
+    `--dataset cifar10` takes the paper's CIFAR-10 recipe (a Wide ResNet, bidirectional CatGen
+    CEB, AutoAugment, the step schedule); the other datasets the small-convnet defaults.
+    """
+    recipe = dict(DEFAULT_RECIPE)
+    if getattr(args, "dataset", None) == "cifar10":
+        from keras_ceb.reproduce import cifar10
+
+        recipe = dict(cifar10.TRAIN_RECIPE)
+    for key, value in recipe.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
 def build_model(args, info, steps_per_epoch):
     """Builds and compiles the classifier that `keras-ceb train` describes.
 
     With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
     `train_callbacks` then moves it to `--rho`).
     """
+    resolve_recipe(args)
     start_rho = anneal_start(args)
     model = models.build_classifier(
         args.objective,
@@ -586,8 +619,14 @@ def build_model(args, info, steps_per_epoch):
         backbone_kwargs=_backbone_kwargs(args),
     )
     decay_steps = steps_per_epoch * args.epochs if args.lr_schedule == "cosine" else None
+    optimizer = None
+    if args.lr_schedule == "step":
+        from keras_ceb.reproduce import cifar10
+
+        optimizer = keras.optimizers.Adam(cifar10.learning_rate_schedule(
+            args.learning_rate, steps_per_epoch * args.epochs))
     return models.compile_classifier(
-        model, learning_rate=args.learning_rate, decay_steps=decay_steps
+        model, learning_rate=args.learning_rate, decay_steps=decay_steps, optimizer=optimizer
     )
 
 
@@ -640,6 +679,7 @@ def write_training_outputs(out, model, history, args, info, title):
 
 
 def _check_train_args(args):
+    resolve_recipe(args)
     if args.backbone != "wide_resnet" and (args.wrn_depth or args.wrn_width):
         raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
     if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
@@ -649,6 +689,7 @@ def _check_train_args(args):
 
 def training_options(args):
     """The options of `train` that determine what is trained (see `RESUME_FREE_OPTIONS`)."""
+    resolve_recipe(args)  # The dataset's defaults are options like the others.
     return {
         key: (str(value) if isinstance(value, pathlib.Path) else value)
         for key, value in sorted(vars(args).items())
@@ -757,10 +798,12 @@ def run_train(args):
         # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
         # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
         model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
-        # The paper's MLP head under CEB feeds the labels to b(z|y): they are a model input.
+        # The paper's MLP head under CEB, and the CatGen head, feed the labels to b(z|y):
+        # they are a model input.
         labels_as_input = models.takes_labels(model)
-        train_data = datasets.EpochBatches(x_train, y_train, args.batch_size, seed=args.seed,
-                                           labels_as_input=labels_as_input)
+        train_data = datasets.EpochBatches(
+            x_train, y_train, args.batch_size, seed=args.seed, labels_as_input=labels_as_input,
+            augment=None if args.augment == "none" else args.augment)
         if labels_as_input:
             test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
                                               labels_as_input=True)
@@ -826,6 +869,11 @@ def run_train(args):
         seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
         test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
                                      args.batch_size)
+        shift = None
+        if args.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
+            from keras_ceb.reproduce import cifar10
+
+            shift = cifar10.evaluate_cifar10_1(model, data_dir, args.batch_size)
 
         title = _title(args.objective, args.rho, args.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
@@ -844,6 +892,8 @@ def run_train(args):
             "train_time_s": train_time,
             "wall_time_s": time.time() - start,
         }
+        if shift is not None:
+            result["cifar10_1"] = shift
         if resume:  # How many epochs the interrupted run(s) had completed.
             result["resumed_after_epochs"] = (
                 args.epochs if log.first_epoch is None else log.first_epoch
@@ -859,6 +909,8 @@ def run_train(args):
         ) from e
     shutil.rmtree(backup, ignore_errors=True)
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
+    if shift is not None:
+        print(shift["summary"])
     print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
           "information_plane.png")
     return result

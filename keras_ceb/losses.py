@@ -67,6 +67,49 @@ def vib(log_e, log_m, log_c, rho):
     return vib_weight(rho) * information.rate(log_e, log_m) - log_c
 
 
+def hierarchical_ceb(log_e, log_b, log_c, rho):
+    """Per-example hierarchical CEB (Fischer 2020, appendix C.1): VCEB summed over the levels.
+
+    For a stack `Z_n <- ... <- Z_1 <- X <-> Y` whose level i has an encoder `e_i(z_i|z_{i-1})`
+    (`z_0 = x`), a backward encoder `b_i(z_i|y)` and a classifier `c_i(y|z_i)`, the variational
+    bound on `sum_i I(Z_{i-1}; Z_i | Y) - gamma_i I(Y; Z_i)` (scaled by `1 / gamma_i` per level) is
+
+        sum_i exp(-rho_i) (log e_i(z_i|z_{i-1}) - log b_i(z_i|y)) - log c_i(y|z_i)
+
+    at samples `z_i ~ e_i(z_i|z_{i-1})`: each level's residual term conditions on the sample
+    of the level below. `keras_ceb.layers.VCEBHead` adds one level's term.
+
+    Args:
+        log_e: One `[B]` tensor per level, `log e_i(z_i|z_{i-1})`.
+        log_b: One `[B]` tensor per level, `log b_i(z_i|y)`.
+        log_c: One `[B]` tensor per level, `log c_i(y|z_i)`.
+        rho: One rho per level (scalars or `[B]`), or a single rho for every level.
+
+    Returns:
+        Per-example values `[B]`.
+
+    Example:
+
+    >>> value = hierarchical_ceb([[1.0], [0.5]], [[0.0], [0.0]], [[-0.1], [-0.2]], rho=0.0)
+    >>> round(float(value[0]), 4)  # (1 + 0.1) + (0.5 + 0.2)
+    1.8
+    """
+    levels = len(log_e)
+    if not levels or len(log_b) != levels or len(log_c) != levels:
+        raise ValueError(
+            "`log_e`, `log_b` and `log_c` need one entry per level, at least one. Received: "
+            f"levels={(len(log_e), len(log_b), len(log_c))}"
+        )
+    rhos = list(rho) if isinstance(rho, (list, tuple)) else [rho] * levels
+    if len(rhos) != levels:
+        raise ValueError(f"`rho` needs one value per level ({levels}). Received: rho={rho!r}")
+    total = 0.0
+    for e, b, c, r in zip(log_e, log_b, log_c, rhos):
+        e, b, c = (ops.convert_to_tensor(v, "float32") for v in (e, b, c))
+        total = total + vceb(e, b, c, r)
+    return total
+
+
 def residual_term(log_e, log_b, rho):
     """`exp(-rho) * ReX`: the part of VCEB a `BackwardEncoder` fed with labels adds.
 

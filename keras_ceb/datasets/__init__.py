@@ -5,14 +5,17 @@ Debian path `/usr/share/datasets`, and for the MNIST test set the copy shipped i
 the package) are found before anything is downloaded.
 """
 
+from keras_ceb.datasets.ar1 import ar1_information_bottleneck
+from keras_ceb.datasets.ar1 import ar1_predictive_information
+from keras_ceb.datasets.ar1 import ar1_sequences
 from keras_ceb.datasets.array_dataset import ArrayDataset
 from keras_ceb.datasets.catalog import DATASET_NAMES
 from keras_ceb.datasets.catalog import DatasetInfo
 from keras_ceb.datasets.catalog import dataset_info
 from keras_ceb.datasets.catalog import load
-from keras_ceb.datasets.epoch_batches import EpochBatches
 from keras_ceb.datasets.cifar import load_cifar10
 from keras_ceb.datasets.cifar import load_cifar10_1
+from keras_ceb.datasets.epoch_batches import EpochBatches
 from keras_ceb.datasets.idx import CorruptDatasetError
 from keras_ceb.datasets.idx import read_idx
 from keras_ceb.datasets.idx import write_idx
@@ -21,6 +24,8 @@ from keras_ceb.datasets.locate import search_roots
 from keras_ceb.datasets.mnist import load_fashion_mnist
 from keras_ceb.datasets.mnist import load_mnist
 from keras_ceb.datasets.mnist import load_mnist_test
+from keras_ceb.datasets import noise
+from keras_ceb.datasets.noisy_pairs import NoisyPairs
 from keras_ceb.datasets.pipeline import as_dataset
 
 __all__ = [
@@ -30,6 +35,10 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "EpochBatches",
+    "NoisyPairs",
+    "ar1_information_bottleneck",
+    "ar1_predictive_information",
+    "ar1_sequences",
     "as_dataset",
     "dataset_info",
     "load",

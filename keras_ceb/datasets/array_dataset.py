@@ -67,6 +67,12 @@ class ArrayDataset(keras.utils.PyDataset):
     def __init__(self, x, y=None, batch_size=128, shuffle=True, augment=None, seed=None,
                  drop_remainder=False, repeat=False, shard=None):
         super().__init__()
+        if augment not in (None, "crop_flip"):
+            raise ValueError(
+                "ArrayDataset augments with `None` or 'crop_flip' only ('autoaugment' is "
+                "TensorFlow ops: use the tf.data pipeline or `EpochBatches`). "
+                f"Received: augment={augment!r}"
+            )
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle, self.augment, self.repeat = shuffle, augment, repeat

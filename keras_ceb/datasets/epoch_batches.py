@@ -27,7 +27,11 @@ class EpochBatches(keras.utils.PyDataset):
         seed: Integer seed of the shuffling.
         shuffle: Whether to shuffle; `False` keeps the array order every epoch.
         labels_as_input: Yield `({"images": x, "labels": y}, y)`, for models whose b(z|y) is
-            fed the labels (`build_classifier("ceb", head="mlp")`).
+            fed the labels (`build_classifier("ceb", head="mlp")` or `head="catgen"`).
+        augment: `None`, `"crop_flip"` or `"autoaugment"`: augment each batch of images in
+            [0, 1] (`keras_ceb.datasets.pipeline.augment_batch`, TensorFlow ops), with draws
+            that depend only on `seed`, the epoch and the batch, so a resumed run sees the
+            augmentations an uninterrupted one would have.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
 
@@ -48,7 +52,8 @@ class EpochBatches(keras.utils.PyDataset):
     ... # doctest: +SKIP
     """
 
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True, labels_as_input=False, **kwargs):
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True, labels_as_input=False,
+                 augment=None, **kwargs):
         super().__init__(**kwargs)
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim < 1 or len(x) == 0 or len(y) != len(x):
@@ -69,6 +74,13 @@ class EpochBatches(keras.utils.PyDataset):
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.labels_as_input = bool(labels_as_input)
+        if augment not in pipeline.AUGMENTATIONS:
+            raise ValueError(
+                f"`augment` must be one of {pipeline.AUGMENTATIONS}. Received: augment={augment!r}")
+        if augment is not None and x.ndim != 4:
+            raise ValueError(
+                f"augment={augment!r} needs NHWC images (4-d `x`). Received: x.shape={x.shape}")
+        self.augment = augment
         self.shard = pipeline.process_shard()  # (index, count) in a multi-process job.
         if self.shard is not None and self.batch_size % self.shard[1]:
             raise ValueError(
@@ -109,6 +121,8 @@ class EpochBatches(keras.utils.PyDataset):
             share = self.batch_size // count
             indices = indices[process * share : (process + 1) * share]
         x, y = self.x[indices], self.y[indices]
+        if self.augment is not None:
+            x = pipeline.augment_batch(x, self.augment, seed=(self.seed, self.epoch, index))
         return ({"images": x, "labels": y}, y) if self.labels_as_input else (x, y)
 
     def epoch_callback(self):

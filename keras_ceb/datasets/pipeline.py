@@ -12,7 +12,7 @@ import numpy as np
 from keras_ceb.datasets.array_dataset import CROP_PADDING
 from keras_ceb.datasets.array_dataset import ArrayDataset
 
-AUGMENTATIONS = (None, "crop_flip")
+AUGMENTATIONS = (None, "crop_flip", "autoaugment")
 PIPELINES = ("auto", "tf.data", "py_dataset")
 
 
@@ -38,6 +38,87 @@ def _crop_flip(images, seed):
     cropped = tf.gather(cropped, cols, axis=2, batch_dims=1)
     flip = tf.random.stateless_uniform([batch], seeds[1]) < 0.5
     return tf.where(flip[:, None, None, None], tf.reverse(cropped, [2]), cropped)
+
+
+_BATCH_FUNCTIONS = {}
+
+
+def _batch_function(augment):
+    """The compiled augmentation of a batch for `augment`, traced once per image shape."""
+    import tensorflow as tf
+
+    from keras_ceb.datasets import autoaugment
+
+    if augment not in _BATCH_FUNCTIONS:
+
+        def run(images, seed):
+            seeds = tf.random.experimental.stateless_split(seed, 2)
+            if augment == "autoaugment":
+                per_image = tf.random.experimental.stateless_split(
+                    seeds[0], tf.shape(images)[0])
+                images = tf.map_fn(lambda pair: autoaugment.apply_policy(pair[0], pair[1]),
+                                   (images, per_image), fn_output_signature=images.dtype)
+            return _crop_flip(images, seeds[1])
+
+        _BATCH_FUNCTIONS[augment] = tf.function(run, reduce_retracing=True, autograph=False)
+    return _BATCH_FUNCTIONS[augment]
+
+
+def augment_batch(images, augment, seed):
+    """Augments one NHWC batch of float images in [0, 1], reproducibly from `seed`.
+
+    The batch form of `as_dataset`'s augmentations, for NumPy batch sources such as
+    `EpochBatches`: the same `seed` gives the same batch, in any process.
+
+    Args:
+        images: float32 array `[B, H, W, C]` in [0, 1].
+        augment: `"crop_flip"` or `"autoaugment"` (AutoAugment's CIFAR-10 policy per image,
+            then the crop and flip).
+        seed: Integers (e.g. `(seed, epoch, batch)`) that determine the random draws.
+
+    Returns:
+        A float32 NumPy array of the shape of `images`.
+
+    Example:
+
+    >>> x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+    >>> a, b = (augment_batch(x, "autoaugment", seed=(0, 1, 2)) for _ in range(2))
+    >>> a.shape, bool(np.array_equal(a, b)), bool(0 <= a.min() and a.max() <= 1)
+    ((4, 32, 32, 3), True, True)
+    """
+    if augment not in AUGMENTATIONS[1:]:
+        raise ValueError(
+            f"`augment` must be one of {AUGMENTATIONS[1:]}. Received: augment={augment!r}")
+    images = np.asarray(images, "float32")
+    if images.ndim != 4:
+        raise ValueError(
+            f"augment={augment!r} needs NHWC images (4-d). Received: images.shape={images.shape}")
+    words = np.random.SeedSequence(list(np.atleast_1d(seed))).generate_state(2)
+    stateless_seed = np.asarray(words % (2**31 - 1), "int64")
+    return np.asarray(_batch_function(augment)(images, stateless_seed))
+
+
+def _map_autoaugment(dataset, seed, labelled):
+    """Applies AutoAugment's CIFAR-10 policy to every image, with its own seed stream."""
+    import tensorflow as tf
+
+    from keras_ceb.datasets import autoaugment
+
+    # A stream apart from the crop-and-flip one (which is drawn with `seed`).
+    element_seed = None if seed is None else int(seed) + 1
+    seeds = tf.data.Dataset.random(
+        seed=element_seed, rerandomize_each_iteration=True
+    ).batch(2)
+    dataset = tf.data.Dataset.zip((dataset, seeds))
+    # Plain TensorFlow ops: no AutoGraph conversion needed (it only slows the tracing).
+    if labelled:
+        fn = lambda xy, s: (autoaugment.apply_policy(xy[0], s), xy[1])  # noqa: E731
+    else:
+        fn = autoaugment.apply_policy
+    return dataset.map(
+        tf.autograph.experimental.do_not_convert(fn),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
 
 def as_dataset(
@@ -72,9 +153,11 @@ def as_dataset(
         y: optional array of `N` labels. `None` yields batches of `x` only.
         batch_size: examples per batch, an integer >= 1.
         shuffle: whether to shuffle the whole array each epoch.
-        augment: `None`, or `"crop_flip"`: zero-pad by 4 pixels, take a random
+        augment: `None`; `"crop_flip"`: zero-pad by 4 pixels, take a random
             crop of the original size and flip horizontally with probability
-            1/2, as is usual for CIFAR. Needs NHWC images.
+            1/2, as is usual for CIFAR; or `"autoaugment"`: AutoAugment's
+            CIFAR-10 policy on each image (`keras_ceb.datasets.autoaugment`,
+            images in [0, 1]), then the crop and flip. Needs NHWC images.
         seed: optional integer seed for shuffling and augmentation.
         drop_remainder: whether to drop the last, smaller batch.
         repeat: whether to repeat forever (then pass `steps_per_epoch` to
@@ -139,9 +222,9 @@ def as_dataset(
                 "`x` and `y` must have the same length. Received: "
                 f"x.shape={x.shape}, y.shape={y.shape}"
             )
-    if augment == "crop_flip" and x.ndim != 4:
+    if augment is not None and x.ndim != 4:
         raise ValueError(
-            "augment='crop_flip' needs NHWC images (4-d `x`). Received: "
+            f"augment={augment!r} needs NHWC images (4-d `x`). Received: "
             f"x.shape={x.shape}"
         )
     shard = process_shard()
@@ -167,8 +250,10 @@ def as_dataset(
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if augment == "autoaugment":
+        dataset = _map_autoaugment(dataset, seed, labelled=y is not None)
     dataset = dataset.batch(int(batch_size), drop_remainder=drop_remainder)
-    if augment == "crop_flip":
+    if augment in ("crop_flip", "autoaugment"):
         seeds = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True
         ).batch(2)

@@ -1,4 +1,4 @@
-"""Evaluation of trained models: OoD detection, calibration, random-label memorization.
+"""Evaluation of trained models: OoD detection, calibration, random-label memorization, probes.
 
 Metrics are NumPy functions of model outputs (logits, probabilities, per-example scores such
 as the rate R); only `memorization_run` trains a model.
@@ -22,6 +22,7 @@ from keras_ceb.evaluation.ood_sets import mnist_test_images
 from keras_ceb.evaluation.ood_sets import paper_ood_sets
 from keras_ceb.evaluation.ood_sets import uniform_noise
 from keras_ceb.evaluation.ood_sets import vertical_flip
+from keras_ceb.evaluation.probe import linear_probe
 from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
 from keras_ceb.evaluation.scores import evaluate_ood
 from keras_ceb.evaluation.scores import ood_scores

@@ -5,3 +5,4 @@ from keras_ceb.layers.bottleneck import is_bottleneck
 from keras_ceb.layers.catgen_head import CatGenHead
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
+from keras_ceb.layers.vceb_head import VCEBHead

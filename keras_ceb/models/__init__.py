@@ -13,19 +13,29 @@ from keras_ceb.models.classifiers import inference_model
 from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
 from keras_ceb.models.classifiers import takes_labels
+from keras_ceb.models.classifiers import uses_catgen
+from keras_ceb.models.denoising import build_denoising_ceb
+from keras_ceb.models.denoising import representation_model
+from keras_ceb.models.hierarchical import build_hierarchical_ceb
+from keras_ceb.models.predictive import build_predictive_ceb
 
 __all__ = [
     "BACKBONES",
     "HEADS",
     "PAPER_MARGINAL_COMPONENTS",
     "build_classifier",
+    "build_denoising_ceb",
+    "build_hierarchical_ceb",
+    "build_predictive_ceb",
     "classifier_metrics",
     "compile_classifier",
     "get_backbone",
     "inference_model",
     "mlp_head",
     "model_objective",
+    "representation_model",
     "small_convnet",
     "takes_labels",
+    "uses_catgen",
     "wide_resnet",
 ]

@@ -2,7 +2,7 @@
 
     backbone -> StochasticEncoder(objective) -> head
 
-Two heads:
+Three heads:
 
 - `head="consistent"` (the default): CEB and Determ end in a `BackwardEncoder`, whose logits
   are the consistent classifier `softmax_y log b(z|y)`; VIB ends in a `Dense` layer. One input
@@ -12,6 +12,11 @@ Two heads:
   `output_mode="bottleneck"`), so the model takes `{"images", "labels"}` in training.
   `inference_model(model)` gives the images -> logits model that predictions, attacks and
   serving use.
+- `head="catgen"` (the paper's CIFAR-10 model, sec. 3.1.6): a `CatGenHead(num_classes)` on
+  `[encoder output, labels]` trains bidirectional CatGen CEB (eq. 26) over the minibatch and
+  returns the consistent-classifier logits `log b(z|k) - log e(z|x)`, which evaluation uses.
+  The model takes `{"images", "labels"}` and is compiled with no loss (the head adds the whole
+  objective); `inference_model(model)` again gives images -> logits.
 
 The models are functional (no subclass), so `model.save("m.keras")` and
 `keras.models.load_model(path, safe_mode=True)` work without `custom_objects` once
@@ -28,13 +33,14 @@ from keras_ceb import rho as rho_lib
 from keras_ceb import validation
 from keras_ceb.layers import bottleneck as bottleneck_lib
 from keras_ceb.layers.backward_encoder import BackwardEncoder
+from keras_ceb.layers.catgen_head import CatGenHead
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import OBJECTIVES
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.models import backbones
 
 PAPER_MARGINAL_COMPONENTS = 240
-HEADS = ("consistent", "mlp")
+HEADS = ("consistent", "mlp", "catgen")
 DEFAULT_HEAD_UNITS = (256, 256)
 
 
@@ -91,7 +97,7 @@ def build_classifier(
         marginal_components: Mixture components of the marginal m(z) (the paper's 240), or
             `None` for no marginal (VIB then uses a standard normal).
         covariance: `"full"` or `"diag"` for the encoder, the marginal and b(z|y).
-        head: `"consistent"` or `"mlp"` (see the module docstring).
+        head: `"consistent"`, `"mlp"` or `"catgen"` (see the module docstring).
         head_units: Widths of the MLP head's two ELU layers (`head="mlp"`).
         seed: Seed of the encoder's sampling.
         backbone_kwargs: Arguments of a named backbone's builder, e.g. `{"depth": 16}`.
@@ -101,7 +107,8 @@ def build_classifier(
         An uncompiled functional `keras.Model` with layers named `"backbone"` (a `keras.Model`
         given as `backbone` keeps its own name), `"encoder"` and `"head"` (and `"backward"`
         for CEB with the MLP head). Its input is the images, or `{"images", "labels"}` for
-        CEB with the MLP head; its output is the logits `[batch, num_classes]`.
+        CEB with the MLP head and for the CatGen head; its output is the logits
+        `[batch, num_classes]`.
 
     Example:
 
@@ -147,6 +154,11 @@ def build_classifier(
         else:
             logits = BackwardEncoder(num_classes, covariance=covariance, name="head")(encoded)
         return keras.Model(images, logits, name=name)
+    if head == "catgen":
+        labels = keras.Input((), dtype="int32", name="labels")
+        logits = CatGenHead(num_classes, covariance=covariance, seed=seed, name="head")(
+            [encoded, labels])
+        return keras.Model({"images": images, "labels": labels}, logits, name=name)
     mlp = mlp_head(num_classes, head_units)
     if objective != "ceb":
         return keras.Model(images, mlp(encoded), name=name)
@@ -182,7 +194,7 @@ def _check_head_units(units):
 
 
 def takes_labels(model):
-    """Whether `model` takes `{"images", "labels"}` (CEB with the paper's MLP head).
+    """Whether `model` takes `{"images", "labels"}` (CEB with the MLP head, or the CatGen head).
 
     Example:
 
@@ -193,12 +205,26 @@ def takes_labels(model):
     return isinstance(model.input, dict) and "labels" in model.input
 
 
+def uses_catgen(model):
+    """Whether `model`'s head is a `CatGenHead` (it adds the whole objective: no compiled loss).
+
+    Example:
+
+    >>> uses_catgen(build_classifier("ceb", head="catgen", backbone=keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
+    True
+    """
+    return any(isinstance(layer, CatGenHead) for layer in model.layers)
+
+
 def inference_model(model):
     """The images -> logits model that predictions, attacks and serving use.
 
     A model built with `head="mlp"` under CEB also takes the labels (they feed b(z|y) when
-    training); this returns a model of the same layers that needs only the images. Any other
-    model is returned as is.
+    training); this returns a model of the same layers that needs only the images. A model
+    with the CatGen head takes the labels too; its logits (the consistent classifier) do not
+    depend on them, so the returned model feeds the head placeholder labels (zeros). Any
+    other model is returned as is.
 
     Example:
 
@@ -212,10 +238,18 @@ def inference_model(model):
     # The same graph, from the images through the encoder straight to the head: the encoder's
     # output does not depend on the labels, and staying in one graph keeps `encoder.input`
     # meaningful for the rate (`keras_ceb.export.feature_model`).
-    # `Layer.output` is the flat list of the encoder's output tensors; rebuild the dict.
-    encoded = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
-                                          model.get_layer("encoder").output)
-    logits = model.get_layer("head")(encoded[bottleneck_lib.Z])
+    encoded = model.get_layer("encoder").output
+    if isinstance(encoded, (list, tuple)):
+        # `Layer.output` is the flat list of the encoder's output tensors; rebuild the dict.
+        encoded = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
+                                              encoded)
+    head = model.get_layer("head")
+    if isinstance(head, CatGenHead):
+        z = encoded[bottleneck_lib.Z] if isinstance(encoded, dict) else encoded
+        placeholder_labels = keras.ops.cast(keras.ops.zeros_like(z[:, 0]), "int32")
+        logits = head([encoded, placeholder_labels])
+    else:
+        logits = head(encoded[bottleneck_lib.Z])
     return keras.Model(model.input["images"], logits, name=f"{model.name}_inference")
 
 
@@ -223,6 +257,7 @@ def classifier_metrics(objective, head="consistent"):
     """The compiled metrics for a classifier of `objective` and `head`.
 
     `["accuracy", rex, i_yz]` for CEB with the consistent head (ReX is read off its logits),
+    `["accuracy"]` with the CatGen head (the head logs `rex` and its `i_yz` bound itself),
     `["accuracy", i_yz]` otherwise (with the MLP head, the `BackwardEncoder` fed with labels
     logs `rex` itself). The encoder logs `i_xz_lower` and `rate` when training.
 
@@ -233,6 +268,8 @@ def classifier_metrics(objective, head="consistent"):
     """
     _check_objective(objective)
     validation.one_of(head, HEADS, "head")
+    if head == "catgen":
+        return ["accuracy"]
     consistent = objective == "ceb" and head == "consistent"
     return ["accuracy", *metrics_lib.information_metrics(consistent_classifier=consistent)]
 
@@ -264,7 +301,8 @@ def compile_classifier(
     """Compiles a classifier with cross-entropy on its logits and the information metrics.
 
     The loss is `SparseCategoricalCrossentropy(from_logits=True)` for every objective: the
-    information terms are added by the layers. The optimizer is Adam with a cosine decay of
+    information terms are added by the layers. A model with the CatGen head is compiled with
+    no loss: its head adds the whole objective. The optimizer is Adam with a cosine decay of
     the learning rate to 0 over `decay_steps` steps (or a constant rate without them).
 
     Args:
@@ -307,10 +345,11 @@ def compile_classifier(
                 float(learning_rate), int(decay_steps)
             )
         optimizer = keras.optimizers.Adam(schedule)
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=classifier_metrics(objective, "mlp" if takes_labels(model) else "consistent"),
-        **compile_kwargs,
-    )
+    if uses_catgen(model):
+        loss, head = None, "catgen"
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        head = "mlp" if takes_labels(model) else "consistent"
+    model.compile(optimizer=optimizer, loss=loss, metrics=classifier_metrics(objective, head),
+                  **compile_kwargs)
     return model

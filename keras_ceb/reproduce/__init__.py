@@ -13,7 +13,8 @@ import importlib
 from keras_ceb.reproduce.errors import ReproduceError
 
 # The dataset name of the command -> the module that reproduces it.
-DATASETS = {"fashion-mnist": "keras_ceb.reproduce.fashion_mnist"}
+DATASETS = {"fashion-mnist": "keras_ceb.reproduce.fashion_mnist",
+            "cifar10": "keras_ceb.reproduce.cifar10"}
 
 
 def dataset_module(name):

@@ -4,7 +4,9 @@
 
 `keras_ceb.cli` adds it with `add_parser(commands, handler)`; a new dataset only needs an entry
 in `keras_ceb.reproduce.DATASETS` and a module with `HELP`, `PRESETS`, `PRESETS_HELP`,
-`default_out`, `run` and `describe_plan`.
+`default_out`, `run` and `describe_plan`. Optionally, the module's `add_arguments(parser)` adds
+its own options, `run_options(args)` turns them into keyword arguments of its `run`, and
+`summary(results, out)` replaces the claims summary (`cifar10` uses all three).
 """
 
 import pathlib
@@ -55,6 +57,8 @@ def add_parser(commands, handler):
                          help="never download: fail if no local copy of the data is found")
         sub.add_argument("--dry-run", action="store_true",
                          help="print the plan and the preset's settings; train nothing")
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(sub)
         sub.set_defaults(handler=handler)
     return parser
 
@@ -70,9 +74,11 @@ def run(args):
         print("\n".join(module.describe_plan(args.preset, args.seeds)))
         return None
     out = args.out if args.out is not None else module.default_out(module.PRESETS[args.preset])
+    options = module.run_options(args) if hasattr(module, "run_options") else {}
     results = module.run(preset=args.preset, seeds=args.seeds, out=out,
-                         data_dir=args.data_dir, download=None if args.download else False)
-    print(summary(results, out))
+                         data_dir=args.data_dir, download=None if args.download else False,
+                         **options)
+    print(module.summary(results, out) if hasattr(module, "summary") else summary(results, out))
     return results
 
 
