@@ -7,10 +7,12 @@ truncated one.
 """
 
 import contextlib
+import importlib
 import json
 import math
 import os
 import pathlib
+import platform
 import secrets
 
 from keras_ceb import metrics as metrics_lib
@@ -130,6 +132,39 @@ def history_with_consistency(history):
             for epoch in range(epochs)
         ]
     return history
+
+
+def environment(hostname=True):
+    """The software a run used: the versions of keras_ceb, Keras, its backend, NumPy and
+    Python, the backend's name, and (with `hostname`) the machine's name.
+
+    Example:
+
+    >>> sorted(environment(hostname=False))
+    ['backend', 'backend_version', 'keras', 'keras_ceb', 'numpy', 'platform', 'python']
+    """
+    import keras
+    import numpy as np
+
+    import keras_ceb
+
+    backend = keras.backend.backend()
+    try:
+        backend_version = importlib.import_module(backend).__version__
+    except (ImportError, AttributeError):
+        backend_version = None
+    record = {
+        "keras_ceb": keras_ceb.__version__,
+        "keras": keras.__version__,
+        "backend": backend,
+        "backend_version": backend_version,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    if hostname:
+        record["hostname"] = platform.node()
+    return record
 
 
 def to_jsonable(obj):
