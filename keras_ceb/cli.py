@@ -95,7 +95,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
 RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
 # Copies of keras_ceb's own tuples (tests/cli checks that they are equal), so that building
 # and running the parser imports no Keras: `keras-ceb --help` answers at once.
-DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10")  # keras_ceb.datasets.DATASET_NAMES
+DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
 HEADS = ("consistent", "mlp")  # keras_ceb.models.HEADS
 ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")  # keras_ceb.evaluation.report.ATTACKS
 # The one-line help of each command, shown by `keras-ceb --help`.
@@ -995,7 +995,8 @@ def train_config(args, out, data_dir, num_train_examples, num_test_examples):
         for key, value in vars(args).items()
         if key not in ("handler", "command", "rho_anneal")  # rho_anneal: the start, below.
     }
-    start = anneal_start(args)
+    anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
+    start = anneal_start(args) if anneal_epochs > 0 else None  # 0 epochs: no anneal at all.
     data_folder = None if data_dir is None else pathlib.Path(data_dir).expanduser().absolute()
     config.update(
         # Whether a missing copy would have been downloaded (the loader's default or never).
@@ -1007,7 +1008,7 @@ def train_config(args, out, data_dir, num_train_examples, num_test_examples):
         num_train_examples=int(num_train_examples),
         num_test_examples=int(num_test_examples),
         rho_anneal_start=start,
-        rho_anneal_epochs=0 if start is None else min(args.rho_anneal_epochs, args.epochs - 1),
+        rho_anneal_epochs=0 if start is None else anneal_epochs,
         lr_decay_steps=(math.ceil(num_train_examples / args.batch_size) * args.epochs
                         if args.lr_schedule == "cosine" else None),
         marginal_components=args.marginal_components or None,

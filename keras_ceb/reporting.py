@@ -262,7 +262,7 @@ def _series(history, key):
 def _integer_ticks(axis):
     from matplotlib.ticker import MaxNLocator
 
-    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 # (key, panel title, y label) of the training curves.

@@ -159,7 +159,8 @@ def plot_figure4(results, path):
                            f"targeted robustness ({interval_note(results)})")
     _by_rho_panel(axes[0, 0], models, "accuracy", 100.0, "test accuracy (%)",
                   "test accuracy against rho")
-    axes[0, 0].legend(loc="best", fontsize="small")
+    axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3,
+                      fontsize="small", frameon=False)
     ax = axes[0, 1]
     _by_rho_panel(ax, models, "i_xz_max_train_at_rho", 1.0, "max I(X;Z) lower bound (nats)",
                   "max over training of the I(X;Z) bound (epochs at rho)")
@@ -174,7 +175,8 @@ def plot_figure4(results, path):
     ax.axhline(math.log(10), color="gray", linestyle="-.", label="log 10 = 2.30 nats")
     ax.plot([0.0], [math.log(10)], "*", color="gold", markeredgecolor="black", markersize=14,
             label="paper: CEB0 at log 10")
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize="small",
+              frameon=False)
     target_name = results.get("class_names", [None] * 10)[preset["target_class"]]
     styles = _styles(models)
     _sweep_panel(axes[1, 0], models, styles, "linf", preset["linf_epsilons"], target_name)
