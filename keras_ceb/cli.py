@@ -1170,6 +1170,11 @@ def run_tune(args):
     """Runs `keras-ceb tune`; returns the `keras_ceb.tuning.RhoSearchResult`."""
     start = time.time()
     out = args.out or pathlib.Path("runs") / f"tune_{args.objective}"
+    if args.search != "grid" and args.rho_values is None and args.rho_min >= args.rho_max:
+        raise CLIError(f"--rho-min must be below --rho-max, got {args.rho_min:g} and "
+                       f"{args.rho_max:g}")
+    if args.tune_objective == "ood_auroc" and not args.marginal_components:
+        raise CLIError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
     resume = check_tune_out(out, args)
     data_dir = check_data_dir(args.data_dir)
     check_data_env()
@@ -1188,15 +1193,9 @@ def run_tune(args):
     x_train, y_train = x_all[:train_end], y_all[:train_end]
     ood_name = args.ood_set or ("mnist" if args.dataset == "fashion_mnist" else "vertical_flip")
     ood_x = tune_ood_set(ood_name, x_val, args)
-    if args.search == "grid":
-        rho_values = args.rho_values or _rho_list(DEFAULT_TUNE_RHOS)
-    else:
-        rho_values = args.rho_values  # A random or Bayesian search may draw from a list too.
-        if args.rho_values is None and args.rho_min >= args.rho_max:
-            raise CLIError(f"--rho-min must be below --rho-max, got {args.rho_min:g} and "
-                           f"{args.rho_max:g}")
-    if args.tune_objective == "ood_auroc" and not args.marginal_components:
-        raise CLIError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
+    # A random or Bayesian search draws from --rho-values too, when given.
+    rho_values = args.rho_values or (_rho_list(DEFAULT_TUNE_RHOS) if args.search == "grid"
+                                     else None)
     steps = math.ceil(len(x_train) / args.batch_size)
 
     def build(rho):

@@ -120,7 +120,7 @@ def plot_objectives(result, path, title=None, dpi=100):
     best, objective = data["best"], data["objective"]
     figure = Figure(figsize=(10, 7.5), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 2, sharex=True)
+    axes = figure.subplots(2, 2)
     rhos = [row["rho"] for row in rows]
     handles = {}
     for ax, (key, panel_title, ylabel, span) in zip(axes.flat, PANELS):
@@ -172,8 +172,8 @@ def plot_objectives(result, path, title=None, dpi=100):
                                                        label="chance (AUROC 0.5)")
             shown.append(0.5)
         _span(ax, shown, span, upper=1.0 if key != "mni_distance" else None)
-    for ax in axes[1]:
-        ax.set_xlabel("rho = log gamma (CEB's one knob)")
+    for ax in axes.flat:
+        ax.set_xlabel("rho = log gamma")
     figure.legend(list(handles.values()), list(handles), loc="outside lower center",
                   ncols=3, fontsize="small", frameon=False)
     settings = data.get("settings", {})

@@ -10,6 +10,7 @@ a checkpoint of its best epoch: with an anneal, earlier epochs are at another rh
 """
 
 import dataclasses
+import importlib
 import math
 import pathlib
 import time
@@ -127,6 +128,24 @@ class RhoTuner(kt.Tuner):
         # keras-tuner keeps floats only: the missing measures stay out of its record.
         return {key: float(value) for key, value in record.items()
                 if value is not None and math.isfinite(value)}
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search (`keras_tuner.Tuner.search`). A trial that fails is reported as
+        one line to `progress`, not as keras-tuner's traceback; `RhoSearchResult.failed`
+        and the trial's own record keep the error."""
+        config = importlib.import_module("keras_tuner.src.config")
+        debug, config.DEBUG = config.DEBUG, False
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            config.DEBUG = debug
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.progress is not None and trial.status in ("FAILED", "INVALID"):
+            lines = (trial.message or "").strip().splitlines()
+            rho = trial.hyperparameters.values.get("rho")
+            self.progress(f"trial at rho {rho:.3g} failed: {lines[-1] if lines else 'error'}")
 
     def load_model(self, trial):
         """The trained model of `trial` (its `model.keras`)."""
