@@ -56,6 +56,7 @@ class RhoTuner(kt.Tuner):
 
     Example:
 
+    >>> import keras_tuner
     >>> def build(rho):
     ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, marginal=4),
     ...                               keras_ceb.BackwardEncoder(3)])
