@@ -1,36 +1,127 @@
-"""keras_ceb: the Conditional Entropy Bottleneck and the Variational Information Bottleneck for Keras 3."""
+"""keras_ceb: the Conditional Entropy Bottleneck and the Variational Information Bottleneck for Keras 3.
+
+Importing `keras_ceb` is cheap: its submodules and public names load on first use
+(`keras_ceb.StochasticEncoder`, `keras_ceb.callbacks`, ...), so that `keras-ceb --help`
+answers without importing Keras and TensorFlow. Importing it still registers the serializable
+classes (the layers and the metrics) with Keras: at once when Keras is already imported, else
+as soon as Keras is. So `import keras_ceb`, then `keras.models.load_model("m.keras")`, needs
+no `custom_objects`.
+
+Example:
+
+>>> import keras_ceb
+>>> keras_ceb.StochasticEncoder(4).latent_dim
+4
+"""
 
 __version__ = "0.1.0"
 
-from keras_ceb import xla_cpu  # First: XLA reads $XLA_FLAGS when JAX starts its backend.
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+from keras_ceb import xla_cpu  # Keras-free; before JAX starts its backend, which reads $XLA_FLAGS.
 
 xla_cpu.disable_ynn_fusion()
 
-from keras_ceb import callbacks  # noqa: E402
-from keras_ceb import datasets  # noqa: E402
-from keras_ceb import distribute  # noqa: E402
-from keras_ceb import evaluation  # noqa: E402
-from keras_ceb import export  # noqa: E402
-from keras_ceb import inference  # noqa: E402
-from keras_ceb import layers  # noqa: E402
-from keras_ceb import losses  # noqa: E402
-from keras_ceb import metrics  # noqa: E402
-from keras_ceb import ops  # noqa: E402
-from keras_ceb.layers import BackwardEncoder  # noqa: E402
-from keras_ceb.layers import CatGenHead  # noqa: E402
-from keras_ceb.layers import MixtureMarginal  # noqa: E402
-from keras_ceb.layers import StochasticEncoder  # noqa: E402
-from keras_ceb.layers import VCEBHead  # noqa: E402
-from keras_ceb.rho import get_rho  # noqa: E402
-from keras_ceb.rho import set_rho  # noqa: E402
+# Public names of the package -> the module that defines them, loaded on first access.
+_NAMES = {
+    "BackwardEncoder": "keras_ceb.layers",
+    "CatGenHead": "keras_ceb.layers",
+    "MixtureMarginal": "keras_ceb.layers",
+    "StochasticEncoder": "keras_ceb.layers",
+    "VCEBHead": "keras_ceb.layers",
+    "get_rho": "keras_ceb.rho",
+    "set_rho": "keras_ceb.rho",
+}
+# Submodules reachable as attributes (`keras_ceb.callbacks`), loaded on first access.
+_SUBMODULES = (
+    "attacks",
+    "callbacks",
+    "cli",
+    "datasets",
+    "distribute",
+    "evaluation",
+    "export",
+    "inference",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "ops",
+    "reproduce",
+    "reporting",
+    "rho",
+    "run_folder",
+    "tuning",
+    "validation",
+)
+# The modules whose import registers keras_ceb's classes with `keras.saving`.
+_SERIALIZABLE_MODULES = ("keras_ceb.layers", "keras_ceb.metrics")
+
+__all__ = ["__version__", *_NAMES, *_SUBMODULES]
 
 
 def __getattr__(name):
-    # Heavier optional parts load on first use: `keras_ceb.attacks`, `keras_ceb.tuning`, ...
-    import importlib
-
-    if name in ("attacks", "models", "tuning", "cli"):
-        module = importlib.import_module(f"keras_ceb.{name}")
-        globals()[name] = module
-        return module
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_ceb.{name}")
     raise AttributeError(f"module 'keras_ceb' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+def _register_serializables():
+    for module in _SERIALIZABLE_MODULES:
+        importlib.import_module(module)
+
+
+class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
+    """Registers keras_ceb's classes right after `keras` is first imported.
+
+    It finds nothing itself: for the name `keras` it asks the other finders for the spec and
+    extends that spec's loader so that, once `keras` has run, the layers and metrics are
+    imported (which registers them). It then takes itself off `sys.meta_path`.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        _remove_hook()
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        run_keras = loader.exec_module
+
+        def exec_module(module):
+            run_keras(module)
+            del loader.exec_module  # Back to the loader's own method.
+            _register_serializables()
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _remove_hook():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterKerasImport)]
+
+
+def _install():
+    keras_module = sys.modules.get("keras")
+    if keras_module is not None and not getattr(
+        getattr(keras_module, "__spec__", None), "_initializing", False
+    ):
+        _register_serializables()
+    elif keras_module is None:
+        _remove_hook()
+        sys.meta_path.insert(0, _RegisterAfterKerasImport())
+
+
+_install()

@@ -20,6 +20,8 @@ would have had (see `keras_ceb.run_folder`).
 
 import argparse
 import contextlib
+import importlib
+import json
 import math
 import os
 import pathlib
@@ -28,23 +30,51 @@ import sys
 import tempfile
 import time
 
-import keras
-import numpy as np
-
-from keras_ceb import callbacks
-from keras_ceb import datasets
-from keras_ceb import distribute
-from keras_ceb import evaluation
-from keras_ceb import models
-from keras_ceb import reporting
-from keras_ceb import rho as rho_lib
-from keras_ceb import run_folder
+from keras_ceb import console
 from keras_ceb import validation
-from keras_ceb.datasets import locate
-from keras_ceb.datasets import mnist as mnist_loaders
-from keras_ceb.evaluation import report as report_lib
-from keras_ceb.reproduce import command as reproduce_command
 from keras_ceb.reproduce.errors import ReproduceError
+
+
+class _LazyModule:
+    """A module imported on its first use, so that `keras-ceb --help` never imports Keras.
+
+    Attribute reads, writes and deletions go to the module (tests monkeypatch through it).
+    """
+
+    def __init__(self, name):
+        object.__setattr__(self, "_name", name)
+
+    def _module(self):
+        return importlib.import_module(object.__getattribute__(self, "_name"))
+
+    def __getattr__(self, attr):
+        return getattr(self._module(), attr)
+
+    def __setattr__(self, attr, value):
+        setattr(self._module(), attr, value)
+
+    def __delattr__(self, attr):
+        delattr(self._module(), attr)
+
+    def __repr__(self):
+        return f"<lazy module {object.__getattribute__(self, '_name')!r}>"
+
+
+keras = _LazyModule("keras")
+np = _LazyModule("numpy")
+callbacks = _LazyModule("keras_ceb.callbacks")
+datasets = _LazyModule("keras_ceb.datasets")
+distribute = _LazyModule("keras_ceb.distribute")
+evaluation = _LazyModule("keras_ceb.evaluation")
+models = _LazyModule("keras_ceb.models")
+reporting = _LazyModule("keras_ceb.reporting")
+rho_lib = _LazyModule("keras_ceb.rho")
+run_folder = _LazyModule("keras_ceb.run_folder")
+locate = _LazyModule("keras_ceb.datasets.locate")
+mnist_loaders = _LazyModule("keras_ceb.datasets.mnist")
+report_lib = _LazyModule("keras_ceb.evaluation.report")
+reproduce_command = _LazyModule("keras_ceb.reproduce.command")
+tuning = _LazyModule("keras_ceb.tuning")
 
 RHO_HELP = (
     "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
@@ -74,6 +104,18 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
 # Options that may change between an interrupted `train` and the run that resumes it: they
 # change where the data is read or what is printed, not what is trained.
 RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
+# Copies of keras_ceb's own tuples (tests/cli checks that they are equal), so that building
+# and running the parser imports no Keras: `keras-ceb --help` answers at once.
+DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
+HEADS = ("consistent", "mlp", "catgen")  # keras_ceb.models.HEADS
+ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")  # keras_ceb.evaluation.report.ATTACKS
+# The one-line help of each command, shown by `keras-ceb --help`.
+COMMAND_HELP = {
+    "train": "train a classifier and write model, history, metrics and plots",
+    "evaluate": "evaluate a saved .keras model on the test set",
+    "tune": "search rho with keras-tuner and write the trials, a plot and the best model",
+    "reproduce": "reproduce a section of the paper and write its report",
+}
 
 
 class CLIError(Exception):
@@ -164,7 +206,7 @@ def _anneal_start(text):
 
 
 def _dataset(text):
-    names = datasets.DATASET_NAMES
+    names = DATASET_NAMES
     if text not in names:
         raise argparse.ArgumentTypeError(
             f"unknown dataset {text!r}; expected one of {', '.join(names)}"
@@ -172,8 +214,14 @@ def _dataset(text):
     return text
 
 
-def build_parser():
-    """The `argparse` parser of `keras-ceb`: `train`, `evaluate` and `reproduce`.
+def build_parser(command=None):
+    """The `argparse` parser of `keras-ceb`: `train`, `evaluate`, `tune` and `reproduce`.
+
+    Args:
+        command: Build only this command's sub-parser in full, and the others as their
+            one-line help (what `keras-ceb --help` lists): `main` passes the command named
+            on the command line, or `""` for none, so that `--help` imports nothing heavy
+            (`reproduce` imports its dataset modules). Default: every command in full.
 
     Example:
 
@@ -188,10 +236,23 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    _add_train_parser(commands)
-    _add_evaluate_parser(commands)
-    reproduce_command.add_parser(commands, handler=run_reproduce)
+    builders = {
+        "train": _add_train_parser,
+        "evaluate": _add_evaluate_parser,
+        "tune": _add_tune_parser,
+        "reproduce": lambda sub: reproduce_command.add_parser(sub, handler=run_reproduce),
+    }
+    for name, add in builders.items():
+        if command is None or command == name:
+            add(commands)
+        else:
+            commands.add_parser(name, help=COMMAND_HELP[name])
     return parser
+
+
+def _command_in(argv):
+    """The command named in `argv` (its first word that is not an option), or `""`."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def _add_data_arguments(parser):
@@ -220,7 +281,7 @@ def _add_data_arguments(parser):
 
 def _add_train_parser(commands):
     train = commands.add_parser(
-        "train", help="train a classifier and write model, history, metrics and plots",
+        "train", help=COMMAND_HELP["train"],
         description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
         "encoder -> head), then evaluate it on the test set. Writes model.keras, history.json, "
         "metrics.json, training_curves.png and information_plane.png into --out, each "
@@ -270,7 +331,7 @@ def _add_train_parser(commands):
         "(default: 240, the paper's)",
     )
     train.add_argument(
-        "--head", choices=models.HEADS, default=None,
+        "--head", choices=HEADS, default=None,
         help="classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
         "input), 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
         "under CEB) or 'catgen' (bidirectional CatGen CEB, eq. 26, evaluated with the "
@@ -297,8 +358,7 @@ def _add_train_parser(commands):
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run in --out (finished or not) instead of refusing "
                        "or resuming it")
-    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                       help="Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent")
+    _add_verbose_argument(train)
     train.add_argument(
         "--distribute", choices=DISTRIBUTE_CHOICES, default="none",
         help="data-parallel: split every batch of --batch-size over all devices, with the "
@@ -309,9 +369,131 @@ def _add_train_parser(commands):
     train.set_defaults(handler=run_train)
 
 
+def _add_verbose_argument(parser):
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2, 3), default=console.PROGRESS,
+                        metavar="0|1|2|3", help=f"{console.VERBOSE_HELP} (default: 1)")
+
+
+def _rho_list(text):
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(_finite_float(part.strip()))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected finite numbers separated by commas, got {text!r}") from None
+    if len(set(values)) < 1:
+        raise argparse.ArgumentTypeError(f"expected at least one rho, got {text!r}")
+    return sorted(set(values))
+
+
+TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
+TUNE_SEARCHES = ("grid", "random", "bayesian")  # keras_ceb.tuning.SEARCHES
+DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"
+DEFAULT_TUNE_EPOCHS = 5
+DEFAULT_VALIDATION_EXAMPLES = 5000
+OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
+
+
+def _add_tune_parser(commands):
+    tune = commands.add_parser(
+        "tune", help=COMMAND_HELP["tune"],
+        description="Search rho with keras-tuner (grid, random or Bayesian). Each trial "
+        "trains the `train` command's classifier at one rho on the training set less a "
+        "held-out part, then scores it on that held-out part: validation accuracy; the "
+        "distance to the Minimum Necessary Information point, |I(X;Z) lower bound - I(Y;Z) "
+        "lower bound|; the AUROC of the rate at the encoder mean against a held-out OoD set; "
+        "and 'combined', the mean of accuracy, AUROC and 1 - min(distance / log C, 1). The "
+        "search optimizes --tune-objective and records them all. Writes trials.csv, "
+        "trials.md, trials.json, objectives.png (each objective against rho) and "
+        "best_model.keras into --out; run the same command again to resume an interrupted "
+        "search.",
+    )
+    search = tune.add_argument_group("the search")
+    search.add_argument("--search", choices=TUNE_SEARCHES, default="grid",
+                        help="grid over --rho-values, or random / Bayesian over [--rho-min, "
+                        "--rho-max] (default: grid)")
+    search.add_argument("--tune-objective", choices=TUNE_OBJECTIVES, default="combined",
+                        help="what the search optimizes (default: combined)")
+    search.add_argument("--rho-values", type=_rho_list, metavar="LIST", default=None,
+                        help=f"comma-separated rho values of the grid (default: "
+                        f"{DEFAULT_TUNE_RHOS})")
+    search.add_argument("--rho-min", type=_finite_float, metavar="RHO", default=-1.0,
+                        help="lower end of a random or Bayesian search (default: -1)")
+    search.add_argument("--rho-max", type=_finite_float, metavar="RHO", default=5.0,
+                        help="upper end of a random or Bayesian search (default: 5)")
+    search.add_argument("--max-trials", type=_positive_int, metavar="N", default=None,
+                        help="trials of a random or Bayesian search (default: 8; a grid "
+                        "tries every value)")
+    search.add_argument("--validation-examples", type=_positive_int, metavar="N",
+                        default=DEFAULT_VALIDATION_EXAMPLES,
+                        help="the last N training examples are held out to score the trials "
+                        f"(default: {DEFAULT_VALIDATION_EXAMPLES})")
+    search.add_argument("--ood-set", choices=OOD_SETS, default=None,
+                        help="held-out OoD set of --tune-objective ood_auroc and combined, "
+                        "as many images as --validation-examples (default: mnist for "
+                        "fashion_mnist, else vertical_flip)")
+    model = tune.add_argument_group("each trial (as in `train`)")
+    model.add_argument("--objective", choices=("ceb", "vib"), default="ceb",
+                       help="training objective (default: ceb)")
+    model.add_argument("--epochs", type=_positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
+                       help=f"training epochs per trial (default: {DEFAULT_TUNE_EPOCHS})")
+    model.add_argument(
+        "--rho-anneal", type=_anneal_offset, default=RHO_ANNEAL_AUTO_OFFSET,
+        metavar="OFFSET|off",
+        help="anneal each trial's rho from rho + OFFSET down to rho over the first "
+        f"--rho-anneal-epochs epochs (default: {RHO_ANNEAL_AUTO_OFFSET:g})")
+    model.add_argument("--rho-anneal-epochs", type=_non_negative_int, metavar="N", default=None,
+                       help="length of the anneal, at most --epochs - 1 (default: --epochs // 2)")
+    model.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                       default=DEFAULT_LEARNING_RATE,
+                       help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})")
+    model.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                       help="learning-rate schedule (default: cosine)")
+    model.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
+                       help="dimension of the bottleneck z (default: 4)")
+    model.add_argument("--covariance", choices=("full", "diag"), default="full",
+                       help="Gaussian covariance (default: full)")
+    model.add_argument("--marginal-components", type=_non_negative_int, metavar="K", default=240,
+                       help="components of m(z); the rate and ood_auroc need K > 0 (default: "
+                       "240)")
+    model.add_argument("--head", choices=HEADS, default="consistent",
+                       help="classifier head, as in train (default: consistent)")
+    data = tune.add_argument_group("data")
+    data.add_argument("--dataset", type=_dataset, metavar="NAME", default="fashion_mnist",
+                      help="dataset name (default: fashion_mnist; also mnist, cifar10)")
+    data.add_argument("--data-dir", type=pathlib.Path, metavar="DIR", default=None,
+                      help="folder searched first for the data files")
+    data.add_argument("--no-download", dest="download", action="store_false",
+                      help="never download: fail if no local copy of the data is found")
+    data.add_argument("--batch-size", type=_positive_int, metavar="N", default=DEFAULT_BATCH_SIZE,
+                      help=f"batch size (default: {DEFAULT_BATCH_SIZE})")
+    data.add_argument("--max-train-examples", type=_positive_int, metavar="N", default=None,
+                      help="train each trial on the first N training examples only")
+    data.add_argument("--seed", type=int, metavar="SEED", default=0,
+                      help="seed of every trial (same initial weights and data order) and "
+                      "of the search (default: 0)")
+    tune.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
+                      help="output folder (default: runs/tune_<objective>); an unfinished "
+                      "search there is resumed, a finished one is kept unless --overwrite")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="replace the search in --out (finished or not)")
+    _add_verbose_argument(tune)
+    tune.set_defaults(handler=run_tune)
+
+
+def _anneal_offset(text):
+    if text.lower() in ("off", "none"):
+        return None
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'off', got {text!r}")
+    return value
+
+
 def _add_evaluate_parser(commands):
     evaluate = commands.add_parser(
-        "evaluate", help="evaluate a saved .keras model on the test set",
+        "evaluate", help=COMMAND_HELP["evaluate"],
         description="Reload a saved .keras classifier and report its test accuracy and "
         "information metrics (rate, ReX, I(X;Z) and I(Y;Z) bounds, consistency).",
     )
@@ -334,7 +516,7 @@ def _add_evaluate_parser(commands):
     robustness.add_argument("--cw-ood-examples", type=_non_negative_int, metavar="N", default=0,
                             help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
                             "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
-    robustness.add_argument("--attack", choices=report_lib.ATTACKS, default=None,
+    robustness.add_argument("--attack", choices=ATTACKS, default=None,
                             help="adversarial attack to run on the test set")
     robustness.add_argument("--eps", type=_non_negative_float, metavar="EPS", default=0.1,
                             help="attack radius for PGD (default: 0.1)")
@@ -360,6 +542,7 @@ def _add_evaluate_parser(commands):
     robustness.add_argument("--seed", type=_non_negative_int, metavar="SEED", default=0,
                             help="seed of the noise images, the attack's random start and its "
                             "draws of z")
+    _add_verbose_argument(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -812,6 +995,7 @@ def run_train(args):
                                             shuffle=False)
     log = run_folder.HistoryLog(out, write=chief)
     seeding = callbacks.EpochSeeding(args.seed)
+    progress = console.progress_mode(args.verbose)
     trained = False
     # The held-out estimates come before the log, which records them; all of these are
     # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would. A
@@ -833,13 +1017,15 @@ def run_train(args):
             ),
             log.saved_callback(),
         ]
+    if progress == "lines":
+        fit_callbacks.append(callbacks.EpochLines())  # Last: it prints the logs.
     try:
         train_start = time.time()
         try:
             with scope:
                 model.fit(
                     train_data, epochs=args.epochs, validation_data=test_data,
-                    callbacks=fit_callbacks, verbose=args.verbose,
+                    callbacks=fit_callbacks, verbose=1 if progress == "bar" else 0,
                     shuffle=False,  # `train_data` orders each epoch itself.
                 )
         except callbacks.NonFiniteTrainingError as e:
@@ -878,16 +1064,9 @@ def run_train(args):
         title = _title(args.objective, args.rho, args.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
         write_training_outputs(out, model, history, args, info, title)
-        config = {
-            key: (str(value) if isinstance(value, pathlib.Path) else value)
-            for key, value in vars(args).items()
-            if key not in ("handler", "command")
-        }
-        config["out"] = str(out)
-        config["num_train_examples"] = int(len(x_train))
-        config["rho_anneal_start"] = anneal_start(args)
         result = {
-            "config": config,
+            "config": train_config(args, out, data_dir, len(x_train), len(x_test)),
+            "environment": reporting.environment(),
             "test": test,
             "train_time_s": train_time,
             "wall_time_s": time.time() - start,
@@ -913,7 +1092,71 @@ def run_train(args):
         print(shift["summary"])
     print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
           "information_plane.png")
+    print(LOAD_HINT.format(path=out / "model.keras"))
     return result
+
+
+# The closing line of the commands that save a model: loading needs keras_ceb imported.
+LOAD_HINT = ("To load the model in Python, import keras_ceb first (it registers the layers): "
+             "import keras, keras_ceb; model = keras.models.load_model(\"{path}\")")
+
+
+def train_config(args, out, data_dir, num_train_examples, num_test_examples):
+    """The settings a `train` run actually used, for `metrics.json`.
+
+    Every option, with the defaults and shortcuts resolved: absolute paths, the data files
+    read, the rho anneal's start and length (`None` and 0 without an anneal; the length cut
+    to `epochs - 1`), the Wide ResNet's depth and width, the number of examples.
+    """
+    config = {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in vars(args).items()
+        if key not in ("handler", "command", "rho_anneal")  # rho_anneal: the start, below.
+    }
+    anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
+    start = anneal_start(args) if anneal_epochs > 0 else None  # 0 epochs: no anneal at all.
+    data_folder = None if data_dir is None else pathlib.Path(data_dir).expanduser().absolute()
+    config.update(
+        # Whether a missing copy would have been downloaded (the loader's default or never).
+        download=bool(args.download and datasets.dataset_info(args.dataset).download_default),
+        out=str(pathlib.Path(out).absolute()),
+        data_dir=None if data_folder is None else str(data_folder),
+        data_files={split: data_files(args.dataset, data_dir, split)
+                    for split in ("train", "test")},
+        num_train_examples=int(num_train_examples),
+        num_test_examples=int(num_test_examples),
+        rho_anneal_start=start,
+        rho_anneal_epochs=0 if start is None else anneal_epochs,
+        lr_decay_steps=(math.ceil(num_train_examples / args.batch_size) * args.epochs
+                        if args.lr_schedule == "cosine" else None),
+        marginal_components=args.marginal_components or None,
+    )
+    if args.backbone == "wide_resnet":
+        config.update(wrn_depth=_backbone_kwargs(args)["depth"],
+                      wrn_width=_backbone_kwargs(args)["width"])
+    return config
+
+
+def data_files(dataset, data_dir, split):
+    """The files `keras_ceb.datasets.load` reads for `split` of `dataset` (the same search),
+    as absolute paths; for CIFAR-10, where tensorflow-datasets keeps it."""
+    if dataset in ("fashion_mnist", "mnist"):
+        names = mnist_loaders._IDX_FILES[split]
+        if dataset == "fashion_mnist":
+            found, _ = locate.find_files([names], subdirs=("fashion-mnist",), data_dir=data_dir)
+        else:
+            found, _ = locate.find_files(
+                [(mnist_loaders.MNIST_NPZ,), names],
+                subdirs=("mnist", "mnist-test") if split == "test" else ("mnist",),
+                data_dir=data_dir, shared_file_sets=[(mnist_loaders.MNIST_NPZ,)],
+            )
+            if found is None and split == "test":
+                return [str(p.absolute()) for p in
+                        sorted(mnist_loaders.packaged_mnist_test_dir().iterdir())]
+        if found is not None:
+            return sorted(str(pathlib.Path(p).absolute()) for p in found.files.values())
+        return []
+    return [f"tensorflow-datasets ({os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')})"]
 
 
 def _train_interrupted_message(log, trained, epochs, backup):
@@ -1041,6 +1284,151 @@ def evaluate_robustness(model, x, y, args):
     )
 
 
+def run_tune(args):
+    """Runs `keras-ceb tune`; returns the `keras_ceb.tuning.RhoSearchResult`."""
+    start = time.time()
+    out = args.out or pathlib.Path("runs") / f"tune_{args.objective}"
+    if args.search != "grid" and args.rho_values is None and args.rho_min >= args.rho_max:
+        raise CLIError(f"--rho-min must be below --rho-max, got {args.rho_min:g} and "
+                       f"{args.rho_max:g}")
+    if args.tune_objective == "ood_auroc" and not args.marginal_components:
+        raise CLIError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
+    resume = check_tune_out(out, args)
+    data_dir = check_data_dir(args.data_dir)
+    check_data_env()
+    download = _download_flag(args)
+    info = datasets.dataset_info(args.dataset)
+    x_all, y_all = load_split(args.dataset, data_dir, "train", download)
+    check_finite_data(x_all, f"{args.dataset} training images")
+    held_out = args.validation_examples
+    if held_out >= len(x_all):
+        raise CLIError(f"--validation-examples {held_out} leaves no training example: the "
+                       f"{args.dataset} training set has {len(x_all)}")
+    x_val, y_val = x_all[-held_out:], y_all[-held_out:]
+    train_end = len(x_all) - held_out
+    if args.max_train_examples is not None:
+        train_end = min(train_end, args.max_train_examples)
+    x_train, y_train = x_all[:train_end], y_all[:train_end]
+    ood_name = args.ood_set or ("mnist" if args.dataset == "fashion_mnist" else "vertical_flip")
+    ood_x = tune_ood_set(ood_name, x_val, args)
+    # A random or Bayesian search draws from --rho-values too, when given.
+    rho_values = args.rho_values or (_rho_list(DEFAULT_TUNE_RHOS) if args.search == "grid"
+                                     else None)
+    steps = math.ceil(len(x_train) / args.batch_size)
+
+    def build(rho):
+        model = models.build_classifier(
+            args.objective, input_shape=info.input_shape, num_classes=info.num_classes,
+            latent_dim=args.latent_dim, rho=rho, covariance=args.covariance,
+            marginal_components=args.marginal_components or None, head=args.head,
+            seed=args.seed)
+        decay = steps * args.epochs if args.lr_schedule == "cosine" else None
+        return models.compile_classifier(model, learning_rate=args.learning_rate,
+                                         decay_steps=decay)
+
+    takes_labels = args.objective == "ceb" and args.head == "mlp"
+    train_x = {"images": x_train, "labels": y_train} if takes_labels else x_train
+    val_x = {"images": x_val, "labels": y_val} if takes_labels else x_val
+    progress = console.progress_mode(args.verbose)
+    fit_callbacks = [callbacks.EpochLines(prefix="  ")] if progress == "lines" else []
+    settings = {key: (str(value) if isinstance(value, pathlib.Path) else value)
+                for key, value in vars(args).items() if key not in ("handler", "command")}
+    if resume:
+        print(f"Resuming the unfinished search in {run_folder.show_path(out)} "
+              "(finished trials are kept; --overwrite starts over)")
+    else:
+        run_folder.clear(out, TUNE_OUTPUTS, backup=False)
+        shutil.rmtree(out / TUNER_DIR, ignore_errors=True)
+        (out / TUNER_DIR).mkdir(parents=True)
+        reporting.write_json(out / TUNER_DIR / TUNE_OPTIONS_FILE, tune_options(args))
+    max_trials = None if args.search == "grid" else (args.max_trials or 8)
+    try:
+        result = tuning.tune_rho(
+            build, train_x, y_train, (val_x, y_val), ood_x=ood_x,
+            objective=args.tune_objective, search=args.search, rho_values=rho_values,
+            rho_min=args.rho_min, rho_max=args.rho_max, max_trials=max_trials,
+            epochs=args.epochs, batch_size=args.batch_size, rho_anneal=args.rho_anneal,
+            rho_anneal_epochs=args.rho_anneal_epochs, seed=args.seed,
+            directory=out / TUNER_DIR, project_name="keras_tuner", overwrite=False,
+            progress=print if args.verbose >= console.PROGRESS else None,
+            verbose=1 if progress == "bar" else 0, callbacks=fit_callbacks, shuffle=True)
+    except RuntimeError as e:
+        raise CLIError(f"{_first_line(e)}; see the trials in "
+                       f"{run_folder.show_path(out / TUNER_DIR)}") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; the finished trials are kept in "
+                          f"{run_folder.show_path(out / TUNER_DIR)}: run the same command "
+                          "again to resume") from None
+    config = {**settings, **result.settings, "out": str(out.absolute()),
+              "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).absolute()),
+              "data_files": {"train": data_files(args.dataset, data_dir, "train")},
+              "ood_set": ood_name, "wall_time_s": time.time() - start}
+    written = tuning.save_results(result, out, extra={
+        "settings": config, "environment": reporting.environment()})
+    print()
+    print(tuning.format_table(result))
+    best = result.best
+    print(f"Best: rho = {best['rho']:g} ({result.objective} = {best[result.objective]:.4f}, "
+          f"{'higher' if result.direction == 'max' else 'lower'} is better)"
+          + (f"; {len(result.failed)} trial(s) failed" if result.failed else ""))
+    print(f"Wrote {out}/: {', '.join(written)}")
+    print(LOAD_HINT.format(path=out / "best_model.keras"))
+    return result
+
+
+TUNE_OUTPUTS = ("trials.csv", "trials.md", "trials.json", "objectives.png", "best_model.keras")
+TUNER_DIR = "tuner"
+TUNE_OPTIONS_FILE = "options.json"
+# Options that may change between an interrupted `tune` and the run that resumes it.
+TUNE_RESUME_FREE_OPTIONS = ("data_dir", "download", "out", "overwrite", "verbose")
+
+
+def tune_options(args):
+    """The options of `tune` that determine the search (see `TUNE_RESUME_FREE_OPTIONS`)."""
+    return {key: (str(value) if isinstance(value, pathlib.Path) else value)
+            for key, value in sorted(vars(args).items())
+            if key not in ("handler", "command", *TUNE_RESUME_FREE_OPTIONS)}
+
+
+def check_tune_out(out, args):
+    """Checks `tune --out` before any work; returns whether to resume the search in it."""
+    try:
+        run_folder.check_writable_folder(out, "--out")
+    except run_folder.RunFolderError as e:
+        raise CLIError(str(e)) from None
+    shown = run_folder.show_path(out)
+    finished = (out / "trials.json").exists()
+    if finished and not args.overwrite:
+        raise CLIError(f"--out {shown} already holds a finished search (trials.json); pass "
+                       "--overwrite to replace it, or choose another --out")
+    options_file = out / TUNER_DIR / TUNE_OPTIONS_FILE
+    if finished or args.overwrite or not options_file.is_file():
+        return False
+    try:
+        saved = json.loads(options_file.read_text())
+    except ValueError:
+        saved = None
+    differences = run_folder.option_differences(saved or {}, tune_options(args))
+    if differences:
+        raise CLIError(f"--out {shown} holds an unfinished search with other options: "
+                       f"{'; '.join(differences)}; run it with its own options to resume it, "
+                       "or pass --overwrite to start over")
+    return True
+
+
+def tune_ood_set(name, x_val, args):
+    """The held-out OoD images of `tune`: as many as the held-out examples."""
+    if name == "mnist":
+        x, _ = load_split("mnist", _mnist_ood_data_dir(args.data_dir), "test",
+                          _download_flag(args))
+        x = x[: len(x_val)]
+        if x.shape[1:] != x_val.shape[1:]:
+            raise CLIError(f"--ood-set mnist has images of shape {x.shape[1:]}, the "
+                           f"{args.dataset} images {x_val.shape[1:]}: choose another --ood-set")
+        return x
+    return evaluation.paper_ood_sets(x_val, seed=args.seed)[name]
+
+
 def run_reproduce(args):
     """Runs `keras-ceb reproduce <dataset>` (`keras_ceb.reproduce.command`)."""
     try:
@@ -1065,10 +1453,15 @@ def main(argv=None):
     ... # doctest: +SKIP
     0
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"
     try:
+        # Keras and TensorFlow load here, once the arguments are known to be good, with
+        # their import-time log lines dropped (shown with --verbose 3).
+        console.quiet_frameworks(getattr(args, "verbose", console.PROGRESS),
+                                 tensorflow=args.command in ("train", "tune", "reproduce"))
         args.handler(args)
     except CLIError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

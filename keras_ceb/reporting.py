@@ -7,11 +7,14 @@ truncated one.
 """
 
 import contextlib
+import importlib
 import json
 import math
 import os
 import pathlib
+import platform
 import secrets
+import textwrap
 
 from keras_ceb import metrics as metrics_lib
 
@@ -132,6 +135,39 @@ def history_with_consistency(history):
     return history
 
 
+def environment(hostname=True):
+    """The software a run used: the versions of keras_ceb, Keras, its backend, NumPy and
+    Python, the backend's name, and (with `hostname`) the machine's name.
+
+    Example:
+
+    >>> sorted(environment(hostname=False))
+    ['backend', 'backend_version', 'keras', 'keras_ceb', 'numpy', 'platform', 'python']
+    """
+    import keras
+    import numpy as np
+
+    import keras_ceb
+
+    backend = keras.backend.backend()
+    try:
+        backend_version = importlib.import_module(backend).__version__
+    except (ImportError, AttributeError):
+        backend_version = None
+    record = {
+        "keras_ceb": keras_ceb.__version__,
+        "keras": keras.__version__,
+        "backend": backend,
+        "backend_version": backend_version,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    if hostname:
+        record["hostname"] = platform.node()
+    return record
+
+
 def to_jsonable(obj):
     """Converts NumPy scalars / arrays to Python values and non-finite floats to `None`."""
     if isinstance(obj, dict):
@@ -223,119 +259,184 @@ def _series(history, key):
     return [v if _finite(v) else math.nan for v in values]
 
 
+def _integer_ticks(axis):
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+# (key, panel title, y label) of the training curves.
 CURVE_PANELS = (
-    ("loss", "loss"),
-    ("accuracy", "accuracy"),
-    ("i_yz", "I(Y;Z) lower bound (nats)"),
-    ("rex", "residual information ReX (nats)"),
-    ("rate", "rate R (nats)"),
-    ("i_xz_lower", "I(X;Z) lower bound (nats)"),
-    ("consistency", "consistency C (nats)"),
-    ("rho", "rho"),
+    ("loss", "loss", "loss (nats per example)"),
+    ("accuracy", "accuracy", "accuracy (fraction correct)"),
+    ("i_yz", "I(Y;Z) lower bound", "nats"),
+    ("rex", "residual information ReX", "nats"),
+    ("rate", "rate R", "nats"),
+    ("i_xz_lower", "I(X;Z) lower bound", "nats"),
+    ("consistency", "consistency C", "nats"),
+    ("rho", "rho", "rho = log gamma"),
+)
+# Why train accuracy sits below test accuracy: the two are not measured alike.
+CURVES_NOTE = (
+    "train (solid): the average over the epoch's minibatches, with z sampled from e(z|x) "
+    "while the weights change; {validation} (dashed): at the end of the epoch, with z at the "
+    "encoder mean (the rate and I(X;Z) with z sampled, as in training). So the train accuracy "
+    "sits below the {validation} accuracy, the more so while rho is high and z noisy: that "
+    "gap is not a sign of underfitting or of a bug."
 )
 
 
-def plot_training_curves(history, path, title=None, validation_label="validation"):
+def plot_training_curves(history, path, title=None, validation_label="validation", dpi=100):
     """Saves a PNG grid of per-epoch curves (training solid, validation dashed).
 
-    Panels: loss, accuracy, `i_yz`, `rex`, `rate`, `i_xz_lower`, `consistency` and `rho`;
-    a quantity the run did not log is marked "not logged".
+    Panels: loss, accuracy, `i_yz`, `rex`, `rate`, `i_xz_lower`, `consistency` and `rho`,
+    each with its unit; a quantity the run did not log is marked "not logged". A note under
+    the title says how the two curves are measured, and why the training accuracy (sampled z,
+    averaged over the epoch) sits below the validation accuracy (encoder mean, end of epoch).
+    One legend, below the panels; integer epochs on the x axes.
 
     Args:
         history: A Keras history dict (`history.history`), optionally with consistency.
         path: Output PNG path.
-        title: Optional figure title.
-        validation_label: Legend label of the `val_*` curves (e.g. `"test"`).
+        title: What was trained (e.g. `"CEB, rho=0 on fashion_mnist"`); the figure title is
+            `"Training curves: " + title`.
+        validation_label: Name of the `val_*` curves (e.g. `"test"`).
+        dpi: Resolution.
 
     Returns:
         The path.
 
     Example:
 
-    >>> plot_training_curves(history.history, "training_curves.png")  # doctest: +SKIP
+    >>> plot_training_curves({"loss": [2.0, 1.0], "val_loss": [1.5, 1.2]}, "curves.png")
+    PosixPath('curves.png')
     """
-    figure, axes = _figure(2, 4, (16, 7))
-    for ax, (key, label) in zip(axes.flat, CURVE_PANELS):
+    figure, axes = _figure(2, 4, (15, 7.5))
+    handles = {}
+    for ax, (key, label, ylabel) in zip(axes.flat, CURVE_PANELS):
         ax.set_title(label)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        _integer_ticks(ax.xaxis)
         train, val = _series(history, key), _series(history, f"val_{key}")
         if train is None and val is None:
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes,
+                    color="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
             continue
         if train is not None:
-            ax.plot(_epochs(train), train, "-o", markersize=3, label="train")
+            handles["train"], = ax.plot(_epochs(train), train, "-o", markersize=3,
+                                        color="tab:blue", label="train")
         if val is not None:
-            ax.plot(_epochs(val), val, "--s", markersize=3, label=validation_label)
+            handles[validation_label], = ax.plot(_epochs(val), val, "--s", markersize=3,
+                                                 color="tab:orange", label=validation_label)
         ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        figure.suptitle(title)
-    figure.savefig(path, dpi=100)
+    # The legend's title says how the two curves are measured.
+    legend = figure.legend(
+        list(handles.values()), list(handles), loc="outside lower center",
+        ncols=len(handles) or 1, frameon=False, fontsize="medium", title_fontsize="small",
+        title=textwrap.fill(CURVES_NOTE.format(validation=validation_label), 170))
+    legend.get_title().set_color("dimgray")
+    heading = "Training curves" + (f": {title}" if title else "")
+    figure.suptitle(heading, fontsize="large")
+    figure.savefig(path, dpi=dpi)
     return pathlib.Path(path)
 
 
 def plot_information_plane(
-    history, path, num_classes=None, batch_size=None, title=None, validation_label="validation"
+    history, path, num_classes=None, batch_size=None, title=None, validation_label="validation",
+    dpi=100,
 ):
     """Saves the information plane: the I(X;Z) lower bound (x) against I(Y;Z) (y) per epoch.
 
-    Both are the epoch means of the training minibatch bounds (`i_xz_lower`, `i_yz`), joined
-    in epoch order and coloured by epoch; the `val_*` ones, if logged, are open squares. With
-    `num_classes` the Minimum Necessary Information point `I(X;Z) = I(Y;Z) = H(Y) = log C` is
-    marked, with `batch_size` the ceiling `log B` of the minibatch I(X;Z) bound. Models that
-    log no `i_xz_lower` (Determ) get a note instead.
+    Training points (circles) are the epoch means of the training minibatch bounds
+    (`i_xz_lower`, `i_yz`); the `val_*` ones (squares), if logged, are the held-out values at
+    the end of each epoch. Both are joined in epoch order and coloured by epoch (integer
+    ticks on the colour bar). With `num_classes` the Minimum Necessary Information point
+    `I(X;Z) = I(Y;Z) = H(Y) = log C` is marked. With `batch_size`, the ceiling `log B` of the
+    minibatch I(X;Z) bound is drawn when it lies near the data; when it lies far to the
+    right, a note gives its value instead, so that it does not squeeze the data. Models that
+    log no `i_xz_lower` (Determ) get a note instead of points.
 
     Args:
         history: A Keras history dict.
         path: Output PNG path.
         num_classes: Number of classes, for `H(Y) = log C`.
         batch_size: Training batch size, for `log B`.
-        title: Optional title.
+        title: What was trained (e.g. `"CEB, rho=0 on fashion_mnist"`).
         validation_label: Legend label of the `val_*` points.
+        dpi: Resolution.
 
     Returns:
         The path.
 
     Example:
 
-    >>> plot_information_plane(history.history, "information_plane.png", 10, 128)
-    ... # doctest: +SKIP
+    >>> plot_information_plane({"i_xz_lower": [1.0, 2.0], "i_yz": [1.5, 2.2]},
+    ...                        "information_plane.png", num_classes=10, batch_size=128)
+    PosixPath('information_plane.png')
     """
-    figure, axes = _figure(1, 1, (6.5, 5.5))
+    from matplotlib import colormaps
+    from matplotlib.colors import BoundaryNorm
+
+    figure, axes = _figure(1, 1, (8, 5.5))
     ax = axes[0, 0]
     ax.set_xlabel("I(X;Z) lower bound (nats)")
     ax.set_ylabel("I(Y;Z) lower bound (nats)")
-    ax.set_title(title or "information plane")
+    heading = "Information plane" + (f": {title}" if title else "")
+    ax.set_title(heading + "\nper epoch; train: epoch mean of the minibatch bounds, "
+                 f"{validation_label}: held-out, end of epoch", fontsize="medium")
     i_xz, i_yz = _series(history, "i_xz_lower"), _series(history, "i_yz")
-    if num_classes:
-        h_y = math.log(num_classes)
-        ax.axhline(h_y, color="gray", linestyle=":", label=f"H(Y) = log {num_classes}")
-        ax.plot([h_y], [h_y], "*", color="black", markersize=12, label="MNI point")
-    if batch_size:
-        ax.axvline(
-            math.log(batch_size), color="gray", linestyle="--", label=f"log B, B={batch_size}"
-        )
+    val_xz, val_yz = _series(history, "val_i_xz_lower"), _series(history, "val_i_yz")
+    xs, ys = [], []
     if i_xz is None or i_yz is None:
-        ax.text(
-            0.5, 0.5, "I(X;Z) lower bound not logged\n(deterministic encoder)",
-            ha="center", va="center", transform=ax.transAxes,
-        )
+        ax.text(0.5, 0.5, "I(X;Z) lower bound not logged\n(deterministic encoder)",
+                ha="center", va="center", transform=ax.transAxes)
     else:
         n = min(len(i_xz), len(i_yz))
-        ax.plot(i_xz[:n], i_yz[:n], "-", color="tab:blue", alpha=0.5)
-        points = ax.scatter(
-            i_xz[:n], i_yz[:n], c=_epochs(i_xz[:n]), cmap="viridis", zorder=3, label="train"
-        )
-        figure.colorbar(points, ax=ax, label="epoch")
-        val_xz, val_yz = _series(history, "val_i_xz_lower"), _series(history, "val_i_yz")
+        epochs = max(n, min(len(val_xz or []), len(val_yz or [])))
+        cmap = colormaps["viridis"]
+        norm = BoundaryNorm([e - 0.5 for e in range(1, epochs + 2)], cmap.N)
+        ax.plot(i_xz[:n], i_yz[:n], "-", color="tab:blue", alpha=0.4, zorder=2)
+        points = ax.scatter(i_xz[:n], i_yz[:n], c=_epochs(i_xz[:n]), cmap=cmap, norm=norm,
+                            marker="o", s=40, edgecolors="black", linewidths=0.5, zorder=3,
+                            label="train (circles)")
+        xs += i_xz[:n]
+        ys += i_yz[:n]
         if val_xz is not None and val_yz is not None:
             m = min(len(val_xz), len(val_yz))
-            ax.plot(val_xz[:m], val_yz[:m], ":", color="tab:orange", alpha=0.6)
-            ax.scatter(
-                val_xz[:m], val_yz[:m], marker="s", facecolors="none",
-                edgecolors="tab:orange", zorder=3, label=validation_label,
-            )
+            ax.plot(val_xz[:m], val_yz[:m], ":", color="tab:orange", alpha=0.6, zorder=2)
+            ax.scatter(val_xz[:m], val_yz[:m], c=_epochs(val_xz[:m]), cmap=cmap, norm=norm,
+                       marker="s", s=40, edgecolors="tab:orange", linewidths=1.2, zorder=3,
+                       label=f"{validation_label} (squares)")
+            xs += val_xz[:m]
+            ys += val_yz[:m]
+        colorbar = figure.colorbar(points, ax=ax, label="epoch", pad=0.02)
+        _integer_ticks(colorbar.ax.yaxis)
+    if num_classes:
+        h_y = math.log(num_classes)
+        ax.axhline(h_y, color="gray", linestyle=":",
+                   label=f"H(Y) = log {num_classes} = {h_y:.2f} nats")
+        ax.plot([h_y], [h_y], "*", color="gold", markeredgecolor="black", markersize=14,
+                zorder=4, label="MNI point: I(X;Z) = I(Y;Z) = H(Y)")
+        xs.append(h_y)
+        ys.append(h_y)
+    finite_x = [v for v in xs if _finite(v)]
+    if batch_size and finite_x:
+        log_b = math.log(batch_size)
+        low, high = min(finite_x), max(finite_x)
+        if log_b <= high + 0.25 * max(high - low, 0.5):
+            ax.axvline(log_b, color="gray", linestyle="--",
+                       label=f"log B = {log_b:.2f} nats: the I(X;Z) bound's ceiling "
+                       f"(B = {batch_size})")
+        else:
+            ax.annotate(f"log B = {log_b:.2f} nats (B = {batch_size}),\nthe I(X;Z) bound's "
+                        "ceiling, lies further right", xy=(1.0, 0.02),
+                        xycoords="axes fraction", ha="right", va="bottom", fontsize="small",
+                        color="dimgray")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    figure.savefig(path, dpi=100)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), ncols=2, fontsize="small",
+              frameon=False)
+    figure.savefig(path, dpi=dpi)
     return pathlib.Path(path)

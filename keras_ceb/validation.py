@@ -14,6 +14,12 @@ def positive_int(value, name):
     return int(value)
 
 
+def non_negative_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+    return int(value)
+
+
 def positive_float(value, name):
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={value!r}")

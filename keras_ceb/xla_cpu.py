@@ -15,9 +15,9 @@ JAX first uses a device, so import keras_ceb before any JAX computation (the `ke
 command does).
 """
 
+import json
 import os
-
-import keras
+import sys
 
 FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
 FLAG = f"--{FLAG_NAME}="
@@ -39,10 +39,32 @@ def disable_ynn_fusion(environ=None):
     (False, '--xla_cpu_experimental_ynn_fusion_type=dot')
     """
     environ = os.environ if environ is None else environ
-    if keras.backend.backend() != "jax":
+    if configured_backend(environ) != "jax":
         return False
     flags = environ.get("XLA_FLAGS", "")
     if FLAG_NAME in flags:
         return False
     environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
     return True
+
+
+def configured_backend(environ=None):
+    """The Keras backend this process uses or will use, found without importing Keras.
+
+    Keras's own answer when Keras is imported; else Keras's rule: `$KERAS_BACKEND`, then the
+    `"backend"` of `$KERAS_HOME/keras.json` (default `~/.keras/keras.json`), then
+    `"tensorflow"`.
+    """
+    keras_module = sys.modules.get("keras")
+    backend = getattr(getattr(keras_module, "backend", None), "backend", None)
+    if callable(backend):
+        return backend()
+    environ = os.environ if environ is None else environ
+    if environ.get("KERAS_BACKEND"):
+        return environ["KERAS_BACKEND"]
+    home = environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"

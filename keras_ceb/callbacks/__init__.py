@@ -1,5 +1,6 @@
-"""Keras callbacks: rho schedules, robustness evaluation and a non-finite check during training."""
+"""Keras callbacks: rho schedules, robustness evaluation, a non-finite check and per-epoch progress lines."""
 
+from keras_ceb.callbacks.epoch_lines import EpochLines
 from keras_ceb.callbacks.epoch_seeding import EpochSeeding
 from keras_ceb.callbacks.evaluation_callbacks import AttackEvaluation
 from keras_ceb.callbacks.evaluation_callbacks import CalibrationEvaluation

@@ -28,5 +28,6 @@ from keras_ceb.evaluation.scores import evaluate_ood
 from keras_ceb.evaluation.scores import ood_scores
 from keras_ceb.evaluation.scores import rate_scores
 from keras_ceb.evaluation.report import format_report
+from keras_ceb.evaluation.report import plot_ood_auroc
 from keras_ceb.evaluation.report import robustness_report
 from keras_ceb.evaluation.report import save_report_figures

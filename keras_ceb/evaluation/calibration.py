@@ -357,7 +357,7 @@ def reliability_diagram(probs, labels, num_bins=20, interval=0.90, method="wilso
 
 def plot_reliability_diagram(diagram, ax=None, title=None):
     """Draws a reliability diagram: accuracy bars per non-empty bin, interval error bars, and
-    the diagonal of perfect calibration.
+    the diagonal of perfect calibration, with the ECE in the title.
 
     Creates a `matplotlib.figure.Figure` directly (not through `pyplot`), so it needs no
     display, changes no global backend, and never calls `show`; save it with `savefig`.
@@ -365,16 +365,19 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
     Args:
         diagram: A `ReliabilityDiagram` from `reliability_diagram`.
         ax: Optional matplotlib `Axes` to draw into; by default a new figure is made.
-        title: Optional axes title; defaults to the ECE.
+        title: Optional first line(s) of the axes title (what is shown, e.g. the model); a
+            last line always gives the ECE, the bins and the number of examples.
 
     Returns:
         The `matplotlib.figure.Figure` holding the axes. The axes has one bar per non-empty
-        bin.
+        bin; its legend lies below it, off the data.
 
     Example:
 
     >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
     >>> fig = plot_reliability_diagram(reliability_diagram(probs, [0, 1, 0, 1]))
+    >>> fig.axes[0].get_title().splitlines()[-1]
+    'ECE = 0.3000 (20 bins of 5%, 4 examples)'
     >>> fig.savefig("reliability.png")
     """
     if not isinstance(diagram, ReliabilityDiagram):
@@ -385,7 +388,7 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
     if ax is None:
         from matplotlib.figure import Figure
 
-        figure = Figure(figsize=(4.5, 4.5), layout="constrained")
+        figure = Figure(figsize=(5, 5.8), layout="constrained")
         ax = figure.add_subplot()
     else:
         figure = ax.figure.figure  # the root figure, also when `ax` is in a subfigure
@@ -408,13 +411,18 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
         yerr=error,
         ecolor="black",
         capsize=2,
-        label=f"accuracy ({diagram.interval:.0%} {diagram.method} interval)",
+        label=f"accuracy per bin ({diagram.interval:.0%} {diagram.method} interval)",
     )
     ax.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="gray", label="perfect calibration")
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title if title is not None else f"ECE = {diagram.ece:.4f}")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.set_xlabel("confidence: largest class probability (fraction)")
+    ax.set_ylabel("accuracy (fraction correct)")
+    width = 1.0 / diagram.num_bins
+    bins = f"{diagram.num_bins} bins of {width:.0%}" if np.allclose(
+        np.diff(diagram.bin_edges), width) else f"{diagram.num_bins} bins"
+    summary = f"ECE = {diagram.ece:.4f} ({bins}, {diagram.num_examples} examples)"
+    ax.set_title(summary if not title else f"{title}\n{summary}", fontsize="medium")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
+              frameon=False)
     return figure

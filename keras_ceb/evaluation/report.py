@@ -211,35 +211,77 @@ def _diagram_from_report(calib):
     )
 
 
-def save_report_figures(report, out_dir, title=None):
-    """Writes `reliability.png` and `ood_auroc.png` for the parts the report has; returns paths."""
-    from matplotlib.figure import Figure
+def save_report_figures(report, out_dir, title=None, dpi=100):
+    """Writes `reliability.png` and `ood_auroc.png` for the parts the report has; returns paths.
+
+    Args:
+        report: A dict from `robustness_report`.
+        out_dir: The folder to write into (created if needed).
+        title: What was evaluated (e.g. `"CEB, rho=0 on fashion_mnist: 10000 test examples"`),
+            put into each figure's title.
+        dpi: Resolution.
+    """
+    import textwrap
 
     paths = []
     os.makedirs(out_dir, exist_ok=True)
     if "calibration" in report:
+        heading = "Reliability diagram" + (f": {title}" if title else "")
         figure = calibration.plot_reliability_diagram(_diagram_from_report(report["calibration"]),
-                                                      title=title)
+                                                      title=textwrap.fill(heading, 55))
         path = os.path.join(out_dir, "reliability.png")
-        figure.savefig(path, dpi=120)
+        figure.savefig(path, dpi=dpi)
         paths.append(path)
     if "ood" in report:
-        figure = Figure(figsize=(7, 3.5))
-        ax = figure.add_subplot(1, 1, 1)
-        sets = sorted({r["ood_set"] for r in report["ood"]})
-        score_names = sorted({r["score"] for r in report["ood"]})
-        width = 0.8 / max(len(score_names), 1)
-        for i, score in enumerate(score_names):
-            values = [next((r["auroc"] for r in report["ood"]
-                            if r["ood_set"] == s and r["score"] == score), np.nan) for s in sets]
-            ax.bar(np.arange(len(sets)) + i * width, values, width, label=score)
-        ax.set_xticks(np.arange(len(sets)) + width * (len(score_names) - 1) / 2, sets)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("AUROC")
-        ax.set_title(title or "OoD detection (in-distribution positive)")
-        ax.legend()
-        figure.tight_layout()
         path = os.path.join(out_dir, "ood_auroc.png")
-        figure.savefig(path, dpi=120)
+        plot_ood_auroc(report, title=title).savefig(path, dpi=dpi)
         paths.append(path)
     return paths
+
+
+SCORE_LABELS = {"rate": "rate R", "entropy": "entropy H", "max_softmax": "max softmax"}
+
+
+def plot_ood_auroc(report, title=None):
+    """Bars of the AUROC of each OoD score on each OoD set, with the value on each bar and the
+    chance level 0.5; in-distribution is the positive class. Returns the figure.
+
+    Example:
+
+    >>> report = {"ood": [{"ood_set": "uniform_noise", "score": "rate", "auroc": 0.9},
+    ...                   {"ood_set": "uniform_noise", "score": "entropy", "auroc": 0.6}]}
+    >>> plot_ood_auroc(report).axes[0].get_ylabel()
+    'AUROC (in-distribution positive)'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = report["ood"]
+    sets = sorted({r["ood_set"] for r in rows})
+    score_names = sorted({r["score"] for r in rows}, key=lambda s: (s != "rate", s))
+    figure = Figure(figsize=(8.5, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    width = 0.8 / max(len(score_names), 1)
+    for i, score in enumerate(score_names):
+        values = [next((r["auroc"] for r in rows if r["ood_set"] == s and r["score"] == score),
+                       np.nan) for s in sets]
+        bars = ax.bar(np.arange(len(sets)) + i * width, values, width, edgecolor="black",
+                      linewidth=0.5, label=SCORE_LABELS.get(score, score))
+        ax.bar_label(bars, labels=["" if not np.isfinite(v) else f"{v:.3f}" for v in values],
+                     fontsize="x-small", padding=2)
+    ax.axhline(0.5, color="red", linestyle=":", linewidth=1.2, label="chance (0.5)")
+    ax.set_xticks(np.arange(len(sets)) + width * (len(score_names) - 1) / 2,
+                  [s.replace("_", " ") for s in sets])
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("out-of-distribution set")
+    ax.set_ylabel("AUROC (in-distribution positive)")
+    estimator = rows[0].get("estimator", "mean") if rows else "mean"
+    where = "at the encoder mean" if estimator == "mean" else "averaged over draws of z"
+    ax.set_title(("OoD detection" + (f": {title}" if title else "")
+                  + f"\nAUROC of each score ({where}); 1 separates perfectly, 0.5 is chance"),
+                 fontsize="medium")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="score", fontsize="small",
+              frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return figure

@@ -119,10 +119,19 @@ def _by_rho_panel(ax, models, key, scale, ylabel, title):
             ax.axhline(value, color="black", linestyle=":", label="Determ")
             if math.isfinite(lower):
                 ax.axhspan(lower, upper, color="gray", alpha=0.15, label="Determ interval")
-    ax.set_xlabel("rho")
+    ax.set_xlabel("rho = log gamma")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    _value_ticks(ax, sorted({m["rho"] for m in models.values() if m["objective"] != "determ"}))
+
+
+def _value_ticks(ax, values):
+    """x ticks at the values measured (rho, eps), not at fractions between them."""
+    if values:
+        ax.set_xticks(values)
+        if len(values) == 1:
+            ax.set_xlim(values[0] - 1.0, values[0] + 1.0)
 
 
 def _sweep_panel(ax, models, styles, norm, epsilons, target_name):
@@ -134,6 +143,9 @@ def _sweep_panel(ax, models, styles, norm, epsilons, target_name):
         _interval(ax, epsilons, values, lower, upper, style["color"])
     unit = "L-inf radius, pixels in [0, 1]" if norm == "linf" else "L2 radius, pixels in [0, 1]"
     ax.set_xlabel(f"eps ({unit})")
+    _value_ticks(ax, list(epsilons))
+    if len(epsilons) == 1:
+        ax.set_xlim(0.0, 2.0 * epsilons[0])
     ax.set_ylabel("targeted success (%)")
     ax.set_ylim(-2, 102)
     ax.set_title(f"targeted PGD towards '{target_name}', {'L-inf' if norm == 'linf' else 'L2'}")
@@ -147,7 +159,8 @@ def plot_figure4(results, path):
                            f"targeted robustness ({interval_note(results)})")
     _by_rho_panel(axes[0, 0], models, "accuracy", 100.0, "test accuracy (%)",
                   "test accuracy against rho")
-    axes[0, 0].legend(loc="best", fontsize="small")
+    axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3,
+                      fontsize="small", frameon=False)
     ax = axes[0, 1]
     _by_rho_panel(ax, models, "i_xz_max_train_at_rho", 1.0, "max I(X;Z) lower bound (nats)",
                   "max over training of the I(X;Z) bound (epochs at rho)")
@@ -162,7 +175,8 @@ def plot_figure4(results, path):
     ax.axhline(math.log(10), color="gray", linestyle="-.", label="log 10 = 2.30 nats")
     ax.plot([0.0], [math.log(10)], "*", color="gold", markeredgecolor="black", markersize=14,
             label="paper: CEB0 at log 10")
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize="small",
+              frameon=False)
     target_name = results.get("class_names", [None] * 10)[preset["target_class"]]
     styles = _styles(models)
     _sweep_panel(axes[1, 0], models, styles, "linf", preset["linf_epsilons"], target_name)
@@ -199,11 +213,14 @@ def plot_table1(results, path):
                    label=f"{model['label']} ({results_lib.SCORE_LABELS[model['primary_score']]})")
         ax.set_xticks(np.arange(len(sets)), [results_lib.OOD_SET_LABELS[s] for s in sets])
         ax.set_ylim(0, 105)
-        ax.set_ylabel("%")
+        ax.set_ylabel(titles[metric].split(" (")[0] + " (%)")
         ax.set_title(titles[metric])
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 2].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
-                      title="model (score)")
+        if metric == "auroc":
+            ax.axhline(50.0, color="red", linestyle=":", linewidth=1.2, label="chance (50%)")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    axes[0, 2].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      fontsize="small", title="model (score)")
     return _save(figure, path)
 
 
@@ -218,9 +235,8 @@ def plot_calibration(name, model, snapshots, labels, results, path):
         diagram = calibration_lib.reliability_diagram(
             probs, labels, num_bins=preset["calibration_bins"],
             interval=preset["calibration_interval"])
-        calibration_lib.plot_reliability_diagram(
-            diagram, ax=ax, title=f"after epoch {epoch} of {preset['epochs']}: "
-            f"ECE = {diagram.ece:.3f}")
+        calibration_lib.plot_reliability_diagram(  # Its title ends with the ECE.
+            diagram, ax=ax, title=f"after epoch {epoch} of {preset['epochs']}")
     return _save(figure, path)
 
 
@@ -271,5 +287,5 @@ def plot_memorization(results, path):
     ax.set_ylabel("training accuracy on random labels (%)")
     ax.set_ylim(0, 102)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", title="model")
     return _save(figure, path)

@@ -1,4 +1,21 @@
-"""keras-tuner integration: the rho search."""
+"""keras-tuner integration: the rho search, scored on held-out data.
 
+`tune_rho` runs a grid, random or Bayesian search over rho and scores every trained model by
+validation accuracy, the distance to the Minimum Necessary Information point, the rate's OoD
+AUROC, and their combination (`keras_ceb.tuning.objectives`); `save_results` writes the
+trials as a table and a plot, and the best model. `keras-ceb tune` does both.
+"""
+
+from keras_ceb.tuning.objectives import OBJECTIVES
+from keras_ceb.tuning.objectives import combined_score
+from keras_ceb.tuning.objectives import held_out_scores
+from keras_ceb.tuning.objectives import mni_distance
+from keras_ceb.tuning.report import format_table
+from keras_ceb.tuning.report import plot_objectives
+from keras_ceb.tuning.report import save_results
 from keras_ceb.tuning.rho_search import RhoHyperModel
 from keras_ceb.tuning.rho_search import search_rho
+from keras_ceb.tuning.rho_tuner import SEARCHES
+from keras_ceb.tuning.rho_tuner import RhoSearchResult
+from keras_ceb.tuning.rho_tuner import RhoTuner
+from keras_ceb.tuning.rho_tuner import tune_rho

@@ -55,15 +55,43 @@ def test_train_writes_every_file(trained_run):
 def test_train_metrics_json(trained_run):
     out, _ = trained_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"config", "test", "train_time_s", "wall_time_s"}
+    assert set(metrics) == {"config", "environment", "test", "train_time_s", "wall_time_s"}
     assert set(metrics["test"]) == TEST_KEYS
     assert metrics["test"]["num_examples"] == 500
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert all(isinstance(metrics["test"][k], float) for k in TEST_KEYS - {"num_examples"})
-    assert metrics["config"]["objective"] == "ceb"
-    assert metrics["config"]["num_train_examples"] == 512
-    assert metrics["config"]["rho_anneal_start"] == 3.0
     assert 0 < metrics["train_time_s"] < metrics["wall_time_s"]
+
+
+def test_train_metrics_json_records_the_settings_used(trained_run, fashion_mnist_dir):
+    """Resolved paths, the anneal actually run, seed, head, the data files, the versions."""
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = metrics["config"]
+    assert config["objective"] == "ceb" and config["head"] == "consistent"
+    assert config["seed"] == 3 and config["epochs"] == 1
+    assert config["num_train_examples"] == 512 and config["num_test_examples"] == 500
+    assert config["out"] == str(out.absolute())
+    assert config["data_dir"] == str(fashion_mnist_dir.absolute())
+    for split in ("train", "test"):
+        assert len(config["data_files"][split]) == 2
+        assert all(os.path.isabs(f) and os.path.isfile(f) for f in config["data_files"][split])
+    # One epoch leaves no room for the default anneal (3 -> 0 over at most epochs - 1).
+    assert config["rho_anneal_start"] is None and config["rho_anneal_epochs"] == 0
+    assert "rho_anneal" not in config  # The request ("auto") is resolved above.
+    assert config["lr_decay_steps"] == 4  # 512 / 128 steps x 1 epoch, cosine.
+    environment = metrics["environment"]
+    assert environment["backend"] == keras.backend.backend()
+    assert environment["keras"] == keras.__version__
+    for key in ("keras_ceb", "backend_version", "numpy", "python"):
+        assert environment[key], key
+
+
+def test_train_config_of_a_longer_anneal():
+    args = cli.build_parser().parse_args(["train", "--epochs", "4", "--rho", "1"])
+    config = cli.train_config(args, "runs/x", None, 1000, 100)
+    assert config["rho_anneal_start"] == 4.0 and config["rho_anneal_epochs"] == 3
+    assert config["out"] == os.path.abspath("runs/x") and config["data_dir"] is None
 
 
 def test_train_history_json(trained_run):
@@ -84,7 +112,13 @@ def test_train_prints_the_summary(trained_run):
                   "I(Y;Z) lower bound", "consistency C", "wall time"):
         assert label in stdout, label
     assert f"{metrics['test']['accuracy']:.4f}" in stdout
-    assert "4/4" in stdout  # Keras's progress bar: 512 examples in batches of 128.
+    # Not a terminal: one line per epoch instead of Keras's progress bar.
+    (line,) = [line for line in stdout.splitlines() if line.startswith("epoch ")]
+    assert line.startswith("epoch 1/1 - ") and " - val_accuracy " in line
+    assert "\x1b[" not in stdout and "\r" not in stdout
+    # The closing line says how to load the model.
+    assert stdout.rstrip().splitlines()[-1] == cli.LOAD_HINT.format(path=out / "model.keras")
+    assert "import keras_ceb first" in stdout
 
 
 def test_evaluate_reloads_the_model(trained_run, fashion_mnist_dir, tmp_path):
