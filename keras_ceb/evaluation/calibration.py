@@ -377,7 +377,7 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
     >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
     >>> fig = plot_reliability_diagram(reliability_diagram(probs, [0, 1, 0, 1]))
     >>> fig.axes[0].get_title().splitlines()[-1]
-    'ECE = 0.3000 (20 bins of 5%, 4 examples)'
+    'ECE = 0.4000 (20 bins of 5%, 4 examples)'
     >>> fig.savefig("reliability.png")
     """
     if not isinstance(diagram, ReliabilityDiagram):

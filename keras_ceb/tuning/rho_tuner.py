@@ -67,7 +67,7 @@ class RhoTuner(kt.Tuner):
     ...     keras_tuner.Objective("mni_distance", "min"))
     >>> tuner = RhoTuner(RhoHyperModel(build, rho_values=[0.0, 2.0]), oracle, (x, y),
     ...                  directory="tuning", batch_size=32)
-    >>> tuner.search(x, y, epochs=1)
+    >>> tuner.search(x, y, epochs=1, verbose=0)
     >>> len(tuner.oracle.trials)
     2
     """
