@@ -21,9 +21,10 @@ import importlib.abc
 import importlib.util
 import sys
 
-from keras_ceb import xla_cpu  # Keras-free; before JAX starts its backend, which reads $XLA_FLAGS.
+# Keras-free, and first: JAX on CPU must be configured before its first computation.
+from keras_ceb import xla_cpu
 
-xla_cpu.disable_ynn_fusion()
+xla_cpu.apply()
 
 # Public names of the package -> the module that defines them, loaded on first access.
 _NAMES = {
@@ -78,6 +79,7 @@ def __dir__():
 
 
 def _register_serializables():
+    xla_cpu.disable_cpu_async_dispatch()  # Keras has imported JAX (on that backend) by now.
     for module in _SERIALIZABLE_MODULES:
         importlib.import_module(module)
 
