@@ -976,8 +976,10 @@ def run_train(args):
               f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
 
     keras.utils.set_random_seed(args.seed)
-    scope = parallel.scope() if parallel is not None else contextlib.nullcontext()
-    with scope:  # The model, its variables and the data shards belong to the engine.
+    def scope():  # A new context manager for each `with`.
+        return parallel.scope() if parallel is not None else contextlib.nullcontext()
+
+    with scope():  # The model, its variables and the data shards belong to the engine.
         # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
         # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
         model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
@@ -1022,7 +1024,7 @@ def run_train(args):
     try:
         train_start = time.time()
         try:
-            with scope:
+            with scope():
                 model.fit(
                     train_data, epochs=args.epochs, validation_data=test_data,
                     callbacks=fit_callbacks, verbose=1 if progress == "bar" else 0,

@@ -111,7 +111,7 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     names = ["keras"]
-    if tensorflow and importlib.util.find_spec("tensorflow") is not None:
+    if tensorflow and _installed("tensorflow"):
         names.insert(0, "tensorflow")
     missing = [name for name in names if name not in sys.modules]
     if missing:
@@ -120,7 +120,7 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
                 importlib.import_module(name)
     for name in ("tensorflow", "absl", "jax", "keras_tuner"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if "absl.logging" in sys.modules or importlib.util.find_spec("absl") is not None:
+    if "absl.logging" in sys.modules or _installed("absl"):
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
@@ -154,3 +154,11 @@ def progress_mode(verbose, stream=None):
     except (AttributeError, ValueError):
         terminal = False
     return "bar" if terminal else "lines"
+
+
+def _installed(name):
+    """Whether `name` can be imported (an import hook that refuses it counts as absent)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

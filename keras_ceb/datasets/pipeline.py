@@ -281,8 +281,8 @@ def as_dataset(
 def _use_tf_data(pipeline):
     if pipeline == "auto":
         return (keras.backend.backend() == "tensorflow"
-                and importlib.util.find_spec("tensorflow") is not None)
-    if pipeline == "tf.data" and importlib.util.find_spec("tensorflow") is None:
+                and _installed("tensorflow"))
+    if pipeline == "tf.data" and not _installed("tensorflow"):
         raise ValueError(
             "pipeline='tf.data' needs TensorFlow, which is not installed. "
             f"Received: pipeline={pipeline!r}"
@@ -312,3 +312,11 @@ def process_shard():
     if jax.process_count() < 2:
         return None
     return jax.process_index(), jax.process_count()
+
+
+def _installed(name):
+    """Whether `name` can be imported (an import hook that refuses it counts as absent)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

@@ -2,9 +2,14 @@
 
 `keras.ops.take` on an out-of-range label wraps around (-1 becomes class C-1) or reads out of
 bounds (TensorFlow on GPU does not check gather indices), so a bad label would train silently.
-Eager values are checked directly; inside a compiled step the check becomes an assertion of
-the backend (TensorFlow `tf.debugging`, JAX `jax.debug.callback`), so the first bad batch stops
-training with a message that names the labels.
+Eager values are checked directly. Inside a compiled TensorFlow step the check is a
+`tf.debugging` assertion, so the first bad batch stops training with a message that names the
+labels. Inside a compiled JAX step there is no such assertion short of a host callback, and a
+host callback deadlocked XLA:CPU (measured: `fit` stopped for good at the first step, the
+main thread waiting for the step's result while holding the GIL that the callback needs). So
+on JAX an out-of-range id becomes `C`, which JAX's gathers fill with NaN: that batch's loss is
+NaN, and `keras_ceb.callbacks.TerminateOnNonFinite` (used by `keras-ceb train`) or Keras's
+`TerminateOnNaN` stops training there.
 """
 
 import keras
@@ -51,8 +56,8 @@ def check_label_ids(ids, num_classes, layer_name):
     if backend == "jax":
         import jax
 
-        if isinstance(ids, jax.core.Tracer):
-            jax.debug.callback(lambda v: _check_values(v, num_classes, layer_name), ids)
-            return ids
+        if isinstance(ids, jax.core.Tracer):  # NaN downstream; see the module docstring.
+            valid = ops.logical_and(ids >= 0, ids < num_classes)
+            return ops.where(valid, ids, ops.cast(num_classes, ids.dtype))
     _check_values(ops.convert_to_numpy(ids), num_classes, layer_name)
     return ids
