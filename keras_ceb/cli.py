@@ -38,14 +38,21 @@ from keras_ceb.reproduce.errors import ReproduceError
 class _LazyModule:
     """A module imported on its first use, so that `keras-ceb --help` never imports Keras.
 
-    Attribute reads, writes and deletions go to the module (tests monkeypatch through it).
+    Attribute reads, writes and deletions go to the module (tests monkeypatch through it), and
+    so does `__dict__` (pytest's monkeypatch reads the old value from it, to restore it).
     """
+
+    __slots__ = ("_name",)
 
     def __init__(self, name):
         object.__setattr__(self, "_name", name)
 
     def _module(self):
         return importlib.import_module(object.__getattribute__(self, "_name"))
+
+    @property
+    def __dict__(self):
+        return vars(self._module())
 
     def __getattr__(self, attr):
         return getattr(self._module(), attr)
