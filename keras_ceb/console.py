@@ -111,7 +111,7 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     names = ["keras"]
-    if tensorflow and _installed("tensorflow"):
+    if tensorflow and is_installed("tensorflow"):
         names.insert(0, "tensorflow")
     missing = [name for name in names if name not in sys.modules]
     if missing:
@@ -120,7 +120,7 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
                 importlib.import_module(name)
     for name in ("tensorflow", "absl", "jax", "keras_tuner"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if "absl.logging" in sys.modules or _installed("absl"):
+    if "absl.logging" in sys.modules or is_installed("absl"):
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
@@ -156,8 +156,14 @@ def progress_mode(verbose, stream=None):
     return "bar" if terminal else "lines"
 
 
-def _installed(name):
-    """Whether `name` can be imported (an import hook that refuses it counts as absent)."""
+def is_installed(name):
+    """Whether module `name` can be imported; an import hook that refuses it counts as absent.
+
+    Example:
+
+    >>> is_installed("json"), is_installed("no_such_module_here")
+    (True, False)
+    """
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):

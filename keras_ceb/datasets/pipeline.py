@@ -4,11 +4,10 @@ TensorFlow is imported only when a `tf.data` pipeline is built, so that importin
 `keras_ceb.datasets` works on any Keras backend, with or without TensorFlow installed.
 """
 
-import importlib.util
-
 import keras
 import numpy as np
 
+from keras_ceb import console
 from keras_ceb.datasets.array_dataset import CROP_PADDING
 from keras_ceb.datasets.array_dataset import ArrayDataset
 
@@ -281,8 +280,8 @@ def as_dataset(
 def _use_tf_data(pipeline):
     if pipeline == "auto":
         return (keras.backend.backend() == "tensorflow"
-                and _installed("tensorflow"))
-    if pipeline == "tf.data" and not _installed("tensorflow"):
+                and console.is_installed("tensorflow"))
+    if pipeline == "tf.data" and not console.is_installed("tensorflow"):
         raise ValueError(
             "pipeline='tf.data' needs TensorFlow, which is not installed. "
             f"Received: pipeline={pipeline!r}"
@@ -313,10 +312,3 @@ def process_shard():
         return None
     return jax.process_index(), jax.process_count()
 
-
-def _installed(name):
-    """Whether `name` can be imported (an import hook that refuses it counts as absent)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
