@@ -79,7 +79,6 @@ def __dir__():
 
 
 def _register_serializables():
-    xla_cpu.disable_cpu_async_dispatch()  # Keras has imported JAX (on that backend) by now.
     for module in _SERIALIZABLE_MODULES:
         importlib.import_module(module)
 

@@ -1061,6 +1061,9 @@ def run_train(args):
                       "done; process 0 writes the results")
                 return None
             model = models.compile_classifier(distribute.process_local_copy(model))
+            # Seeding the distributed model's generators on process 0 alone would be a
+            # collective that process 1 never joins (it waited at shutdown for 5 minutes).
+            seeding.set_model(model)
         seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
         test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
                                      args.batch_size)

@@ -1,6 +1,6 @@
-"""Workarounds for a crash and a hang of JAX on CPU (jaxlib 0.10.2) that keras_ceb applies on import.
+"""The workaround for a crash of JAX on CPU (jaxlib 0.10.2) that keras_ceb applies on import.
 
-`apply()` (called by `import keras_ceb`) does both; each leaves a user's own setting alone and
+`apply()` (called by `import keras_ceb`) applies it; it leaves a user's own setting alone and
 does nothing on other backends.
 
 **The crash.**
@@ -19,16 +19,9 @@ on other backends, or on GPUs and TPUs (the flag is XLA:CPU's). XLA reads the fl
 JAX first uses a device, so import keras_ceb before any JAX computation (the `keras-ceb`
 command does).
 
-**The hang.** With JAX's asynchronous dispatch on CPU, `model.fit` sometimes stopped for good
-on 2 cores: every thread waiting on a futex, Keras's callback threads in `np.array(logs)`, no
-XLA thread running (seen in a tutorial's `fit` under the test suite, and in CI). That is
-jax-ml/jax#25861 (open: "JAX getting stuck with asynchronous dispatching (CPU backend)"), whose
-workaround is `jax_cpu_enable_async_dispatch=False`: computations on CPU then run inline. It
-applies to CPU computations only (GPU and TPU dispatch is unchanged) and costs the overlap of
-Python with XLA on CPU. `disable_cpu_async_dispatch` sets it in `jax.config` when keras_ceb is
-imported after Keras, or else as soon as Keras is imported (it must come before JAX's CPU
-client is made, at the first computation). Set `KERAS_CEB_JAX_CPU_ASYNC_DISPATCH=1` to keep
-JAX's default.
+The hang of `fit` on JAX CPU that an earlier version blamed on JAX's asynchronous dispatch
+(jax-ml/jax#25861) was a deadlock in jaxlib's LAPACK kernels; `keras_ceb.ops.triangular`
+avoids it, and asynchronous dispatch is left as JAX sets it.
 """
 
 import json
@@ -39,50 +32,9 @@ FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
 FLAG = f"--{FLAG_NAME}="
 
 
-KEEP_ASYNC_DISPATCH_VARIABLE = "KERAS_CEB_JAX_CPU_ASYNC_DISPATCH"
-
-
 def apply(environ=None):
-    """Both workarounds, on the JAX backend: YNNPACK fusions off, CPU async dispatch off.
-
-    `import keras_ceb` calls it, and again once Keras (which imports JAX) is imported.
-    """
+    """The workaround, on the JAX backend: YNNPACK fusions off. `import keras_ceb` calls it."""
     disable_ynn_fusion(environ)
-    disable_cpu_async_dispatch(environ)
-
-
-def disable_cpu_async_dispatch(environ=None):
-    """Turns JAX's asynchronous dispatch on CPU off (jax-ml/jax#25861), on the JAX backend.
-
-    It sets `jax_cpu_enable_async_dispatch` in `jax.config`, so JAX must be imported (Keras
-    imports it) and must not have run a computation yet (the CPU client reads the option when
-    it is made).
-
-    Args:
-        environ: The environment to read (default `os.environ`).
-
-    Returns:
-        Whether it was turned off (`False`: another backend, JAX not imported yet, or
-        `$KERAS_CEB_JAX_CPU_ASYNC_DISPATCH=1`, which keeps JAX's default).
-
-    Example:
-
-    >>> disable_cpu_async_dispatch({"KERAS_BACKEND": "jax", "KERAS_CEB_JAX_CPU_ASYNC_DISPATCH": "1"})
-    False
-    """
-    environ = os.environ if environ is None else environ
-    if configured_backend(environ) != "jax":
-        return False
-    if environ.get(KEEP_ASYNC_DISPATCH_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
-        return False
-    jax = sys.modules.get("jax")
-    if jax is None or not hasattr(jax, "config"):
-        return False
-    try:
-        jax.config.update("jax_cpu_enable_async_dispatch", False)
-    except (AttributeError, KeyError, ValueError):  # A JAX without the option.
-        return False
-    return True
 
 
 def disable_ynn_fusion(environ=None):

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 from keras import ops
 
+from keras_ceb.ops import triangular
+
 COVARIANCE_TYPES = ("full", "diag")
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -186,7 +188,7 @@ def log_prob(dist, x):
     if dist.is_full:
         diff, scale_tril = _broadcast_for_solve(diff, dist.scale)
         white = ops.squeeze(
-            ops.solve_triangular(scale_tril, ops.expand_dims(diff, -1), lower=True), -1
+            triangular.solve_lower_triangular(scale_tril, ops.expand_dims(diff, -1)), -1
         )
     else:
         white = diff / dist.scale
@@ -231,7 +233,7 @@ def pairwise_log_prob(x, dist):
     diff = ops.expand_dims(x, 0) - ops.expand_dims(dist.loc, 1)  # [M, N, D]
     if dist.is_full:
         # Solve L_j W_j = diff_j^T, with the N points as columns.
-        white = ops.solve_triangular(dist.scale, ops.transpose(diff, (0, 2, 1)), lower=True)
+        white = triangular.solve_lower_triangular(dist.scale, ops.transpose(diff, (0, 2, 1)))
         squared = ops.sum(ops.square(white), axis=-2)  # [M, N]
     else:
         squared = ops.sum(ops.square(diff / ops.expand_dims(dist.scale, 1)), axis=-1)

@@ -13,7 +13,6 @@ import pytest
 
 from keras_ceb import cli
 from keras_ceb.datasets import locate
-from tests.backend_utils import jax_cpu_hang
 
 TEST_KEYS = {"accuracy", "loss", "rate", "rex", "i_xz_lower", "i_yz", "consistency",
              "num_examples"}
@@ -307,7 +306,6 @@ def test_rho_anneal_schedule(argv, start, schedule):
     assert values == pytest.approx(schedule)
 
 
-@jax_cpu_hang
 def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):
     """--head mlp: b(z|y) is fed the labels in training; evaluate scores the images-only model."""
     from keras_ceb import cli

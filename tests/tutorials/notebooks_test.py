@@ -14,8 +14,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.backend_utils import jax_cpu_hang
-
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((REPO_ROOT / "tutorials").glob("*.ipynb"))
 # A committed notebook with its figures stays small enough to read on GitHub and to diff.
@@ -47,13 +45,7 @@ def test_committed_outputs_are_clean(path):
     assert "absl::InitializeLog" not in text and "oneDNN" not in text, path.name
 
 
-def _runs(path):
-    # The denoising notebook trains a CatGen autoencoder: see `backend_utils.jax_cpu_hang`.
-    marks = [jax_cpu_hang] if path.stem == "05_denoising_ceb" else []
-    return pytest.param(path, marks=marks, id=path.stem)
-
-
-@pytest.mark.parametrize("path", [_runs(p) for p in TUTORIALS])
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch, fashion_mnist_dir):
     monkeypatch.setenv("KERAS_CEB_TUTORIAL_FAST", "1")
     # The kernel uses the backend of this test run (TensorFlow, then JAX, in `make test`).
