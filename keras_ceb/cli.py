@@ -1449,6 +1449,30 @@ def run_reproduce(args):
         raise CLIError(str(e)) from e
 
 
+# Options whose value is a comma-separated list of numbers that may start with a minus sign.
+_NUMBER_LIST_OPTIONS = ("--rho-values",)
+
+
+def _attach_negative_lists(argv):
+    """`--rho-values -1,0,1` as `--rho-values=-1,0,1`.
+
+    argparse reads a separate `-1,0,1` as an unknown option (only a lone number such as `-1`
+    counts as negative), so the README's `--rho-values -1,0,1,2` would fail.
+
+    Example:
+
+    >>> _attach_negative_lists(["tune", "--rho-values", "-1,0", "--epochs", "2"])
+    ['tune', '--rho-values=-1,0', '--epochs', '2']
+    """
+    out = []
+    for token in argv:
+        if out and out[-1] in _NUMBER_LIST_OPTIONS and token[:2] in [f"-{d}" for d in "0123456789."]:
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv=None):
     """Entry point of `keras-ceb` and `python -m keras_ceb`.
 
@@ -1465,7 +1489,7 @@ def main(argv=None):
     ... # doctest: +SKIP
     0
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _attach_negative_lists(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"

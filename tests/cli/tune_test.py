@@ -100,3 +100,11 @@ def test_tune_errors_before_loading_data(tmp_path, monkeypatch):
     code, _, stderr = _run(["tune", "--tune-objective", "ood_auroc", "--marginal-components",
                             "0", "--out", str(tmp_path)])
     assert code == 1 and "needs the rate: --marginal-components > 0" in stderr
+
+
+@pytest.mark.parametrize("argv", [["--rho-values", "-1,0,2.5"], ["--rho-values=-1,0,2.5"],
+                                  ["--rho-values", "-.5,0,2.5"]])
+def test_rho_values_may_start_with_a_minus_sign(argv):
+    """The README's `keras-ceb tune --rho-values -1,0,1,...`: argparse alone rejects it."""
+    args = cli.build_parser().parse_args(cli._attach_negative_lists(["tune", *argv]))
+    assert args.rho_values[1:] == [0.0, 2.5] and args.rho_values[0] < 0
