@@ -25,6 +25,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -1466,7 +1467,7 @@ def _attach_negative_lists(argv):
     """
     out = []
     for token in argv:
-        if out and out[-1] in _NUMBER_LIST_OPTIONS and token[:2] in [f"-{d}" for d in "0123456789."]:
+        if out and out[-1] in _NUMBER_LIST_OPTIONS and re.match(r"-[0-9.]", token):
             out[-1] = f"{out[-1]}={token}"
         else:
             out.append(token)

@@ -11,8 +11,8 @@ at once as the pool has threads, every thread waits for pieces that no thread is
 and the program stops for good. On 2 cores, a CEB `fit` runs the encoder's and the backward
 encoder's solves side by side, so 2 calls suffice.
 
-This was the hang of `fit` on JAX CPU measured in CI: CEB with the MLP head hung in 5 of 6
-runs. gdb showed both `tf_XLAEigen` threads in `jax::ParallelBatchMap` under
+This was the hang of `fit` on JAX CPU that stopped CI. On 2 cores, CEB with the MLP head hung
+in 5 of 6 runs. gdb showed both `tf_XLAEigen` threads in `jax::ParallelBatchMap` under
 `lapack_strsm_ffi`, each waiting in `absl::BlockingCounter::Wait`. Upstream stopped splitting
 LAPACK calls in open-source builds after jax 0.11.0 (jax-ml/jax#36927).
 
