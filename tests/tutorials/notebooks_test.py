@@ -34,11 +34,13 @@ def test_the_readme_links_every_tutorial():
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_committed_outputs_are_clean(path):
-    """Outputs committed with a notebook hold no error and no framework log noise, and keep
-    the file small. (Which notebooks are committed with outputs: README, Tutorials.)"""
+    """Every notebook is committed with the outputs of its full run, figures included, with no
+    error and no framework log noise, and the file stays small."""
     notebook = nbformat.read(path, as_version=4)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code"
-               for o in cell.get("outputs", [])]
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = [o for cell in code for o in cell.get("outputs", [])]
+    assert all(cell.get("execution_count") for cell in code), f"{path.name}: not all cells ran"
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no figure"
     assert not [o for o in outputs if o.get("output_type") == "error"], path.name
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size} bytes"
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
