@@ -311,4 +311,3 @@ def process_shard():
     if jax.process_count() < 2:
         return None
     return jax.process_index(), jax.process_count()
-

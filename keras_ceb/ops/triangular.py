@@ -23,6 +23,7 @@ the batch is large (two iterations for the I(X;Z) bound of a batch of 128 in 4 d
 """
 
 import functools
+import math
 
 import keras
 from keras import ops
@@ -61,9 +62,7 @@ def _solve_in_unsplit_pieces(scale_tril, rhs):
 
     dim, columns = rhs.shape[-2], rhs.shape[-1]
     cost_per_matrix = dim * dim * columns
-    batch = 1
-    for size in rhs.shape[:-2]:
-        batch *= size
+    batch = math.prod(rhs.shape[:-2])
     # Pieces of `piece` matrices cost less than the threshold, so jaxlib does not split them;
     # a single matrix is never split, whatever its cost.
     piece = max(1, (LAPACK_MIN_WORK_PER_TASK - 1) // max(cost_per_matrix, 1))

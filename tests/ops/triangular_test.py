@@ -83,8 +83,8 @@ def test_pieces_stay_below_jaxlibs_splitting_threshold():
 def test_concurrent_large_solves_finish():
     """Regression for the deadlock: two independent large solves in one program, run on XLA's
     CPU pool limited to 2 threads (the process runs on 2 CPUs), 100 times. With a plain batched
-    solve on jaxlib 0.10.2 this stopped for good in 3 of 3 runs; here it must finish (in a subprocess, so a hang
-    fails after 120 s instead of holding the suite)."""
+    solve on jaxlib 0.10.2 this stopped for good in 3 of 3 runs; here it must finish (in a
+    subprocess, so a hang fails after 120 s instead of holding the suite)."""
     cpus = sorted(os.sched_getaffinity(0))[:2]
     script = textwrap.dedent(f"""
         import os
