@@ -208,17 +208,10 @@ def test_no_nan_after_2000_steps_at_high_learning_rate():
         assert np.all(np.isfinite(to_numpy(weight))), weight.path
 
 
-def fashion_mnist():
-    try:
-        return keras_ceb.datasets.load_fashion_mnist(download=False)
-    except keras_ceb.datasets.DatasetNotFoundError:
-        pytest.skip("Fashion-MNIST not found: apt-get install dataset-fashion-mnist")
-
-
-def test_ceb_learns_fashion_mnist_subset():
+def test_ceb_learns_fashion_mnist_subset(fashion_mnist):
     """CEB at rho = 0 on 6,000 real Fashion-MNIST images: far above chance after a short fit."""
     keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = fashion_mnist()
+    (x_train, y_train), (x_test, y_test) = fashion_mnist
     x_train, y_train = x_train[:6000], y_train[:6000]
     model = keras.Sequential([
         keras.Input((28, 28, 1)), keras.layers.Flatten(),
@@ -233,12 +226,12 @@ def test_ceb_learns_fashion_mnist_subset():
     assert 0.0 < result["i_yz"] <= math.log(10) + 1e-6, result
 
 
-def test_high_rho_with_full_covariance_stays_finite():
+def test_high_rho_with_full_covariance_stays_finite(fashion_mnist):
     """rho = 10 lets the encoder's scale collapse (diagonal near min_scale, large off-diagonal
     entries): log e(z|x) at the sample comes from the noise, not a triangular solve, so the loss,
     the metrics and the I(X;Z) bound (at most log B) stay finite."""
     keras.utils.set_random_seed(0)
-    (x, y), _ = fashion_mnist()
+    (x, y), _ = fashion_mnist
     model = keras_ceb.models.compile_classifier(
         keras_ceb.models.build_classifier("ceb", rho=10.0, seed=0), learning_rate=1e-3)
     history = model.fit(x[:20000], y[:20000], epochs=1, batch_size=128, verbose=0).history
