@@ -728,6 +728,9 @@ def load_classifier(path):
         raise CLIError(f"model file not found: {path}")
     if path.suffix != ".keras":
         raise CLIError(f"expected a .keras model file, got {path}")
+    problem = keras_archive_problem(path)
+    if problem is not None:
+        raise CLIError(f"not a valid .keras file: {run_folder.show_path(path)} {problem}")
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as e:  # load_model raises many types for unreadable files.
@@ -738,6 +741,44 @@ def load_classifier(path):
     if not getattr(model, "compiled", False) or model.loss is None:
         models.compile_classifier(model)
     return model
+
+
+# The members every `.keras` archive holds (Keras 3's saving format).
+KERAS_ARCHIVE_MEMBERS = ("config.json", "metadata.json")
+
+
+def keras_archive_problem(path):
+    """What is wrong with the `.keras` archive at `path`, or `None` if it looks whole.
+
+    Keras reports a truncated or non-zip file as "File not found", which misleads when the
+    file is there: this names the actual problem (not a zip archive, a damaged member, a
+    missing `config.json`).
+
+    Example:
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".keras") as f:
+    ...     _ = f.write(b"not a zip")
+    ...     f.flush()
+    ...     keras_archive_problem(f.name)
+    'is not a zip archive (truncated, or not written by model.save)'
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [m for m in KERAS_ARCHIVE_MEMBERS if m not in names]
+            if missing:
+                return f"has no {', '.join(missing)} (not written by model.save)"
+            damaged = archive.testzip()
+    except zipfile.BadZipFile:
+        return "is not a zip archive (truncated, or not written by model.save)"
+    except (OSError, EOFError, RuntimeError, ValueError) as e:
+        return f"cannot be read as a zip archive: {_first_line(e)}"
+    if damaged is not None:
+        return f"is damaged: its member {damaged} fails its checksum"
+    return None
 
 
 def _check_input_shape(model, x, dataset):
@@ -1500,7 +1541,7 @@ def main(argv=None):
         console.quiet_frameworks(getattr(args, "verbose", console.PROGRESS),
                                  tensorflow=args.command in ("train", "tune", "reproduce"))
         args.handler(args)
-    except CLIError as e:
+    except (CLIError, console.BackendNotInstalledError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
     except (Interrupted, KeyboardInterrupt) as e:

@@ -91,6 +91,39 @@ def _filtered_stderr_fd():
         capture.close()
 
 
+# What to install for each Keras backend, by the module that Keras fails to import.
+BACKEND_INSTALL = {
+    "tensorflow": 'pip install "keras-ceb[cpu]" (or "keras-ceb[gpu]" for CUDA; from a clone: '
+                  'pip install -e ".[cpu]")',
+    "jax": 'pip install "keras-ceb[jax]" (from a clone: pip install -e ".[jax]")',
+    "torch": "pip install torch",
+}
+
+
+class BackendNotInstalledError(ImportError):
+    """Keras's backend is not installed: the message is one line naming what to install."""
+
+
+def import_keras():
+    """Imports Keras; a missing backend raises `BackendNotInstalledError` with one line.
+
+    Keras itself is a dependency of keras_ceb, its backends are extras (`.[cpu]`, `.[gpu]`,
+    `.[jax]`, or PyTorch installed by hand), so a fresh install may have none: Keras then
+    fails deep in its import with `No module named 'tensorflow'`.
+    """
+    try:
+        return importlib.import_module("keras")
+    except ModuleNotFoundError as e:
+        if e.name not in BACKEND_INSTALL:
+            raise
+        backend = os.environ.get("KERAS_BACKEND") or e.name
+        raise BackendNotInstalledError(
+            f"the Keras backend {backend!r} is not installed (no module named {e.name!r}): "
+            f"{BACKEND_INSTALL[e.name]}, or choose another backend with $KERAS_BACKEND "
+            "(tensorflow, jax, torch)"
+        ) from None
+
+
 def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
     """Imports Keras (and its backend) without their log noise, and keeps them quiet after.
 
@@ -107,7 +140,7 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
     >>> quiet_frameworks()  # doctest: +SKIP
     """
     if verbose >= DEBUG:
-        importlib.import_module("keras")
+        import_keras()
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     names = ["keras"]
@@ -117,7 +150,10 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
     if missing:
         with _filtered_stderr_fd():
             for name in missing:
-                importlib.import_module(name)
+                if name == "keras":
+                    import_keras()
+                else:
+                    importlib.import_module(name)
     for name in ("tensorflow", "absl", "jax", "keras_tuner"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if "absl.logging" in sys.modules or is_installed("absl"):

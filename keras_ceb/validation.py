@@ -53,7 +53,9 @@ def check_rank(shape, rank, layer_name, name="input_shape"):
 
 
 def _is_real(value):
-    if isinstance(value, bool):
+    # A string is refused even when it spells a number (`rho="0"`): every other argument
+    # refuses strings, and a number that arrives as text is usually a bug upstream.
+    if isinstance(value, (bool, str, bytes)):
         return False
     try:
         float(value)

@@ -32,3 +32,16 @@ def test_rho_setters_refuse_inf_in_float32():
         keras_ceb.set_rho(model, 1e39)
     with pytest.raises(ValueError, match=r"Received: start=1e\+39"):
         keras_ceb.callbacks.linear_anneal(start=1e39, end=0.0, epochs=5)
+
+
+@pytest.mark.parametrize("value", ["0", "2", b"1", "nan"])
+def test_numbers_given_as_strings_are_refused(value):
+    """`rho='0'` was accepted (float('0') works) while every other argument refuses strings."""
+    with pytest.raises(ValueError, match=r"`rho` must be a finite number. Received: rho="):
+        keras_ceb.StochasticEncoder(4, rho=value)
+    model = keras.Sequential([keras.Input((3,)), keras_ceb.StochasticEncoder(2)])
+    with pytest.raises(ValueError, match=r"`rho` must be a finite number. Received: rho="):
+        keras_ceb.set_rho(model, value)
+    with pytest.raises(ValueError, match=r"Received: learning_rate="):
+        validation.positive_float(value, "learning_rate")
+    assert keras_ceb.get_rho(model) == 0.0

@@ -225,10 +225,42 @@ def test_unreadable_model_file(tmp_path):
     bad.write_text("not a zip file")
     code, _, stderr = _run(["evaluate", str(bad)])
     assert code == 1
-    assert stderr.count("\n") == 1
-    assert stderr.startswith(f"keras-ceb evaluate: error: could not load {bad}")
+    assert stderr == (f"keras-ceb evaluate: error: not a valid .keras file: {bad} is not a zip "
+                      "archive (truncated, or not written by model.save)\n")
     code, _, stderr = _run(["evaluate", str(tmp_path)])
     assert code == 1 and "model file not found" in stderr
+
+
+def test_truncated_or_foreign_keras_files_are_named_as_such(tmp_path):
+    """Keras says "File not found" for these although the file is there."""
+    import zipfile
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    whole = tmp_path / "whole.keras"
+    model.save(whole)
+    data = whole.read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(data[: len(data) // 2])
+    foreign = tmp_path / "foreign.keras"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("weights.bin", b"\0" * 16)
+    damaged = tmp_path / "damaged.keras"
+    flipped = bytearray(data)
+    with zipfile.ZipFile(whole) as archive:
+        info = archive.getinfo("config.json")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    flipped[start + 2] ^= 0xFF  # One byte of config.json's stored data.
+    damaged.write_bytes(bytes(flipped))
+    expected = {
+        truncated: "is not a zip archive (truncated, or not written by model.save)",
+        foreign: "has no config.json, metadata.json (not written by model.save)",
+        damaged: "is damaged: its member config.json fails its checksum",
+    }
+    for path, problem in expected.items():
+        code, _, stderr = _run(["evaluate", str(path)])
+        assert code == 1
+        assert stderr == f"keras-ceb evaluate: error: not a valid .keras file: {path} {problem}\n"
+    assert cli.keras_archive_problem(whole) is None
 
 
 def test_wrn_options_need_the_wide_resnet(fashion_mnist_dir):

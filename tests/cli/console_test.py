@@ -41,8 +41,8 @@ def _python(code, timeout=300):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"]])
-def test_help_is_fast(argv):
-    """Real goal: under 1 s on an idle machine (0.5 to 0.65 s measured on a loaded 2-core
+def test_help_answers_without_error(argv):
+    """Goal: under 1 s on an idle machine (0.5 to 0.65 s measured on a loaded 2-core
     machine, against 4 to 15 s when `import keras_ceb` imported TensorFlow)."""
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "keras_ceb", *argv], capture_output=True,
@@ -51,7 +51,9 @@ def test_help_is_fast(argv):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "usage: keras-ceb" in result.stdout
-    assert elapsed < 3.0, f"{' '.join(argv)} took {elapsed:.2f} s"
+    # The time is reported, not asserted (speed goals belong in benchmarks); what keeps it
+    # fast, importing no framework, is asserted in the next test.
+    print(f"{' '.join(argv)}: {elapsed:.2f} s")
 
 
 def test_help_and_parsing_import_no_framework():
@@ -171,3 +173,40 @@ def test_redirected_train_is_quiet_and_short(tmp_path, fashion_mnist_dir):
     assert [line.split(" - ")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
     assert len(text.encode()) < 3000, text
     assert json.loads((out / "metrics.json").read_text())["config"]["verbose"] == 1
+
+
+_BLOCKER = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Block())
+from keras_ceb import cli
+cli.main({argv!r})
+"""
+
+
+@pytest.mark.parametrize("backend, blocked, extra", [
+    ("tensorflow", "tensorflow", '"keras-ceb[cpu]"'),
+    ("jax", "jax", '"keras-ceb[jax]"'),
+    ("torch", "torch", "pip install torch"),
+])
+def test_a_missing_backend_is_one_line_naming_the_extra(backend, blocked, extra, tmp_path):
+    """Before: a 58-line traceback ending in `No module named 'tensorflow'`."""
+    argv = ["train", "--epochs", "1", "--out", str(tmp_path / "run")]
+    env = {**_env(), "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-c", _BLOCKER.format(blocked=blocked, argv=argv)],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"keras-ceb train: error: the Keras backend {backend!r} is not installed")
+    assert extra in lines[0]
+    assert not (tmp_path / "run").exists()
