@@ -1,44 +1,69 @@
 # The test command of the README and of CI: the whole suite on TensorFlow, then the part of it
-# whose result depends on the backend on JAX (the whole suite on JAX takes 13.5 minutes on 2
-# cores: `make test-jax`). `make test` runs both even when the first fails, prints one summary
-# line per backend, and fails if either failed (pytest's exit code 5, no tests collected,
-# included).
-.PHONY: test test-tensorflow test-jax test-jax-core test-torch
+# whose result depends on the backend on JAX, each on 2 pytest-xdist workers (one per core; a
+# test file stays on one worker, so its module fixtures are built once). `make test` runs both
+# even when the first fails, prints one summary line per backend, and fails if either failed
+# (pytest's exit code 5, no tests collected, included). `make test-all` adds the long checks
+# that `make test` leaves out (JAX_LONG below); CI runs `make test`, then `make test-long`.
+# docs/guide/testing.md has the times.
+.PHONY: test test-long test-all test-tensorflow test-jax test-jax-core test-torch
 
-PYTEST = python3 -m pytest -q -p no:cacheprovider
+# The README's command 1 installs into .venv; use it when it is there.
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider
+PARALLEL = -n 2 --dist loadfile
 # On JAX: the math, the layers, their wiring, the classifiers, the attacks (compiled per
-# backend), distribution (2 processes included), the tutorials (which train the hierarchical,
-# predictive and denoising models) and one `keras-ceb train` / `evaluate` round trip: 8 minutes
-# on 2 cores. Left to the TensorFlow run: the input pipeline (tf.data and NumPy whatever the
-# backend), reports, statistics, the CLI's argument handling, the tuner's bookkeeping, the
-# callbacks, the other model builders' unit tests and the docstring examples.
+# backend), distribution and one `keras-ceb train` / `evaluate` round trip. Left to the
+# TensorFlow run: the input pipeline (tf.data and NumPy whatever the backend), reports,
+# statistics, the CLI's argument handling, the tuner's bookkeeping, the callbacks, the other
+# model builders' unit tests, the docstring examples, the docs build and the tutorials.
 JAX_TESTS = tests/ops tests/layers tests/losses_test.py tests/wiring_test.py \
 	tests/scenarios_test.py tests/models/classifiers_test.py tests/attacks tests/distribute_test.py \
-	tests/distribution_test.py tests/jax_cpu_crash_test.py tests/tutorials \
+	tests/distribution_test.py tests/jax_cpu_crash_test.py \
 	tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head
+# The long JAX checks, run by `make test-long` and `make test-all` (and CI), not `make test`:
+# the tutorials on JAX (TensorFlow runs them in `make test`), the 2-process training, bfloat16
+# wiring (float16 stays in `make test`) and 2,000 steps at high rho on Fashion-MNIST (on
+# TensorFlow in `make test`).
+JAX_LONG = tests/tutorials/notebooks_test.py \
+	tests/distribution_test.py::test_two_processes_train_like_one_process_on_the_global_batch \
+	"tests/wiring_test.py::test_mixed_precision[ceb-mixed_bfloat16]" \
+	"tests/wiring_test.py::test_mixed_precision[vib-mixed_bfloat16]" \
+	"tests/wiring_test.py::test_mixed_precision[determ-mixed_bfloat16]" \
+	tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite
+JAX_DESELECT = $(foreach t,$(filter-out tests/tutorials/%,$(JAX_LONG)),--deselect $(t))
+
+SUMMARY = summary() { \
+		case $$2 in \
+			0) echo "make $$1: passed";; \
+			5) echo "make $$1: FAILED (pytest exit code 5: no tests collected)";; \
+			*) echo "make $$1: FAILED (pytest exit code $$2)";; \
+		esac; \
+	}
 
 test:
 	@tf=0; jax=0; \
-	KERAS_BACKEND=tensorflow $(PYTEST) || tf=$$?; \
-	KERAS_BACKEND=jax $(PYTEST) $(JAX_TESTS) || jax=$$?; \
-	summary() { \
-		case $$2 in \
-			0) echo "make test: $$1: passed";; \
-			5) echo "make test: $$1: FAILED (pytest exit code 5: no tests collected)";; \
-			*) echo "make test: $$1: FAILED (pytest exit code $$2)";; \
-		esac; \
-	}; \
-	summary tensorflow $$tf; summary jax $$jax; \
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) || tf=$$?; \
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) $(JAX_TESTS) $(JAX_DESELECT) || jax=$$?; \
+	$(SUMMARY); summary "test: tensorflow" $$tf; summary "test: jax" $$jax; \
 	test $$tf -eq 0 && test $$jax -eq 0
 
-test-tensorflow:
-	KERAS_BACKEND=tensorflow $(PYTEST)
+test-long:
+	@jax=0; \
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) $(JAX_LONG) || jax=$$?; \
+	$(SUMMARY); summary "test-long: jax" $$jax; \
+	test $$jax -eq 0
 
+test-all: test test-long
+
+test-tensorflow:
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL)
+
+# The whole suite on JAX.
 test-jax:
-	KERAS_BACKEND=jax $(PYTEST)
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL)
 
 test-jax-core:
-	KERAS_BACKEND=jax $(PYTEST) $(JAX_TESTS)
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) $(JAX_TESTS) $(JAX_DESELECT)
 
 # Not part of `make test` (CI installs no PyTorch): the core on the PyTorch backend.
 test-torch:

@@ -7,11 +7,11 @@ classes (the layers and the metrics) with Keras: at once when Keras is already i
 as soon as Keras is. So `import keras_ceb`, then `keras.models.load_model("m.keras")`, needs
 no `custom_objects`.
 
-Example:
+Examples:
 
->>> import keras_ceb
->>> keras_ceb.StochasticEncoder(4).latent_dim
-4
+    >>> import keras_ceb
+    >>> keras_ceb.StochasticEncoder(4).latent_dim
+    4
 """
 
 __version__ = "0.1.0"

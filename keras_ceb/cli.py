@@ -231,11 +231,11 @@ def build_parser(command=None):
             on the command line, or `""` for none, so that `--help` imports nothing heavy
             (`reproduce` imports its dataset modules). Default: every command in full.
 
-    Example:
+    Examples:
 
-    >>> args = build_parser().parse_args(["train", "--objective", "vib", "--rho", "2"])
-    >>> args.objective, args.rho
-    ('vib', 2.0)
+        >>> args = build_parser().parse_args(["train", "--objective", "vib", "--rho", "2"])
+        >>> args.objective, args.rho
+        ('vib', 2.0)
     """
     parser = _Parser(
         prog="keras-ceb",
@@ -592,18 +592,18 @@ def cli_worded(error, download=None):
     """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
     `--no-download` instead of the Python arguments `data_dir=` and `download=`.
 
-    Example:
+    Examples:
 
-    >>> error = datasets.DatasetNotFoundError(
-    ...     "MNIST", ["/d (data_dir argument): no such folder",
-    ...               "download: not tried (download=False)"],
-    ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
-    >>> print(cli_worded(error, download=False))
-    Could not find MNIST. Looked in, in this order:
-      1. /d (--data-dir): no such folder
-      2. download: not tried (--no-download)
-    To get the data:
-      - put mnist.npz in a folder and pass it as --data-dir
+        >>> error = datasets.DatasetNotFoundError(
+        ...     "MNIST", ["/d (data_dir argument): no such folder",
+        ...               "download: not tried (download=False)"],
+        ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
+        >>> print(cli_worded(error, download=False))
+        Could not find MNIST. Looked in, in this order:
+          1. /d (--data-dir): no such folder
+          2. download: not tried (--no-download)
+        To get the data:
+          - put mnist.npz in a folder and pass it as --data-dir
     """
     not_tried = (
         "download: not tried (--no-download)" if download is False
@@ -754,14 +754,14 @@ def keras_archive_problem(path):
     file is there: this names the actual problem (not a zip archive, a damaged member, a
     missing `config.json`).
 
-    Example:
+    Examples:
 
-    >>> import tempfile
-    >>> with tempfile.NamedTemporaryFile(suffix=".keras") as f:
-    ...     _ = f.write(b"not a zip")
-    ...     f.flush()
-    ...     keras_archive_problem(f.name)
-    'is not a zip archive (truncated, or not written by model.save)'
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".keras") as f:
+        ...     _ = f.write(b"not a zip")
+        ...     f.flush()
+        ...     keras_archive_problem(f.name)
+        'is not a zip archive (truncated, or not written by model.save)'
     """
     import zipfile
 
@@ -1501,10 +1501,10 @@ def _attach_negative_lists(argv):
     argparse reads a separate `-1,0,1` as an unknown option (only a lone number such as `-1`
     counts as negative), so the README's `--rho-values -1,0,1,2` would fail.
 
-    Example:
+    Examples:
 
-    >>> _attach_negative_lists(["tune", "--rho-values", "-1,0", "--epochs", "2"])
-    ['tune', '--rho-values=-1,0', '--epochs', '2']
+        >>> _attach_negative_lists(["tune", "--rho-values", "-1,0", "--epochs", "2"])
+        ['tune', '--rho-values=-1,0', '--epochs', '2']
     """
     out = []
     for token in argv:
@@ -1525,11 +1525,11 @@ def main(argv=None):
         0 on success. Errors raise `SystemExit` with a non-zero code after a one-line
         message on stderr: 2 for bad arguments, 1 for other errors, 130 for Ctrl-C.
 
-    Example:
+    Examples:
 
-    >>> main(["train", "--epochs", "1", "--max-train-examples", "512", "--out", "/tmp/run"])
-    ... # doctest: +SKIP
-    0
+        >>> main(["train", "--epochs", "1", "--max-train-examples", "512", "--out", "/tmp/run"])
+        ... # doctest: +SKIP
+        0
     """
     argv = _attach_negative_lists(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command_in(argv))

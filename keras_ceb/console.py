@@ -26,7 +26,10 @@ import tempfile
 import warnings
 
 # --verbose levels of the CLI.
-SILENT, PROGRESS, EPOCH_LINES, DEBUG = 0, 1, 2, 3
+SILENT = 0
+PROGRESS = 1
+EPOCH_LINES = 2
+DEBUG = 3
 VERBOSE_HELP = (
     "0: the summary only; 1: a progress bar on a terminal, one line per epoch otherwise; "
     "2: one line per epoch; 3: as 1, plus the frameworks' own log messages and warnings "
@@ -50,13 +53,13 @@ _FRAMEWORK_MODULES = (r"(keras|tensorflow|tf_keras|jax|jaxlib|absl|keras_tuner|t
 def is_noise(line):
     """Whether a line of stderr is framework log noise (see the module docstring).
 
-    Example:
+    Examples:
 
-    >>> is_noise("I0000 00:00:1795862506.068998   25860 port.cc:153] oneDNN custom "
-    ...          "operations are on.")
-    True
-    >>> is_noise("keras-ceb train: error: --epochs: expected a positive integer")
-    False
+        >>> is_noise("I0000 00:00:1795862506.068998   25860 port.cc:153] oneDNN custom "
+        ...          "operations are on.")
+        True
+        >>> is_noise("keras-ceb train: error: --epochs: expected a positive integer")
+        False
     """
     return any(pattern.match(line) for pattern in _NOISE)
 
@@ -135,9 +138,9 @@ def quiet_frameworks(verbose=PROGRESS, tensorflow=True):
         tensorflow: Also import TensorFlow (quietly) when it is installed, for commands that
             use `tf.data` whatever the Keras backend.
 
-    Example:
+    Examples:
 
-    >>> quiet_frameworks()  # doctest: +SKIP
+        >>> quiet_frameworks()  # doctest: +SKIP
     """
     if verbose >= DEBUG:
         import_keras()
@@ -174,11 +177,11 @@ def progress_mode(verbose, stream=None):
         verbose: The CLI's `--verbose` level.
         stream: The output stream; default `sys.stdout`.
 
-    Example:
+    Examples:
 
-    >>> import io
-    >>> progress_mode(1, io.StringIO()), progress_mode(2), progress_mode(0)
-    ('lines', 'lines', 'none')
+        >>> import io
+        >>> progress_mode(1, io.StringIO()), progress_mode(2), progress_mode(0)
+        ('lines', 'lines', 'none')
     """
     if verbose <= SILENT:
         return "none"
@@ -195,10 +198,10 @@ def progress_mode(verbose, stream=None):
 def is_installed(name):
     """Whether module `name` can be imported; an import hook that refuses it counts as absent.
 
-    Example:
+    Examples:
 
-    >>> is_installed("json"), is_installed("no_such_module_here")
-    (True, False)
+        >>> is_installed("json"), is_installed("no_such_module_here")
+        (True, False)
     """
     try:
         return importlib.util.find_spec(name) is not None

@@ -31,10 +31,10 @@ JOB_ADDRESSES_VARIABLE = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
 def environment_num_processes():
     """The process count that Keras's environment variables ask for (1 when unset).
 
-    Example:
+    Examples:
 
-    >>> environment_num_processes()
-    1
+        >>> environment_num_processes()
+        1
     """
     text = os.environ.get(NUM_PROCESSES_VARIABLE, "").strip()
     if not text:
@@ -125,16 +125,16 @@ def data_parallel(devices=None):
     Raises:
         ValueError: on PyTorch, or with multi-process variables on TensorFlow.
 
-    Example:
+    Examples:
 
-    >>> parallel = data_parallel()
-    >>> with parallel.scope():
-    ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
-    ...                               keras_ceb.BackwardEncoder(3)])
-    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ...     history = model.fit(np.random.rand(32, 8), np.arange(32) % 3, verbose=0)
-    >>> parallel.num_processes
-    1
+        >>> parallel = data_parallel()
+        >>> with parallel.scope():
+        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
+        ...                               keras_ceb.BackwardEncoder(3)])
+        ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        ...     history = model.fit(np.random.rand(32, 8), np.arange(32) % 3, verbose=0)
+        >>> parallel.num_processes
+        1
     """
     initialize()
     backend = keras.backend.backend()
@@ -167,11 +167,11 @@ def process_local_copy(model):
     architecture, same weights, uncompiled) runs outside the distribution. With one process
     it is `model` itself.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    >>> process_local_copy(model) is model
-    True
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        >>> process_local_copy(model) is model
+        True
     """
     if keras.backend.backend() != "jax":
         return model

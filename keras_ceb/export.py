@@ -57,17 +57,17 @@ def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
     Returns:
         `path`.
 
-    Example:
+    Examples:
 
-    >>> import tensorflow as tf
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> path = keras_ceb.export.export_saved_model(model, "exported")
-    >>> served = tf.saved_model.load(path)
-    >>> x = tf.ones((5, 8))
-    >>> tuple(served.serve(x).shape), tuple(served.rate(x).shape)
-    ((5, 3), (5,))
+        >>> import tensorflow as tf
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> path = keras_ceb.export.export_saved_model(model, "exported")
+        >>> served = tf.saved_model.load(path)
+        >>> x = tf.ones((5, 8))
+        >>> tuple(served.serve(x).shape), tuple(served.rate(x).shape)
+        ((5, 3), (5,))
     """
     if keras.backend.backend() != "tensorflow":
         raise ValueError(

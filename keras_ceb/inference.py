@@ -15,15 +15,15 @@ def sampling_at_inference(model):
 
     Affects direct calls `model(x)`; `model.predict` keeps whatever function it has compiled.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> x = np.ones((2, 8), "float32")
-    >>> with keras_ceb.inference.sampling_at_inference(model):
-    ...     draws = [keras.ops.convert_to_numpy(model(x)) for _ in range(2)]
-    >>> bool(np.allclose(draws[0], draws[1]))
-    False
+        >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> x = np.ones((2, 8), "float32")
+        >>> with keras_ceb.inference.sampling_at_inference(model):
+        ...     draws = [keras.ops.convert_to_numpy(model(x)) for _ in range(2)]
+        >>> bool(np.allclose(draws[0], draws[1]))
+        False
     """
     encoders = rho_lib.encoders(model)
     saved = [e.inference for e in encoders]
@@ -60,13 +60,13 @@ def predict_probabilities(model, x, num_samples=1, batch_size=256, output_key=No
     Returns:
         NumPy array `[N, C]`.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> probs = predict_probabilities(model, np.ones((4, 8), "float32"), num_samples=3)
-    >>> probs.shape, bool(np.allclose(probs.sum(-1), 1.0))
-    ((4, 3), True)
+        >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> probs = predict_probabilities(model, np.ones((4, 8), "float32"), num_samples=3)
+        >>> probs.shape, bool(np.allclose(probs.sum(-1), 1.0))
+        ((4, 3), True)
     """
     validation.positive_int(num_samples, "num_samples")
     sample = num_samples > 1 if sample is None else bool(sample)

@@ -20,10 +20,10 @@ from keras_ceb.ops import information
 def ceb_weight(rho):
     """`1 / gamma = exp(-rho)`, the weight on ReX in the per-example VCEB objective.
 
-    Example:
+    Examples:
 
-    >>> float(ceb_weight(0.0))
-    1.0
+        >>> float(ceb_weight(0.0))
+        1.0
     """
     return ops.exp(-ops.convert_to_tensor(rho, dtype="float32"))
 
@@ -31,10 +31,10 @@ def ceb_weight(rho):
 def vib_weight(rho):
     """`1 / beta_IB = 1 / (exp(rho) + 1)`, the weight on the rate in the per-example VIB objective.
 
-    Example:
+    Examples:
 
-    >>> float(vib_weight(0.0))
-    0.5
+        >>> float(vib_weight(0.0))
+        0.5
     """
     return ops.sigmoid(-ops.convert_to_tensor(rho, dtype="float32"))
 
@@ -48,10 +48,10 @@ def vceb(log_e, log_b, log_c, rho):
         log_c: `log c(y|z)` at the true label, `[B]`.
         rho: Scalar or `[B]`.
 
-    Example:
+    Examples:
 
-    >>> round(float(vceb(1.0, -0.5, -0.1, rho=0.0)), 4)  # 1.5 + 0.1
-    1.6
+        >>> round(float(vceb(1.0, -0.5, -0.1, rho=0.0)), 4)  # 1.5 + 0.1
+        1.6
     """
     return ceb_weight(rho) * information.residual_information(log_e, log_b) - log_c
 
@@ -59,10 +59,10 @@ def vceb(log_e, log_b, log_c, rho):
 def vib(log_e, log_m, log_c, rho):
     """Per-example VIB (Alemi et al. 2017; Fischer 2020, eq. 18): `R / (exp(rho) + 1) - log c`.
 
-    Example:
+    Examples:
 
-    >>> float(vib(1.0, -2.0, -0.5, rho=0.0))  # 3 / 2 + 0.5
-    2.0
+        >>> float(vib(1.0, -2.0, -0.5, rho=0.0))  # 3 / 2 + 0.5
+        2.0
     """
     return vib_weight(rho) * information.rate(log_e, log_m) - log_c
 
@@ -88,11 +88,11 @@ def hierarchical_ceb(log_e, log_b, log_c, rho):
     Returns:
         Per-example values `[B]`.
 
-    Example:
+    Examples:
 
-    >>> value = hierarchical_ceb([[1.0], [0.5]], [[0.0], [0.0]], [[-0.1], [-0.2]], rho=0.0)
-    >>> round(float(value[0]), 4)  # (1 + 0.1) + (0.5 + 0.2)
-    1.8
+        >>> value = hierarchical_ceb([[1.0], [0.5]], [[0.0], [0.0]], [[-0.1], [-0.2]], rho=0.0)
+        >>> round(float(value[0]), 4)  # (1 + 0.1) + (0.5 + 0.2)
+        1.8
     """
     levels = len(log_e)
     if not levels or len(log_b) != levels or len(log_c) != levels:
@@ -115,10 +115,10 @@ def residual_term(log_e, log_b, rho):
 
     The classifier's `-log c(y|z)` comes from the compiled cross-entropy of a separate head.
 
-    Example:
+    Examples:
 
-    >>> float(residual_term(1.0, 0.0, rho=0.0))
-    1.0
+        >>> float(residual_term(1.0, 0.0, rho=0.0))
+        1.0
     """
     return ceb_weight(rho) * information.residual_information(log_e, log_b)
 
@@ -139,10 +139,10 @@ def consistent_classifier_term(log_e, class_log_b, rho):
         class_log_b: `log b(z|k)` for every class, `[B, C]`.
         rho: Scalar or `[B]`.
 
-    Example:
+    Examples:
 
-    >>> round(float(consistent_classifier_term(0.0, ops.zeros((1, 2)), rho=0.0)[0]), 4)
-    -0.3466
+        >>> round(float(consistent_classifier_term(0.0, ops.zeros((1, 2)), rho=0.0)[0]), 4)
+        -0.3466
     """
     weight = ops.sigmoid(-ops.convert_to_tensor(rho, dtype="float32"))
     return weight * (ops.convert_to_tensor(log_e) - ops.logsumexp(class_log_b, axis=-1))
@@ -151,10 +151,10 @@ def consistent_classifier_term(log_e, class_log_b, rho):
 def rate_term(log_e, log_m, rho):
     """`R / (exp(rho) + 1)`: the part of VIB a VIB `StochasticEncoder` adds.
 
-    Example:
+    Examples:
 
-    >>> float(rate_term(2.0, 0.0, rho=0.0))
-    1.0
+        >>> float(rate_term(2.0, 0.0, rho=0.0))
+        1.0
     """
     return vib_weight(rho) * information.rate(log_e, log_m)
 
@@ -175,10 +175,10 @@ def catgen_term(log_e, pairwise_log_b, rho):
     Returns:
         Per-example values `[N]`.
 
-    Example:
+    Examples:
 
-    >>> round(float(ops.mean(catgen_term(ops.zeros(3), ops.eye(3) * 50.0, rho=0.0))), 4)
-    -50.0
+        >>> round(float(ops.mean(catgen_term(ops.zeros(3), ops.eye(3) * 50.0, rho=0.0))), 4)
+        -50.0
     """
     pairwise_log_b = ops.convert_to_tensor(pairwise_log_b)
     log_b = ops.diagonal(pairwise_log_b)
@@ -190,9 +190,9 @@ def gradient_only(loss):
 
     How the marginal m(z) trains beside CEB without changing the reported objective.
 
-    Example:
+    Examples:
 
-    >>> float(gradient_only(ops.convert_to_tensor(3.0)))
-    0.0
+        >>> float(gradient_only(ops.convert_to_tensor(3.0)))
+        0.0
     """
     return loss - ops.stop_gradient(loss)

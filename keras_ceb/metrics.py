@@ -28,10 +28,10 @@ def i_yz_lower_bound_from_logits(y_true, logits):
         y_true: Integer labels `[batch]` (or one-hot `[batch, C]`).
         logits: Classifier logits `[batch, C]`.
 
-    Example:
+    Examples:
 
-    >>> round(float(i_yz_lower_bound_from_logits([0], [[100.0, 0.0]])[0]), 4)  # log 2
-    0.6931
+        >>> round(float(i_yz_lower_bound_from_logits([0], [[100.0, 0.0]])[0]), 4)  # log 2
+        0.6931
     """
     logits = ops.cast(logits, "float32")
     num_classes = logits.shape[-1]
@@ -47,10 +47,10 @@ def residual_information_from_logits(y_true, logits):
     Those logits are `log b(z|k) - log e(z|x)`, so ReX is minus the logit of the true class.
     Meaningless for other logits.
 
-    Example:
+    Examples:
 
-    >>> float(residual_information_from_logits([1], [[-3.0, -0.5]])[0])
-    0.5
+        >>> float(residual_information_from_logits([1], [[-3.0, -0.5]])[0])
+        0.5
     """
     logits = ops.cast(logits, "float32")
     return -ops.take_along_axis(logits, _label_ids(y_true, logits.shape[-1]), axis=-1)[:, 0]
@@ -60,12 +60,12 @@ def residual_information_from_logits(y_true, logits):
 class IYZLowerBound(keras.metrics.MeanMetricWrapper):
     """Batch mean of `log C + log c(y|z)`, logged as `i_yz`.
 
-    Example:
+    Examples:
 
-    >>> metric = keras_ceb.metrics.IYZLowerBound()
-    >>> metric.update_state([0, 1], [[10.0, 0.0], [0.0, 10.0]])
-    >>> round(float(metric.result()), 3)
-    0.693
+        >>> metric = keras_ceb.metrics.IYZLowerBound()
+        >>> metric.update_state([0, 1], [[10.0, 0.0], [0.0, 10.0]])
+        >>> round(float(metric.result()), 3)
+        0.693
     """
 
     def __init__(self, name="i_yz", dtype=None):
@@ -79,12 +79,12 @@ class IYZLowerBound(keras.metrics.MeanMetricWrapper):
 class ResidualInformation(keras.metrics.MeanMetricWrapper):
     """Batch mean of the residual information ReX read off `BackwardEncoder` logits, as `rex`.
 
-    Example:
+    Examples:
 
-    >>> metric = keras_ceb.metrics.ResidualInformation()
-    >>> metric.update_state([0], [[-1.5, -4.0]])
-    >>> float(metric.result())
-    1.5
+        >>> metric = keras_ceb.metrics.ResidualInformation()
+        >>> metric.update_state([0], [[-1.5, -4.0]])
+        >>> float(metric.result())
+        1.5
     """
 
     def __init__(self, name="rex", dtype=None):
@@ -97,10 +97,10 @@ class ResidualInformation(keras.metrics.MeanMetricWrapper):
 def information_metrics(consistent_classifier=True):
     """The compiled metrics for a CEB classifier: `rex` (if `consistent_classifier`) and `i_yz`.
 
-    Example:
+    Examples:
 
-    >>> [m.name for m in keras_ceb.metrics.information_metrics()]
-    ['rex', 'i_yz']
+        >>> [m.name for m in keras_ceb.metrics.information_metrics()]
+        ['rex', 'i_yz']
     """
     metrics = [IYZLowerBound()]
     if consistent_classifier:
@@ -114,10 +114,10 @@ def consistency_from_logs(logs, prefix=""):
     With a learned marginal, `<log b(z|y) - log m(z)> = <rate> - <rex>` estimates
     H(Z) - H(Z|Y), and `<i_yz>` estimates H(Y) - H(Y|Z); C measures their disagreement.
 
-    Example:
+    Examples:
 
-    >>> round(consistency_from_logs({"rate": 2.5, "rex": 0.5, "i_yz": 1.8}), 4)
-    0.2
+        >>> round(consistency_from_logs({"rate": 2.5, "rex": 0.5, "i_yz": 1.8}), 4)
+        0.2
     """
     keys = [f"{prefix}{k}" for k in ("rate", "rex", "i_yz")]
     if not all(k in logs and logs[k] is not None and math.isfinite(logs[k]) for k in keys):

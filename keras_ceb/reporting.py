@@ -44,10 +44,10 @@ def _finite(value):
 def format_value(key, value):
     """Formats one metric value for the summary table (`"n/a"` when missing or not finite).
 
-    Example:
+    Examples:
 
-    >>> format_value("wall_time_s", 572.4)
-    '9m32s (572 s)'
+        >>> format_value("wall_time_s", 572.4)
+        '9m32s (572 s)'
     """
     if not _finite(value):
         return "n/a"
@@ -62,13 +62,13 @@ def format_value(key, value):
 def format_table(rows, title=None):
     """Formats `(label, value_string)` rows as a two-column text table.
 
-    Example:
+    Examples:
 
-    >>> print(format_table([("test accuracy", "0.9100")], title="CEB"))
-    CEB
-    ---------------------
-    test accuracy  0.9100
-    ---------------------
+        >>> print(format_table([("test accuracy", "0.9100")], title="CEB"))
+        CEB
+        ---------------------
+        test accuracy  0.9100
+        ---------------------
     """
     rows = [(str(label), str(value)) for label, value in rows]
     label_width = max([len(label) for label, _ in rows] + [13])
@@ -90,9 +90,9 @@ def format_summary(metrics, title=None):
     Returns:
         The table as a string.
 
-    Example:
+    Examples:
 
-    >>> text = format_summary({"accuracy": 0.91, "rex": 0.2, "wall_time_s": 600.0})
+        >>> text = format_summary({"accuracy": 0.91, "rex": 0.2, "wall_time_s": 600.0})
     """
     rows = [(label, format_value(key, metrics.get(key))) for key, label in SUMMARY_ROWS]
     return format_table(rows, title)
@@ -103,10 +103,10 @@ def add_consistency(metrics, prefix=""):
 
     See `keras_ceb.metrics.consistency_from_logs`: it needs `rate`, `rex` and `i_yz`.
 
-    Example:
+    Examples:
 
-    >>> add_consistency({"rate": 3.0, "rex": 0.5, "i_yz": 2.2})["consistency"]
-    0.2999...
+        >>> add_consistency({"rate": 3.0, "rex": 0.5, "i_yz": 2.2})["consistency"]
+        0.2999...
     """
     metrics = dict(metrics)
     metrics[f"{prefix}consistency"] = metrics_lib.consistency_from_logs(metrics, prefix=prefix)
@@ -116,10 +116,10 @@ def add_consistency(metrics, prefix=""):
 def history_with_consistency(history):
     """Adds per-epoch `consistency` (and `val_consistency`) lists to a Keras history dict.
 
-    Example:
+    Examples:
 
-    >>> history_with_consistency({"rate": [3.0], "rex": [0.5], "i_yz": [2.2]})["consistency"]
-    [0.2999...]
+        >>> history_with_consistency({"rate": [3.0], "rex": [0.5], "i_yz": [2.2]})["consistency"]
+        [0.2999...]
     """
     history = {key: list(values) for key, values in history.items()}
     epochs = max((len(v) for v in history.values()), default=0)
@@ -139,10 +139,10 @@ def environment(hostname=True):
     """The software a run used: the versions of keras_ceb, Keras, its backend, NumPy and
     Python, the backend's name, and (with `hostname`) the machine's name.
 
-    Example:
+    Examples:
 
-    >>> sorted(environment(hostname=False))
-    ['backend', 'backend_version', 'keras', 'keras_ceb', 'numpy', 'platform', 'python']
+        >>> sorted(environment(hostname=False))
+        ['backend', 'backend_version', 'keras', 'keras_ceb', 'numpy', 'platform', 'python']
     """
     import keras
     import numpy as np
@@ -201,9 +201,9 @@ def replace_atomically(path, write):
     Returns:
         `path`, as a `pathlib.Path`.
 
-    Example:
+    Examples:
 
-    >>> replace_atomically("model.keras", model.save)  # doctest: +SKIP
+        >>> replace_atomically("model.keras", model.save)  # doctest: +SKIP
     """
     path = pathlib.Path(path)
     while True:  # Like tempfile.mkstemp, but with the usual permissions (0o666 & ~umask).
@@ -231,9 +231,9 @@ def write_json(path, obj):
     Returns:
         The path.
 
-    Example:
+    Examples:
 
-    >>> write_json("metrics.json", {"accuracy": 0.91})  # doctest: +SKIP
+        >>> write_json("metrics.json", {"accuracy": 0.91})  # doctest: +SKIP
     """
     text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
     return replace_atomically(path, lambda temp: temp.write_text(text))
@@ -306,10 +306,10 @@ def plot_training_curves(history, path, title=None, validation_label="validation
     Returns:
         The path.
 
-    Example:
+    Examples:
 
-    >>> plot_training_curves({"loss": [2.0, 1.0], "val_loss": [1.5, 1.2]}, "curves.png")
-    PosixPath('curves.png')
+        >>> plot_training_curves({"loss": [2.0, 1.0], "val_loss": [1.5, 1.2]}, "curves.png")
+        PosixPath('curves.png')
     """
     figure, axes = _figure(2, 4, (15, 7.5))
     handles = {}
@@ -371,11 +371,11 @@ def plot_information_plane(
     Returns:
         The path.
 
-    Example:
+    Examples:
 
-    >>> plot_information_plane({"i_xz_lower": [1.0, 2.0], "i_yz": [1.5, 2.2]},
-    ...                        "information_plane.png", num_classes=10, batch_size=128)
-    PosixPath('information_plane.png')
+        >>> plot_information_plane({"i_xz_lower": [1.0, 2.0], "i_yz": [1.5, 2.2]},
+        ...                        "information_plane.png", num_classes=10, batch_size=128)
+        PosixPath('information_plane.png')
     """
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm

@@ -41,13 +41,13 @@ def get_rho(model, name=None):
 def set_rho(model, value, name=None):
     """Sets rho on every encoder of `model` (or on the one called `name`), without retracing.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> keras_ceb.set_rho(model, 2.0)
-    >>> keras_ceb.get_rho(model)
-    2.0
+        >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> keras_ceb.set_rho(model, 2.0)
+        >>> keras_ceb.get_rho(model)
+        2.0
     """
     value = validation.finite_float(value, "rho")
     for encoder in _select(model, name):

@@ -39,7 +39,9 @@ TRAIN_OUTPUTS = (
     "metrics.json",
 )
 EVALUATE_OUTPUTS = ("reliability.png", "ood_auroc.png", "metrics.json")
-NEW, UNFINISHED, FINISHED = "new", "unfinished", "finished"
+NEW = "new"
+UNFINISHED = "unfinished"
+FINISHED = "finished"
 
 
 class RunFolderError(Exception):
@@ -49,10 +51,10 @@ class RunFolderError(Exception):
 def show_path(path, limit=160):
     """`path` as text, shortened in the middle when longer than `limit` characters.
 
-    Example:
+    Examples:
 
-    >>> show_path("/" + "x" * 500).endswith("x (501 characters)")
-    True
+        >>> show_path("/" + "x" * 500).endswith("x (501 characters)")
+        True
     """
     text = os.fspath(path)
     if len(text) <= limit:
@@ -84,9 +86,9 @@ def check_writable_folder(path, flag="--out"):
         RunFolderError: It is a file, lies under a file, or its nearest existing folder
             cannot be written into.
 
-    Example:
+    Examples:
 
-    >>> check_writable_folder("runs/ceb_rho0")  # doctest: +SKIP
+        >>> check_writable_folder("runs/ceb_rho0")  # doctest: +SKIP
     """
     path = pathlib.Path(path)
     shown = show_path(path)
@@ -168,10 +170,10 @@ def read_options(out):
 def option_differences(saved, current):
     """`["--epochs 4 (the unfinished run has 20)", ...]` for the options that differ.
 
-    Example:
+    Examples:
 
-    >>> option_differences({"epochs": 20, "seed": 0}, {"epochs": 4, "seed": 0})
-    ['--epochs 4 (the unfinished run has 20)']
+        >>> option_differences({"epochs": 20, "seed": 0}, {"epochs": 4, "seed": 0})
+        ['--epochs 4 (the unfinished run has 20)']
     """
     differences = []
     for key in sorted(set(saved) | set(current)):
@@ -201,11 +203,11 @@ class HistoryLog(keras.callbacks.Callback):
         write: Whether to write the file (`False`: keep the logs in memory only, as the
             processes of a multi-process job other than process 0 do).
 
-    Example:
+    Examples:
 
-    >>> log = HistoryLog("runs/ceb")  # doctest: +SKIP
-    >>> model.fit(x, y, epochs=4, callbacks=[log, backup, log.saved_callback()])
-    ... # doctest: +SKIP
+        >>> log = HistoryLog("runs/ceb")  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=4, callbacks=[log, backup, log.saved_callback()])
+        ... # doctest: +SKIP
     """
 
     def __init__(self, out, write=True):

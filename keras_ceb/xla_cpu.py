@@ -46,11 +46,11 @@ def disable_ynn_fusion(environ=None):
     Returns:
         Whether the flag was added.
 
-    Example:
+    Examples:
 
-    >>> env = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=dot"}
-    >>> disable_ynn_fusion(env), env["XLA_FLAGS"]  # the user's own setting is kept
-    (False, '--xla_cpu_experimental_ynn_fusion_type=dot')
+        >>> env = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=dot"}
+        >>> disable_ynn_fusion(env), env["XLA_FLAGS"]  # the user's own setting is kept
+        (False, '--xla_cpu_experimental_ynn_fusion_type=dot')
     """
     environ = os.environ if environ is None else environ
     if configured_backend(environ) != "jax":

@@ -1,4 +1,4 @@
-"""Every file the README links to or shows is in the repository."""
+"""Every file the README and the docs pages link to or show is in the repository."""
 
 import pathlib
 import re
@@ -8,7 +8,10 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def test_the_readmes_local_links_and_images_exist():
     missing = []
-    for readme in [REPO_ROOT / "README.md", *sorted(REPO_ROOT.glob("benchmarks/**/README.md"))]:
+    pages = [REPO_ROOT / "README.md", REPO_ROOT / "CHANGELOG.md",
+             *sorted(REPO_ROOT.glob("benchmarks/**/README.md")),
+             *sorted(REPO_ROOT.glob("docs/**/*.md"))]
+    for readme in pages:
         text = readme.read_text()
         targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'(?:src|href)="([^"]+)"', text)
         for target in targets:
@@ -18,3 +21,13 @@ def test_the_readmes_local_links_and_images_exist():
             if not (readme.parent / path).exists():
                 missing.append(f"{readme.relative_to(REPO_ROOT)}: {target}")
     assert not missing, missing
+
+
+def test_the_readme_is_a_front_page():
+    """About 250 lines at most; the reference material lives under docs/."""
+    lines = (REPO_ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, len(lines)
+    text = "\n".join(lines)
+    for needed in ("model.add(keras_ceb.StochasticEncoder(4", "python3 -m venv .venv",
+                   "make test", "rate_scores", "docs/api/index.md"):
+        assert needed in text, needed

@@ -13,3 +13,15 @@ from keras_ceb.attacks.evaluation import transfer_attack
 from keras_ceb.attacks.evaluation import untargeted_success_rate
 from keras_ceb.attacks.gradients import loss_gradient
 from keras_ceb.attacks.pgd import pgd_attack
+
+__all__ = [
+    "carlini_wagner_l2",
+    "accuracy_under_attack",
+    "epsilon_sweep",
+    "predict_classes",
+    "targeted_success_rate",
+    "transfer_attack",
+    "untargeted_success_rate",
+    "loss_gradient",
+    "pgd_attack",
+]

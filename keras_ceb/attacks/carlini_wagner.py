@@ -74,12 +74,12 @@ def carlini_wagner_l2(
     Returns:
         NumPy array with the shape of `x` (and its dtype when floating-point).
 
-    Example:
+    Examples:
 
-    ```python
-    x_adv = carlini_wagner_l2(model, x_test[:100], y_test[:100])
-    l2 = np.linalg.norm((x_adv - x_test[:100]).reshape(100, -1), axis=1)
-    ```
+        ```python
+        x_adv = carlini_wagner_l2(model, x_test[:100], y_test[:100])
+        l2 = np.linalg.norm((x_adv - x_test[:100]).reshape(100, -1), axis=1)
+        ```
 
     References:
         Carlini and Wagner. Towards Evaluating the Robustness of Neural

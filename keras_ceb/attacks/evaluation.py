@@ -40,12 +40,12 @@ def accuracy_under_attack(model, x_adv, y, *, batch_size=256):
     Returns:
         Float, the fraction of `x_adv` classified as `y` (lower is a stronger attack).
 
-    Example:
+    Examples:
 
-    ```python
-    x_adv = pgd_attack(model, x_test, y_test, eps=0.1)
-    accuracy_under_attack(model, x_adv, y_test)
-    ```
+        ```python
+        x_adv = pgd_attack(model, x_test, y_test, eps=0.1)
+        accuracy_under_attack(model, x_adv, y_test)
+        ```
     """
     labels = gradients.labels_from(y, x_adv)
     if len(labels) == 0:
@@ -67,11 +67,11 @@ def untargeted_success_rate(model, x_clean, x_adv, y_true, *, batch_size=256):
         `(rate, count)`: the success rate and the number of clean-correct
         examples it is computed over (`rate` is NaN when `count` is 0).
 
-    Example:
+    Examples:
 
-    ```python
-    rate, count = untargeted_success_rate(model, x_test, x_adv, y_test)
-    ```
+        ```python
+        rate, count = untargeted_success_rate(model, x_test, x_adv, y_test)
+        ```
     """
     labels = gradients.labels_from(y_true, x_clean, name="y_true")
     gradients.labels_from(y_true, x_adv, name="y_true")
@@ -100,12 +100,12 @@ def targeted_success_rate(model, x_clean, x_adv, y_true, target, *, batch_size=2
         `(rate, count)`: the success rate and the number of examples it is
         computed over (`rate` is NaN when `count` is 0).
 
-    Example:
+    Examples:
 
-    ```python
-    x_adv = pgd_attack(model, x_test, 1, eps=0.1, targeted=True)  # all towards class 1
-    rate, count = targeted_success_rate(model, x_test, x_adv, y_test, 1)
-    ```
+        ```python
+        x_adv = pgd_attack(model, x_test, 1, eps=0.1, targeted=True)  # all towards class 1
+        rate, count = targeted_success_rate(model, x_test, x_adv, y_test, 1)
+        ```
 
     References:
         Fischer. The Conditional Entropy Bottleneck. Entropy 22(9), 2020.
@@ -166,14 +166,14 @@ def epsilon_sweep(model, x, y, epsilons, *, norm="linf", target=None, step_size=
         `untargeted_success`, `untargeted_count` and, when `target` is given,
         `targeted_success` and `targeted_count`.
 
-    Example:
+    Examples:
 
-    ```python
-    rows = epsilon_sweep(model, x_test, y_test, [0.0, 0.05, 0.1], seed=0)
-    [round(row["accuracy"], 3) for row in rows]
-    rows = epsilon_sweep(model, x_test, y_test, [1.0, 2.0, 3.0], norm="l2", target=1,
-                         steps=7, cumulative=True, seed=0)
-    ```
+        ```python
+        rows = epsilon_sweep(model, x_test, y_test, [0.0, 0.05, 0.1], seed=0)
+        [round(row["accuracy"], 3) for row in rows]
+        rows = epsilon_sweep(model, x_test, y_test, [1.0, 2.0, 3.0], norm="l2", target=1,
+                             steps=7, cumulative=True, seed=0)
+        ```
     """
     if "targeted" in pgd_kwargs:
         raise ValueError(
@@ -280,12 +280,12 @@ def transfer_attack(source_model, target_model, x, y, *, attack="pgd", target=No
         rows (`accuracy`, `untargeted_success`, ...) on that model, and
         `x_adv`, the adversarial examples.
 
-    Example:
+    Examples:
 
-    ```python
-    result = transfer_attack(determ_model, ceb_model, x_test, y_test, eps=0.1)
-    result["target"]["accuracy"]
-    ```
+        ```python
+        result = transfer_attack(determ_model, ceb_model, x_test, y_test, eps=0.1)
+        result["target"]["accuracy"]
+        ```
     """
     attack_fn = ATTACKS.get(attack, attack) if isinstance(attack, str) else attack
     if not callable(attack_fn):

@@ -282,11 +282,11 @@ def loss_gradient(model, x, y, *, num_samples=1, seed=None, batch_size=256, trai
         `(losses, gradient)`: NumPy arrays of shape `(n,)` and `x.shape`, where
         `gradient[i]` is the gradient of `losses[i]` with respect to `x[i]`.
 
-    Example:
+    Examples:
 
-    ```python
-    losses, grad = loss_gradient(model, x_test[:8], y_test[:8])
-    ```
+        ```python
+        losses, grad = loss_gradient(model, x_test[:8], y_test[:8])
+        ```
     """
     training = deprecated_training(training)
     check_positive_int(num_samples, "num_samples")

@@ -108,15 +108,15 @@ def pgd_attack(
         NumPy array of adversarial examples with the shape of `x` (and its
         dtype when floating-point, else float32).
 
-    Example:
+    Examples:
 
-    ```python
-    x_adv = pgd_attack(model, x_test, y_test, eps=0.1, norm="linf", seed=0)
-    accuracy_under_attack(model, x_adv, y_test)
-    # Targeted towards class 1 for every example, gradients averaged over 8 draws of z:
-    x_adv = pgd_attack(ceb_model, x_test, 1, eps=2.0, norm="l2", targeted=True,
-                       num_samples=8, seed=0)
-    ```
+        ```python
+        x_adv = pgd_attack(model, x_test, y_test, eps=0.1, norm="linf", seed=0)
+        accuracy_under_attack(model, x_adv, y_test)
+        # Targeted towards class 1 for every example, gradients averaged over 8 draws of z:
+        x_adv = pgd_attack(ceb_model, x_test, 1, eps=2.0, norm="l2", targeted=True,
+                           num_samples=8, seed=0)
+        ```
 
     References:
         Madry, Makelov, Schmidt, Tsipras and Vladu. Towards Deep Learning
@@ -185,14 +185,14 @@ def default_step_size(eps, steps, norm="linf", num_features=1, clip_min=0.0, cli
     Returns:
         The step size, a float64 NumPy value or array shaped like `eps`.
 
-    Example:
+    Examples:
 
-    >>> float(default_step_size(0.05, 7))  # 2.5 * 0.05 / 7, under the cap
-    0.017857142857142856
-    >>> float(default_step_size(0.3, 7))  # capped
-    0.03
-    >>> float(default_step_size(5.0, 7, norm="l2", num_features=784))  # 0.03 * sqrt(784)
-    0.84
+        >>> float(default_step_size(0.05, 7))  # 2.5 * 0.05 / 7, under the cap
+        0.017857142857142856
+        >>> float(default_step_size(0.3, 7))  # capped
+        0.03
+        >>> float(default_step_size(5.0, 7, norm="l2", num_features=784))  # 0.03 * sqrt(784)
+        0.84
     """
     scale = 1.0 if norm == "linf" else math.sqrt(num_features)
     cap = STEP_CAP * (clip_max - clip_min) * scale

@@ -11,3 +11,17 @@ from keras_ceb.callbacks.non_finite import TerminateOnNonFinite
 from keras_ceb.callbacks.rho_scheduler import RhoScheduler
 from keras_ceb.callbacks.rho_scheduler import exponential_anneal
 from keras_ceb.callbacks.rho_scheduler import linear_anneal
+
+__all__ = [
+    "EpochLines",
+    "EpochSeeding",
+    "AttackEvaluation",
+    "CalibrationEvaluation",
+    "InformationEstimates",
+    "OoDEvaluation",
+    "NonFiniteTrainingError",
+    "TerminateOnNonFinite",
+    "RhoScheduler",
+    "exponential_anneal",
+    "linear_anneal",
+]

@@ -22,15 +22,15 @@ class EpochLines(keras.callbacks.Callback):
             metrics before `val_` ones and `rho` last.
         prefix: Text before each line (e.g. `"trial 2: "`).
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.zeros((32, 8), "float32"), np.arange(32) % 3
-    >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[
-    ...     keras_ceb.callbacks.EpochLines(keys=["loss"])])  # doctest: +ELLIPSIS
-    epoch 1/2 - ...s - loss 1.0986
-    epoch 2/2 - ...s - loss 1...
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.zeros((32, 8), "float32"), np.arange(32) % 3
+        >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        ...     keras_ceb.callbacks.EpochLines(keys=["loss"])])  # doctest: +ELLIPSIS
+        epoch 1/2 - ...s - loss 1.0986
+        epoch 2/2 - ...s - loss 1...
     """
 
     def __init__(self, stream=None, keys=None, prefix=""):

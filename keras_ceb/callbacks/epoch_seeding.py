@@ -16,11 +16,11 @@ class EpochSeeding(keras.callbacks.Callback):
     Args:
         seed: Integer seed.
 
-    Example:
+    Examples:
 
-    >>> model.fit(x, y, epochs=10, callbacks=[
-    ...     keras_ceb.callbacks.EpochSeeding(seed=0),
-    ...     keras.callbacks.BackupAndRestore("backup")])  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=10, callbacks=[
+        ...     keras_ceb.callbacks.EpochSeeding(seed=0),
+        ...     keras.callbacks.BackupAndRestore("backup")])  # doctest: +SKIP
     """
 
     def __init__(self, seed):

@@ -41,18 +41,18 @@ class OoDEvaluation(_PeriodicEvaluation):
         every: Evaluate every this many epochs.
         num_samples: Draws of z to average the scores over.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
-    >>> sets = keras_ceb.evaluation.paper_ood_sets(x, seed=0)
-    >>> callback = keras_ceb.callbacks.OoDEvaluation(x, sets)
-    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
-    >>> round(logs["ood_uniform_noise_rate_auroc"][0], 2) >= 0.0
-    True
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+        >>> sets = keras_ceb.evaluation.paper_ood_sets(x, seed=0)
+        >>> callback = keras_ceb.callbacks.OoDEvaluation(x, sets)
+        >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+        >>> round(logs["ood_uniform_noise_rate_auroc"][0], 2) >= 0.0
+        True
     """
 
     def __init__(self, x_in, ood_sets, every=1, num_samples=1, batch_size=256):
@@ -83,17 +83,17 @@ class AttackEvaluation(_PeriodicEvaluation):
         every: Evaluate every this many epochs.
         **pgd_kwargs: More `keras_ceb.attacks.pgd_attack` arguments (`steps`, `seed`, ...).
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
-    >>> callback = keras_ceb.callbacks.AttackEvaluation(x[:16], y[:16], eps=0.1)
-    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
-    >>> "adv_linf_0.1_accuracy" in logs
-    True
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+        >>> callback = keras_ceb.callbacks.AttackEvaluation(x[:16], y[:16], eps=0.1)
+        >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+        >>> "adv_linf_0.1_accuracy" in logs
+        True
     """
 
     def __init__(self, x, y, eps, norm="linf", every=1, **pgd_kwargs):
@@ -113,17 +113,17 @@ class AttackEvaluation(_PeriodicEvaluation):
 class CalibrationEvaluation(_PeriodicEvaluation):
     """Logs the expected calibration error `ece` (5% bins by default) every `every` epochs.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
-    >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x, y)
-    >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
-    >>> 0.0 <= logs["ece"][0] <= 1.0
-    True
+        >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(64, 8, 8, 1).astype("float32"), np.arange(64) % 3
+        >>> callback = keras_ceb.callbacks.CalibrationEvaluation(x, y)
+        >>> logs = model.fit(x, y, verbose=0, callbacks=[callback]).history
+        >>> 0.0 <= logs["ece"][0] <= 1.0
+        True
     """
 
     def __init__(self, x, y, every=1, num_bins=20, num_samples=1, batch_size=256):
@@ -151,17 +151,17 @@ class InformationEstimates(keras.callbacks.Callback):
         every: Estimate every this many epochs.
         seed: Seed of the samples of z.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    >>> callback = keras_ceb.callbacks.InformationEstimates(x, batch_size=32)
-    >>> history = model.fit(x, y, batch_size=32, verbose=0, callbacks=[callback])
-    >>> sorted(k for k in history.history if k.startswith("val_"))
-    ['val_i_xz_lower', 'val_rate']
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+        >>> callback = keras_ceb.callbacks.InformationEstimates(x, batch_size=32)
+        >>> history = model.fit(x, y, batch_size=32, verbose=0, callbacks=[callback])
+        >>> sorted(k for k in history.history if k.startswith("val_"))
+        ['val_i_xz_lower', 'val_rate']
     """
 
     def __init__(self, x, batch_size=128, prefix="val_", every=1, seed=0):

@@ -33,11 +33,11 @@ class TerminateOnNonFinite(keras.callbacks.Callback):
     `stop_training`: put it before `keras.callbacks.BackupAndRestore` or `ModelCheckpoint`
     and they never save the non-finite state, so the last checkpoint is the last finite one.
 
-    Example:
+    Examples:
 
-    >>> model.fit(x, y, epochs=10, callbacks=[
-    ...     keras_ceb.callbacks.TerminateOnNonFinite(),
-    ...     keras.callbacks.BackupAndRestore("backup")])  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=10, callbacks=[
+        ...     keras_ceb.callbacks.TerminateOnNonFinite(),
+        ...     keras.callbacks.BackupAndRestore("backup")])  # doctest: +SKIP
     """
 
     def on_train_begin(self, logs=None):

@@ -17,17 +17,17 @@ class RhoScheduler(keras.callbacks.Callback):
         encoder_name: Only set the encoder with this name (default: all encoders).
         verbose: If 1, print the new rho.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(32, 8).astype("float32"), np.arange(32) % 3
-    >>> schedule = keras_ceb.callbacks.linear_anneal(start=4.0, end=0.0, epochs=2)
-    >>> history = model.fit(x, y, epochs=3, verbose=0,
-    ...                     callbacks=[keras_ceb.callbacks.RhoScheduler(schedule)])
-    >>> history.history["rho"]
-    [4.0, 2.0, 0.0]
+        >>> model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(32, 8).astype("float32"), np.arange(32) % 3
+        >>> schedule = keras_ceb.callbacks.linear_anneal(start=4.0, end=0.0, epochs=2)
+        >>> history = model.fit(x, y, epochs=3, verbose=0,
+        ...                     callbacks=[keras_ceb.callbacks.RhoScheduler(schedule)])
+        >>> history.history["rho"]
+        [4.0, 2.0, 0.0]
     """
 
     def __init__(self, schedule, encoder_name=None, verbose=0):

@@ -30,10 +30,10 @@ def _check_coefficient(coefficient):
 def ar1_predictive_information(coefficient):
     """`I(past; future) = -1/2 log(1 - a^2)` nats for a stationary Gaussian AR(1) process.
 
-    Example:
+    Examples:
 
-    >>> round(ar1_predictive_information(0.9), 4)
-    0.8304
+        >>> round(ar1_predictive_information(0.9), 4)
+        0.8304
     """
     return -0.5 * math.log1p(-_check_coefficient(coefficient) ** 2)
 
@@ -61,10 +61,10 @@ def ar1_information_bottleneck(coefficient, rho):
     Returns:
         `{"i_xz": I(X_<t; Z), "i_yz": I(X_>=t; Z)}` in nats at the optimum.
 
-    Example:
+    Examples:
 
-    >>> {k: round(v, 3) for k, v in ar1_information_bottleneck(0.9, rho=0.0).items()}
-    {'i_xz': 0.725, 'i_yz': 0.484}
+        >>> {k: round(v, 3) for k, v in ar1_information_bottleneck(0.9, rho=0.0).items()}
+        {'i_xz': 0.725, 'i_yz': 0.484}
     """
     coefficient = _check_coefficient(coefficient)
     if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not math.isfinite(rho):
@@ -90,11 +90,11 @@ def ar1_sequences(num_sequences, length, coefficient, noise_std=1.0, seed=None,
     Returns:
         float32 array `[N, T]`.
 
-    Example:
+    Examples:
 
-    >>> x = ar1_sequences(20000, 6, 0.9, seed=0)
-    >>> x.shape, round(float(x.std()), 1), round(float(np.corrcoef(x[:, 2], x[:, 3])[0, 1]), 2)
-    ((20000, 6), 1.0, 0.9)
+        >>> x = ar1_sequences(20000, 6, 0.9, seed=0)
+        >>> x.shape, round(float(x.std()), 1), round(float(np.corrcoef(x[:, 2], x[:, 3])[0, 1]), 2)
+        ((20000, 6), 1.0, 0.9)
     """
     coefficient = _check_coefficient(coefficient)
     for name, value in (("num_sequences", num_sequences), ("length", length)):

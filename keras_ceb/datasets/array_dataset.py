@@ -19,11 +19,11 @@ def crop_flip(images, rng):
 
     Every image gets its own offsets and flip; zero padding keeps the value range.
 
-    Example:
+    Examples:
 
-    >>> out = crop_flip(np.ones((2, 8, 8, 1), "float32"), np.random.default_rng(0))
-    >>> out.shape, out.dtype, bool(0.0 <= out.min() <= out.max() <= 1.0)
-    ((2, 8, 8, 1), dtype('float32'), True)
+        >>> out = crop_flip(np.ones((2, 8, 8, 1), "float32"), np.random.default_rng(0))
+        >>> out.shape, out.dtype, bool(0.0 <= out.min() <= out.max() <= 1.0)
+        ((2, 8, 8, 1), dtype('float32'), True)
     """
     batch, height, width = images.shape[:3]
     pad = CROP_PADDING
@@ -57,11 +57,11 @@ class ArrayDataset(keras.utils.PyDataset):
             `b = batch_size // count` (the share of process `index` of `count`); `None` for
             whole batches.
 
-    Example:
+    Examples:
 
-    >>> data = ArrayDataset(np.zeros((10, 4), "float32"), np.arange(10), batch_size=4, seed=0)
-    >>> len(data), [tuple(x.shape) for x, _ in data]
-    (3, [(4, 4), (4, 4), (2, 4)])
+        >>> data = ArrayDataset(np.zeros((10, 4), "float32"), np.arange(10), batch_size=4, seed=0)
+        >>> len(data), [tuple(x.shape) for x, _ in data]
+        (3, [(4, 4), (4, 4), (2, 4)])
     """
 
     def __init__(self, x, y=None, batch_size=128, shuffle=True, augment=None, seed=None,

@@ -103,12 +103,12 @@ def magnitude(op, level, image_size=32):
         scale), an int number of bits for Posterize, or `None` for the magnitude-free
         operations.
 
-    Example:
+    Examples:
 
-    >>> magnitude("ShearY", 8), magnitude("TranslateX", 9), magnitude("Posterize", 7)
-    (0.24, 9.0, 6)
-    >>> magnitude("Color", 3), magnitude("Solarize", 2), magnitude("Invert", 7)
-    (0.64, 205.0, None)
+        >>> magnitude("ShearY", 8), magnitude("TranslateX", 9), magnitude("Posterize", 7)
+        (0.24, 9.0, 6)
+        >>> magnitude("Color", 3), magnitude("Solarize", 2), magnitude("Invert", 7)
+        (0.64, 205.0, None)
     """
     _check_op(op)
     _check_level(level)
@@ -333,12 +333,12 @@ def apply_op(image, op, level, sign=1.0, fill_value=FILL_VALUE):
     Returns:
         The transformed image, float32 `[H, W, C]` in [0, 1].
 
-    Example:
+    Examples:
 
-    >>> import tensorflow as tf
-    >>> image = tf.fill([32, 32, 3], 0.2)
-    >>> round(float(tf.reduce_max(apply_op(image, "Invert", 0))), 4)
-    0.8
+        >>> import tensorflow as tf
+        >>> image = tf.fill([32, 32, 3], 0.2)
+        >>> round(float(tf.reduce_max(apply_op(image, "Invert", 0))), 4)
+        0.8
     """
     tf = _tf()
     image = tf.convert_to_tensor(image, "float32")
@@ -402,13 +402,13 @@ def apply_policy(image, seed, policy=CIFAR10_POLICY, fill_value=FILL_VALUE):
     Returns:
         The augmented image, float32, same shape, in [0, 1].
 
-    Example:
+    Examples:
 
-    >>> import tensorflow as tf
-    >>> image = tf.random.stateless_uniform([32, 32, 3], seed=[0, 1])
-    >>> out = apply_policy(image, seed=tf.constant([3, 4]))
-    >>> tuple(out.shape), bool(tf.reduce_min(out) >= 0.0), bool(tf.reduce_max(out) <= 1.0)
-    ((32, 32, 3), True, True)
+        >>> import tensorflow as tf
+        >>> image = tf.random.stateless_uniform([32, 32, 3], seed=[0, 1])
+        >>> out = apply_policy(image, seed=tf.constant([3, 4]))
+        >>> tuple(out.shape), bool(tf.reduce_min(out) >= 0.0), bool(tf.reduce_max(out) <= 1.0)
+        ((32, 32, 3), True, True)
     """
     tf = _tf()
     policy = check_policy(policy)

@@ -79,10 +79,10 @@ def dataset_info(name):
     Returns:
         A `DatasetInfo`.
 
-    Example:
+    Examples:
 
-    >>> dataset_info("fashion_mnist").input_shape
-    (28, 28, 1)
+        >>> dataset_info("fashion_mnist").input_shape
+        (28, 28, 1)
     """
     if name not in DATASETS:
         raise ValueError(
@@ -109,11 +109,11 @@ def load(name, data_dir=None, download=None, normalize=True, split=None):
     Returns:
         See `split`. Images are NHWC, labels int32.
 
-    Example:
+    Examples:
 
-    >>> (x_train, y_train), (x_test, y_test) = load("fashion_mnist")
-    ...     # doctest: +SKIP
-    >>> x_ood, _ = load("mnist", split="test")  # doctest: +SKIP
+        >>> (x_train, y_train), (x_test, y_test) = load("fashion_mnist")
+        ...     # doctest: +SKIP
+        >>> x_ood, _ = load("mnist", split="test")  # doctest: +SKIP
     """
     info = dataset_info(name)
     if split is not None and split not in info.splits:

@@ -29,10 +29,10 @@ def tfds_search_dirs(data_dir=None):
     Returns:
         A list of `(source, pathlib.Path)` pairs.
 
-    Example:
+    Examples:
 
-    >>> [s for s, _ in tfds_search_dirs("/data")]  # doctest: +SKIP
-    ['data_dir argument', 'tfds default data dir']
+        >>> [s for s, _ in tfds_search_dirs("/data")]  # doctest: +SKIP
+        ['data_dir argument', 'tfds default data dir']
     """
     dirs = [
         (source, path)
@@ -98,10 +98,10 @@ def load_tfds_image_dataset(
     Raises:
         DatasetNotFoundError: no prepared copy and no download possible.
 
-    Example:
+    Examples:
 
-    >>> ((x, y),) = load_tfds_image_dataset("cifar10_1", ("test",), "CIFAR-10.1")
-    ...     # doctest: +SKIP
+        >>> ((x, y),) = load_tfds_image_dataset("cifar10_1", ("test",), "CIFAR-10.1")
+        ...     # doctest: +SKIP
     """
     _check_flag("download", download)
     _check_flag("normalize", normalize)
@@ -157,11 +157,11 @@ def load_cifar10(data_dir=None, download=False, normalize=True, split=None):
         DatasetNotFoundError: (a `FileNotFoundError`) no prepared copy and no
             download possible; the message lists the tfds data dirs looked at.
 
-    Example:
+    Examples:
 
-    >>> (x_train, y_train), (x_test, y_test) = load_cifar10()  # doctest: +SKIP
-    >>> x_train.shape  # doctest: +SKIP
-    (50000, 32, 32, 3)
+        >>> (x_train, y_train), (x_test, y_test) = load_cifar10()  # doctest: +SKIP
+        >>> x_train.shape  # doctest: +SKIP
+        (50000, 32, 32, 3)
     """
     if split not in (None, "train", "test"):
         raise ValueError(
@@ -194,9 +194,9 @@ def load_cifar10_1(data_dir=None, download=False, normalize=True, version=None):
         DatasetNotFoundError: (a `FileNotFoundError`) no prepared copy and no
             download possible; the message lists the tfds data dirs looked at.
 
-    Example:
+    Examples:
 
-    >>> x_shift, y_shift = load_cifar10_1(version="v6")  # doctest: +SKIP
+        >>> x_shift, y_shift = load_cifar10_1(version="v6")  # doctest: +SKIP
     """
     if version not in (None, "v4", "v6"):
         raise ValueError(

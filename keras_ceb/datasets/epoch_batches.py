@@ -41,15 +41,15 @@ class EpochBatches(keras.utils.PyDataset):
     `b = batch_size / processes`), and an epoch's incomplete last batch is dropped. Every
     process must use the same `seed`.
 
-    Example:
+    Examples:
 
-    >>> x, y = np.arange(10, dtype="float32")[:, None], np.arange(10)
-    >>> batches = EpochBatches(x, y, batch_size=4, seed=0)
-    >>> len(batches), batches[2][0].shape
-    (3, (2, 1))
-    >>> model.fit(batches, epochs=5, shuffle=False, callbacks=[
-    ...     batches.epoch_callback(), keras.callbacks.BackupAndRestore("backup")])
-    ... # doctest: +SKIP
+        >>> x, y = np.arange(10, dtype="float32")[:, None], np.arange(10)
+        >>> batches = EpochBatches(x, y, batch_size=4, seed=0)
+        >>> len(batches), batches[2][0].shape
+        (3, (2, 1))
+        >>> model.fit(batches, epochs=5, shuffle=False, callbacks=[
+        ...     batches.epoch_callback(), keras.callbacks.BackupAndRestore("backup")])
+        ... # doctest: +SKIP
     """
 
     def __init__(self, x, y, batch_size, seed=0, shuffle=True, labels_as_input=False,

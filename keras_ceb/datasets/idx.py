@@ -88,11 +88,11 @@ def read_idx(path, ndim=None):
             size, or a truncated gzip stream.
         FileNotFoundError: `path` does not exist.
 
-    Example:
+    Examples:
 
-    >>> x = read_idx("t10k-images-idx3-ubyte.gz", ndim=3)  # doctest: +SKIP
-    >>> x.shape, x.dtype                                    # doctest: +SKIP
-    ((10000, 28, 28), dtype('uint8'))
+        >>> x = read_idx("t10k-images-idx3-ubyte.gz", ndim=3)  # doctest: +SKIP
+        >>> x.shape, x.dtype                                    # doctest: +SKIP
+        ((10000, 28, 28), dtype('uint8'))
     """
     if ndim is not None and (not isinstance(ndim, int) or ndim < 1):
         raise ValueError(
@@ -153,10 +153,10 @@ def write_idx(path, array):
         array: a NumPy array whose dtype is one of the idx dtypes (uint8,
             int8, int16, int32, float32, float64) with at least 1 dimension.
 
-    Example:
+    Examples:
 
-    >>> write_idx("labels-idx1-ubyte.gz", np.arange(10, dtype="uint8"))
-    ...     # doctest: +SKIP
+        >>> write_idx("labels-idx1-ubyte.gz", np.arange(10, dtype="uint8"))
+        ...     # doctest: +SKIP
     """
     array = np.asarray(array)
     codes = {dt.newbyteorder("="): c for c, dt in IDX_DTYPES.items()}

@@ -80,10 +80,10 @@ def search_roots(data_dir=None):
         `"data_dir argument"`, `"$KERAS_CEB_DATA"`, `"Keras cache"`,
         `"Debian path"`.
 
-    Example:
+    Examples:
 
-    >>> [source for source, _ in search_roots()]  # doctest: +SKIP
-    ['Keras cache', 'Debian path']
+        >>> [source for source, _ in search_roots()]  # doctest: +SKIP
+        ['Keras cache', 'Debian path']
     """
     roots = []
     if data_dir is not None:
@@ -170,12 +170,12 @@ def find_files(file_sets, subdirs, data_dir=None, shared_file_sets=()):
         A pair `(found, places)`: `found` is a `Found` or `None`, and
         `places` lists every folder looked at, with what was wrong there.
 
-    Example:
+    Examples:
 
-    >>> found, places = find_files(
-    ...     [("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")],
-    ...     subdirs=("mnist-test", "mnist"),
-    ... )  # doctest: +SKIP
+        >>> found, places = find_files(
+        ...     [("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")],
+        ...     subdirs=("mnist-test", "mnist"),
+        ... )  # doctest: +SKIP
     """
     places = []
     for source, root in search_roots(data_dir):

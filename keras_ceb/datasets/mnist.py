@@ -184,12 +184,12 @@ def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None)
             download possible; the message lists every place looked at.
         CorruptDatasetError: (a `ValueError`) a file found is damaged.
 
-    Example:
+    Examples:
 
-    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    ...     # doctest: +SKIP
-    >>> x_train.shape, x_train.dtype, y_train.dtype  # doctest: +SKIP
-    ((60000, 28, 28, 1), dtype('float32'), dtype('int32'))
+        >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+        ...     # doctest: +SKIP
+        >>> x_train.shape, x_train.dtype, y_train.dtype  # doctest: +SKIP
+        ((60000, 28, 28, 1), dtype('float32'), dtype('int32'))
     """
     splits = _check_split(split)
     _check_flag("download", download)
@@ -228,10 +228,10 @@ def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None)
 def packaged_mnist_test_dir():
     """The folder of the MNIST test set shipped with keras_ceb.
 
-    Example:
+    Examples:
 
-    >>> sorted(p.name for p in packaged_mnist_test_dir().iterdir())
-    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
+        >>> sorted(p.name for p in packaged_mnist_test_dir().iterdir())
+        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
     """
     return pathlib.Path(locate.PACKAGE_DATA_ROOT) / PACKAGED_MNIST_TEST
 
@@ -285,11 +285,11 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
             download possible; the message lists every place looked at.
         CorruptDatasetError: (a `ValueError`) a file found is damaged.
 
-    Example:
+    Examples:
 
-    >>> x_ood, y_ood = load_mnist(split="test")  # doctest: +SKIP
-    >>> x_ood.shape  # doctest: +SKIP
-    (10000, 28, 28, 1)
+        >>> x_ood, y_ood = load_mnist(split="test")  # doctest: +SKIP
+        >>> x_ood.shape  # doctest: +SKIP
+        (10000, 28, 28, 1)
     """
     splits = _check_split(split)
     _check_flag("download", download)
@@ -358,11 +358,11 @@ def load_mnist_test(data_dir=None, download=True, normalize=True):
     Returns:
         `(x_test, y_test)`: images `(10000, 28, 28, 1)`, int32 labels.
 
-    Example:
+    Examples:
 
-    >>> x_ood, y_ood = load_mnist_test(download=False)
-    >>> x_ood.shape, y_ood[:5].tolist()
-    ((10000, 28, 28, 1), [7, 2, 1, 0, 4])
+        >>> x_ood, y_ood = load_mnist_test(download=False)
+        >>> x_ood.shape, y_ood[:5].tolist()
+        ((10000, 28, 28, 1), [7, 2, 1, 0, 4])
     """
     return load_mnist(
         data_dir=data_dir, download=download, normalize=normalize, split="test"

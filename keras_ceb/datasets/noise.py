@@ -26,11 +26,11 @@ def _check_rate(value, name):
 def identity_noise():
     """`X' = X`: the pairs are copies.
 
-    Example:
+    Examples:
 
-    >>> x = np.arange(4.0).reshape(2, 2)
-    >>> identity_noise()(x, None, np.random.default_rng(0)).tolist()
-    [[0.0, 1.0], [2.0, 3.0]]
+        >>> x = np.arange(4.0).reshape(2, 2)
+        >>> identity_noise()(x, None, np.random.default_rng(0)).tolist()
+        [[0.0, 1.0], [2.0, 3.0]]
     """
 
     def noise(x, y, rng):
@@ -47,12 +47,12 @@ def gaussian_noise(stddev, clip=(0.0, 1.0)):
         stddev: Standard deviation of the noise (>= 0).
         clip: `(low, high)` of the valid range, or `None` for no clipping.
 
-    Example:
+    Examples:
 
-    >>> x = np.full((2, 3), 0.5, "float32")
-    >>> x_noisy = gaussian_noise(0.1)(x, None, np.random.default_rng(0))
-    >>> x_noisy.dtype, bool(np.all((x_noisy >= 0) & (x_noisy <= 1))), bool(np.any(x_noisy != x))
-    (dtype('float32'), True, True)
+        >>> x = np.full((2, 3), 0.5, "float32")
+        >>> x_noisy = gaussian_noise(0.1)(x, None, np.random.default_rng(0))
+        >>> x_noisy.dtype, bool(np.all((x_noisy >= 0) & (x_noisy <= 1))), bool(np.any(x_noisy != x))
+        (dtype('float32'), True, True)
     """
     if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or stddev < 0:
         raise ValueError(f"`stddev` must be a number >= 0. Received: stddev={stddev!r}")
@@ -71,11 +71,11 @@ def gaussian_noise(stddev, clip=(0.0, 1.0)):
 def masking_noise(rate, value=0.0):
     """Masking noise: each feature of each example is set to `value` with probability `rate`.
 
-    Example:
+    Examples:
 
-    >>> x = np.ones((1000, 10), "float32")
-    >>> round(float(masking_noise(0.3)(x, None, np.random.default_rng(0)).mean()), 1)
-    0.7
+        >>> x = np.ones((1000, 10), "float32")
+        >>> round(float(masking_noise(0.3)(x, None, np.random.default_rng(0)).mean()), 1)
+        0.7
     """
     rate = _check_rate(rate, "rate")
 
@@ -100,12 +100,12 @@ def oracle_noise(x_pool=None, y_pool=None):
         x_pool: Examples to draw the partners from, or `None`.
         y_pool: Their labels.
 
-    Example:
+    Examples:
 
-    >>> x = np.arange(6.0)[:, None]; y = np.array([0, 1, 0, 1, 0, 1])
-    >>> x_noisy = oracle_noise()(x, y, np.random.default_rng(0))
-    >>> bool(np.all(y[x_noisy[:, 0].astype(int)] == y)), bool(np.all(x_noisy != x))
-    (True, True)
+        >>> x = np.arange(6.0)[:, None]; y = np.array([0, 1, 0, 1, 0, 1])
+        >>> x_noisy = oracle_noise()(x, y, np.random.default_rng(0))
+        >>> bool(np.all(y[x_noisy[:, 0].astype(int)] == y)), bool(np.all(x_noisy != x))
+        (True, True)
     """
     if (x_pool is None) != (y_pool is None):
         raise ValueError("Give both `x_pool` and `y_pool`, or neither. Received: "

@@ -24,12 +24,12 @@ class NoisyPairs(keras.utils.PyDataset):
         keys: Names of the two inputs, default `("x", "x_noisy")`.
         **kwargs: `keras.utils.PyDataset` arguments (`workers`, ...).
 
-    Example:
+    Examples:
 
-    >>> x, y = np.random.rand(10, 4).astype("float32"), np.arange(10) % 2
-    >>> pairs = NoisyPairs(x, y, keras_ceb.datasets.noise.oracle_noise(), batch_size=4, seed=0)
-    >>> len(pairs), sorted(pairs[0][0]), pairs[2][0]["x_noisy"].shape
-    (3, ['x', 'x_noisy'], (2, 4))
+        >>> x, y = np.random.rand(10, 4).astype("float32"), np.arange(10) % 2
+        >>> pairs = NoisyPairs(x, y, keras_ceb.datasets.noise.oracle_noise(), batch_size=4, seed=0)
+        >>> len(pairs), sorted(pairs[0][0]), pairs[2][0]["x_noisy"].shape
+        (3, ['x', 'x_noisy'], (2, 4))
     """
 
     def __init__(self, x, y=None, noise=None, batch_size=128, shuffle=True, seed=0,

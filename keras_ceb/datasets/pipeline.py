@@ -78,12 +78,12 @@ def augment_batch(images, augment, seed):
     Returns:
         A float32 NumPy array of the shape of `images`.
 
-    Example:
+    Examples:
 
-    >>> x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
-    >>> a, b = (augment_batch(x, "autoaugment", seed=(0, 1, 2)) for _ in range(2))
-    >>> a.shape, bool(np.array_equal(a, b)), bool(0 <= a.min() and a.max() <= 1)
-    ((4, 32, 32, 3), True, True)
+        >>> x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+        >>> a, b = (augment_batch(x, "autoaugment", seed=(0, 1, 2)) for _ in range(2))
+        >>> a.shape, bool(np.array_equal(a, b)), bool(0 <= a.min() and a.max() <= 1)
+        ((4, 32, 32, 3), True, True)
     """
     if augment not in AUGMENTATIONS[1:]:
         raise ValueError(
@@ -168,13 +168,13 @@ def as_dataset(
         A `tf.data.Dataset` or an `ArrayDataset` of `(x_batch, y_batch)` (or
         `x_batch`).
 
-    Example:
+    Examples:
 
-    >>> x = np.zeros((10, 32, 32, 3), "float32")
-    >>> y = np.arange(10, dtype="int32")
-    >>> ds = as_dataset(x, y, batch_size=4, augment="crop_flip", seed=0)
-    >>> [tuple(b.shape) for b, _ in ds]
-    [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
+        >>> x = np.zeros((10, 32, 32, 3), "float32")
+        >>> y = np.arange(10, dtype="int32")
+        >>> ds = as_dataset(x, y, batch_size=4, augment="crop_flip", seed=0)
+        >>> [tuple(b.shape) for b, _ in ds]
+        [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
     """
     if (
         isinstance(batch_size, bool)
@@ -296,10 +296,10 @@ def process_shard():
     (`keras_ceb.distribute.data_parallel` sets it: Keras's auto-sharding takes only
     `tf.data`); with auto-sharding, Keras cuts the shares of a global `tf.data` pipeline.
 
-    Example:
+    Examples:
 
-    >>> process_shard() is None  # one process
-    True
+        >>> process_shard() is None  # one process
+        True
     """
     distribution = keras.distribution.distribution()
     if distribution is None or keras.backend.backend() != "jax":

@@ -31,3 +31,33 @@ from keras_ceb.evaluation.report import format_report
 from keras_ceb.evaluation.report import plot_ood_auroc
 from keras_ceb.evaluation.report import robustness_report
 from keras_ceb.evaluation.report import save_report_figures
+
+__all__ = [
+    "ReliabilityDiagram",
+    "binomial_interval",
+    "expected_calibration_error",
+    "plot_reliability_diagram",
+    "reliability_diagram",
+    "information_estimates",
+    "MemorizationResult",
+    "memorization_run",
+    "random_labels",
+    "entropy_score",
+    "fpr_at_tpr",
+    "max_softmax_score",
+    "ood_metrics",
+    "ood_report",
+    "mnist_test_images",
+    "paper_ood_sets",
+    "uniform_noise",
+    "vertical_flip",
+    "linear_probe",
+    "SCORE_DIRECTIONS",
+    "evaluate_ood",
+    "ood_scores",
+    "rate_scores",
+    "format_report",
+    "plot_ood_auroc",
+    "robustness_report",
+    "save_report_figures",
+]

@@ -133,11 +133,11 @@ def expected_calibration_error(probs, labels, num_bins=20):
     Returns:
         The ECE, a float in `[0, 1]`.
 
-    Example:
+    Examples:
 
-    >>> probs = np.array([[0.9, 0.1], [0.9, 0.1]])  # 90% confident, right half the time
-    >>> round(expected_calibration_error(probs, [0, 1]), 3)
-    0.4
+        >>> probs = np.array([[0.9, 0.1], [0.9, 0.1]])  # 90% confident, right half the time
+        >>> round(expected_calibration_error(probs, [0, 1]), 3)
+        0.4
 
     References:
         Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017.
@@ -227,10 +227,10 @@ def binomial_interval(successes, trials, interval=0.90, method="wilson"):
     Returns:
         `(lower, upper)`, floats with `0 <= lower <= k / n <= upper <= 1`.
 
-    Example:
+    Examples:
 
-    >>> binomial_interval(45, 50, interval=0.90)
-    (0.8084..., 0.9504...)
+        >>> binomial_interval(45, 50, interval=0.90)
+        (0.8084..., 0.9504...)
 
     References:
         Wilson, "Probable Inference, the Law of Succession, and Statistical Inference", JASA 1927.
@@ -316,13 +316,13 @@ def reliability_diagram(probs, labels, num_bins=20, interval=0.90, method="wilso
         A `ReliabilityDiagram`; `.rows()` gives one dict per bin, and
         `plot_reliability_diagram` draws it.
 
-    Example:
+    Examples:
 
-    >>> probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
-    >>> diagram = reliability_diagram(probs, [0, 1, 0, 1], num_bins=2)
-    >>> round(diagram.ece, 3), int(diagram.counts.sum())
-    (0.025, 4)
-    >>> plot_reliability_diagram(diagram).savefig("reliability.png")
+        >>> probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+        >>> diagram = reliability_diagram(probs, [0, 1, 0, 1], num_bins=2)
+        >>> round(diagram.ece, 3), int(diagram.counts.sum())
+        (0.025, 4)
+        >>> plot_reliability_diagram(diagram).savefig("reliability.png")
 
     References:
         Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017.
@@ -372,13 +372,13 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
         The `matplotlib.figure.Figure` holding the axes. The axes has one bar per non-empty
         bin; its legend lies below it, off the data.
 
-    Example:
+    Examples:
 
-    >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
-    >>> fig = plot_reliability_diagram(reliability_diagram(probs, [0, 1, 0, 1]))
-    >>> fig.axes[0].get_title().splitlines()[-1]
-    'ECE = 0.4000 (20 bins of 5%, 4 examples)'
-    >>> fig.savefig("reliability.png")
+        >>> probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+        >>> fig = plot_reliability_diagram(reliability_diagram(probs, [0, 1, 0, 1]))
+        >>> fig.axes[0].get_title().splitlines()[-1]
+        'ECE = 0.4000 (20 bins of 5%, 4 examples)'
+        >>> fig.savefig("reliability.png")
     """
     if not isinstance(diagram, ReliabilityDiagram):
         raise ValueError(

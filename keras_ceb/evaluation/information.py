@@ -33,14 +33,14 @@ def information_estimates(model, x, batch_size=128, seed=0):
         A dict `{metric_prefix + "i_xz_lower": float, metric_prefix + "rate": float}` (the
         rate only for encoders that have one).
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> estimates = information_estimates(model, np.random.rand(64, 8).astype("float32"))
-    >>> sorted(estimates)
-    ['i_xz_lower', 'rate']
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> estimates = information_estimates(model, np.random.rand(64, 8).astype("float32"))
+        >>> sorted(estimates)
+        ['i_xz_lower', 'rate']
     """
     batch_size = validation.positive_int(batch_size, "batch_size")
     seed_generator = keras.random.SeedGenerator(seed)

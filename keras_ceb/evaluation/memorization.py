@@ -33,11 +33,11 @@ def random_labels(num_examples, num_classes, seed):
     Returns:
         An `int64` array `(num_examples,)` with values in `[0, num_classes)`.
 
-    Example:
+    Examples:
 
-    >>> y_random = random_labels(1000, 10, seed=0)
-    >>> y_random.shape, bool(np.array_equal(y_random, random_labels(1000, 10, seed=0)))
-    ((1000,), True)
+        >>> y_random = random_labels(1000, 10, seed=0)
+        >>> y_random.shape, bool(np.array_equal(y_random, random_labels(1000, 10, seed=0)))
+        ((1000,), True)
     """
     num_examples = _validate_positive_int(num_examples, "num_examples")
     num_classes = _validate_positive_int(num_classes, "num_classes", minimum=2)
@@ -158,18 +158,18 @@ def memorization_run(
         A `MemorizationResult`: `train_accuracy` (one float per epoch), `initial_accuracy`,
         `chance_level` (`1 / num_classes`), `labels`, `history`.
 
-    Example:
+    Examples:
 
-    >>> def build():
-    ...     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-    ...                               keras.layers.Dense(256, "relu"), keras.layers.Dense(10)])
-    ...     model.compile(keras.optimizers.Adam(1e-2),
-    ...                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ...     return model
-    >>> x = np.random.default_rng(0).random((200, 8, 8, 1)).astype("float32")
-    >>> result = memorization_run(build, x, 10, epochs=30, seed=0)
-    >>> result.final_accuracy > 0.5, result.chance_level   # Determ memorizes random labels
-    (True, 0.1)
+        >>> def build():
+        ...     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        ...                               keras.layers.Dense(256, "relu"), keras.layers.Dense(10)])
+        ...     model.compile(keras.optimizers.Adam(1e-2),
+        ...                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        ...     return model
+        >>> x = np.random.default_rng(0).random((200, 8, 8, 1)).astype("float32")
+        >>> result = memorization_run(build, x, 10, epochs=30, seed=0)
+        >>> result.final_accuracy > 0.5, result.chance_level   # Determ memorizes random labels
+        (True, 0.1)
 
     References:
         Zhang, Bengio, Hardt, Recht & Vinyals, "Understanding deep learning requires rethinking

@@ -130,10 +130,10 @@ def entropy_score(logits):
     Returns:
         Float64 array `(num_examples,)`, each value in `[0, log(num_classes)]`.
 
-    Example:
+    Examples:
 
-    >>> entropy_score(np.zeros((1, 10)))  # uniform: log(10)
-    array([2.30258509])
+        >>> entropy_score(np.zeros((1, 10)))  # uniform: log(10)
+        array([2.30258509])
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 2020 (section 3.2, score H).
@@ -155,10 +155,10 @@ def max_softmax_score(logits):
     Returns:
         Float64 array `(num_examples,)`, each value in `[1 / num_classes, 1]`.
 
-    Example:
+    Examples:
 
-    >>> max_softmax_score(np.array([[0.0, 0.0], [10.0, -10.0]]))
-    array([0.5, 1. ])
+        >>> max_softmax_score(np.array([[0.0, 0.0], [10.0, -10.0]]))
+        array([0.5, 1. ])
 
     References:
         Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
@@ -232,10 +232,10 @@ def fpr_at_tpr(in_scores, out_scores, *, higher_is_in_distribution, tpr=0.95):
     Returns:
         The FPR, a float in `[0, 1]`.
 
-    Example:
+    Examples:
 
-    >>> fpr_at_tpr([0.1, 0.2, 0.3], [0.25, 5.0], higher_is_in_distribution=False)
-    0.5
+        >>> fpr_at_tpr([0.1, 0.2, 0.3], [0.25, 5.0], higher_is_in_distribution=False)
+        0.5
 
     References:
         Liang, Li & Srikant, "Enhancing the Reliability of Out-of-distribution Image Detection
@@ -282,12 +282,12 @@ def ood_metrics(in_scores, out_scores, *, higher_is_in_distribution):
         ValueError: if a score array is not 1-D, is empty, or holds NaN or inf, or if
             `higher_is_in_distribution` is not a bool.
 
-    Example:
+    Examples:
 
-    >>> rate_in = np.array([1.0, 2.0, 3.0])     # rate R on the test set
-    >>> rate_out = np.array([2.5, 8.0, 9.0])    # rate R on noise images
-    >>> ood_metrics(rate_in, rate_out, higher_is_in_distribution=False)["auroc"]
-    0.8888888888888888
+        >>> rate_in = np.array([1.0, 2.0, 3.0])     # rate R on the test set
+        >>> rate_out = np.array([2.5, 8.0, 9.0])    # rate R on noise images
+        >>> ood_metrics(rate_in, rate_out, higher_is_in_distribution=False)["auroc"]
+        0.8888888888888888
 
     References:
         Liang, Li & Srikant, "Enhancing the Reliability of Out-of-distribution Image Detection
@@ -329,14 +329,14 @@ def ood_report(in_scores, out_scores, *, higher_is_in_distribution):
         order), with keys `"ood_set"`, `"score"`, `"num_in"`, `"num_out"`, and the four
         metrics of `ood_metrics`. It converts directly to a `pandas.DataFrame`.
 
-    Example:
+    Examples:
 
-    >>> rows = ood_report(
-    ...     {"rate": np.array([1.0, 2.0, 3.0])},
-    ...     {"noise": {"rate": np.array([2.5, 8.0, 9.0])}},
-    ...     higher_is_in_distribution=False)
-    >>> [(row["ood_set"], row["score"], round(row["auroc"], 3)) for row in rows]
-    [('noise', 'rate', 0.889)]
+        >>> rows = ood_report(
+        ...     {"rate": np.array([1.0, 2.0, 3.0])},
+        ...     {"noise": {"rate": np.array([2.5, 8.0, 9.0])}},
+        ...     higher_is_in_distribution=False)
+        >>> [(row["ood_set"], row["score"], round(row["auroc"], 3)) for row in rows]
+        [('noise', 'rate', 0.889)]
     """
     if not isinstance(in_scores, Mapping) or not in_scores:
         raise ValueError(

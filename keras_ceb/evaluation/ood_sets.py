@@ -57,13 +57,13 @@ def uniform_noise(shape_like_or_n, seed, *, image_shape=None, dtype=None):
     Returns:
         A new float array, values in `[0, 1)`.
 
-    Example:
+    Examples:
 
-    >>> x_test = np.zeros((8, 28, 28, 1), "float32")
-    >>> uniform_noise(x_test, seed=0).shape                  # same shape as x_test
-    (8, 28, 28, 1)
-    >>> uniform_noise(1000, seed=0, image_shape=(28, 28, 1)).shape
-    (1000, 28, 28, 1)
+        >>> x_test = np.zeros((8, 28, 28, 1), "float32")
+        >>> uniform_noise(x_test, seed=0).shape                  # same shape as x_test
+        (8, 28, 28, 1)
+        >>> uniform_noise(1000, seed=0, image_shape=(28, 28, 1)).shape
+        (1000, 28, 28, 1)
     """
     _validate_seed(seed)
     if isinstance(shape_like_or_n, (int, np.integer)) and not isinstance(
@@ -114,12 +114,12 @@ def vertical_flip(x):
     Returns:
         A new array (a copy, not a view) with `result[:, i] == x[:, height - 1 - i]`.
 
-    Example:
+    Examples:
 
-    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
-    >>> vertical_flip(x)[0, :, :, 0]
-    array([[2., 3.],
-           [0., 1.]], dtype=float32)
+        >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+        >>> vertical_flip(x)[0, :, :, 0]
+        array([[2., 3.],
+               [0., 1.]], dtype=float32)
     """
     array = _validate_images(x)
     return np.ascontiguousarray(np.flip(array, axis=1))
@@ -141,12 +141,12 @@ def mnist_test_images(x, image_shape=None):
     Returns:
         A new `float32` array `(N, H, W, C)` in `[0, 1]`.
 
-    Example:
+    Examples:
 
-    >>> x_mnist = np.full((3, 28, 28), 255, "uint8")          # MNIST as it is stored
-    >>> x_ood = mnist_test_images(x_mnist, image_shape=(28, 28, 1))
-    >>> x_ood.shape, float(x_ood.max())
-    ((3, 28, 28, 1), 1.0)
+        >>> x_mnist = np.full((3, 28, 28), 255, "uint8")          # MNIST as it is stored
+        >>> x_ood = mnist_test_images(x_mnist, image_shape=(28, 28, 1))
+        >>> x_ood.shape, float(x_ood.max())
+        ((3, 28, 28, 1), 1.0)
     """
     array = _validate_images(x)
     if np.issubdtype(array.dtype, np.integer):
@@ -189,12 +189,12 @@ def paper_ood_sets(x, *, seed, mnist_x=None):
         A dict `{"uniform_noise": ..., "vertical_flip": ..., "mnist": ...}` of new arrays.
         Add adversarial examples from `keras_ceb.attacks` to it yourself.
 
-    Example:
+    Examples:
 
-    >>> x_test = np.zeros((8, 28, 28, 1), "float32")
-    >>> sets = paper_ood_sets(x_test, seed=0, mnist_x=np.zeros((8, 28, 28), "uint8"))
-    >>> sorted(sets)
-    ['mnist', 'uniform_noise', 'vertical_flip']
+        >>> x_test = np.zeros((8, 28, 28, 1), "float32")
+        >>> sets = paper_ood_sets(x_test, seed=0, mnist_x=np.zeros((8, 28, 28), "uint8"))
+        >>> sorted(sets)
+        ['mnist', 'uniform_noise', 'vertical_flip']
     """
     array = _validate_images(x, min_ndim=4)
     sets = {"uniform_noise": uniform_noise(array, seed), "vertical_flip": vertical_flip(array)}

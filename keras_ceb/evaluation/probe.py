@@ -33,14 +33,14 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
         A dict with `train_accuracy`, `test_accuracy` and `train_loss` (the final
         cross-entropy, in nats).
 
-    Example:
+    Examples:
 
-    >>> rng = np.random.default_rng(0)
-    >>> labels = np.arange(400) % 2
-    >>> features = rng.normal(size=(400, 3)) + 3.0 * labels[:, None]
-    >>> result = linear_probe(features[:300], labels[:300], features[300:], labels[300:])
-    >>> result["test_accuracy"] > 0.95
-    True
+        >>> rng = np.random.default_rng(0)
+        >>> labels = np.arange(400) % 2
+        >>> features = rng.normal(size=(400, 3)) + 3.0 * labels[:, None]
+        >>> result = linear_probe(features[:300], labels[:300], features[300:], labels[300:])
+        >>> result["test_accuracy"] > 0.95
+        True
     """
     x = np.asarray(train_features, "float64").reshape(len(train_features), -1)
     x_test = np.asarray(test_features, "float64").reshape(len(test_features), -1)

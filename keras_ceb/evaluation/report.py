@@ -246,12 +246,12 @@ def plot_ood_auroc(report, title=None):
     """Bars of the AUROC of each OoD score on each OoD set, with the value on each bar and the
     chance level 0.5; in-distribution is the positive class. Returns the figure.
 
-    Example:
+    Examples:
 
-    >>> report = {"ood": [{"ood_set": "uniform_noise", "score": "rate", "auroc": 0.9},
-    ...                   {"ood_set": "uniform_noise", "score": "entropy", "auroc": 0.6}]}
-    >>> plot_ood_auroc(report).axes[0].get_ylabel()
-    'AUROC (in-distribution positive)'
+        >>> report = {"ood": [{"ood_set": "uniform_noise", "score": "rate", "auroc": 0.9},
+        ...                   {"ood_set": "uniform_noise", "score": "entropy", "auroc": 0.6}]}
+        >>> plot_ood_auroc(report).axes[0].get_ylabel()
+        'AUROC (in-distribution positive)'
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -51,15 +51,15 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
     Returns:
         NumPy array `[N]`.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> x = np.random.rand(16, 8).astype("float32")
-    >>> r = keras_ceb.evaluation.rate_scores(model, x)
-    >>> r.shape, bool(np.array_equal(r, keras_ceb.evaluation.rate_scores(model, x)))
-    ((16,), True)
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> x = np.random.rand(16, 8).astype("float32")
+        >>> r = keras_ceb.evaluation.rate_scores(model, x)
+        >>> r.shape, bool(np.array_equal(r, keras_ceb.evaluation.rate_scores(model, x)))
+        ((16,), True)
     """
     estimator = resolve_estimator(estimator, num_samples)
     encoder = export.rate_encoder(model)
@@ -113,15 +113,15 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
     Returns:
         A list of dict rows, one per (set, score), each with the `estimator` used.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> x = np.random.rand(32, 8).astype("float32")
-    >>> rows = keras_ceb.evaluation.evaluate_ood(model, x, {"noise": x * 10})
-    >>> sorted({row["score"] for row in rows})
-    ['entropy', 'max_softmax', 'rate']
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> x = np.random.rand(32, 8).astype("float32")
+        >>> rows = keras_ceb.evaluation.evaluate_ood(model, x, {"noise": x * 10})
+        >>> sorted({row["score"] for row in rows})
+        ['entropy', 'max_softmax', 'rate']
     """
     estimator = resolve_estimator(estimator, num_samples)
     kwargs = dict(num_samples=num_samples, batch_size=batch_size, output_key=output_key,

@@ -6,3 +6,12 @@ from keras_ceb.layers.catgen_head import CatGenHead
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.layers.vceb_head import VCEBHead
+
+__all__ = [
+    "BackwardEncoder",
+    "is_bottleneck",
+    "CatGenHead",
+    "MixtureMarginal",
+    "StochasticEncoder",
+    "VCEBHead",
+]

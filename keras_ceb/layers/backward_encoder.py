@@ -66,16 +66,16 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     Returns:
         Logits `[batch, C]`, or the input with `output_mode="bottleneck"`.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, "relu"),
-    ...                           keras_ceb.StochasticEncoder(4), keras_ceb.BackwardEncoder(10)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    ...               metrics=["accuracy", keras_ceb.metrics.ResidualInformation()])
-    >>> x, y = np.random.rand(64, 784).astype("float32"), np.arange(64) % 10
-    >>> history = model.fit(x, y, epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['accuracy', 'i_xz_lower', 'loss', 'rex']
+        >>> model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, "relu"),
+        ...                           keras_ceb.StochasticEncoder(4), keras_ceb.BackwardEncoder(10)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...               metrics=["accuracy", keras_ceb.metrics.ResidualInformation()])
+        >>> x, y = np.random.rand(64, 784).astype("float32"), np.arange(64) % 10
+        >>> history = model.fit(x, y, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'i_xz_lower', 'loss', 'rex']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.3).

@@ -62,17 +62,17 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
     Returns:
         Logits `[K, num_classes]`, or `z_X` `[K, D]`.
 
-    Example:
+    Examples:
 
-    >>> image = keras.Input((16,), name="image"); label = keras.Input((), dtype="int32", name="label")
-    >>> bottleneck_x = keras_ceb.StochasticEncoder(4)(keras.layers.Dense(32, "relu")(image))
-    >>> logits = keras_ceb.CatGenHead(num_classes=10)([bottleneck_x, label])
-    >>> model = keras.Model({"image": image, "label": label}, logits)
-    >>> model.compile("adam", metrics=["accuracy"])
-    >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
-    >>> history = model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['accuracy', 'i_xz_lower', 'i_yz', 'loss', 'rex']
+        >>> image = keras.Input((16,), name="image"); label = keras.Input((), dtype="int32", name="label")
+        >>> bottleneck_x = keras_ceb.StochasticEncoder(4)(keras.layers.Dense(32, "relu")(image))
+        >>> logits = keras_ceb.CatGenHead(num_classes=10)([bottleneck_x, label])
+        >>> model = keras.Model({"image": image, "label": label}, logits)
+        >>> model.compile("adam", metrics=["accuracy"])
+        >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
+        >>> history = model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'i_xz_lower', 'i_yz', 'loss', 'rex']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.4, eq. 26).

@@ -58,10 +58,10 @@ def _replica_context():
 def num_replicas():
     """Replicas whose rows `gather` concatenates: 1 outside a multi-replica `tf.distribute` step.
 
-    Example:
+    Examples:
 
-    >>> num_replicas()
-    1
+        >>> num_replicas()
+        1
     """
     context = _replica_context()
     return 1 if context is None else context.num_replicas_in_sync
@@ -79,10 +79,10 @@ def gather(values):
         replicas (one device, or JAX, whose jitted step already sees the global batch), the
         inputs unchanged.
 
-    Example:
+    Examples:
 
-    >>> [tuple(v.shape) for v in gather([keras.ops.ones((4, 2)), keras.ops.zeros((4,))])]
-    [(4, 2), (4,)]
+        >>> [tuple(v.shape) for v in gather([keras.ops.ones((4, 2)), keras.ops.zeros((4,))])]
+        [(4, 2), (4,)]
     """
     values = list(values)
     context = _replica_context()

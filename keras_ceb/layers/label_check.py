@@ -32,14 +32,14 @@ def _check_values(values, num_classes, layer_name):
 def check_label_ids(ids, num_classes, layer_name):
     """Returns `ids` (`[B]` int32), after checking they lie in `[0, num_classes)`.
 
-    Example:
+    Examples:
 
-    >>> check_label_ids(np.array([0, 2], "int32"), 3, "layer").tolist()
-    [0, 2]
-    >>> check_label_ids(np.array([0, 3], "int32"), 3, "layer")
-    Traceback (most recent call last):
-    ...
-    ValueError: layer: `labels` must be class ids in [0, 3). Received: labels containing [3]
+        >>> check_label_ids(np.array([0, 2], "int32"), 3, "layer").tolist()
+        [0, 2]
+        >>> check_label_ids(np.array([0, 3], "int32"), 3, "layer")
+        Traceback (most recent call last):
+        ...
+        ValueError: layer: `labels` must be class ids in [0, 3). Received: labels containing [3]
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":

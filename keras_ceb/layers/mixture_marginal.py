@@ -30,11 +30,11 @@ class MixtureMarginal(keras.layers.Layer):
     Returns:
         `log m(z)`, shape `[batch]`.
 
-    Example:
+    Examples:
 
-    >>> marginal = keras_ceb.MixtureMarginal(240)
-    >>> tuple(marginal(keras.random.normal((8, 4))).shape)
-    (8,)
+        >>> marginal = keras_ceb.MixtureMarginal(240)
+        >>> tuple(marginal(keras.random.normal((8, 4))).shape)
+        (8,)
     """
 
     def __init__(

@@ -13,15 +13,15 @@ import keras
 class PartialRemat:
     """Mixin for a `keras.layers.Layer`: `self.remat(fn)` is `keras.remat(fn)` under a scope.
 
-    Example:
+    Examples:
 
-    >>> class Scaled(PartialRemat, keras.layers.Layer):
-    ...     def call(self, x):
-    ...         return self.remat(lambda v: v * 2.0)(x)
-    >>> with keras.RematScope(mode="full"):
-    ...     layer = Scaled()
-    >>> float(layer(keras.ops.ones(()))), layer.remat_pure_part
-    (2.0, True)
+        >>> class Scaled(PartialRemat, keras.layers.Layer):
+        ...     def call(self, x):
+        ...         return self.remat(lambda v: v * 2.0)(x)
+        >>> with keras.RematScope(mode="full"):
+        ...     layer = Scaled()
+        >>> float(layer(keras.ops.ones(()))), layer.remat_pure_part
+        (2.0, True)
     """
 
     remat_pure_part = False

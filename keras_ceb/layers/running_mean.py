@@ -60,12 +60,12 @@ class StateMean(keras.metrics.Metric):
 class RunningMeans:
     """The running means a layer logs, by name: create in `build`, update in `call`.
 
-    Example:
+    Examples:
 
-    >>> means = RunningMeans(keras.layers.Layer(), ["rate"])
-    >>> means.update("rate", ops.ones((4,)))
-    >>> float(means.metrics[0].result())
-    1.0
+        >>> means = RunningMeans(keras.layers.Layer(), ["rate"])
+        >>> means.update("rate", ops.ones((4,)))
+        >>> float(means.metrics[0].result())
+        1.0
     """
 
     def __init__(self, layer, names):

@@ -71,16 +71,16 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     Returns:
         The bottleneck dict (CEB) or z `[batch, latent_dim]` (VIB, Determ).
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([
-    ...     keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu"),
-    ...     keras_ceb.StochasticEncoder(4, rho=0.0),
-    ...     keras_ceb.BackwardEncoder(10),  # consistent-classifier logits, adds the CEB term
-    ... ])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> model.output_shape
-    (None, 10)
+        >>> model = keras.Sequential([
+        ...     keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu"),
+        ...     keras_ceb.StochasticEncoder(4, rho=0.0),
+        ...     keras_ceb.BackwardEncoder(10),  # consistent-classifier logits, adds the CEB term
+        ... ])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> model.output_shape
+        (None, 10)
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020.
@@ -203,11 +203,11 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 (about 0.7 nats per example at rho = 0) can hide the OoD signal.
             num_samples: Draws for `"sample"`.
 
-        Example:
+        Examples:
 
-        >>> encoder = keras_ceb.StochasticEncoder(2, marginal=5, seed=0)
-        >>> tuple(encoder.rate(ops.ones((3, 8))).shape)
-        (3,)
+            >>> encoder = keras_ceb.StochasticEncoder(2, marginal=5, seed=0)
+            >>> tuple(encoder.rate(ops.ones((3, 8))).shape)
+            (3,)
         """
         if not self.has_rate:
             raise ValueError(

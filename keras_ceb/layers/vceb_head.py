@@ -57,21 +57,21 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
     Returns:
         The consistent-classifier logits `[batch, num_classes]`.
 
-    Example:
+    Examples:
 
-    >>> image = keras.Input((16,), name="image")
-    >>> label = keras.Input((), dtype="int32", name="label")
-    >>> features = keras.layers.Dense(32, "relu")(image)
-    >>> level_1 = keras_ceb.StochasticEncoder(4, metric_prefix="z1_")(features)
-    >>> level_2 = keras_ceb.StochasticEncoder(2, metric_prefix="z2_")(level_1["z"])  # e(z2|z1)
-    >>> logits_1 = keras_ceb.layers.VCEBHead(10, metric_prefix="z1_")([level_1, label])
-    >>> logits_2 = keras_ceb.layers.VCEBHead(10, metric_prefix="z2_")([level_2, label])
-    >>> model = keras.Model({"image": image, "label": label}, [logits_1, logits_2])
-    >>> model.compile("adam")
-    >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
-    >>> history = model.fit({"image": x, "label": y}, [y, y], epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['loss', 'z1_i_xz_lower', 'z1_i_yz', 'z1_rex', 'z2_i_xz_lower', 'z2_i_yz', 'z2_rex']
+        >>> image = keras.Input((16,), name="image")
+        >>> label = keras.Input((), dtype="int32", name="label")
+        >>> features = keras.layers.Dense(32, "relu")(image)
+        >>> level_1 = keras_ceb.StochasticEncoder(4, metric_prefix="z1_")(features)
+        >>> level_2 = keras_ceb.StochasticEncoder(2, metric_prefix="z2_")(level_1["z"])  # e(z2|z1)
+        >>> logits_1 = keras_ceb.layers.VCEBHead(10, metric_prefix="z1_")([level_1, label])
+        >>> logits_2 = keras_ceb.layers.VCEBHead(10, metric_prefix="z2_")([level_2, label])
+        >>> model = keras.Model({"image": image, "label": label}, [logits_1, logits_2])
+        >>> model.compile("adam")
+        >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
+        >>> history = model.fit({"image": x, "label": y}, [y, y], epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'z1_i_xz_lower', 'z1_i_yz', 'z1_rex', 'z2_i_xz_lower', 'z2_i_yz', 'z2_rex']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (eq. 15,

@@ -90,11 +90,11 @@ def wide_resnet(
     Returns:
         A functional `keras.Model` mapping images to features `[batch, 64 * width]`.
 
-    Example:
+    Examples:
 
-    >>> backbone = wide_resnet((32, 32, 3), depth=16, width=4)
-    >>> backbone.output_shape
-    (None, 256)
+        >>> backbone = wide_resnet((32, 32, 3), depth=16, width=4)
+        >>> backbone.output_shape
+        (None, 256)
 
     References:
         Zagoruyko & Komodakis, "Wide Residual Networks", BMVC 2016.
@@ -158,11 +158,11 @@ def small_convnet(
     Returns:
         A functional `keras.Model` mapping images to features `[batch, dense_units]`.
 
-    Example:
+    Examples:
 
-    >>> backbone = small_convnet((28, 28, 1))
-    >>> backbone.output_shape
-    (None, 256)
+        >>> backbone = small_convnet((28, 28, 1))
+        >>> backbone.output_shape
+        (None, 256)
     """
     input_shape = _check_input_shape(input_shape)
     if isinstance(filters, numbers.Integral) or not filters:
@@ -201,10 +201,10 @@ def get_backbone(backbone, input_shape, **kwargs):
     Returns:
         A `keras.Model` with a rank-2 output.
 
-    Example:
+    Examples:
 
-    >>> get_backbone("wide_resnet", (32, 32, 3), depth=10, width=1).output_shape
-    (None, 64)
+        >>> get_backbone("wide_resnet", (32, 32, 3), depth=10, width=1).output_shape
+        (None, 64)
     """
     if isinstance(backbone, str):
         if backbone not in BACKBONES:

@@ -110,13 +110,13 @@ def build_classifier(
         CEB with the MLP head and for the CatGen head; its output is the logits
         `[batch, num_classes]`.
 
-    Example:
+    Examples:
 
-    >>> model = build_classifier("ceb", backbone=keras.Sequential(
-    ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu")]))
-    >>> model = compile_classifier(model, learning_rate=1e-3)
-    >>> model.output_shape
-    (None, 10)
+        >>> model = build_classifier("ceb", backbone=keras.Sequential(
+        ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu")]))
+        >>> model = compile_classifier(model, learning_rate=1e-3)
+        >>> model.output_shape
+        (None, 10)
     """
     _check_objective(objective)
     validation.one_of(head, HEADS, "head")
@@ -173,10 +173,10 @@ def build_classifier(
 def mlp_head(num_classes, units=DEFAULT_HEAD_UNITS, name="head"):
     """The classifier c(y|z): ELU layers of `units`, then logits; a `keras.Sequential`.
 
-    Example:
+    Examples:
 
-    >>> tuple(mlp_head(10)(keras.ops.zeros((2, 4))).shape)
-    (2, 10)
+        >>> tuple(mlp_head(10)(keras.ops.zeros((2, 4))).shape)
+        (2, 10)
     """
     layers = [keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
               for i, u in enumerate(_check_head_units(units))]
@@ -196,11 +196,11 @@ def _check_head_units(units):
 def takes_labels(model):
     """Whether `model` takes `{"images", "labels"}` (CEB with the MLP head, or the CatGen head).
 
-    Example:
+    Examples:
 
-    >>> takes_labels(build_classifier("vib", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
-    False
+        >>> takes_labels(build_classifier("vib", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)])))
+        False
     """
     return isinstance(model.input, dict) and "labels" in model.input
 
@@ -208,11 +208,11 @@ def takes_labels(model):
 def uses_catgen(model):
     """Whether `model`'s head is a `CatGenHead` (it adds the whole objective: no compiled loss).
 
-    Example:
+    Examples:
 
-    >>> uses_catgen(build_classifier("ceb", head="catgen", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
-    True
+        >>> uses_catgen(build_classifier("ceb", head="catgen", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)])))
+        True
     """
     return any(isinstance(layer, CatGenHead) for layer in model.layers)
 
@@ -226,12 +226,12 @@ def inference_model(model):
     depend on them, so the returned model feeds the head placeholder labels (zeros). Any
     other model is returned as is.
 
-    Example:
+    Examples:
 
-    >>> model = build_classifier("ceb", head="mlp", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-    >>> inference_model(model).input_shape
-    (None, 4)
+        >>> model = build_classifier("ceb", head="mlp", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+        >>> inference_model(model).input_shape
+        (None, 4)
     """
     if not takes_labels(model):
         return model
@@ -261,10 +261,10 @@ def classifier_metrics(objective, head="consistent"):
     `["accuracy", i_yz]` otherwise (with the MLP head, the `BackwardEncoder` fed with labels
     logs `rex` itself). The encoder logs `i_xz_lower` and `rate` when training.
 
-    Example:
+    Examples:
 
-    >>> [getattr(m, "name", m) for m in classifier_metrics("vib")]
-    ['accuracy', 'i_yz']
+        >>> [getattr(m, "name", m) for m in classifier_metrics("vib")]
+        ['accuracy', 'i_yz']
     """
     _check_objective(objective)
     validation.one_of(head, HEADS, "head")
@@ -277,11 +277,11 @@ def classifier_metrics(objective, head="consistent"):
 def model_objective(model):
     """The objective of the (first) `StochasticEncoder` of `model`.
 
-    Example:
+    Examples:
 
-    >>> model_objective(build_classifier("vib", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)])))
-    'vib'
+        >>> model_objective(build_classifier("vib", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)])))
+        'vib'
     """
     return rho_lib.encoders(model)[0].objective if rho_lib.encoders(model) else _no_encoder(model)
 
@@ -317,13 +317,13 @@ def compile_classifier(
     Returns:
         `model`, compiled.
 
-    Example:
+    Examples:
 
-    >>> model = build_classifier("vib", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-    >>> model = compile_classifier(model, learning_rate=1e-3, decay_steps=4690)
-    >>> model.loss.name
-    'sparse_categorical_crossentropy'
+        >>> model = build_classifier("vib", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+        >>> model = compile_classifier(model, learning_rate=1e-3, decay_steps=4690)
+        >>> model.loss.name
+        'sparse_categorical_crossentropy'
     """
     objective = objective or model_objective(model)
     if optimizer is None:

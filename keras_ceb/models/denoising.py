@@ -49,19 +49,19 @@ def build_denoising_ceb(
         loss and train it on `keras_ceb.datasets.NoisyPairs`; `representation_model(model)`
         maps X alone to z.
 
-    Example:
+    Examples:
 
-    >>> model = build_denoising_ceb((8,), backbone=keras.Sequential(
-    ...     [keras.Input((8,)), keras.layers.Dense(16, "relu")]), seed=0)
-    >>> model.compile("adam")
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 4
-    >>> pairs = keras_ceb.datasets.NoisyPairs(
-    ...     x, y, keras_ceb.datasets.noise.oracle_noise(x, y), batch_size=32, seed=0)
-    >>> history = model.fit(pairs, epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['i_xz_lower', 'i_yz', 'loss', 'noisy_i_xz_lower', 'rex']
-    >>> representation_model(model).output_shape
-    (None, 4)
+        >>> model = build_denoising_ceb((8,), backbone=keras.Sequential(
+        ...     [keras.Input((8,)), keras.layers.Dense(16, "relu")]), seed=0)
+        >>> model.compile("adam")
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 4
+        >>> pairs = keras_ceb.datasets.NoisyPairs(
+        ...     x, y, keras_ceb.datasets.noise.oracle_noise(x, y), batch_size=32, seed=0)
+        >>> history = model.fit(pairs, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['i_xz_lower', 'i_yz', 'loss', 'noisy_i_xz_lower', 'rex']
+        >>> representation_model(model).output_shape
+        (None, 4)
     """
     backbone_kwargs = dict(backbone_kwargs or {})
     if isinstance(backbone, str):

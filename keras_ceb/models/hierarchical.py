@@ -52,14 +52,14 @@ def build_hierarchical_ceb(
         ...})` (the targets feed the compiled metrics, e.g.
         `compile("adam", metrics={"level_2": ["accuracy"]})`).
 
-    Example:
+    Examples:
 
-    >>> model = build_hierarchical_ceb((8,), latent_dims=(4, 2), backbone=keras.Sequential(
-    ...     [keras.Input((8,)), keras.layers.Dense(16, "relu")]))
-    >>> sorted(model.output)
-    ['level_1', 'level_2']
-    >>> [layer.name for layer in model.layers if "encoder" in layer.name]
-    ['encoder_1', 'encoder_2']
+        >>> model = build_hierarchical_ceb((8,), latent_dims=(4, 2), backbone=keras.Sequential(
+        ...     [keras.Input((8,)), keras.layers.Dense(16, "relu")]))
+        >>> sorted(model.output)
+        ['level_1', 'level_2']
+        >>> [layer.name for layer in model.layers if "encoder" in layer.name]
+        ['encoder_1', 'encoder_2']
     """
     if isinstance(latent_dims, numbers.Integral) or not latent_dims:
         raise ValueError(

@@ -17,10 +17,10 @@ def catgen_log_likelihood(pairwise_log_b):
     Returns:
         Tensor `[N]`.
 
-    Example:
+    Examples:
 
-    >>> log_c = catgen_log_likelihood(ops.eye(3) * 100.0)  # each z_i matches only y_i
-    >>> [round(float(v), 4) for v in log_c]
-    [0.0, 0.0, 0.0]
+        >>> log_c = catgen_log_likelihood(ops.eye(3) * 100.0)  # each z_i matches only y_i
+        >>> [round(float(v), 4) for v in log_c]
+        [0.0, 0.0, 0.0]
     """
     return ops.diagonal(ops.log_softmax(ops.convert_to_tensor(pairwise_log_b), axis=-1))

@@ -29,11 +29,11 @@ class Gaussian(NamedTuple):
         scale: Lower-triangular scales `[..., D, D]` (full covariance) or positive diagonal
             scales `[..., D]` (diagonal covariance).
 
-    Example:
+    Examples:
 
-    >>> dist = Gaussian(ops.zeros((2,)), ops.ones((2,)))
-    >>> dist.covariance_type, dist.dim
-    ('diag', 2)
+        >>> dist = Gaussian(ops.zeros((2,)), ops.ones((2,)))
+        >>> dist.covariance_type, dist.dim
+        ('diag', 2)
     """
 
     loc: object
@@ -69,10 +69,10 @@ def num_scale_params(dim, covariance="full"):
 
     `dim * (dim + 1) // 2` for a full (lower-triangular) scale, `dim` for a diagonal one.
 
-    Example:
+    Examples:
 
-    >>> num_scale_params(4, "full"), num_scale_params(4, "diag")
-    (10, 4)
+        >>> num_scale_params(4, "full"), num_scale_params(4, "diag")
+        (10, 4)
     """
     check_covariance(covariance)
     return dim * (dim + 1) // 2 if covariance == "full" else dim
@@ -105,11 +105,11 @@ def scale_from_params(params, dim, covariance="full", min_scale=1e-5):
     Returns:
         The scale of a `Gaussian`.
 
-    Example:
+    Examples:
 
-    >>> scale = scale_from_params(ops.zeros((3,)), dim=2)  # a 2x2 tril close to I
-    >>> tuple(scale.shape)
-    (2, 2)
+        >>> scale = scale_from_params(ops.zeros((3,)), dim=2)  # a 2x2 tril close to I
+        >>> tuple(scale.shape)
+        (2, 2)
     """
     check_covariance(covariance)
     params = ops.convert_to_tensor(params)
@@ -137,11 +137,11 @@ def cast(dist, dtype):
 def take(dist, indices):
     """The Gaussians at `indices` along the first batch axis (e.g. one class per example).
 
-    Example:
+    Examples:
 
-    >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
-    >>> tuple(take(classes, [2, 0, 0, 1]).loc.shape)
-    (4, 2)
+        >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
+        >>> tuple(take(classes, [2, 0, 0, 1]).loc.shape)
+        (4, 2)
     """
     return Gaussian(ops.take(dist.loc, indices, axis=0), ops.take(dist.scale, indices, axis=0))
 
@@ -158,10 +158,10 @@ def log_det_scale(dist):
 def log_prob_at_mean(dist):
     """`log N(loc; loc, L L^T) = -log|det L| - D/2 log 2 pi`, the density at the mode, `[...]`.
 
-    Example:
+    Examples:
 
-    >>> float(log_prob_at_mean(Gaussian(ops.zeros((2,)), ops.ones((2,)))))  # -log(2 pi)
-    -1.837877...
+        >>> float(log_prob_at_mean(Gaussian(ops.zeros((2,)), ops.ones((2,)))))  # -log(2 pi)
+        -1.837877...
     """
     dist = as_gaussian(dist)
     return -log_det_scale(dist) - 0.5 * dist.dim * LOG_2PI
@@ -177,10 +177,10 @@ def log_prob(dist, x):
     Returns:
         Tensor `[...]` of log-densities.
 
-    Example:
+    Examples:
 
-    >>> float(log_prob(Gaussian(ops.zeros((2,)), ops.ones((2,))), ops.zeros((2,))))
-    -1.837877...
+        >>> float(log_prob(Gaussian(ops.zeros((2,)), ops.ones((2,))), ops.zeros((2,))))
+        -1.837877...
     """
     dist = as_gaussian(dist)
     x = ops.convert_to_tensor(x)
@@ -221,11 +221,11 @@ def pairwise_log_prob(x, dist):
     Returns:
         Tensor `[N, M]`.
 
-    Example:
+    Examples:
 
-    >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
-    >>> tuple(pairwise_log_prob(ops.ones((5, 2)), classes).shape)
-    (5, 3)
+        >>> classes = Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
+        >>> tuple(pairwise_log_prob(ops.ones((5, 2)), classes).shape)
+        (5, 3)
     """
     dist = as_gaussian(dist)
     x = ops.convert_to_tensor(x)
@@ -254,11 +254,11 @@ def sample_and_log_prob(dist, seed=None):
     Returns:
         `(z [..., D], log_prob [...])`.
 
-    Example:
+    Examples:
 
-    >>> z, log_e = sample_and_log_prob(Gaussian(ops.zeros((8, 2)), ops.ones((8, 2))), seed=0)
-    >>> tuple(z.shape), tuple(log_e.shape)
-    ((8, 2), (8,))
+        >>> z, log_e = sample_and_log_prob(Gaussian(ops.zeros((8, 2)), ops.ones((8, 2))), seed=0)
+        >>> tuple(z.shape), tuple(log_e.shape)
+        ((8, 2), (8,))
     """
     import keras
 
@@ -279,10 +279,10 @@ def sample(dist, seed=None):
 def entropy(dist):
     """Differential entropy in nats: `D/2 (1 + log 2 pi) + log|det L|`, `[...]`.
 
-    Example:
+    Examples:
 
-    >>> round(float(entropy(Gaussian(ops.zeros((1,)), ops.ones((1,))))), 4)
-    1.4189
+        >>> round(float(entropy(Gaussian(ops.zeros((1,)), ops.ones((1,))))), 4)
+        1.4189
     """
     dist = as_gaussian(dist)
     return 0.5 * dist.dim * (1.0 + LOG_2PI) + log_det_scale(dist)

@@ -18,10 +18,10 @@ DEFAULT_BLOCK_SIZE = 512
 def residual_information(log_e, log_b):
     """`ReX = log e(z|x) - log b(z|y)`, an upper bound on I(X;Z|Y) in expectation.
 
-    Example:
+    Examples:
 
-    >>> float(residual_information(1.5, 0.5))
-    1.0
+        >>> float(residual_information(1.5, 0.5))
+        1.0
     """
     return ops.convert_to_tensor(log_e) - ops.convert_to_tensor(log_b)
 
@@ -29,10 +29,10 @@ def residual_information(log_e, log_b):
 def rate(log_e, log_m):
     """`R = log e(z|x) - log m(z)`, an upper bound on I(X;Z) in expectation; the OoD score.
 
-    Example:
+    Examples:
 
-    >>> float(rate(-1.0, -3.0))
-    2.0
+        >>> float(rate(-1.0, -3.0))
+        2.0
     """
     return ops.convert_to_tensor(log_e) - ops.convert_to_tensor(log_m)
 
@@ -40,10 +40,10 @@ def rate(log_e, log_m):
 def i_yz_lower_bound(log_c, num_classes):
     """`H(Y) + log c(y|z)` with `H(Y) = log C` (balanced classes): a lower bound on I(Y;Z).
 
-    Example:
+    Examples:
 
-    >>> round(float(i_yz_lower_bound(0.0, 10)), 4)  # a perfect classifier: log 10
-    2.3026
+        >>> round(float(i_yz_lower_bound(0.0, 10)), 4)  # a perfect classifier: log 10
+        2.3026
     """
     return math.log(num_classes) + ops.convert_to_tensor(log_c)
 
@@ -72,13 +72,13 @@ def minibatch_i_xz_lower_bound(z, dist, log_e, block_size=DEFAULT_BLOCK_SIZE):
     Returns:
         Tensor `[N]`.
 
-    Example:
+    Examples:
 
-    >>> far_apart = gaussian.Gaussian(ops.eye(4) * 100.0, ops.ones((4, 4)))
-    >>> z = far_apart.loc
-    >>> bound = minibatch_i_xz_lower_bound(z, far_apart, gaussian.log_prob(far_apart, z))
-    >>> round(float(ops.mean(bound)), 4)  # perfectly separated: log 4
-    1.3863
+        >>> far_apart = gaussian.Gaussian(ops.eye(4) * 100.0, ops.ones((4, 4)))
+        >>> z = far_apart.loc
+        >>> bound = minibatch_i_xz_lower_bound(z, far_apart, gaussian.log_prob(far_apart, z))
+        >>> round(float(ops.mean(bound)), 4)  # perfectly separated: log 4
+        1.3863
     """
     z = ops.convert_to_tensor(z)
     log_e = ops.convert_to_tensor(log_e)
@@ -135,10 +135,10 @@ def consistency(log_b, log_m, log_c, num_classes):
     Uses `<log b(z|y) - log m(z)>` for the first and `log C + <log c(y|z)>` for the second;
     returns a scalar (batch means inside the absolute value).
 
-    Example:
+    Examples:
 
-    >>> round(float(consistency([1.0, 2.0], [0.0, 0.0], [0.0, 0.0], 10)), 4)  # |1.5 - log 10|
-    0.8026
+        >>> round(float(consistency([1.0, 2.0], [0.0, 0.0], [0.0, 0.0], 10)), 4)  # |1.5 - log 10|
+        0.8026
     """
     generative = ops.mean(ops.convert_to_tensor(log_b) - ops.convert_to_tensor(log_m))
     discriminative = ops.mean(i_yz_lower_bound(log_c, num_classes))

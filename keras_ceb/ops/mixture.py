@@ -18,12 +18,12 @@ def mixture_log_prob(x, logits, components):
     Returns:
         Tensor `[N]`.
 
-    Example:
+    Examples:
 
-    >>> components = gaussian.Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
-    >>> log_m = mixture_log_prob(ops.zeros((5, 2)), ops.zeros((3,)), components)
-    >>> round(float(log_m[0]), 4)  # three identical standard normals: -log(2 pi)
-    -1.8379
+        >>> components = gaussian.Gaussian(ops.zeros((3, 2)), ops.ones((3, 2)))
+        >>> log_m = mixture_log_prob(ops.zeros((5, 2)), ops.zeros((3,)), components)
+        >>> round(float(log_m[0]), 4)  # three identical standard normals: -log(2 pi)
+        -1.8379
     """
     logits = ops.convert_to_tensor(logits)
     log_components = gaussian.pairwise_log_prob(x, components)

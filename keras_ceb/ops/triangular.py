@@ -45,11 +45,11 @@ def solve_lower_triangular(scale_tril, rhs):
     Returns:
         `x`, shaped like `rhs`.
 
-    Example:
+    Examples:
 
-    >>> x = solve_lower_triangular(2.0 * ops.eye(2)[None], ops.ones((1, 2, 1)))
-    >>> [float(v) for v in ops.reshape(x, (-1,))]
-    [0.5, 0.5]
+        >>> x = solve_lower_triangular(2.0 * ops.eye(2)[None], ops.ones((1, 2, 1)))
+        >>> [float(v) for v in ops.reshape(x, (-1,))]
+        [0.5, 0.5]
     """
     if _jax_splits_lapack_calls() and not keras.utils.is_keras_tensor(scale_tril):
         return _solve_in_unsplit_pieces(scale_tril, rhs)

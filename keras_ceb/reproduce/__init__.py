@@ -20,10 +20,10 @@ DATASETS = {"fashion-mnist": "keras_ceb.reproduce.fashion_mnist",
 def dataset_module(name):
     """The module that reproduces `name` (a key of `DATASETS`).
 
-    Example:
+    Examples:
 
-    >>> sorted(dataset_module("fashion-mnist").PRESETS)
-    ['cpu', 'gpu', 'tiny']
+        >>> sorted(dataset_module("fashion-mnist").PRESETS)
+        ['cpu', 'gpu', 'tiny']
     """
     if name not in DATASETS:
         raise ValueError(f"`dataset` must be one of {tuple(DATASETS)}. Received: dataset={name!r}")

@@ -117,11 +117,11 @@ def learning_rate_schedule(learning_rate, total_steps):
     Returns:
         A `keras.optimizers.schedules.PiecewiseConstantDecay`.
 
-    Example:
+    Examples:
 
-    >>> schedule = learning_rate_schedule(1e-3, total_steps=100)
-    >>> [round(float(schedule(step)), 6) for step in (0, 50, 51, 75, 76)]
-    [0.001, 0.001, 0.0001, 0.0001, 1e-05]
+        >>> schedule = learning_rate_schedule(1e-3, total_steps=100)
+        >>> [round(float(schedule(step)), 6) for step in (0, 50, 51, 75, 76)]
+        [0.001, 0.001, 0.0001, 0.0001, 1e-05]
     """
     import keras
 
@@ -204,10 +204,10 @@ def _epsilons(text):
 def get_preset(preset, overrides=None):
     """A preset by name (or a `Preset`), with `overrides` (a dict of its fields) applied.
 
-    Example:
+    Examples:
 
-    >>> get_preset("cpu", {"epochs": 1}).epochs
-    1
+        >>> get_preset("cpu", {"epochs": 1}).epochs
+        1
     """
     if not isinstance(preset, Preset):
         if preset not in PRESETS:

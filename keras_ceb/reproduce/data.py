@@ -61,12 +61,12 @@ def make_data(dataset, class_names, train, test, ood_examples, train_examples=No
         extra_ood_sets: Dict of more OoD image sets (e.g. `{"mnist": x}`), cut to
             `ood_examples`.
 
-    Example:
+    Examples:
 
-    >>> x = np.zeros((8, 4, 4, 1), "float32"); y = np.arange(8) % 2
-    >>> data = make_data("toy", ("a", "b"), (x, y), (x, y), ood_examples=4)
-    >>> data.sizes()
-    {'train': 8, 'test': 8, 'ood_in': 4, 'ood_uniform_noise': 4, 'ood_vertical_flip': 4}
+        >>> x = np.zeros((8, 4, 4, 1), "float32"); y = np.arange(8) % 2
+        >>> data = make_data("toy", ("a", "b"), (x, y), (x, y), ood_examples=4)
+        >>> data.sizes()
+        {'train': 8, 'test': 8, 'ood_in': 4, 'ood_uniform_noise': 4, 'ood_vertical_flip': 4}
     """
     x_train, y_train = train
     x_test, y_test = test

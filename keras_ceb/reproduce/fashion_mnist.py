@@ -68,10 +68,10 @@ CPU_CORES = 1.5
 def estimate_minutes(preset, costs=CPU_COSTS, cores=CPU_CORES):
     """Estimated wall minutes of one seed of `preset` from measured CPU costs.
 
-    Example:
+    Examples:
 
-    >>> estimate_minutes(CPU) <= 90, estimate_minutes(CPU, cores=1.2) <= 90
-    (True, True)
+        >>> estimate_minutes(CPU) <= 90, estimate_minutes(CPU, cores=1.2) <= 90
+        (True, True)
     """
     models = len(preset.models)
     train_images = 60000 if preset.train_examples is None else preset.train_examples
@@ -124,10 +124,10 @@ PRESETS = {preset.name: preset for preset in (CPU, GPU, TINY)}
 def get_preset(preset):
     """A preset by name, or the `Preset` itself.
 
-    Example:
+    Examples:
 
-    >>> get_preset("tiny").epochs
-    2
+        >>> get_preset("tiny").epochs
+        2
     """
     if isinstance(preset, presets.Preset):
         return preset

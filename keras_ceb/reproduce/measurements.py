@@ -35,12 +35,12 @@ def model_inputs(model, x):
     The logits of such a model (CEB with the paper's MLP head) do not depend on the labels, which
     feed b(z|y) in training only.
 
-    Example:
+    Examples:
 
-    >>> model = keras_ceb.models.build_classifier("ceb", head="mlp", backbone=keras.Sequential(
-    ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-    >>> sorted(model_inputs(model, np.zeros((2, 4), "float32")))
-    ['images', 'labels']
+        >>> model = keras_ceb.models.build_classifier("ceb", head="mlp", backbone=keras.Sequential(
+        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
+        >>> sorted(model_inputs(model, np.zeros((2, 4), "float32")))
+        ['images', 'labels']
     """
     if models.takes_labels(model):
         return {"images": x, "labels": np.zeros(len(x), "int32")}
@@ -50,10 +50,10 @@ def model_inputs(model, x):
 def primary_score(objective):
     """The paper's OoD score of a model: the entropy H for Determ, the rate R for VIB and CEB.
 
-    Example:
+    Examples:
 
-    >>> primary_score("determ"), primary_score("ceb")
-    ('entropy', 'rate')
+        >>> primary_score("determ"), primary_score("ceb")
+        ('entropy', 'rate')
     """
     return "entropy" if objective == "determ" else "rate"
 

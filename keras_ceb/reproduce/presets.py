@@ -24,10 +24,10 @@ PAPER_VIB_RHOS = (0.0, 4.0)
 class ModelSpec:
     """One model of the plan: an objective and its rho (`None` for Determ).
 
-    Example:
+    Examples:
 
-    >>> ModelSpec("ceb", 0.0).name, ModelSpec("ceb", -1.0).label, ModelSpec("determ").name
-    ('ceb_rho0', 'CEB-1', 'determ')
+        >>> ModelSpec("ceb", 0.0).name, ModelSpec("ceb", -1.0).label, ModelSpec("determ").name
+        ('ceb_rho0', 'CEB-1', 'determ')
     """
 
     objective: str
@@ -68,10 +68,10 @@ def _spec_from_name(name):
 def model_spec(name):
     """The `ModelSpec` of a name such as `"ceb_rho0"` or `"determ"`.
 
-    Example:
+    Examples:
 
-    >>> model_spec("vib_rho4")
-    ModelSpec(objective='vib', rho=4.0)
+        >>> model_spec("vib_rho4")
+        ModelSpec(objective='vib', rho=4.0)
     """
     return _spec_from_name(name)
 
@@ -283,10 +283,10 @@ def _jsonable(value):
 class Unit:
     """One step of the plan: train, evaluate or memorize one model at one seed, or the report.
 
-    Example:
+    Examples:
 
-    >>> Unit("train", ModelSpec("ceb", 0.0), 1).key
-    'train ceb_rho0_seed1'
+        >>> Unit("train", ModelSpec("ceb", 0.0), 1).key
+        'train ceb_rho0_seed1'
     """
 
     kind: str
@@ -305,10 +305,10 @@ class Unit:
 def seed_list(seeds):
     """The seeds of `--seeds N`: `0, 1, ..., N - 1`.
 
-    Example:
+    Examples:
 
-    >>> seed_list(3)
-    [0, 1, 2]
+        >>> seed_list(3)
+        [0, 1, 2]
     """
     return list(range(validation.positive_int(seeds, "seeds")))
 
@@ -324,13 +324,13 @@ def plan(preset, seeds):
     Returns:
         A list of `Unit`s.
 
-    Example:
+    Examples:
 
-    >>> units = plan(Preset("x", "", ceb_rhos=(0.0,), vib_rhos=(),
-    ...                     memorization_models=("determ",)), seeds=1)
-    >>> [unit.key for unit in units]
-    ['train determ_seed0', 'evaluate determ_seed0', 'train ceb_rho0_seed0',
-     'evaluate ceb_rho0_seed0', 'memorize determ_seed0', 'report']
+        >>> units = plan(Preset("x", "", ceb_rhos=(0.0,), vib_rhos=(),
+        ...                     memorization_models=("determ",)), seeds=1)
+        >>> [unit.key for unit in units]
+        ['train determ_seed0', 'evaluate determ_seed0', 'train ceb_rho0_seed0',
+         'evaluate ceb_rho0_seed0', 'memorize determ_seed0', 'report']
     """
     units = []
     for seed in seed_list(seeds):

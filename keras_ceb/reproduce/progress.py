@@ -21,10 +21,10 @@ BAR_WIDTH = 24
 def format_duration(seconds):
     """`1h02m`, `12m05s` or `42s`.
 
-    Example:
+    Examples:
 
-    >>> format_duration(3725), format_duration(725), format_duration(42.4)
-    ('1h02m', '12m05s', '42s')
+        >>> format_duration(3725), format_duration(725), format_duration(42.4)
+        ('1h02m', '12m05s', '42s')
     """
     seconds = int(round(seconds))
     if seconds >= 3600:
@@ -44,16 +44,16 @@ class Progress:
         stream: Where to write; default `sys.stdout`.
         clock: A function returning seconds (for tests).
 
-    Example:
+    Examples:
 
-    >>> import io
-    >>> from keras_ceb.reproduce import presets
-    >>> units = [presets.Unit("train", presets.ModelSpec("determ"), 0), presets.Unit("report")]
-    >>> stream = io.StringIO()
-    >>> progress = Progress(units, mode="lines", stream=stream, clock=iter([0, 0, 60, 60]).__next__)
-    >>> progress.start(units[0]); progress.finish(units[0])
-    >>> print(stream.getvalue().strip())
-    [1/2] train determ_seed0: done in 1m00s (elapsed 1m00s, ETA 1m00s)
+        >>> import io
+        >>> from keras_ceb.reproduce import presets
+        >>> units = [presets.Unit("train", presets.ModelSpec("determ"), 0), presets.Unit("report")]
+        >>> stream = io.StringIO()
+        >>> progress = Progress(units, mode="lines", stream=stream, clock=iter([0, 0, 60, 60]).__next__)
+        >>> progress.start(units[0]); progress.finish(units[0])
+        >>> print(stream.getvalue().strip())
+        [1/2] train determ_seed0: done in 1m00s (elapsed 1m00s, ETA 1m00s)
     """
 
     def __init__(self, units, mode="auto", stream=None, clock=time.monotonic):

@@ -39,10 +39,10 @@ INFORMATION_KEYS = ("i_xz_max_train", "i_xz_max_test", "i_xz_max_train_at_rho",
 def targeted_key(norm, eps):
     """`targeted_linf_eps0.1`.
 
-    Example:
+    Examples:
 
-    >>> targeted_key("l2", 2.0)
-    'targeted_l2_eps2'
+        >>> targeted_key("l2", 2.0)
+        'targeted_l2_eps2'
     """
     return f"targeted_{norm}_eps{eps:g}"
 
@@ -65,11 +65,11 @@ def _max(values):
 def information_maxima(history, rho):
     """The four I(X;Z) maxima of one history (NaN where the model logs no bound).
 
-    Example:
+    Examples:
 
-    >>> information_maxima({"i_xz_lower": [2.5, 2.1, 2.2], "val_i_xz_lower": [2.4, 2.0, 2.1],
-    ...                     "rho": [3.0, 0.0, 0.0]}, 0.0)["i_xz_max_train_at_rho"]
-    2.2
+        >>> information_maxima({"i_xz_lower": [2.5, 2.1, 2.2], "val_i_xz_lower": [2.4, 2.0, 2.1],
+        ...                     "rho": [3.0, 0.0, 0.0]}, 0.0)["i_xz_max_train_at_rho"]
+        2.2
     """
     at_rho = [rho is None or abs(r - rho) < 1e-6 for r in history.get("rho", [])]
     result = {}
@@ -94,10 +94,10 @@ def ood_point_metrics(in_scores, out_scores, higher_is_in_distribution):
     """FPR@95%TPR, AUROC and AUPR-In exactly as `evaluation.ood_metrics` computes them (ties
     included), from a single sort: the bootstrap's inner loop, without the checks.
 
-    Example:
+    Examples:
 
-    >>> ood_point_metrics(np.array([1.0, 2.0, 3.0]), np.array([2.5, 8.0, 9.0]), False)
-    (0.3333333333333333, 0.8888888888888888, 0.9166666666666666)
+        >>> ood_point_metrics(np.array([1.0, 2.0, 3.0]), np.array([2.5, 8.0, 9.0]), False)
+        (0.3333333333333333, 0.8888888888888888, 0.9166666666666666)
     """
     sign = 1.0 if higher_is_in_distribution else -1.0
     positive, negative = sign * np.asarray(in_scores), sign * np.asarray(out_scores)
@@ -310,11 +310,11 @@ def gather(units, preset, data, out):
 def estimate(results, model, key):
     """The `Estimate` of `key` for `model` in `results`, or `None` when not measured.
 
-    Example:
+    Examples:
 
-    >>> results = {"models": {"ceb_rho0": {"metrics": {"accuracy": {"value": 0.9}}}}}
-    >>> estimate(results, "ceb_rho0", "accuracy").value, estimate(results, "determ", "accuracy")
-    (0.9, None)
+        >>> results = {"models": {"ceb_rho0": {"metrics": {"accuracy": {"value": 0.9}}}}}
+        >>> estimate(results, "ceb_rho0", "accuracy").value, estimate(results, "determ", "accuracy")
+        (0.9, None)
     """
     data = results.get("models", {}).get(model, {}).get("metrics", {}).get(key)
     if data is None:

@@ -23,15 +23,15 @@ class CalibrationSnapshots(keras.callbacks.Callback):
     Attributes:
         probabilities: Dict `{epoch: float32 array [N, C]}`, filled during `fit`.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
-    >>> snapshots = CalibrationSnapshots(x, epochs=(1, 3))
-    >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[snapshots])
-    >>> sorted(snapshots.probabilities), snapshots.probabilities[3].shape
-    ([1, 3], (32, 3))
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
+        >>> snapshots = CalibrationSnapshots(x, epochs=(1, 3))
+        >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[snapshots])
+        >>> sorted(snapshots.probabilities), snapshots.probabilities[3].shape
+        ([1, 3], (32, 3))
     """
 
     def __init__(self, x, epochs, batch_size=256):

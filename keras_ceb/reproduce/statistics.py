@@ -64,12 +64,12 @@ class Estimate:
     def format(self, digits=3, percent=False):
         """`0.912 [0.905, 0.919]`, or the value alone without an interval.
 
-        Example:
+        Examples:
 
-        >>> Estimate(0.9123, 0.905, 0.919, "t", 3).format()
-        '0.912 [0.905, 0.919]'
-        >>> Estimate(0.25).format(percent=True, digits=1)
-        '25.0%'
+            >>> Estimate(0.9123, 0.905, 0.919, "t", 3).format()
+            '0.912 [0.905, 0.919]'
+            >>> Estimate(0.25).format(percent=True, digits=1)
+            '25.0%'
         """
         if not math.isfinite(self.value):
             return "n/a"
@@ -115,10 +115,10 @@ def _regularized_beta(a, b, x):
 def student_t_cdf(t, df):
     """Distribution function of Student's t with `df` degrees of freedom.
 
-    Example:
+    Examples:
 
-    >>> round(student_t_cdf(2.0, 4), 6)   # scipy.stats.t.cdf(2, 4) = 0.9419417...
-    0.941942
+        >>> round(student_t_cdf(2.0, 4), 6)   # scipy.stats.t.cdf(2, 4) = 0.9419417...
+        0.941942
     """
     df = validation.positive_float(df, "df")
     tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
@@ -128,10 +128,10 @@ def student_t_cdf(t, df):
 def student_t_quantile(q, df):
     """Quantile of Student's t: the `t` with `student_t_cdf(t, df) = q`, for `q` in (0, 1).
 
-    Example:
+    Examples:
 
-    >>> round(student_t_quantile(0.975, 2), 4)   # scipy.stats.t.ppf(0.975, 2)
-    4.3027
+        >>> round(student_t_quantile(0.975, 2), 4)   # scipy.stats.t.ppf(0.975, 2)
+        4.3027
     """
     if not (isinstance(q, (int, float)) and 0.0 < q < 1.0):
         raise ValueError(f"`q` must be in (0, 1). Received: q={q!r}")
@@ -161,10 +161,10 @@ def t_interval(values, confidence=0.95):
     Returns:
         An `Estimate` with `method="t"` and `n` the number of finite values.
 
-    Example:
+    Examples:
 
-    >>> t_interval([0.90, 0.92, 0.91]).format()
-    '0.910 [0.885, 0.935]'
+        >>> t_interval([0.90, 0.92, 0.91]).format()
+        '0.910 [0.885, 0.935]'
     """
     values = np.asarray([v for v in values if v is not None and math.isfinite(v)], "float64")
     if values.size == 0:
@@ -196,12 +196,12 @@ def bootstrap_interval(statistic, groups, resamples=1000, seed=0, confidence=0.9
         An `Estimate` with the statistic on the data itself as `value`, `method="bootstrap"`
         and `n = resamples`; resamples whose statistic is NaN are left out.
 
-    Example:
+    Examples:
 
-    >>> correct = np.array([1, 1, 1, 0] * 25, dtype=bool)
-    >>> estimate = bootstrap_interval(np.mean, [(correct,)], resamples=200, seed=0)
-    >>> estimate.value, estimate.lower < 0.75 < estimate.upper
-    (0.75, True)
+        >>> correct = np.array([1, 1, 1, 0] * 25, dtype=bool)
+        >>> estimate = bootstrap_interval(np.mean, [(correct,)], resamples=200, seed=0)
+        >>> estimate.value, estimate.lower < 0.75 < estimate.upper
+        (0.75, True)
     """
     return bootstrap_intervals(lambda *arrays: [statistic(*arrays)], groups, resamples, seed,
                                confidence)[0]
@@ -213,12 +213,12 @@ def bootstrap_intervals(statistic, groups, resamples=1000, seed=0, confidence=0.
     Returns:
         A list of `Estimate`s, one per number `statistic` returns.
 
-    Example:
+    Examples:
 
-    >>> x = np.arange(100.0)
-    >>> low, high = bootstrap_intervals(lambda a: [a.min(), a.max()], [(x,)], resamples=100)
-    >>> low.value, high.value
-    (0.0, 99.0)
+        >>> x = np.arange(100.0)
+        >>> low, high = bootstrap_intervals(lambda a: [a.min(), a.max()], [(x,)], resamples=100)
+        >>> low.value, high.value
+        (0.0, 99.0)
     """
     resamples = validation.positive_int(resamples, "resamples")
     groups = [tuple(np.asarray(a) for a in group) for group in groups]
@@ -258,11 +258,11 @@ def proportion_bootstrap_interval(successes, trials, resamples=1000, seed=0, con
     `Binomial(trials, successes / trials)`; this samples that directly, so it is the same
     bootstrap as `bootstrap_interval(np.mean, ...)` on the 0/1 values, without them.
 
-    Example:
+    Examples:
 
-    >>> estimate = proportion_bootstrap_interval(50, 100, resamples=500)
-    >>> estimate.value, estimate.lower < 0.5 < estimate.upper
-    (0.5, True)
+        >>> estimate = proportion_bootstrap_interval(50, 100, resamples=500)
+        >>> estimate.value, estimate.lower < 0.5 < estimate.upper
+        (0.5, True)
     """
     resamples = validation.positive_int(resamples, "resamples")
     trials = validation.positive_int(trials, "trials")

@@ -19,3 +19,19 @@ from keras_ceb.tuning.rho_tuner import SEARCHES
 from keras_ceb.tuning.rho_tuner import RhoSearchResult
 from keras_ceb.tuning.rho_tuner import RhoTuner
 from keras_ceb.tuning.rho_tuner import tune_rho
+
+__all__ = [
+    "OBJECTIVES",
+    "combined_score",
+    "held_out_scores",
+    "mni_distance",
+    "format_table",
+    "plot_objectives",
+    "save_results",
+    "RhoHyperModel",
+    "search_rho",
+    "SEARCHES",
+    "RhoSearchResult",
+    "RhoTuner",
+    "tune_rho",
+]

@@ -42,10 +42,10 @@ def check_objective(objective):
 def mni_distance(i_xz_lower, i_yz):
     """`|I(X;Z) lower bound - I(Y;Z) lower bound|` in nats, or `None` if either is missing.
 
-    Example:
+    Examples:
 
-    >>> round(mni_distance(2.5, 2.1), 3)
-    0.4
+        >>> round(mni_distance(2.5, 2.1), 3)
+        0.4
     """
     if not (_finite(i_xz_lower) and _finite(i_yz)):
         return None
@@ -56,12 +56,12 @@ def combined_score(val_accuracy, mni_distance=None, ood_auroc=None, num_classes=
     """The `combined` objective: the mean of the available terms, each in [0, 1] (higher is
     better): `val_accuracy`, `ood_auroc` and `1 - min(mni_distance / log(num_classes), 1)`.
 
-    Example:
+    Examples:
 
-    >>> round(combined_score(0.9, mni_distance=0.23, ood_auroc=0.8, num_classes=10), 4)
-    0.8667
-    >>> combined_score(0.9)
-    0.9
+        >>> round(combined_score(0.9, mni_distance=0.23, ood_auroc=0.8, num_classes=10), 4)
+        0.8667
+        >>> combined_score(0.9)
+        0.9
     """
     terms = [float(val_accuracy)] if _finite(val_accuracy) else []
     if _finite(ood_auroc):
@@ -90,16 +90,16 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
         A dict with `val_accuracy`, `val_i_yz`, `val_i_xz_lower`, `val_rate`, `mni_distance`,
         `ood_auroc`, `combined` and `num_classes`; `None` where not measurable.
 
-    Example:
+    Examples:
 
-    >>> model = keras.Sequential([keras.Input((8,)),
-    ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-    ...                           keras_ceb.BackwardEncoder(3)])
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    >>> scores = held_out_scores(model, x, y, ood_x=x * 5, batch_size=32)
-    >>> sorted(k for k, v in scores.items() if v is not None)  # doctest: +NORMALIZE_WHITESPACE
-    ['combined', 'mni_distance', 'num_classes', 'ood_auroc', 'val_accuracy', 'val_i_xz_lower',
-     'val_i_yz', 'val_rate']
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+        >>> scores = held_out_scores(model, x, y, ood_x=x * 5, batch_size=32)
+        >>> sorted(k for k, v in scores.items() if v is not None)  # doctest: +NORMALIZE_WHITESPACE
+        ['combined', 'mni_distance', 'num_classes', 'ood_auroc', 'val_accuracy', 'val_i_xz_lower',
+         'val_i_yz', 'val_rate']
     """
     from keras_ceb import evaluation
     from keras_ceb import models

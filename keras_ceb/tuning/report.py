@@ -42,16 +42,16 @@ def format_table(result):
         result: A `keras_ceb.tuning.RhoSearchResult`, or a dict with `trials`, `best` and
             `objective` (the content of `trials.json`).
 
-    Example:
+    Examples:
 
-    >>> print(format_table({"objective": "val_accuracy", "best": {"trial_id": "1"},
-    ...     "trials": [{"trial_id": "0", "rho": 0.0, "val_accuracy": 0.8},
-    ...                {"trial_id": "1", "rho": 2.0, "val_accuracy": 0.9}]}))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    | rho | val accuracy | I(X;Z) lower (nats) | I(Y;Z) lower (nats) | MNI distance (nats) | OoD AUROC (rate) | combined | time (s) |
-    |---|---|---|---|---|---|---|---|
-    | 0 | 0.8000 | n/a | n/a | n/a | n/a | n/a | n/a |
-    | **2** | **0.9000** | n/a | n/a | n/a | n/a | n/a | n/a |
+        >>> print(format_table({"objective": "val_accuracy", "best": {"trial_id": "1"},
+        ...     "trials": [{"trial_id": "0", "rho": 0.0, "val_accuracy": 0.8},
+        ...                {"trial_id": "1", "rho": 2.0, "val_accuracy": 0.9}]}))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        | rho | val accuracy | I(X;Z) lower (nats) | I(Y;Z) lower (nats) | MNI distance (nats) | OoD AUROC (rate) | combined | time (s) |
+        |---|---|---|---|---|---|---|---|
+        | 0 | 0.8000 | n/a | n/a | n/a | n/a | n/a | n/a |
+        | **2** | **0.9000** | n/a | n/a | n/a | n/a | n/a | n/a |
     """
     data = _as_dict(result)
     lines = ["| " + " | ".join(header for _, header in TABLE_COLUMNS) + " |",

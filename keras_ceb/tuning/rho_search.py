@@ -21,21 +21,21 @@ class RhoHyperModel(kt.HyperModel):
         rho_max: Upper end of the interval.
         name: HyperModel name.
 
-    Example:
+    Examples:
 
-    >>> import keras_tuner
-    >>> def build(rho):
-    ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
-    ...                               keras_ceb.BackwardEncoder(3)])
-    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    ...                   metrics=["accuracy"])
-    ...     return model
-    >>> hypermodel = keras_ceb.tuning.RhoHyperModel(build, rho_values=[0.0, 2.0])
-    >>> tuner = keras_tuner.GridSearch(hypermodel, objective="val_accuracy", directory="tuning")
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    >>> tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
-    >>> len(tuner.oracle.trials)
-    2
+        >>> import keras_tuner
+        >>> def build(rho):
+        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
+        ...                               keras_ceb.BackwardEncoder(3)])
+        ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...                   metrics=["accuracy"])
+        ...     return model
+        >>> hypermodel = keras_ceb.tuning.RhoHyperModel(build, rho_values=[0.0, 2.0])
+        >>> tuner = keras_tuner.GridSearch(hypermodel, objective="val_accuracy", directory="tuning")
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+        >>> tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
+        >>> len(tuner.oracle.trials)
+        2
     """
 
     def __init__(self, build_model, rho_values=None, rho_min=-1.0, rho_max=10.0, name="rho_search"):
@@ -72,18 +72,18 @@ def search_rho(build_model, x, y, validation_data, rho_values, epochs=5, directo
                objective="val_accuracy", overwrite=True, **fit_kwargs):
     """Grid search over `rho_values`; returns the tuner (`tuner.get_best_hyperparameters()`).
 
-    Example:
+    Examples:
 
-    >>> def build(rho):
-    ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
-    ...                               keras_ceb.BackwardEncoder(3)])
-    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    ...                   metrics=["accuracy"])
-    ...     return model
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    >>> tuner = keras_ceb.tuning.search_rho(build, x, y, (x, y), [0.0, 1.0], epochs=1, verbose=0)
-    >>> tuner.get_best_hyperparameters()[0]["rho"] in (0.0, 1.0)
-    True
+        >>> def build(rho):
+        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
+        ...                               keras_ceb.BackwardEncoder(3)])
+        ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ...                   metrics=["accuracy"])
+        ...     return model
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+        >>> tuner = keras_ceb.tuning.search_rho(build, x, y, (x, y), [0.0, 1.0], epochs=1, verbose=0)
+        >>> tuner.get_best_hyperparameters()[0]["rho"] in (0.0, 1.0)
+        True
     """
     tuner = kt.GridSearch(
         RhoHyperModel(build_model, rho_values=rho_values),

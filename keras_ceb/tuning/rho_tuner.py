@@ -54,22 +54,22 @@ class RhoTuner(kt.Tuner):
         **kwargs: Passed to `keras_tuner.Tuner` (`directory`, `project_name`,
             `overwrite`, ...).
 
-    Example:
+    Examples:
 
-    >>> import keras_tuner
-    >>> def build(rho):
-    ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, marginal=4),
-    ...                               keras_ceb.BackwardEncoder(3)])
-    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ...     return model
-    >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    >>> oracle = keras_tuner.oracles.GridSearchOracle(
-    ...     keras_tuner.Objective("mni_distance", "min"))
-    >>> tuner = RhoTuner(RhoHyperModel(build, rho_values=[0.0, 2.0]), oracle, (x, y),
-    ...                  directory="tuning", batch_size=32)
-    >>> tuner.search(x, y, epochs=1, verbose=0)
-    >>> len(tuner.oracle.trials)
-    2
+        >>> import keras_tuner
+        >>> def build(rho):
+        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, marginal=4),
+        ...                               keras_ceb.BackwardEncoder(3)])
+        ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        ...     return model
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+        >>> oracle = keras_tuner.oracles.GridSearchOracle(
+        ...     keras_tuner.Objective("mni_distance", "min"))
+        >>> tuner = RhoTuner(RhoHyperModel(build, rho_values=[0.0, 2.0]), oracle, (x, y),
+        ...                  directory="tuning", batch_size=32)
+        >>> tuner.search(x, y, epochs=1, verbose=0)
+        >>> len(tuner.oracle.trials)
+        2
     """
 
     def __init__(self, hypermodel, oracle, validation_data, ood_x=None, rho_anneal=None,
@@ -245,21 +245,21 @@ def tune_rho(build_model, x, y, validation_data, *, ood_x=None, objective="combi
     Returns:
         A `RhoSearchResult`: the trials as rows, the best one, and `best_model()`.
 
-    Example:
+    Examples:
 
-    >>> def build(rho):
-    ...     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, "relu"),
-    ...                               keras_ceb.StochasticEncoder(2, marginal=4),
-    ...                               keras_ceb.BackwardEncoder(3)])
-    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ...     return model
-    >>> x, y = np.random.rand(96, 8).astype("float32"), np.arange(96) % 3
-    >>> result = keras_ceb.tuning.tune_rho(build, x, y, (x[:48], y[:48]), ood_x=x[:48] * 4,
-    ...                                    rho_values=[0.0, 3.0], epochs=2, batch_size=32)
-    >>> [row["rho"] for row in result.trials], result.objective
-    ([0.0, 3.0], 'combined')
-    >>> keras_ceb.get_rho(result.best_model()) == result.best["rho"]
-    True
+        >>> def build(rho):
+        ...     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, "relu"),
+        ...                               keras_ceb.StochasticEncoder(2, marginal=4),
+        ...                               keras_ceb.BackwardEncoder(3)])
+        ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        ...     return model
+        >>> x, y = np.random.rand(96, 8).astype("float32"), np.arange(96) % 3
+        >>> result = keras_ceb.tuning.tune_rho(build, x, y, (x[:48], y[:48]), ood_x=x[:48] * 4,
+        ...                                    rho_values=[0.0, 3.0], epochs=2, batch_size=32)
+        >>> [row["rho"] for row in result.trials], result.objective
+        ([0.0, 3.0], 'combined')
+        >>> keras_ceb.get_rho(result.best_model()) == result.best["rho"]
+        True
     """
     objective = objectives_lib.check_objective(objective)
     search = validation.one_of(search, SEARCHES, "search")
