@@ -55,6 +55,7 @@ _SUBMODULES = (
     "reporting",
     "rho",
     "run_folder",
+    "training",
     "tuning",
     "validation",
 )

@@ -19,7 +19,7 @@ would have had (see `keras_ceb.run_folder`).
 """
 
 import argparse
-import contextlib
+import dataclasses
 import importlib
 import json
 import math
@@ -31,9 +31,12 @@ import sys
 import tempfile
 import time
 
+from keras_ceb import arguments
 from keras_ceb import console
-from keras_ceb import validation
 from keras_ceb.reproduce.errors import ReproduceError
+from keras_ceb.training import config as config_lib
+from keras_ceb.training.errors import TrainingError
+from keras_ceb.training.errors import TrainingInterrupted
 
 
 class _LazyModule:
@@ -78,44 +81,22 @@ models = _LazyModule("keras_ceb.models")
 reporting = _LazyModule("keras_ceb.reporting")
 rho_lib = _LazyModule("keras_ceb.rho")
 run_folder = _LazyModule("keras_ceb.run_folder")
-locate = _LazyModule("keras_ceb.datasets.locate")
-mnist_loaders = _LazyModule("keras_ceb.datasets.mnist")
+training_data = _LazyModule("keras_ceb.training.data")
+model_files = _LazyModule("keras_ceb.training.model_files")
+recipe = _LazyModule("keras_ceb.training.recipe")
 report_lib = _LazyModule("keras_ceb.evaluation.report")
 reproduce_command = _LazyModule("keras_ceb.reproduce.command")
 tuning = _LazyModule("keras_ceb.tuning")
 
-RHO_HELP = (
-    "rho = log gamma: 0 targets the Minimum Necessary Information point; larger keeps more "
-    "information about X"
-)
-DEFAULT_EPOCHS = 20
-DEFAULT_BATCH_SIZE = 128
 DEFAULT_LEARNING_RATE = 1e-3
-# The default anneal starts at --rho + 3 and reaches --rho after 5 epochs. Measured on
-# Fashion-MNIST, CEB at rho=0, 20 epochs: 92.2% test accuracy with it, 90.3% without
-# (benchmarks/main_job.md). Higher starts (rho 10) now train without NaN too, but were not
-# measured to be better.
-DEFAULT_RHO_ANNEAL = "auto"
 RHO_ANNEAL_AUTO_OFFSET = 3.0
-DEFAULT_RHO_ANNEAL_EPOCHS = 5
-OBJECTIVES = ("ceb", "vib", "determ")
-DISTRIBUTE_CHOICES = ("none", "data-parallel")
-AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
-LR_SCHEDULES = ("cosine", "constant", "step")
-# What `train` uses where an option is not given; `--dataset cifar10` takes the paper's recipe
-# (`keras_ceb.reproduce.cifar10.TRAIN_RECIPE`).
-DEFAULT_RECIPE = {"backbone": "small_convnet", "head": "consistent", "augment": "none",
-                  "lr_schedule": "cosine"}
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
-# Options that may change between an interrupted `train` and the run that resumes it: they
-# change where the data is read or what is printed, not what is trained.
-RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
 # Copies of keras_ceb's own tuples (tests/cli checks that they are equal), so that building
 # and running the parser imports no Keras: `keras-ceb --help` answers at once.
-DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
-HEADS = ("consistent", "mlp", "catgen")  # keras_ceb.models.HEADS
+DATASET_NAMES = arguments.DATASET_NAMES  # datasets.DATASET_NAMES
+HEADS = config_lib.HEADS  # keras_ceb.models.HEADS
 ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")  # keras_ceb.evaluation.report.ATTACKS
 # The one-line help of each command, shown by `keras-ceb --help`.
 COMMAND_HELP = {
@@ -139,87 +120,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-# Argument types: each raises `argparse.ArgumentTypeError`, which argparse reports as one line.
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _finite_float(text):
-    """A number that is finite in float32, the dtype of rho and of the learning rate."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    if abs(value) > validation.FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
-            f"(finite in float32), got {text!r}"
-        )
-    return value
-
-
-def _positive_float(text):
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _anneal_start(text):
-    if text.lower() in ("off", "none"):
-        return None
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, 'auto' or 'off', got {text!r}")
-    if abs(value) > validation.FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
-            f"(finite in float32), 'auto' or 'off', got {text!r}"
-        )
-    return value
-
-
-def _dataset(text):
-    names = DATASET_NAMES
-    if text not in names:
-        raise argparse.ArgumentTypeError(
-            f"unknown dataset {text!r}; expected one of {', '.join(names)}"
-        )
-    return text
 
 
 def build_parser(command=None):
@@ -264,30 +164,31 @@ def _command_in(argv):
 
 
 def _add_data_arguments(parser):
-    parser.add_argument(
-        "--dataset", type=_dataset, metavar="NAME", default="fashion_mnist",
-        help="dataset name (default: fashion_mnist; also mnist, cifar10)",
-    )
-    parser.add_argument(
-        "--data-dir", type=pathlib.Path, metavar="DIR", default=None,
-        help="folder searched first for the data files (then $KERAS_CEB_DATA, the Keras cache, "
-        "/usr/share/datasets)",
-    )
-    parser.add_argument(
-        "--no-download", dest="download", action="store_false",
-        help="never download: fail if no local copy of the data is found",
-    )
-    parser.add_argument(
-        "--max-test-examples", type=_positive_int, metavar="N", default=None,
-        help="evaluate on the first N test examples only (quick runs and tests)",
-    )
-    parser.add_argument(
-        "--batch-size", type=_positive_int, metavar="N", default=DEFAULT_BATCH_SIZE,
-        help=f"batch size (default: {DEFAULT_BATCH_SIZE})",
-    )
+    """The data options `evaluate` shares with `train` (the `TrainConfig` fields of the same
+    names, with the same help)."""
+    for name in ("dataset", "data_dir", "download", "max_test_examples", "batch_size"):
+        _add_config_option(parser, config_lib.TrainConfig.__dataclass_fields__[name])
+
+
+def _add_config_option(parser, field):
+    """The option of one `TrainConfig` field: `--name-with-dashes`, its type, help, default."""
+    meta = field.metadata
+    flag = meta["flag"] or "--" + field.name.replace("_", "-")
+    if meta["action"]:
+        parser.add_argument(flag, dest=field.name, action=meta["action"], help=meta["help"])
+        return
+    kwargs = {"default": field.default, "help": meta["help"]}
+    if meta["parse"] is not None:
+        kwargs["type"] = meta["parse"]
+    if meta["metavar"] is not None:
+        kwargs["metavar"] = meta["metavar"]
+    if meta["choices"] is not None:
+        kwargs["choices"] = meta["choices"]
+    parser.add_argument(flag, **kwargs)
 
 
 def _add_train_parser(commands):
+    """`train`: one option per `TrainConfig` field, in the config's order."""
     train = commands.add_parser(
         "train", help=COMMAND_HELP["train"],
         description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
@@ -296,103 +197,21 @@ def _add_train_parser(commands):
         "atomically. Every epoch is checkpointed in --out/.backup: after a kill or Ctrl-C, "
         "the same command resumes from the last completed epoch.",
     )
-    train.add_argument("--objective", choices=OBJECTIVES, default="ceb",
-                       help="training objective (default: ceb)")
-    train.add_argument("--rho", type=_finite_float, metavar="RHO", default=0.0,
-                       help=f"{RHO_HELP} (default: 0)")
-    train.add_argument(
-        "--rho-anneal", type=_anneal_start, default=DEFAULT_RHO_ANNEAL, metavar="START|auto|off",
-        help="anneal rho linearly from START down to --rho over the first --rho-anneal-epochs "
-        f"epochs; 'auto' starts at --rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho "
-        "throughout; ignored for determ (default: auto)",
-    )
-    train.add_argument(
-        "--rho-anneal-epochs", type=_non_negative_int, metavar="N",
-        default=DEFAULT_RHO_ANNEAL_EPOCHS,
-        help="length of the rho anneal in epochs, at most --epochs - 1 "
-        f"(default: {DEFAULT_RHO_ANNEAL_EPOCHS})",
-    )
-    _add_data_arguments(train)
-    train.add_argument("--epochs", type=_positive_int, metavar="N", default=DEFAULT_EPOCHS,
-                       help=f"training epochs (default: {DEFAULT_EPOCHS})")
-    train.add_argument(
-        "--learning-rate", type=_positive_float, metavar="LR", default=DEFAULT_LEARNING_RATE,
-        help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
-    )
-    train.add_argument(
-        "--lr-schedule", choices=LR_SCHEDULES, default=None,
-        help="learning-rate schedule: cosine decay to 0 over the run, constant, or step (divided "
-        "by 10 at 1/2 and 3/4 of the run) (default: step for cifar10, else cosine)",
-    )
-    train.add_argument(
-        "--augment", choices=AUGMENTATIONS, default=None,
-        help="training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
-        "pad-crop-flip (default: autoaugment for cifar10, else none)",
-    )
-    train.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
-                       help="dimension of the bottleneck z (default: 4, as in the paper)")
-    train.add_argument("--covariance", choices=("full", "diag"), default="full",
-                       help="Gaussian covariance of e(z|x), b(z|y) and m(z) (default: full)")
-    train.add_argument(
-        "--marginal-components", type=_non_negative_int, metavar="K", default=240,
-        help="mixture components of the learned marginal m(z), used for the rate; 0 for none "
-        "(default: 240, the paper's)",
-    )
-    train.add_argument(
-        "--head", choices=HEADS, default=None,
-        help="classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
-        "input), 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
-        "under CEB) or 'catgen' (bidirectional CatGen CEB, eq. 26, evaluated with the "
-        "consistent classifier) (default: catgen for cifar10, else consistent)",
-    )
-    train.add_argument(
-        "--backbone", choices=("small_convnet", "wide_resnet"), default=None,
-        help="feature extractor (default: wide_resnet for cifar10, else small_convnet; "
-        "a Wide ResNet wants a GPU: use --wrn-depth 16 --wrn-width 4 or smaller on a CPU)",
-    )
-    train.add_argument("--wrn-depth", type=_positive_int, metavar="DEPTH", default=None,
-                       help="Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)")
-    train.add_argument("--wrn-width", type=_positive_int, metavar="K", default=None,
-                       help="Wide ResNet widening factor (default: 10)")
-    train.add_argument(
-        "--max-train-examples", type=_positive_int, metavar="N", default=None,
-        help="train on the first N training examples only (quick runs and tests)",
-    )
-    train.add_argument("--seed", type=int, metavar="SEED", default=0,
-                       help="random seed (default: 0)")
-    train.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                       help="output folder (default: runs/<objective>_rho<rho>); an unfinished "
-                       "run there is resumed, a finished one is kept unless --overwrite")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the run in --out (finished or not) instead of refusing "
-                       "or resuming it")
-    _add_verbose_argument(train)
-    train.add_argument(
-        "--distribute", choices=DISTRIBUTE_CHOICES, default="none",
-        help="data-parallel: split every batch of --batch-size over all devices, with the "
-        "backend's engine (TensorFlow: MirroredStrategy on one host; JAX: keras.distribution, "
-        "over the processes that $KERAS_DISTRIBUTION_NUM_PROCESSES, _PROCESS_ID and "
-        "_JOB_ADDRESSES describe) (default: none)",
-    )
+    for field in dataclasses.fields(config_lib.TrainConfig):
+        _add_config_option(train, field)
     train.set_defaults(handler=run_train)
+
+
+def train_config(args):
+    """The `TrainConfig` of parsed `train` arguments."""
+    names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
+    return config_lib.TrainConfig(**{key: value for key, value in vars(args).items()
+                                     if key in names})
 
 
 def _add_verbose_argument(parser):
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2, 3), default=console.PROGRESS,
                         metavar="0|1|2|3", help=f"{console.VERBOSE_HELP} (default: 1)")
-
-
-def _rho_list(text):
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(_finite_float(part.strip()))
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"expected finite numbers separated by commas, got {text!r}") from None
-    if len(set(values)) < 1:
-        raise argparse.ArgumentTypeError(f"expected at least one rho, got {text!r}")
-    return sorted(set(values))
 
 
 TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
@@ -423,17 +242,17 @@ def _add_tune_parser(commands):
                         "--rho-max] (default: grid)")
     search.add_argument("--tune-objective", choices=TUNE_OBJECTIVES, default="combined",
                         help="what the search optimizes (default: combined)")
-    search.add_argument("--rho-values", type=_rho_list, metavar="LIST", default=None,
+    search.add_argument("--rho-values", type=arguments.rho_list, metavar="LIST", default=None,
                         help=f"comma-separated rho values of the grid (default: "
                         f"{DEFAULT_TUNE_RHOS})")
-    search.add_argument("--rho-min", type=_finite_float, metavar="RHO", default=-1.0,
+    search.add_argument("--rho-min", type=arguments.finite_float, metavar="RHO", default=-1.0,
                         help="lower end of a random or Bayesian search (default: -1)")
-    search.add_argument("--rho-max", type=_finite_float, metavar="RHO", default=5.0,
+    search.add_argument("--rho-max", type=arguments.finite_float, metavar="RHO", default=5.0,
                         help="upper end of a random or Bayesian search (default: 5)")
-    search.add_argument("--max-trials", type=_positive_int, metavar="N", default=None,
+    search.add_argument("--max-trials", type=arguments.positive_int, metavar="N", default=None,
                         help="trials of a random or Bayesian search (default: 8; a grid "
                         "tries every value)")
-    search.add_argument("--validation-examples", type=_positive_int, metavar="N",
+    search.add_argument("--validation-examples", type=arguments.positive_int, metavar="N",
                         default=DEFAULT_VALIDATION_EXAMPLES,
                         help="the last N training examples are held out to score the trials "
                         f"(default: {DEFAULT_VALIDATION_EXAMPLES})")
@@ -444,39 +263,39 @@ def _add_tune_parser(commands):
     model = tune.add_argument_group("each trial (as in `train`)")
     model.add_argument("--objective", choices=("ceb", "vib"), default="ceb",
                        help="training objective (default: ceb)")
-    model.add_argument("--epochs", type=_positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
+    model.add_argument("--epochs", type=arguments.positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
                        help=f"training epochs per trial (default: {DEFAULT_TUNE_EPOCHS})")
     model.add_argument(
-        "--rho-anneal", type=_anneal_offset, default=RHO_ANNEAL_AUTO_OFFSET,
+        "--rho-anneal", type=arguments.anneal_offset, default=RHO_ANNEAL_AUTO_OFFSET,
         metavar="OFFSET|off",
         help="anneal each trial's rho from rho + OFFSET down to rho over the first "
         f"--rho-anneal-epochs epochs (default: {RHO_ANNEAL_AUTO_OFFSET:g})")
-    model.add_argument("--rho-anneal-epochs", type=_non_negative_int, metavar="N", default=None,
+    model.add_argument("--rho-anneal-epochs", type=arguments.non_negative_int, metavar="N", default=None,
                        help="length of the anneal, at most --epochs - 1 (default: --epochs // 2)")
-    model.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+    model.add_argument("--learning-rate", type=arguments.positive_float, metavar="LR",
                        default=DEFAULT_LEARNING_RATE,
                        help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})")
     model.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
                        help="learning-rate schedule (default: cosine)")
-    model.add_argument("--latent-dim", type=_positive_int, metavar="D", default=4,
+    model.add_argument("--latent-dim", type=arguments.positive_int, metavar="D", default=4,
                        help="dimension of the bottleneck z (default: 4)")
     model.add_argument("--covariance", choices=("full", "diag"), default="full",
                        help="Gaussian covariance (default: full)")
-    model.add_argument("--marginal-components", type=_non_negative_int, metavar="K", default=240,
+    model.add_argument("--marginal-components", type=arguments.non_negative_int, metavar="K", default=240,
                        help="components of m(z); the rate and ood_auroc need K > 0 (default: "
                        "240)")
     model.add_argument("--head", choices=HEADS, default="consistent",
                        help="classifier head, as in train (default: consistent)")
     data = tune.add_argument_group("data")
-    data.add_argument("--dataset", type=_dataset, metavar="NAME", default="fashion_mnist",
+    data.add_argument("--dataset", type=arguments.dataset, metavar="NAME", default="fashion_mnist",
                       help="dataset name (default: fashion_mnist; also mnist, cifar10)")
     data.add_argument("--data-dir", type=pathlib.Path, metavar="DIR", default=None,
                       help="folder searched first for the data files")
     data.add_argument("--no-download", dest="download", action="store_false",
                       help="never download: fail if no local copy of the data is found")
-    data.add_argument("--batch-size", type=_positive_int, metavar="N", default=DEFAULT_BATCH_SIZE,
-                      help=f"batch size (default: {DEFAULT_BATCH_SIZE})")
-    data.add_argument("--max-train-examples", type=_positive_int, metavar="N", default=None,
+    data.add_argument("--batch-size", type=arguments.positive_int, metavar="N", default=config_lib.DEFAULT_BATCH_SIZE,
+                      help=f"batch size (default: {config_lib.DEFAULT_BATCH_SIZE})")
+    data.add_argument("--max-train-examples", type=arguments.positive_int, metavar="N", default=None,
                       help="train each trial on the first N training examples only")
     data.add_argument("--seed", type=int, metavar="SEED", default=0,
                       help="seed of every trial (same initial weights and data order) and "
@@ -488,15 +307,6 @@ def _add_tune_parser(commands):
                       help="replace the search in --out (finished or not)")
     _add_verbose_argument(tune)
     tune.set_defaults(handler=run_tune)
-
-
-def _anneal_offset(text):
-    if text.lower() in ("off", "none"):
-        return None
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'off', got {text!r}")
-    return value
 
 
 def _add_evaluate_parser(commands):
@@ -521,22 +331,22 @@ def _add_evaluate_parser(commands):
                             help="OoD detection by rate R, entropy H and max-softmax on U(0,1) "
                             "noise, vertically flipped test images and (for Fashion-MNIST) the "
                             "MNIST test set")
-    robustness.add_argument("--cw-ood-examples", type=_non_negative_int, metavar="N", default=0,
+    robustness.add_argument("--cw-ood-examples", type=arguments.non_negative_int, metavar="N", default=0,
                             help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
                             "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
     robustness.add_argument("--attack", choices=ATTACKS, default=None,
                             help="adversarial attack to run on the test set")
-    robustness.add_argument("--eps", type=_non_negative_float, metavar="EPS", default=0.1,
+    robustness.add_argument("--eps", type=arguments.non_negative_float, metavar="EPS", default=0.1,
                             help="attack radius for PGD (default: 0.1)")
-    robustness.add_argument("--attack-steps", type=_positive_int, metavar="N", default=7,
+    robustness.add_argument("--attack-steps", type=arguments.positive_int, metavar="N", default=7,
                             help="PGD steps (default: 7)")
-    robustness.add_argument("--attack-step-size", type=_positive_float, metavar="S", default=None,
+    robustness.add_argument("--attack-step-size", type=arguments.positive_float, metavar="S", default=None,
                             help="PGD step size in the attack's norm (default: "
                             "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
                             "L-inf, 0.03 * sqrt(pixels) for L2)")
-    robustness.add_argument("--attack-examples", type=_positive_int, metavar="N", default=1000,
+    robustness.add_argument("--attack-examples", type=arguments.positive_int, metavar="N", default=1000,
                             help="attack the first N test examples (default: 1000)")
-    robustness.add_argument("--target-class", type=_non_negative_int, metavar="K", default=None,
+    robustness.add_argument("--target-class", type=arguments.non_negative_int, metavar="K", default=None,
                             help="targeted attack towards class K (default: untargeted)")
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")
@@ -544,10 +354,10 @@ def _add_evaluate_parser(commands):
         "--rate-estimator", choices=("mean", "sample"), default=None,
         help="OoD scores at the encoder mean (deterministic; the default for one draw) or "
         "averaged over --num-samples draws of z (the default for several)")
-    robustness.add_argument("--num-samples", type=_positive_int, metavar="N", default=1,
+    robustness.add_argument("--num-samples", type=arguments.positive_int, metavar="N", default=1,
                             help="draws of z to average the scores and the PGD gradients (EOT) "
                             "over (default: 1)")
-    robustness.add_argument("--seed", type=_non_negative_int, metavar="SEED", default=0,
+    robustness.add_argument("--seed", type=arguments.non_negative_int, metavar="SEED", default=0,
                             help="seed of the noise images, the attack's random start and its "
                             "draws of z")
     _add_verbose_argument(evaluate)
@@ -557,228 +367,8 @@ def _add_evaluate_parser(commands):
 # Pieces shared by the commands.
 
 
-def load_split(dataset, data_dir, split, download=None, max_examples=None):
-    """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
-    `CLIError`, worded with the command-line flags.
-
-    Args:
-        dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
-        data_dir: Folder searched first, or `None`.
-        split: `"train"` or `"test"`.
-        download: Whether to download when no local copy is found (`None`: the loader's
-            default; `False`: `--no-download`).
-        max_examples: Keep only the first `max_examples` examples, or `None` for all.
-    """
-    info = datasets.dataset_info(dataset)
-    if split not in info.splits:
-        raise CLIError(
-            f"dataset {dataset!r} has no {split!r} split (it has {', '.join(info.splits)})"
-        )
-    try:
-        x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
-    except datasets.DatasetNotFoundError as e:
-        raise CLIError(str(cli_worded(e, download))) from e
-    except datasets.CorruptDatasetError as e:
-        raise CLIError(f"corrupt data file {run_folder.show_path(e.path)}: {e.reason}") from e
-    except OSError as e:  # No permission, a folder where a file should be, ...
-        name = run_folder.show_path(e.filename) if e.filename else f"the {dataset} data"
-        raise CLIError(f"cannot read {name}: {e.strerror or e}") from e
-    if max_examples is not None:
-        x, y = x[:max_examples], y[:max_examples]
-    return x, y
-
-
-def cli_worded(error, download=None):
-    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
-    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
-
-    Examples:
-
-        >>> error = datasets.DatasetNotFoundError(
-        ...     "MNIST", ["/d (data_dir argument): no such folder",
-        ...               "download: not tried (download=False)"],
-        ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
-        >>> print(cli_worded(error, download=False))
-        Could not find MNIST. Looked in, in this order:
-          1. /d (--data-dir): no such folder
-          2. download: not tried (--no-download)
-        To get the data:
-          - put mnist.npz in a folder and pass it as --data-dir
-    """
-    not_tried = (
-        "download: not tried (--no-download)" if download is False
-        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
-    )
-    replacements = (
-        ("(data_dir argument)", "(--data-dir)"),
-        ("download: not tried (download=False)", not_tried),
-        ("pass it as `data_dir=`", "pass it as --data-dir"),
-        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
-        ("or pass `download=True` on a machine with internet access",
-         "or run without --no-download on a machine with internet access"),
-        (", or call this loader with `download=True`", ""),
-    )
-
-    def reword(text):
-        for python, cli in replacements:
-            text = text.replace(python, cli)
-        return text
-
-    # The hint about `load_mnist_test()` is for Python users only.
-    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
-    return datasets.DatasetNotFoundError(
-        error.dataset, [reword(p) for p in error.places], hints
-    )
-
-
-def check_data_dir(data_dir):
-    """`--data-dir` must be an existing folder: a typo is an error, not a silent fall-back."""
-    if data_dir is None:
-        return None
-    shown = run_folder.show_path(data_dir)
-    try:
-        if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
-            raise CLIError(f"--data-dir {shown}: no such folder")
-    except NotADirectoryError:
-        raise CLIError(f"--data-dir {shown} is not a folder") from None
-    except OSError as e:
-        raise CLIError(f"--data-dir {shown} cannot be used: {e.strerror or e}") from None
-    return data_dir
-
-
-def check_data_env():
-    """Each folder of `$KERAS_CEB_DATA` that exists must be a usable folder.
-
-    A missing one is allowed (it is listed among the places looked at, like a missing entry
-    of `$PATH`); a file, a name too long for the file system or a folder that cannot be
-    examined is an error.
-    """
-    for entry in os.environ.get(locate.ENV_VAR, "").split(os.pathsep):
-        if not entry:
-            continue
-        shown = run_folder.show_path(entry)
-        try:
-            run_folder.is_folder_entry(os.path.expanduser(entry))
-        except NotADirectoryError:
-            raise CLIError(f"${locate.ENV_VAR} names {shown}, which is not a folder") from None
-        except OSError as e:
-            raise CLIError(
-                f"${locate.ENV_VAR} names {shown}, which cannot be used: {e.strerror or e}"
-            ) from None
-
-
-def check_finite_data(x, name):
-    """Refuses inputs with NaN or infinite values: they turn the weights NaN silently."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating) or np.all(np.isfinite(x)):
-        return
-    bad = ~np.isfinite(x.reshape(len(x), -1))
-    examples = np.flatnonzero(bad.any(axis=1))
-    raise CLIError(
-        f"the {name} hold {int(bad.sum())} non-finite values (NaN or inf) in "
-        f"{len(examples)} examples, the first in example {int(examples[0])}; "
-        "fix or re-create the data files"
-    )
-
-
 def _download_flag(args):
     return None if args.download else False
-
-
-def _mnist_ood_data_dir(data_dir):
-    """Where `--data-dir` holds the MNIST OoD set: its `mnist-test/` or `mnist/` subfolder,
-    or itself when it holds `mnist.npz`; else `None` (the usual search, ending with the
-    copy shipped with keras_ceb). Loose t10k files in it are Fashion-MNIST's: same names."""
-    if data_dir is None:
-        return None
-    for candidate in (data_dir / "mnist-test", data_dir / "mnist"):
-        if candidate.is_dir():
-            return candidate
-    return data_dir if (data_dir / mnist_loaders.MNIST_NPZ).is_file() else None
-
-
-def evaluate_test_metrics(model, x, y, batch_size):
-    """Test accuracy, loss and the information metrics of a compiled classifier.
-
-    Returns:
-        A dict with `accuracy`, `loss`, the logged information metrics (`rate`, `rex`,
-        `i_xz_lower`, `i_yz`; `None` where the model does not log one), `consistency` and
-        `num_examples`.
-    """
-    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    result = {key: float(value) for key, value in logs.items()}
-    # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
-    # NaN for them): estimate them on the test set the same way.
-    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
-    for key in reporting.INFORMATION_KEYS:
-        result.setdefault(key, None)
-    result = reporting.add_consistency(result)
-    result["num_examples"] = int(len(y))
-    return result
-
-
-def load_classifier(path):
-    """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
-    path = pathlib.Path(path)
-    try:
-        found = path.is_file()
-    except OSError as e:  # e.g. a name too long for the file system.
-        raise CLIError(f"cannot read {run_folder.show_path(path)}: {e.strerror or e}") from None
-    if not found:
-        raise CLIError(f"model file not found: {path}")
-    if path.suffix != ".keras":
-        raise CLIError(f"expected a .keras model file, got {path}")
-    problem = keras_archive_problem(path)
-    if problem is not None:
-        raise CLIError(f"not a valid .keras file: {run_folder.show_path(path)} {problem}")
-    try:
-        model = keras.models.load_model(path, safe_mode=True)
-    except Exception as e:  # load_model raises many types for unreadable files.
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CLIError(f"could not load {path}: {first_line}") from e
-    if not rho_lib.encoders(model):
-        raise CLIError(f"{path} is not a keras_ceb classifier: it has no StochasticEncoder")
-    if not getattr(model, "compiled", False) or model.loss is None:
-        models.compile_classifier(model)
-    return model
-
-
-# The members every `.keras` archive holds (Keras 3's saving format).
-KERAS_ARCHIVE_MEMBERS = ("config.json", "metadata.json")
-
-
-def keras_archive_problem(path):
-    """What is wrong with the `.keras` archive at `path`, or `None` if it looks whole.
-
-    Keras reports a truncated or non-zip file as "File not found", which misleads when the
-    file is there: this names the actual problem (not a zip archive, a damaged member, a
-    missing `config.json`).
-
-    Examples:
-
-        >>> import tempfile
-        >>> with tempfile.NamedTemporaryFile(suffix=".keras") as f:
-        ...     _ = f.write(b"not a zip")
-        ...     f.flush()
-        ...     keras_archive_problem(f.name)
-        'is not a zip archive (truncated, or not written by model.save)'
-    """
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = [m for m in KERAS_ARCHIVE_MEMBERS if m not in names]
-            if missing:
-                return f"has no {', '.join(missing)} (not written by model.save)"
-            damaged = archive.testzip()
-    except zipfile.BadZipFile:
-        return "is not a zip archive (truncated, or not written by model.save)"
-    except (OSError, EOFError, RuntimeError, ValueError) as e:
-        return f"cannot be read as a zip archive: {_first_line(e)}"
-    if damaged is not None:
-        return f"is damaged: its member {damaged} fails its checksum"
-    return None
 
 
 def _check_input_shape(model, x, dataset):
@@ -792,440 +382,19 @@ def _check_input_shape(model, x, dataset):
 # Commands.
 
 
-def _title(objective, rho, dataset, num_examples):
-    rho_text = "" if objective == "determ" else f", rho={rho:g}"
-    return f"{objective.upper()}{rho_text} on {dataset}: {num_examples} test examples"
-
-
-def _backbone_kwargs(args):
-    if args.backbone == "wide_resnet":
-        return {"depth": args.wrn_depth or 28, "width": args.wrn_width or 10}
-    return {}
-
-
-def anneal_start(args):
-    """The rho at which training starts: `--rho-anneal` resolved, or `None` without anneal."""
-    if args.rho_anneal is None or args.objective == "determ":
-        return None
-    if args.rho_anneal == "auto":
-        return args.rho + RHO_ANNEAL_AUTO_OFFSET
-    return args.rho_anneal
-
-
-def resolve_recipe(args):
-    """Fills the `train` options left unset with the dataset's recipe (in place); returns `args`.
-
-    `--dataset cifar10` takes the paper's CIFAR-10 recipe (a Wide ResNet, bidirectional CatGen
-    CEB, AutoAugment, the step schedule); the other datasets the small-convnet defaults.
-    """
-    recipe = dict(DEFAULT_RECIPE)
-    if getattr(args, "dataset", None) == "cifar10":
-        from keras_ceb.reproduce import cifar10
-
-        recipe = dict(cifar10.TRAIN_RECIPE)
-    for key, value in recipe.items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    return args
-
-
-def build_model(args, info, steps_per_epoch):
-    """Builds and compiles the classifier that `keras-ceb train` describes.
-
-    With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
-    `train_callbacks` then moves it to `--rho`).
-    """
-    resolve_recipe(args)
-    start_rho = anneal_start(args)
-    model = models.build_classifier(
-        args.objective,
-        input_shape=info.input_shape,
-        num_classes=info.num_classes,
-        backbone=args.backbone,
-        latent_dim=args.latent_dim,
-        rho=args.rho if start_rho is None else start_rho,
-        marginal_components=args.marginal_components or None,
-        covariance=args.covariance,
-        head=args.head,
-        seed=args.seed,
-        backbone_kwargs=_backbone_kwargs(args),
-    )
-    decay_steps = steps_per_epoch * args.epochs if args.lr_schedule == "cosine" else None
-    optimizer = None
-    if args.lr_schedule == "step":
-        from keras_ceb.reproduce import cifar10
-
-        optimizer = keras.optimizers.Adam(cifar10.learning_rate_schedule(
-            args.learning_rate, steps_per_epoch * args.epochs))
-    return models.compile_classifier(
-        model, learning_rate=args.learning_rate, decay_steps=decay_steps, optimizer=optimizer
-    )
-
-
-def train_callbacks(args):
-    """The callbacks of `fit`: a linear rho anneal with `--rho-anneal` (not for Determ).
-
-    The anneal is shortened to `epochs - 1` epochs if needed, so that at least the last epoch
-    trains (and the saved model ends) at `--rho`.
-    """
-    start_rho = anneal_start(args)
-    if start_rho is None:
-        return []
-    anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
-    schedule = callbacks.linear_anneal(start_rho, args.rho, anneal_epochs)
-    return [callbacks.RhoScheduler(schedule)]
-
-
-def model_inputs(model, x, y):
-    """`x`, or `{"images": x, "labels": y}` for a model that takes the labels (the MLP head)."""
-    return {"images": x, "labels": y} if models.takes_labels(model) else x
-
-
-def estimate_callbacks(args, x_test):
-    """`val_rate` and `val_i_xz_lower` on the test set every epoch (the information plane)."""
-    if args.objective == "determ":
-        return []
-    return [callbacks.InformationEstimates(x_test, batch_size=args.batch_size, seed=args.seed)]
-
-
-def write_training_outputs(out, model, history, args, info, title):
-    """Writes `model.keras`, `history.json` and the two PNG plots into `out`, each atomically."""
-    reporting.replace_atomically(out / "model.keras", model.save)
-    reporting.write_json(out / "history.json", history)
-    # The test set is the `validation_data` of `fit`: monitored per epoch, never selected on.
-    reporting.replace_atomically(
-        out / "training_curves.png",
-        lambda path: reporting.plot_training_curves(
-            history, path, title=title, validation_label="test"
-        ),
-    )
-    reporting.replace_atomically(
-        out / "information_plane.png",
-        lambda path: reporting.plot_information_plane(
-            history, path, num_classes=info.num_classes, batch_size=args.batch_size,
-            title=f"information plane, {args.objective.upper()}"
-            + ("" if args.objective == "determ" else f" rho={args.rho:g}"),
-            validation_label="test",
-        ),
-    )
-
-
-def _check_train_args(args):
-    resolve_recipe(args)
-    if args.backbone != "wide_resnet" and (args.wrn_depth or args.wrn_width):
-        raise CLIError("--wrn-depth and --wrn-width need --backbone wide_resnet")
-    if args.wrn_depth is not None and (args.wrn_depth < 10 or (args.wrn_depth - 4) % 6):
-        raise CLIError(f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {args.wrn_depth}")
-    return args.out or pathlib.Path("runs") / f"{args.objective}_rho{args.rho:g}"
-
-
-def training_options(args):
-    """The options of `train` that determine what is trained (see `RESUME_FREE_OPTIONS`)."""
-    resolve_recipe(args)  # The dataset's defaults are options like the others.
-    return {
-        key: (str(value) if isinstance(value, pathlib.Path) else value)
-        for key, value in sorted(vars(args).items())
-        if key not in ("handler", "command", *RESUME_FREE_OPTIONS)
-    }
-
-
-def check_train_out(out, args):
-    """Checks `--out` before any work; returns whether to resume the unfinished run in it.
-
-    A finished run is refused without `--overwrite`; an unfinished one is resumed, unless
-    its options differ from these (refused) or `--overwrite` is given (started over).
-    """
-    try:
-        run_folder.check_writable_folder(out, "--out")
-        state = run_folder.train_state(out)
-    except run_folder.RunFolderError as e:
-        raise CLIError(str(e)) from None
-    shown = run_folder.show_path(out)
-    if state == run_folder.FINISHED and not args.overwrite:
-        found = ", ".join(run_folder.present(out, run_folder.TRAIN_OUTPUTS))
-        raise CLIError(
-            f"--out {shown} already holds a finished run ({found}); pass --overwrite to "
-            "replace it, or choose another --out"
-        )
-    if state != run_folder.UNFINISHED or args.overwrite:
-        return False
-    saved = run_folder.read_options(out)
-    if saved is not None:
-        differences = run_folder.option_differences(saved, training_options(args))
-        if differences:
-            raise CLIError(
-                f"--out {shown} holds an unfinished run with other options: "
-                f"{'; '.join(differences)}; run it with its own options to resume it, or "
-                "pass --overwrite to start over"
-            )
-    return True
-
-
-def data_parallel(args):
-    """The `--distribute` engine (`keras_ceb.distribute.DataParallel`), or `None` for `none`.
-
-    Keras's multi-process variables without `--distribute data-parallel` are an error, so
-    that a job never trains N independent copies by mistake.
-    """
-    try:
-        if args.distribute == "none":
-            if distribute.environment_num_processes() > 1:
-                raise CLIError(
-                    f"${distribute.NUM_PROCESSES_VARIABLE} asks for several processes: "
-                    "pass --distribute data-parallel"
-                )
-            return None
-        parallel = distribute.data_parallel()
-    except ValueError as e:
-        raise CLIError(str(e)) from e
-    if args.batch_size % parallel.num_replicas:
-        raise CLIError(
-            f"--batch-size {args.batch_size} must be divisible by the {parallel.num_replicas} "
-            "devices of --distribute data-parallel"
-        )
-    return parallel
-
-
 def run_train(args):
-    """Runs `keras-ceb train`; returns the metrics dict written to `metrics.json`.
-
-    With `--distribute data-parallel` the model is built, compiled and fit inside the
-    engine's scope. In a multi-process job the held-out estimates of every epoch are
-    skipped (Keras cannot fetch `predict` outputs that span processes); after `fit`, process
-    0 evaluates a process-local copy of the model and writes the results, the other
-    processes return `None`.
-    """
-    start = time.time()
-    out = _check_train_args(args)
-    parallel = data_parallel(args)
-    multi_process = parallel is not None and parallel.num_processes > 1
-    chief = parallel is None or parallel.is_chief
-    # In a multi-process job only process 0 reads or writes `--out`.
-    resume = check_train_out(out, args) if chief else False
-    data_dir = check_data_dir(args.data_dir)
-    check_data_env()
-    download = _download_flag(args)
-    x_train, y_train = load_split(
-        args.dataset, data_dir, "train", download, args.max_train_examples
-    )
-    x_test, y_test = load_split(args.dataset, data_dir, "test", download, args.max_test_examples)
-    check_finite_data(x_train, f"{args.dataset} training images")
-    check_finite_data(x_test, f"{args.dataset} test images")
-    info = datasets.dataset_info(args.dataset)
-    backup = out / run_folder.BACKUP_DIR
-    if not chief:
-        pass  # Process 0 owns `--out`.
-    elif not resume:  # A new run, or --overwrite: the old outputs go now, not before the data.
-        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
-        backup.mkdir(parents=True)
-        run_folder.write_options(out, training_options(args))
-    else:
-        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
-        print(f"Resuming the unfinished run in {run_folder.show_path(out)} "
-              f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
-
-    keras.utils.set_random_seed(args.seed)
-    def scope():  # A new context manager for each `with`.
-        return parallel.scope() if parallel is not None else contextlib.nullcontext()
-
-    with scope():  # The model, its variables and the data shards belong to the engine.
-        # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
-        # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
-        model = build_model(args, info, math.ceil(len(x_train) / args.batch_size))
-        # The paper's MLP head under CEB, and the CatGen head, feed the labels to b(z|y):
-        # they are a model input.
-        labels_as_input = models.takes_labels(model)
-        train_data = datasets.EpochBatches(
-            x_train, y_train, args.batch_size, seed=args.seed, labels_as_input=labels_as_input,
-            augment=None if args.augment == "none" else args.augment)
-        if labels_as_input:
-            test_data = datasets.EpochBatches(x_test, y_test, args.batch_size, shuffle=False,
-                                              labels_as_input=True)
-        else:
-            test_data = datasets.as_dataset(x_test, y_test, batch_size=args.batch_size,
-                                            shuffle=False)
-    log = run_folder.HistoryLog(out, write=chief)
-    seeding = callbacks.EpochSeeding(args.seed)
-    progress = console.progress_mode(args.verbose)
-    trained = False
-    # The held-out estimates come before the log, which records them; all of these are
-    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would. A
-    # multi-process job skips them (Keras cannot fetch `predict` outputs that span processes)
-    # and is not resumable: it keeps no backup.
-    fit_callbacks = train_callbacks(args) + (
-        [] if multi_process else estimate_callbacks(args, model_inputs(model, x_test, y_test))
-    ) + [
-        train_data.epoch_callback(),
-        seeding,
-        callbacks.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
-        log,
-    ]
-    if not multi_process:
-        fit_callbacks += [
-            keras.callbacks.BackupAndRestore(
-                backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True,
-                delete_checkpoint=False,
-            ),
-            log.saved_callback(),
-        ]
-    if progress == "lines":
-        fit_callbacks.append(callbacks.EpochLines())  # Last: it prints the logs.
-    try:
-        train_start = time.time()
-        try:
-            with scope():
-                model.fit(
-                    train_data, epochs=args.epochs, validation_data=test_data,
-                    callbacks=fit_callbacks, verbose=1 if progress == "bar" else 0,
-                    shuffle=False,  # `train_data` orders each epoch itself.
-                )
-        except callbacks.NonFiniteTrainingError as e:
-            raise CLIError(
-                f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
-                f"kept in {run_folder.show_path(backup)}. Try a lower --learning-rate (now "
-                f"{args.learning_rate:g}) and check the data; --overwrite starts over with "
-                "new options"
-            ) from None
-        except Exception as e:
-            if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
-                raise CLIError(
-                    f"cannot resume from {run_folder.show_path(backup)}: "
-                    f"{_first_line(e)}; pass --overwrite to start over"
-                ) from e
-            raise
-        trained = True
-        if resume and log.first_epoch is None:
-            print(f"All {args.epochs} epochs were done; evaluating and saving.")
-        train_time = time.time() - train_start
-        if multi_process:
-            if not chief:
-                print(f"process {parallel.process_id} of {parallel.num_processes}: training "
-                      "done; process 0 writes the results")
-                return None
-            model = models.compile_classifier(distribute.process_local_copy(model))
-            # Seeding the distributed model's generators on process 0 alone would be a
-            # collective that process 1 never joins (it waited at shutdown for 5 minutes).
-            seeding.set_model(model)
-        seeding.seed_epoch(args.epochs)  # The evaluation's draws, as after an uninterrupted run.
-        test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
-                                     args.batch_size)
-        shift = None
-        if args.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
-            from keras_ceb.reproduce import cifar10
-
-            shift = cifar10.evaluate_cifar10_1(model, data_dir, args.batch_size)
-
-        title = _title(args.objective, args.rho, args.dataset, len(x_test))
-        history = reporting.history_with_consistency(log.history)
-        write_training_outputs(out, model, history, args, info, title)
-        result = {
-            "config": train_config(args, out, data_dir, len(x_train), len(x_test)),
-            "environment": reporting.environment(),
-            "test": test,
-            "train_time_s": train_time,
-            "wall_time_s": time.time() - start,
-        }
-        if shift is not None:
-            result["cifar10_1"] = shift
-        if resume:  # How many epochs the interrupted run(s) had completed.
-            result["resumed_after_epochs"] = (
-                args.epochs if log.first_epoch is None else log.first_epoch
-            )
-        reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
-    except KeyboardInterrupt:
-        raise Interrupted(_train_interrupted_message(log, trained, args.epochs, backup)) from None
-    except OSError as e:  # A full disk, a folder removed under us, ...
-        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
-        raise CLIError(
-            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
-            f"{run_folder.show_path(backup)}: fix it and run the same command again"
-        ) from e
-    shutil.rmtree(backup, ignore_errors=True)
-    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
-    if shift is not None:
-        print(shift["summary"])
-    print(f"Wrote {out}/: model.keras, history.json, metrics.json, training_curves.png, "
-          "information_plane.png")
-    print(LOAD_HINT.format(path=out / "model.keras"))
-    return result
+    """Runs `keras-ceb train`: a `TrainConfig` from the options, then `training.train`;
+    returns the `metrics.json` dict (`None` on the other processes of a multi-process job)."""
+    result = recipe.train(train_config(args))
+    if result.model is None:
+        return None
+    print(LOAD_HINT.format(path=result.out / "model.keras"))
+    return result.metrics
 
 
 # The closing line of the commands that save a model: loading needs keras_ceb imported.
 LOAD_HINT = ("To load the model in Python, import keras_ceb first (it registers the layers): "
              "import keras, keras_ceb; model = keras.models.load_model(\"{path}\")")
-
-
-def train_config(args, out, data_dir, num_train_examples, num_test_examples):
-    """The settings a `train` run actually used, for `metrics.json`.
-
-    Every option, with the defaults and shortcuts resolved: absolute paths, the data files
-    read, the rho anneal's start and length (`None` and 0 without an anneal; the length cut
-    to `epochs - 1`), the Wide ResNet's depth and width, the number of examples.
-    """
-    config = {
-        key: (str(value) if isinstance(value, pathlib.Path) else value)
-        for key, value in vars(args).items()
-        if key not in ("handler", "command", "rho_anneal")  # rho_anneal: the start, below.
-    }
-    anneal_epochs = min(args.rho_anneal_epochs, args.epochs - 1)
-    start = anneal_start(args) if anneal_epochs > 0 else None  # 0 epochs: no anneal at all.
-    data_folder = None if data_dir is None else pathlib.Path(data_dir).expanduser().absolute()
-    config.update(
-        # Whether a missing copy would have been downloaded (the loader's default or never).
-        download=bool(args.download and datasets.dataset_info(args.dataset).download_default),
-        out=str(pathlib.Path(out).absolute()),
-        data_dir=None if data_folder is None else str(data_folder),
-        data_files={split: data_files(args.dataset, data_dir, split)
-                    for split in ("train", "test")},
-        num_train_examples=int(num_train_examples),
-        num_test_examples=int(num_test_examples),
-        rho_anneal_start=start,
-        rho_anneal_epochs=0 if start is None else anneal_epochs,
-        lr_decay_steps=(math.ceil(num_train_examples / args.batch_size) * args.epochs
-                        if args.lr_schedule == "cosine" else None),
-        marginal_components=args.marginal_components or None,
-    )
-    if args.backbone == "wide_resnet":
-        config.update(wrn_depth=_backbone_kwargs(args)["depth"],
-                      wrn_width=_backbone_kwargs(args)["width"])
-    return config
-
-
-def data_files(dataset, data_dir, split):
-    """The files `keras_ceb.datasets.load` reads for `split` of `dataset` (the same search),
-    as absolute paths; for CIFAR-10, where tensorflow-datasets keeps it."""
-    if dataset in ("fashion_mnist", "mnist"):
-        names = mnist_loaders._IDX_FILES[split]
-        if dataset == "fashion_mnist":
-            found, _ = locate.find_files([names], subdirs=("fashion-mnist",), data_dir=data_dir)
-        else:
-            found, _ = locate.find_files(
-                [(mnist_loaders.MNIST_NPZ,), names],
-                subdirs=("mnist", "mnist-test") if split == "test" else ("mnist",),
-                data_dir=data_dir, shared_file_sets=[(mnist_loaders.MNIST_NPZ,)],
-            )
-            if found is None and split == "test":
-                return [str(p.absolute()) for p in
-                        sorted(mnist_loaders.packaged_mnist_test_dir().iterdir())]
-        if found is not None:
-            return sorted(str(pathlib.Path(p).absolute()) for p in found.files.values())
-        return []
-    return [f"tensorflow-datasets ({os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')})"]
-
-
-def _train_interrupted_message(log, trained, epochs, backup):
-    shown = run_folder.show_path(backup)
-    if trained:
-        return (f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
-                f"in {shown}: run the same command again to finish")
-    if log.epoch is None:
-        return "interrupted before training started: run the same command again to start"
-    current = min(log.saved_epochs + 1, epochs)  # What the checkpoint lacks is lost.
-    if log.saved_epochs == 0:
-        return (f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
-                "run the same command again to start")
-    return (f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
-            f"saved in {shown}: run the same command again to resume")
 
 
 def _first_line(error):
@@ -1258,17 +427,17 @@ def run_evaluate(args):
     start = time.time()
     if args.out is not None:
         check_evaluate_out(args.out, args.overwrite)
-    data_dir = check_data_dir(args.data_dir)
-    check_data_env()
-    model = load_classifier(args.model)
-    x_test, y_test = load_split(
+    data_dir = training_data.check_data_dir(args.data_dir)
+    training_data.check_data_env()
+    model = model_files.load_classifier(args.model)
+    x_test, y_test = training_data.load_split(
         args.dataset, data_dir, "test", _download_flag(args), args.max_test_examples
     )
-    check_finite_data(x_test, f"{args.dataset} test images")
+    training_data.check_finite_data(x_test, f"{args.dataset} test images")
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
-    test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+    test = recipe.evaluate_test_metrics(model, recipe.model_inputs(model, x_test, y_test), y_test,
                                  args.batch_size)
     result = {
         "model": str(args.model),
@@ -1276,7 +445,7 @@ def run_evaluate(args):
         "objective": objective,
         "test": test,
     }
-    title = _title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
+    title = recipe.title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
     # Attacks, OoD scores and calibration use the images -> logits model.
     robustness = evaluate_robustness(models.inference_model(model), x_test, y_test, args)
     if robustness is not None:
@@ -1323,8 +492,8 @@ def evaluate_robustness(model, x, y, args):
             raise CLIError(f"--target-class must be below {num_classes}, got {args.target_class}")
     mnist_x = None
     if args.ood and args.dataset == "fashion_mnist":
-        mnist_x, _ = load_split(
-            "mnist", _mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
+        mnist_x, _ = training_data.load_split(
+            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
         )
         mnist_x = mnist_x[: len(x)]
     return report_lib.robustness_report(
@@ -1348,12 +517,12 @@ def run_tune(args):
     if args.tune_objective == "ood_auroc" and not args.marginal_components:
         raise CLIError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
     resume = check_tune_out(out, args)
-    data_dir = check_data_dir(args.data_dir)
-    check_data_env()
+    data_dir = training_data.check_data_dir(args.data_dir)
+    training_data.check_data_env()
     download = _download_flag(args)
     info = datasets.dataset_info(args.dataset)
-    x_all, y_all = load_split(args.dataset, data_dir, "train", download)
-    check_finite_data(x_all, f"{args.dataset} training images")
+    x_all, y_all = training_data.load_split(args.dataset, data_dir, "train", download)
+    training_data.check_finite_data(x_all, f"{args.dataset} training images")
     held_out = args.validation_examples
     if held_out >= len(x_all):
         raise CLIError(f"--validation-examples {held_out} leaves no training example: the "
@@ -1366,7 +535,7 @@ def run_tune(args):
     ood_name = args.ood_set or ("mnist" if args.dataset == "fashion_mnist" else "vertical_flip")
     ood_x = tune_ood_set(ood_name, x_val, args)
     # A random or Bayesian search draws from --rho-values too, when given.
-    rho_values = args.rho_values or (_rho_list(DEFAULT_TUNE_RHOS) if args.search == "grid"
+    rho_values = args.rho_values or (arguments.rho_list(DEFAULT_TUNE_RHOS) if args.search == "grid"
                                      else None)
     steps = math.ceil(len(x_train) / args.batch_size)
 
@@ -1380,7 +549,9 @@ def run_tune(args):
         return models.compile_classifier(model, learning_rate=args.learning_rate,
                                          decay_steps=decay)
 
-    takes_labels = args.objective == "ceb" and args.head == "mlp"
+    # The labels are a model input for the CatGen head, and for CEB's MLP head (b(z|y) is fed
+    # them): `models.takes_labels` of what `build` makes.
+    takes_labels = args.head == "catgen" or (args.objective == "ceb" and args.head == "mlp")
     train_x = {"images": x_train, "labels": y_train} if takes_labels else x_train
     val_x = {"images": x_val, "labels": y_val} if takes_labels else x_val
     progress = console.progress_mode(args.verbose)
@@ -1413,9 +584,11 @@ def run_tune(args):
         raise Interrupted(f"interrupted; the finished trials are kept in "
                           f"{run_folder.show_path(out / TUNER_DIR)}: run the same command "
                           "again to resume") from None
-    config = {**settings, **result.settings, "out": str(out.absolute()),
+    search = dict(result.settings)
+    search["tune_objective"] = search.pop("objective")  # `objective` is the training one.
+    config = {**settings, **search, "out": str(out.absolute()),
               "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).absolute()),
-              "data_files": {"train": data_files(args.dataset, data_dir, "train")},
+              "data_files": {"train": training_data.data_files(args.dataset, data_dir, "train")},
               "ood_set": ood_name, "wall_time_s": time.time() - start}
     written = tuning.save_results(result, out, extra={
         "settings": config, "environment": reporting.environment()})
@@ -1473,7 +646,7 @@ def check_tune_out(out, args):
 def tune_ood_set(name, x_val, args):
     """The held-out OoD images of `tune`: as many as the held-out examples."""
     if name == "mnist":
-        x, _ = load_split("mnist", _mnist_ood_data_dir(args.data_dir), "test",
+        x, _ = training_data.load_split("mnist", training_data.mnist_ood_data_dir(args.data_dir), "test",
                           _download_flag(args))
         x = x[: len(x_val)]
         if x.shape[1:] != x_val.shape[1:]:
@@ -1541,13 +714,14 @@ def main(argv=None):
         console.quiet_frameworks(getattr(args, "verbose", console.PROGRESS),
                                  tensorflow=args.command in ("train", "tune", "reproduce"))
         args.handler(args)
-    except (CLIError, console.BackendNotInstalledError) as e:
+    except (CLIError, TrainingError, console.BackendNotInstalledError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
-    except (Interrupted, KeyboardInterrupt) as e:
+    except (Interrupted, KeyboardInterrupt) as e:  # TrainingInterrupted too
         if sys.stdout.isatty():  # End the progress bar's line first.
             print(flush=True)
-        print(f"{prog}: {e}" if isinstance(e, Interrupted) else f"{prog}: interrupted",
+        print(f"{prog}: {e}" if isinstance(e, (Interrupted, TrainingInterrupted))
+              else f"{prog}: interrupted",
               file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     return 0

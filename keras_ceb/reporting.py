@@ -239,13 +239,18 @@ def write_json(path, obj):
     return replace_atomically(path, lambda temp: temp.write_text(text))
 
 
-def _figure(nrows, ncols, size):
+def new_figure(nrows, ncols, size, title=None):
+    """A Matplotlib figure of `nrows` x `ncols` axes (a 2-D array), without pyplot's global
+    state, with an optional title: the one figure factory of keras_ceb's reports."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(nrows, ncols, squeeze=False)
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    if title is not None:
+        figure.suptitle(title, fontsize="large")
+    return figure, axes
 
 
 def _epochs(values):
@@ -311,7 +316,7 @@ def plot_training_curves(history, path, title=None, validation_label="validation
         >>> plot_training_curves({"loss": [2.0, 1.0], "val_loss": [1.5, 1.2]}, "curves.png")
         PosixPath('curves.png')
     """
-    figure, axes = _figure(2, 4, (15, 7.5))
+    figure, axes = new_figure(2, 4, (15, 7.5))
     handles = {}
     for ax, (key, label, ylabel) in zip(axes.flat, CURVE_PANELS):
         ax.set_title(label)
@@ -380,7 +385,7 @@ def plot_information_plane(
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm
 
-    figure, axes = _figure(1, 1, (8, 5.5))
+    figure, axes = new_figure(1, 1, (8, 5.5))
     ax = axes[0, 0]
     ax.set_xlabel("I(X;Z) lower bound (nats)")
     ax.set_ylabel("I(Y;Z) lower bound (nats)")

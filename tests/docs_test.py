@@ -22,12 +22,15 @@ API_PAGES = {
     "evaluation": ["keras_ceb.evaluation"],
     "attacks": ["keras_ceb.attacks"],
     "tuning": ["keras_ceb.tuning"],
+    "training": ["keras_ceb.training.config", "keras_ceb.training.recipe",
+                 "keras_ceb.training.presets", "keras_ceb.training.data",
+                 "keras_ceb.training.model_files", "keras_ceb.training.errors"],
     "ops": ["keras_ceb.ops.gaussian", "keras_ceb.ops.mixture", "keras_ceb.ops.catgen",
             "keras_ceb.ops.information", "keras_ceb.ops.triangular"],
     "distribute": ["keras_ceb.distribute"],
     "export": ["keras_ceb.export"],
     "reproduce": ["keras_ceb.reproduce"],
-    "internals": ["keras_ceb.cli", "keras_ceb.console", "keras_ceb.reporting",
+    "internals": ["keras_ceb.cli", "keras_ceb.arguments", "keras_ceb.console", "keras_ceb.reporting",
                   "keras_ceb.run_folder", "keras_ceb.validation", "keras_ceb.inference"],
 }
 

@@ -134,7 +134,7 @@ class Found:
     files: dict
 
 
-def _check(directory, file_sets):
+def check_folder(directory, file_sets):
     """Returns `(files, note)`: a dict if some set is complete, else a note."""
     try:
         if not directory.is_dir():
@@ -187,7 +187,7 @@ def find_files(file_sets, subdirs, data_dir=None, shared_file_sets=()):
             candidates.append((root, shared_file_sets))
         candidates += [(root / s, file_sets) for s in subdirs]
         for directory, sets in candidates:
-            files, note = _check(directory, sets)
+            files, note = check_folder(directory, sets)
             if files is not None:
                 return Found(source, directory, files), places
             places.append(f"{directory} ({source}): {note}")

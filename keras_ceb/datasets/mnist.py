@@ -37,7 +37,7 @@ PACKAGED_MNIST_TEST_SHA256 = {
 PACKAGED_SOURCE = "shipped with keras_ceb"
 
 # Base names (without .gz) of the idx files of each split.
-_IDX_FILES = {
+IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
@@ -101,7 +101,7 @@ def _finish(images, labels, images_path, labels_path, normalize):
 
 
 def _read_idx_split(files, split):
-    images_name, labels_name = _IDX_FILES[split]
+    images_name, labels_name = IDX_FILES[split]
     images = read_idx(files[images_name], ndim=3)
     labels = read_idx(files[labels_name], ndim=1)
     return images, labels, files[images_name], files[labels_name]
@@ -194,7 +194,7 @@ def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None)
     splits = _check_split(split)
     _check_flag("download", download)
     _check_flag("normalize", normalize)
-    names = tuple(n for s in splits for n in _IDX_FILES[s])
+    names = tuple(n for s in splits for n in IDX_FILES[s])
     found, places = locate.find_files(
         [names], subdirs=("fashion-mnist",), data_dir=data_dir
     )
@@ -239,7 +239,7 @@ def packaged_mnist_test_dir():
 def _find_packaged_mnist_test(places):
     """The shipped test files as a `locate.Found` (checked by SHA-256), or `None`."""
     directory = packaged_mnist_test_dir()
-    files, note = locate._check(directory, [_IDX_FILES["test"]])
+    files, note = locate.check_folder(directory, [IDX_FILES["test"]])
     if files is None:
         places.append(f"{directory} ({PACKAGED_SOURCE}): {note}")
         return None
@@ -294,7 +294,7 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
     splits = _check_split(split)
     _check_flag("download", download)
     _check_flag("normalize", normalize)
-    names = tuple(n for s in splits for n in _IDX_FILES[s])
+    names = tuple(n for s in splits for n in IDX_FILES[s])
     subdirs = ("mnist", "mnist-test") if split == "test" else ("mnist",)
     found, places = locate.find_files(
         [(MNIST_NPZ,), names],

@@ -17,9 +17,9 @@ import statistics
 
 import numpy as np
 
-from keras_ceb.evaluation.ood import _as_numeric_array
-from keras_ceb.evaluation.ood import _check_finite
-from keras_ceb.evaluation.ood import _describe_array
+from keras_ceb.evaluation.ood import as_numeric_array
+from keras_ceb.evaluation.ood import check_finite
+from keras_ceb.evaluation.ood import describe_array
 
 INTERVAL_METHODS = ("wilson", "clopper_pearson")
 ROW_SUM_TOLERANCE = 1e-3
@@ -52,49 +52,49 @@ def _validate_method(method):
 
 def _validate_probs_labels(probs, labels):
     """Returns `(probs, labels)` as float64 `(N, C)` and int64 `(N,)`, else `ValueError`."""
-    probs = _as_numeric_array(probs, "probs")
+    probs = as_numeric_array(probs, "probs")
     if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
         raise ValueError(
             "`probs` must be a non-empty 2-D array `(num_examples, num_classes)` of class "
-            f"probabilities. Received: probs={_describe_array(probs)}"
+            f"probabilities. Received: probs={describe_array(probs)}"
         )
-    _check_finite(probs, "probs")
+    check_finite(probs, "probs")
     probs = probs.astype(np.float64)
     if probs.min() < 0.0:
-        raise ValueError(f"`probs` must be non-negative. Received: probs={_describe_array(probs)}")
+        raise ValueError(f"`probs` must be non-negative. Received: probs={describe_array(probs)}")
     row_sums = probs.sum(axis=1)
     worst = int(np.argmax(np.abs(row_sums - 1.0)))
     if abs(row_sums[worst] - 1.0) > ROW_SUM_TOLERANCE:
         raise ValueError(
             f"Each row of `probs` must sum to 1 (within {ROW_SUM_TOLERANCE}); row {worst} sums "
             f"to {row_sums[worst]:.6g}. Pass probabilities, not logits (apply a softmax). "
-            f"Received: probs={_describe_array(probs)}"
+            f"Received: probs={describe_array(probs)}"
         )
 
     num_examples, num_classes = probs.shape
-    labels = _as_numeric_array(labels, "labels")
+    labels = as_numeric_array(labels, "labels")
     if labels.ndim == 2 and labels.shape == probs.shape:
         if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
             raise ValueError(
                 "2-D `labels` must be one-hot rows (a single 1, zeros elsewhere). "
-                f"Received: labels={_describe_array(labels)}"
+                f"Received: labels={describe_array(labels)}"
             )
         labels = np.argmax(labels, axis=1)
     if labels.ndim != 1:
         raise ValueError(
             "`labels` must be 1-D integer class indices (or one-hot rows shaped like `probs`, "
-            f"{probs.shape}). Received: labels={_describe_array(labels)}"
+            f"{probs.shape}). Received: labels={describe_array(labels)}"
         )
     if labels.shape[0] != num_examples:
         raise ValueError(
             f"`labels` must have one entry per row of `probs` ({num_examples}). "
-            f"Received: labels={_describe_array(labels)}"
+            f"Received: labels={describe_array(labels)}"
         )
-    _check_finite(labels, "labels")
+    check_finite(labels, "labels")
     if np.any(labels != np.round(labels)) or labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(
             f"`labels` must be integer class indices in [0, {num_classes}). "
-            f"Received: labels={_describe_array(labels)}"
+            f"Received: labels={describe_array(labels)}"
         )
     return probs, labels.astype(np.int64)
 

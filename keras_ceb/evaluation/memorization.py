@@ -11,7 +11,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_ceb.evaluation.ood import _describe_array
+from keras_ceb.evaluation.ood import describe_array
 
 
 def _validate_positive_int(value, name, minimum=1):
@@ -93,7 +93,7 @@ def _accuracy(model, x, labels, num_classes, batch_size):
         if outputs.shape != expected_shape:
             raise ValueError(
                 "The model must output class scores `(num_examples, num_classes)`, here "
-                f"{expected_shape}. Received: model output={_describe_array(outputs)}"
+                f"{expected_shape}. Received: model output={describe_array(outputs)}"
             )
         correct += int(np.sum(np.argmax(outputs, axis=-1) == labels[start : start + batch_size]))
     return correct / num_examples
@@ -121,7 +121,7 @@ class _TrainAccuracy(keras.callbacks.Callback):
 
 def _describe_inputs(x, shapes):
     if isinstance(x, np.ndarray):
-        return _describe_array(x)
+        return describe_array(x)
     return f"{type(x).__name__}(shapes={[tuple(shape) for shape in shapes]})"
 
 

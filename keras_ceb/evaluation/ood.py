@@ -27,7 +27,7 @@ import numpy as np
 METRIC_NAMES = ("fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out")
 
 
-def _describe_array(array):
+def describe_array(array):
     """A short description of an array for error messages (never the whole array)."""
     array = np.asarray(array)
     text = f"array(shape={array.shape}, dtype={array.dtype}"
@@ -45,7 +45,7 @@ def _describe_array(array):
     return text + ")"
 
 
-def _as_numeric_array(value, name):
+def as_numeric_array(value, name):
     """Converts to a NumPy array of a real numeric (or bool) dtype, else `ValueError`."""
     if value is None:
         raise ValueError(f"`{name}` must be an array, not None. Received: {name}=None")
@@ -59,33 +59,33 @@ def _as_numeric_array(value, name):
         array
     ):
         raise ValueError(
-            f"`{name}` must hold real numbers. Received: {name}={_describe_array(array)}"
+            f"`{name}` must hold real numbers. Received: {name}={describe_array(array)}"
         )
     return array
 
 
-def _check_finite(array, name):
+def check_finite(array, name):
     if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
         raise ValueError(
             f"`{name}` must not contain NaN or infinite values. "
-            f"Received: {name}={_describe_array(array)}"
+            f"Received: {name}={describe_array(array)}"
         )
 
 
 def _validate_scores(scores, name):
     """A non-empty, finite, 1-D float64 copy of `scores`, else `ValueError` naming `name`."""
-    array = _as_numeric_array(scores, name)
+    array = as_numeric_array(scores, name)
     if array.ndim != 1:
         raise ValueError(
             f"`{name}` must be a 1-D array of per-example scores (one score per example). "
-            f"Received: {name}={_describe_array(array)}"
+            f"Received: {name}={describe_array(array)}"
         )
     if array.size == 0:
         raise ValueError(
             f"`{name}` must hold at least one score; both in- and out-of-distribution "
-            f"examples are needed. Received: {name}={_describe_array(array)}"
+            f"examples are needed. Received: {name}={describe_array(array)}"
         )
-    _check_finite(array, name)
+    check_finite(array, name)
     return array.astype(np.float64)
 
 
@@ -100,13 +100,13 @@ def _validate_direction(higher_is_in_distribution, name="higher_is_in_distributi
 
 
 def _validate_logits(logits):
-    array = _as_numeric_array(logits, "logits")
+    array = as_numeric_array(logits, "logits")
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(
             "`logits` must be a non-empty 2-D array `(num_examples, num_classes)`. "
-            f"Received: logits={_describe_array(array)}"
+            f"Received: logits={describe_array(array)}"
         )
-    _check_finite(array, "logits")
+    check_finite(array, "logits")
     return array.astype(np.float64)
 
 
@@ -308,7 +308,7 @@ def _describe_mapping(value):
     if isinstance(value, Mapping):
         return f"{type(value).__name__}(keys={list(value)!r})"
     if isinstance(value, np.ndarray):
-        return _describe_array(value)
+        return describe_array(value)
     return f"{type(value).__name__} object"
 
 

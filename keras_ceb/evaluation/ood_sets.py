@@ -9,7 +9,7 @@ function returns a new array and never writes to, or returns a view of, the call
 
 import numpy as np
 
-from keras_ceb.evaluation.ood import _describe_array
+from keras_ceb.evaluation.ood import describe_array
 
 
 def _validate_images(x, name="x", min_ndim=3):
@@ -19,13 +19,13 @@ def _validate_images(x, name="x", min_ndim=3):
     array = np.asarray(x)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(
-            f"`{name}` must be a real-valued image array. Received: {name}={_describe_array(array)}"
+            f"`{name}` must be a real-valued image array. Received: {name}={describe_array(array)}"
         )
     if array.ndim < min_ndim or array.shape[0] == 0:
         raise ValueError(
             f"`{name}` must be a non-empty batch of images, NHWC `(num_images, height, width, "
             "channels)` or `(num_images, height, width)`. "
-            f"Received: {name}={_describe_array(array)}"
+            f"Received: {name}={describe_array(array)}"
         )
     return array
 
@@ -152,13 +152,13 @@ def mnist_test_images(x, image_shape=None):
     if np.issubdtype(array.dtype, np.integer):
         if array.min() < 0 or array.max() > 255:
             raise ValueError(
-                f"Integer images must be in [0, 255]. Received: x={_describe_array(array)}"
+                f"Integer images must be in [0, 255]. Received: x={describe_array(array)}"
             )
         images = array.astype(np.float32) / 255.0
     else:
         if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
             raise ValueError(
-                f"Float images must be finite and in [0, 1]. Received: x={_describe_array(array)}"
+                f"Float images must be finite and in [0, 1]. Received: x={describe_array(array)}"
             )
         images = array.astype(np.float32)  # always a copy
     if images.ndim == 3:
@@ -166,7 +166,7 @@ def mnist_test_images(x, image_shape=None):
     if images.ndim != 4:
         raise ValueError(
             "`x` must be `(N, H, W)` or `(N, H, W, C)` images. "
-            f"Received: x={_describe_array(array)}"
+            f"Received: x={describe_array(array)}"
         )
     if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
         raise ValueError(

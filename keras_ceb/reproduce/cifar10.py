@@ -37,6 +37,11 @@ import time
 
 import numpy as np
 
+from keras_ceb import arguments
+from keras_ceb.training import presets
+from keras_ceb.training.presets import evaluate_cifar10_1  # noqa: F401 (part of this module's API)
+from keras_ceb.training.presets import learning_rate_schedule  # noqa: F401
+
 NAME = "cifar10"
 HELP = ("the paper's section 3.1.6 on CIFAR-10: CEB0, CEB5 and Determ Wide ResNets, CIFAR-10.1, "
         "PGD and transfer attacks (Figure 6)")
@@ -45,12 +50,7 @@ PRESETS_HELP = ("cpu: a smoke run in minutes (WRN-10-2, 2,048 images); gpu: the 
 OVERRIDES = ("wrn_depth", "wrn_width", "epochs", "batch_size", "max_train_examples",
              "max_test_examples", "attack_examples", "linf_epsilons", "l2_epsilons")
 # `keras-ceb train --dataset cifar10` uses these where an option is not given.
-TRAIN_RECIPE = {
-    "backbone": "wide_resnet",
-    "head": "catgen",
-    "augment": "autoaugment",
-    "lr_schedule": "step",
-}
+TRAIN_RECIPE = presets.CIFAR10_RECIPE
 # (name, objective, rho) of the models of Figure 6.
 MODELS = (("ceb0", "ceb", 0.0), ("ceb5", "ceb", 5.0), ("determ", "determ", 0.0))
 TRANSFER_SOURCES = ("ceb5", "determ")
@@ -107,74 +107,17 @@ PRESETS = {
 }
 
 
-def learning_rate_schedule(learning_rate, total_steps):
-    """Adam's rate in the paper's CIFAR-10 recipe: divided by 10 at 1/2 and 3/4 of training.
-
-    Args:
-        learning_rate: The initial rate (the paper: 1e-3).
-        total_steps: Training steps of the whole run.
-
-    Returns:
-        A `keras.optimizers.schedules.PiecewiseConstantDecay`.
-
-    Examples:
-
-        >>> schedule = learning_rate_schedule(1e-3, total_steps=100)
-        >>> [round(float(schedule(step)), 6) for step in (0, 50, 51, 75, 76)]
-        [0.001, 0.001, 0.0001, 0.0001, 1e-05]
-    """
-    import keras
-
-    total_steps = int(total_steps)
-    if total_steps < 1:
-        raise ValueError(f"`total_steps` must be a positive integer. Received: "
-                         f"total_steps={total_steps!r}")
-    boundaries = [max(total_steps // 2, 1), max(3 * total_steps // 4, 2)]
-    values = [float(learning_rate), float(learning_rate) / 10, float(learning_rate) / 100]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-
-
-def evaluate_cifar10_1(model, data_dir=None, batch_size=128):
-    """Accuracy of a CIFAR-10 classifier on CIFAR-10.1 (Recht et al. 2018), if it is prepared.
-
-    Args:
-        model: A trained CIFAR-10 classifier (images, or `{"images", "labels"}`, to logits).
-        data_dir: The tensorflow-datasets data dir searched first.
-        batch_size: Batch size of the evaluation.
-
-    Returns:
-        `{"accuracy", "num_examples", "summary"}`, or `{"accuracy": None, "missing": ...,
-        "summary"}` when no prepared CIFAR-10.1 is found (it is never downloaded).
-    """
-    from keras_ceb import datasets
-    from keras_ceb import models
-
-    try:
-        x, y = datasets.load_cifar10_1(data_dir=data_dir)
-    except datasets.DatasetNotFoundError as e:
-        return {"accuracy": None, "num_examples": 0, "missing": e.places,
-                "summary": "CIFAR-10.1: not found (prepare it with `tfds build cifar10_1`)"}
-    from keras_ceb.attacks import predict_classes
-
-    predicted = predict_classes(models.inference_model(model), x, batch_size=batch_size)
-    accuracy = float(np.mean(predicted == y))
-    return {"accuracy": accuracy, "num_examples": int(len(x)),
-            "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)"}
-
-
 def add_arguments(parser):
     """The preset overrides of `keras-ceb reproduce cifar10` (on top of the shared options)."""
-    from keras_ceb import cli
-
     overrides = parser.add_argument_group("overrides of the preset")
     for flag, kind, metavar, help_text in (
-        ("--wrn-depth", cli._positive_int, "DEPTH", "Wide ResNet depth, 6n+4"),
-        ("--wrn-width", cli._positive_int, "K", "Wide ResNet widening factor"),
-        ("--epochs", cli._positive_int, "N", "training epochs of each model"),
-        ("--batch-size", cli._positive_int, "N", "training batch size"),
-        ("--max-train-examples", cli._positive_int, "N", "train on the first N images"),
-        ("--max-test-examples", cli._positive_int, "N", "evaluate on the first N test images"),
-        ("--attack-examples", cli._positive_int, "N", "attack the first N test images"),
+        ("--wrn-depth", arguments.positive_int, "DEPTH", "Wide ResNet depth, 6n+4"),
+        ("--wrn-width", arguments.positive_int, "K", "Wide ResNet widening factor"),
+        ("--epochs", arguments.positive_int, "N", "training epochs of each model"),
+        ("--batch-size", arguments.positive_int, "N", "training batch size"),
+        ("--max-train-examples", arguments.positive_int, "N", "train on the first N images"),
+        ("--max-test-examples", arguments.positive_int, "N", "evaluate on the first N test images"),
+        ("--attack-examples", arguments.positive_int, "N", "attack the first N test images"),
         ("--linf-epsilons", _epsilons, "EPS,...", "L-inf radii, comma-separated, on [0, 1] "
          "images (e.g. 0.0078,0.0314)"),
         ("--l2-epsilons", _epsilons, "EPS,...", "L2 radii, comma-separated"),
@@ -240,19 +183,34 @@ def describe_plan(preset, seeds):
     return lines
 
 
-def train_argv(name, objective, rho, preset, seed, folder, data_dir, verbose):
-    """The `keras-ceb train` arguments of one model of the experiment."""
-    argv = ["train", "--dataset", "cifar10", "--objective", objective, "--rho", f"{rho:g}",
-            "--backbone", "wide_resnet", "--wrn-depth", str(preset.wrn_depth),
-            "--wrn-width", str(preset.wrn_width), "--epochs", str(preset.epochs),
-            "--batch-size", str(preset.batch_size), "--seed", str(seed),
-            "--out", str(folder), "--verbose", str(verbose), "--no-download"]
-    for key in ("max_train_examples", "max_test_examples"):
-        if getattr(preset, key) is not None:
-            argv += ["--" + key.replace("_", "-"), str(getattr(preset, key))]
-    if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
-    return argv
+def train_config(objective, rho, preset, seed, folder, data_dir, verbose):
+    """The `TrainConfig` of one model of the experiment (`keras-ceb train --dataset cifar10`
+    with the preset's sizes)."""
+    from keras_ceb.training import TrainConfig
+
+    return TrainConfig(
+        dataset="cifar10", objective=objective, rho=rho, backbone="wide_resnet",
+        wrn_depth=preset.wrn_depth, wrn_width=preset.wrn_width, epochs=preset.epochs,
+        batch_size=preset.batch_size, seed=seed, out=folder, verbose=verbose, download=False,
+        max_train_examples=preset.max_train_examples,
+        max_test_examples=preset.max_test_examples, data_dir=data_dir)
+
+
+def train_command(config):
+    """The `keras-ceb train` command line that trains what `config` describes."""
+    defaults = type(config)().to_dict()
+    words = ["keras-ceb", "train"]
+    for key, value in config.to_dict().items():
+        if value == defaults[key] and key not in ("objective", "rho"):  # Those two always.
+            continue
+        if key == "download":
+            words.append("--no-download")
+        elif key == "overwrite":
+            words.append("--overwrite")
+        else:
+            words += ["--" + key.replace("_", "-"), f"{value:g}" if isinstance(value, float)
+                      else str(value)]
+    return " ".join(words)
 
 
 def hardware():
@@ -271,18 +229,18 @@ def hardware():
     return description
 
 
-def _train_or_reuse(argv, folder):
-    """Trains one model with `keras-ceb train` (resuming an unfinished run), or reuses a
-    finished one; returns its `metrics.json`."""
+def _train_or_reuse(config):
+    """Trains one model with `keras_ceb.training.train` (resuming an unfinished run), or
+    reuses a finished one; returns its `metrics.json`."""
     import json
 
-    from keras_ceb import cli
     from keras_ceb import run_folder
+    from keras_ceb.training import train
 
-    if run_folder.train_state(folder) == run_folder.FINISHED:
-        print(f"reusing the finished run in {folder}")
-        return json.loads((folder / "metrics.json").read_text())
-    return cli.run_train(cli.build_parser().parse_args(argv))
+    if run_folder.train_state(config.out) == run_folder.FINISHED:
+        print(f"reusing the finished run in {config.out}")
+        return json.loads((config.out / "metrics.json").read_text())
+    return train(config).metrics
 
 
 def _evaluate_seed(trained, x_attack, y_attack, preset, seed, batch_size):
@@ -341,10 +299,12 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
     Raises:
         ReproduceError: when CIFAR-10 is not found or `out` is not a folder.
     """
-    from keras_ceb import cli
     from keras_ceb import models
     from keras_ceb import reporting
     from keras_ceb.reproduce.errors import ReproduceError
+    from keras_ceb.training import TrainingError
+    from keras_ceb.training import data as training_data
+    from keras_ceb.training import model_files
 
     del download  # Never downloads: the tfds preparation of CIFAR-10 is heavy.
     start = time.time()
@@ -355,9 +315,9 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
     if out.exists() and not out.is_dir():
         raise ReproduceError(f"--out exists and is not a folder: {out}")
     try:  # Fail fast, before any training, when the data is missing.
-        x_test, y_test = cli.load_split("cifar10", data_dir, "test", False,
-                                        preset.max_test_examples)
-    except cli.CLIError as error:
+        x_test, y_test = training_data.load_split("cifar10", data_dir, "test", False,
+                                                  preset.max_test_examples)
+    except TrainingError as error:
         raise ReproduceError(" ".join(str(error).split())) from error
     out.mkdir(parents=True, exist_ok=True)
     print(f"reproduce cifar10, preset {preset.name}: {preset.description}")
@@ -370,11 +330,13 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
         trained, runs = {}, {}
         for index, (name, objective, rho) in enumerate(MODELS, 1):
             folder = out / f"seed_{seed}" / name
-            argv = train_argv(name, objective, rho, preset, seed, folder, data_dir, verbose)
-            print(f"\n[seed {seed}, {index}/{len(MODELS)}] keras-ceb {' '.join(argv)}")
-            metrics = _train_or_reuse(argv, folder)
-            trained[name] = models.inference_model(cli.load_classifier(folder / "model.keras"))
-            runs[name] = {"command": "keras-ceb " + " ".join(argv),
+            config = train_config(objective, rho, preset, seed, folder, data_dir, verbose)
+            command = train_command(config)
+            print(f"\n[seed {seed}, {index}/{len(MODELS)}] {command}")
+            metrics = _train_or_reuse(config)
+            trained[name] = models.inference_model(
+                model_files.load_classifier(folder / "model.keras"))
+            runs[name] = {"command": command,
                           "cifar10_accuracy": metrics["test"]["accuracy"],
                           "cifar10_1_accuracy": (metrics.get("cifar10_1") or {}).get("accuracy"),
                           "train_time_s": metrics["train_time_s"]}
@@ -459,7 +421,7 @@ def plot_figure6(results, path):
     """Accuracy under attack against eps, L-inf and L2 panels (the paper's Figure 6)."""
     from keras_ceb import reporting
 
-    figure, axes = reporting._figure(1, 2, (11, 4.2))
+    figure, axes = reporting.new_figure(1, 2, (11, 4.2))
     for ax, norm in zip(axes[0], NORMS):
         scale = 255.0 if norm == "linf" else 1.0
         for name, by_norm in results["sweeps"].items():

@@ -15,22 +15,12 @@ import pathlib
 
 import numpy as np
 
+from keras_ceb import reporting
 from keras_ceb.evaluation import calibration as calibration_lib
 from keras_ceb.reproduce import results as results_lib
 from keras_ceb.reproduce.statistics import Estimate
 
 DPI = 110
-
-
-def _figure(nrows, ncols, size, title):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(nrows, ncols, squeeze=False)
-    figure.suptitle(title, fontsize="large")
-    return figure, axes
 
 
 def _save(figure, path):
@@ -155,7 +145,7 @@ def _sweep_panel(ax, models, styles, norm, epsilons, target_name):
 def plot_figure4(results, path):
     """Figure 4: accuracy and max I(X;Z) against rho; targeted success against eps."""
     models, preset = results["models"], results["preset"]
-    figure, axes = _figure(2, 2, (14, 10), "Figure 4, Fashion-MNIST: accuracy, information, "
+    figure, axes = reporting.new_figure(2, 2, (14, 10), "Figure 4, Fashion-MNIST: accuracy, information, "
                            f"targeted robustness ({interval_note(results)})")
     _by_rho_panel(axes[0, 0], models, "accuracy", 100.0, "test accuracy (%)",
                   "test accuracy against rho")
@@ -192,7 +182,7 @@ def plot_table1(results, path):
     sets = [s for s in results_lib.OOD_SETS
             if any(results_lib.ood_key(s, m["primary_score"], "auroc") in m["metrics"]
                    for m in models.values())]
-    figure, axes = _figure(1, 3, (16, 5.5), "Table 1, Fashion-MNIST: OoD detection by each "
+    figure, axes = reporting.new_figure(1, 3, (16, 5.5), "Table 1, Fashion-MNIST: OoD detection by each "
                            "model's paper score (H for Determ, R for VIB/CEB), in-distribution "
                            f"positive ({interval_note(results)})")
     styles = _styles(models)
@@ -227,7 +217,7 @@ def plot_table1(results, path):
 def plot_calibration(name, model, snapshots, labels, results, path):
     """Reliability diagrams of one model at its snapshot epochs (seed 0), 5% bins, 90% intervals."""
     preset = results["preset"]
-    figure, axes = _figure(1, len(snapshots), (5 * len(snapshots), 5),
+    figure, axes = reporting.new_figure(1, len(snapshots), (5 * len(snapshots), 5),
                            f"Calibration of {model['label']} on {len(labels)} test images, "
                            f"seed {model['seeds'][0]}: reliability diagrams "
                            f"({preset['calibration_interval']:.0%} Wilson intervals per bin)")
@@ -244,7 +234,7 @@ def plot_ece(results, path):
     """ECE at the snapshot epochs, per model, with intervals."""
     models = results["models"]
     epochs = results["preset_calibration_epochs"]
-    figure, axes = _figure(1, 1, (9, 5.5), f"Expected calibration error during training\n"
+    figure, axes = reporting.new_figure(1, 1, (9, 5.5), f"Expected calibration error during training\n"
                            f"({interval_note(results)})")
     ax = axes[0, 0]
     styles = _styles(models)
@@ -264,7 +254,7 @@ def plot_ece(results, path):
 def plot_memorization(results, path):
     """Training accuracy on fixed random labels per epoch, with the chance level."""
     memorization = results["memorization"]
-    figure, axes = _figure(1, 1, (9, 5.5), "Memorization: training accuracy on fixed random "
+    figure, axes = reporting.new_figure(1, 1, (9, 5.5), "Memorization: training accuracy on fixed random "
                            f"labels\n({interval_note(results, 'training images')})")
     ax = axes[0, 0]
     chance = None

@@ -13,6 +13,8 @@ import pytest
 
 from keras_ceb import cli
 from keras_ceb.datasets import locate
+from keras_ceb.training import model_files
+from keras_ceb.training import recipe
 
 TEST_KEYS = {"accuracy", "loss", "rate", "rex", "i_xz_lower", "i_yz", "consistency",
              "num_examples"}
@@ -89,7 +91,7 @@ def test_train_metrics_json_records_the_settings_used(trained_run, fashion_mnist
 
 def test_train_config_of_a_longer_anneal():
     args = cli.build_parser().parse_args(["train", "--epochs", "4", "--rho", "1"])
-    config = cli.train_config(args, "runs/x", None, 1000, 100)
+    config = recipe.recorded_config(cli.train_config(args).resolved(), "runs/x", None, 1000, 100)
     assert config["rho_anneal_start"] == 4.0 and config["rho_anneal_epochs"] == 3
     assert config["out"] == os.path.abspath("runs/x") and config["data_dir"] is None
 
@@ -260,7 +262,7 @@ def test_truncated_or_foreign_keras_files_are_named_as_such(tmp_path):
         code, _, stderr = _run(["evaluate", str(path)])
         assert code == 1
         assert stderr == f"keras-ceb evaluate: error: not a valid .keras file: {path} {problem}\n"
-    assert cli.keras_archive_problem(whole) is None
+    assert model_files.keras_archive_problem(whole) is None
 
 
 def test_wrn_options_need_the_wide_resnet(fashion_mnist_dir):
@@ -327,9 +329,9 @@ def test_evaluate_rejects_a_model_without_encoder(tmp_path):
     (["--epochs", "2"], 3.0, [3.0, 0.0, 0.0]),
 ])
 def test_rho_anneal_schedule(argv, start, schedule):
-    args = cli.build_parser().parse_args(["train", *argv])
-    assert cli.anneal_start(args) == start
-    found = cli.train_callbacks(args)
+    config = cli.train_config(cli.build_parser().parse_args(["train", *argv]))
+    assert recipe.anneal_start(config) == start
+    found = recipe.train_callbacks(config)
     if schedule is None:
         assert found == []
         return

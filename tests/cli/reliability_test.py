@@ -21,6 +21,9 @@ from keras_ceb import datasets
 from keras_ceb import run_folder
 from keras_ceb.datasets import idx as idx_lib
 from keras_ceb.datasets import locate
+from keras_ceb.training import data as training_data
+from keras_ceb.training import model_files
+from keras_ceb.training import recipe
 from tests.cli.cli_test import _run
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -124,7 +127,7 @@ def test_evaluate_keeps_an_existing_metrics_json(tmp_path, monkeypatch):
     def fail(path):
         raise AssertionError("the model was loaded before --out was checked")
 
-    monkeypatch.setattr(cli, "load_classifier", fail)
+    monkeypatch.setattr(model_files, "load_classifier", fail)
     code, _, stderr = _run(["evaluate", "m.keras", "--out", str(tmp_path)])
     assert code == 1
     _one_line_error(stderr, "evaluate")
@@ -224,7 +227,7 @@ def test_non_finite_training_data_is_refused_before_training(tmp_path, monkeypat
     x[17, 3, 4, 0] = np.nan
     y = np.arange(64, dtype="int32") % 10
     monkeypatch.setattr(cli.datasets, "load", lambda *args, **kwargs: (x, y))
-    monkeypatch.setattr(cli, "build_model", pytest.fail)
+    monkeypatch.setattr(recipe, "build_model", pytest.fail)
     code, _, stderr = _run(["train", "--out", str(tmp_path / "out")])
     assert code == 1
     _one_line_error(stderr)
@@ -275,9 +278,9 @@ def test_not_found_messages_use_the_cli_flags(tmp_path, monkeypatch, argv, datas
 def test_mnist_ood_set_is_not_taken_from_loose_fashion_files(tmp_path):
     """`--data-dir` pointing at the Fashion-MNIST files holds t10k files under MNIST's names:
     the OoD set must not be Fashion-MNIST's own test set."""
-    assert cli._mnist_ood_data_dir(tmp_path) is None
+    assert training_data.mnist_ood_data_dir(tmp_path) is None
     (tmp_path / "mnist-test").mkdir()
-    assert cli._mnist_ood_data_dir(tmp_path) == tmp_path / "mnist-test"
+    assert training_data.mnist_ood_data_dir(tmp_path) == tmp_path / "mnist-test"
 
 
 # Resume after a kill or Ctrl-C.
@@ -296,6 +299,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     import keras
     from keras_ceb import cli
+    from keras_ceb.training import recipe
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -305,8 +309,8 @@ KILLER = textwrap.dedent("""
             if self.epoch == 1 and batch == 1:  # In epoch 2 of 4, after epoch 1 was saved.
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    train_callbacks = cli.train_callbacks
-    cli.train_callbacks = lambda args: train_callbacks(args) + [Kill()]
+    train_callbacks = recipe.train_callbacks
+    recipe.train_callbacks = lambda config: train_callbacks(config) + [Kill()]
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
@@ -361,7 +365,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(uninterrupted, fashio
 def test_ctrl_c_ends_with_one_line_and_keeps_the_checkpoint(fashion_mnist_dir, tmp_path,
                                                             monkeypatch):
     out = tmp_path / "run"
-    train_callbacks = cli.train_callbacks
+    train_callbacks = recipe.train_callbacks
 
     class CtrlC(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -369,7 +373,8 @@ def test_ctrl_c_ends_with_one_line_and_keeps_the_checkpoint(fashion_mnist_dir, t
                 signal.raise_signal(signal.SIGINT)
                 raise AssertionError("SIGINT did not interrupt: Python's handler did not run")
 
-    monkeypatch.setattr(cli, "train_callbacks", lambda args: train_callbacks(args) + [CtrlC()])
+    monkeypatch.setattr(recipe, "train_callbacks",
+                        lambda config: train_callbacks(config) + [CtrlC()])
     # Python's handler, installed again at the C level as in a fresh `keras-ceb` process (in one
     # clean-clone run of the suite, 1 of 9 runs of this test, the SIGINT did not interrupt).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -391,7 +396,7 @@ def test_resuming_with_other_options_is_refused(tmp_path, no_data):
     out = tmp_path / "run"
     (out / run_folder.BACKUP_DIR).mkdir(parents=True)
     args = cli.build_parser().parse_args([*SHORT_RUN, "--out", str(out)])
-    run_folder.write_options(out, cli.training_options(args))
+    run_folder.write_options(out, recipe.training_options(cli.train_config(args)))
     code, _, stderr = _run([*SHORT_RUN, "--epochs", "20", "--rho", "1", "--out", str(out)])
     assert code == 1
     _one_line_error(stderr)

@@ -108,3 +108,18 @@ def test_rho_values_may_start_with_a_minus_sign(argv):
     """The README's `keras-ceb tune --rho-values -1,0,1,...`: argparse alone rejects it."""
     args = cli.build_parser().parse_args(cli._attach_negative_lists(["tune", *argv]))
     assert args.rho_values[1:] == [0.0, 2.5] and args.rho_values[0] < 0
+
+
+def test_tune_feeds_the_labels_to_a_catgen_model_and_records_both_objectives(
+        fashion_mnist_dir, tmp_path):
+    """`--head catgen` built a model taking images and labels and fed it images only, and
+    trials.json recorded the tuning objective where the training objective belongs."""
+    out = tmp_path / "catgen"
+    code, _, stderr = _run(["tune", "--head", "catgen", "--objective", "vib", "--rho-values",
+                            "0", "--epochs", "1", "--max-train-examples", "256",
+                            "--validation-examples", "128", "--batch-size", "64",
+                            "--data-dir", str(fashion_mnist_dir), "--out", str(out),
+                            "--verbose", "0"])
+    assert code == 0, stderr
+    settings = json.loads((out / "trials.json").read_text())["settings"]
+    assert settings["objective"] == "vib" and settings["tune_objective"] == "combined"

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 from keras_ceb import cli
+from keras_ceb.training import TrainConfig
+from keras_ceb.training import presets
+from keras_ceb.training import recipe
 from keras_ceb.datasets import locate
 from keras_ceb.reproduce import cifar10
 
@@ -85,18 +88,20 @@ def no_default_data(tmp_path, monkeypatch):
 
 
 def test_train_takes_the_paper_recipe_for_cifar10():
-    args = cli.build_parser().parse_args(["train", "--dataset", "cifar10"])
-    cli.resolve_recipe(args)
-    assert (args.backbone, args.head, args.augment, args.lr_schedule) == (
+    def config(*argv):
+        return cli.train_config(cli.build_parser().parse_args(["train", *argv])).resolved()
+
+    cifar = config("--dataset", "cifar10")
+    assert (cifar.backbone, cifar.head, cifar.augment, cifar.lr_schedule) == (
         "wide_resnet", "catgen", "autoaugment", "step")
-    assert cli._backbone_kwargs(args) == {"depth": 28, "width": 10}
-    args = cli.build_parser().parse_args(["train", "--dataset", "cifar10", "--head",
-                                          "consistent", "--augment", "none"])
-    cli.resolve_recipe(args)
-    assert (args.head, args.augment, args.lr_schedule) == ("consistent", "none", "step")
-    fashion = cli.resolve_recipe(cli.build_parser().parse_args(["train"]))
+    assert recipe.backbone_kwargs(cifar) == {"depth": 28, "width": 10}
+    cifar = config("--dataset", "cifar10", "--head", "consistent", "--augment", "none")
+    assert (cifar.head, cifar.augment, cifar.lr_schedule) == ("consistent", "none", "step")
+    fashion = config()
     assert (fashion.backbone, fashion.head, fashion.augment, fashion.lr_schedule) == (
         "small_convnet", "consistent", "none", "cosine")
+    assert presets.PRESETS["cifar10"] == TrainConfig(dataset="cifar10").resolved()
+    assert presets.PRESETS["fashion_mnist"] == TrainConfig().resolved()
 
 
 def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):

@@ -1,0 +1,136 @@
+"""Command-line argument types: each parses one option's text or raises `argparse.ArgumentTypeError`.
+
+argparse reports the error as one line (`keras-ceb train: error: argument --epochs: expected a
+positive integer, got '0'`). The same types parse `keras-ceb train`'s options (derived from
+`keras_ceb.training.TrainConfig`), `tune`'s and `reproduce`'s. Nothing here imports Keras.
+"""
+
+import argparse
+import math
+
+from keras_ceb import validation
+
+DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
+
+
+def positive_int(text):
+    """An integer >= 1.
+
+    Examples:
+
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def finite_float(text):
+    """A number that is finite in float32, the dtype of rho and of the learning rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), got {text!r}"
+        )
+    return value
+
+
+def positive_float(text):
+    """A number > 0, finite in float32."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    """A number >= 0, finite in float32."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def anneal_start(text):
+    """The start of a rho anneal: a number finite in float32, `"auto"`, or `None` for `off`.
+
+    Examples:
+
+        >>> anneal_start("off"), anneal_start("auto"), anneal_start("5")
+        (None, 'auto', 5.0)
+    """
+    if text.lower() in ("off", "none"):
+        return None
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, 'auto' or 'off', got {text!r}")
+    if abs(value) > validation.FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
+            f"(finite in float32), 'auto' or 'off', got {text!r}"
+        )
+    return value
+
+
+def anneal_offset(text):
+    """How far above rho an anneal starts: a number >= 0, or `None` for `off`."""
+    if text.lower() in ("off", "none"):
+        return None
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'off', got {text!r}")
+    return value
+
+
+def dataset(text):
+    """A name of `DATASET_NAMES`."""
+    if text not in DATASET_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {text!r}; expected one of {', '.join(DATASET_NAMES)}"
+        )
+    return text
+
+
+def rho_list(text):
+    """Comma-separated finite numbers, sorted, without repeats.
+
+    Examples:
+
+        >>> rho_list("2,-1,0,2")
+        [-1.0, 0.0, 2.0]
+    """
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(finite_float(part.strip()))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected finite numbers separated by commas, got {text!r}") from None
+    return sorted(set(values))

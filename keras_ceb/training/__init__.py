@@ -1,0 +1,39 @@
+"""Training as a library: a typed, frozen `TrainConfig` and `train(config)`, the one recipe.
+
+`keras-ceb train` builds a `TrainConfig` from its options and calls `train`; the reproducer
+does too; so can a notebook:
+
+    from keras_ceb.training import TrainConfig, train
+    result = train(TrainConfig(objective="ceb", rho=0.0, epochs=2, out="runs/ceb"))
+
+`TrainConfig` (and `presets`) import no Keras, so that `keras-ceb --help` derives its options
+from the config at once; `train`, `TrainResult` and the rest load on first use.
+"""
+
+import importlib
+
+from keras_ceb.training.config import TrainConfig
+from keras_ceb.training.errors import TrainingError
+from keras_ceb.training.errors import TrainingInterrupted
+
+_LAZY = {
+    "train": "keras_ceb.training.recipe",
+    "TrainResult": "keras_ceb.training.recipe",
+    "PRESETS": "keras_ceb.training.presets",
+    "get_preset": "keras_ceb.training.presets",
+    "load_classifier": "keras_ceb.training.model_files",
+}
+
+__all__ = ["TrainConfig", "TrainingError", "TrainingInterrupted", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_ceb.training' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

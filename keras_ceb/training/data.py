@@ -1,0 +1,177 @@
+"""Loading a run's data with one-line errors worded with the command-line flags.
+
+`load_split` reads one split of a dataset through `keras_ceb.datasets`' search; what can go
+wrong (no copy found, a damaged file, a folder that cannot be read, NaN in the images) raises a
+`TrainingError` with one line (the not-found message lists every place looked at), worded with
+the options of `keras-ceb` (`--data-dir`, `--no-download`), which are the `TrainConfig` fields
+of the same names.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+
+from keras_ceb import datasets
+from keras_ceb import run_folder
+from keras_ceb.datasets import locate
+from keras_ceb.datasets import mnist as mnist_loaders
+from keras_ceb.training.errors import TrainingError
+
+
+def load_split(dataset, data_dir, split, download=None, max_examples=None):
+    """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
+    `TrainingError`, worded with the command-line flags.
+
+    Args:
+        dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
+        data_dir: Folder searched first, or `None`.
+        split: `"train"` or `"test"`.
+        download: Whether to download when no local copy is found (`None`: the loader's
+            default; `False`: `--no-download`).
+        max_examples: Keep only the first `max_examples` examples, or `None` for all.
+    """
+    info = datasets.dataset_info(dataset)
+    if split not in info.splits:
+        raise TrainingError(
+            f"dataset {dataset!r} has no {split!r} split (it has {', '.join(info.splits)})"
+        )
+    try:
+        x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
+    except datasets.DatasetNotFoundError as e:
+        raise TrainingError(str(cli_worded(e, download))) from e
+    except datasets.CorruptDatasetError as e:
+        raise TrainingError(f"corrupt data file {run_folder.show_path(e.path)}: {e.reason}") from e
+    except OSError as e:  # No permission, a folder where a file should be, ...
+        name = run_folder.show_path(e.filename) if e.filename else f"the {dataset} data"
+        raise TrainingError(f"cannot read {name}: {e.strerror or e}") from e
+    if max_examples is not None:
+        x, y = x[:max_examples], y[:max_examples]
+    return x, y
+
+
+def cli_worded(error, download=None):
+    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
+    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
+
+    Examples:
+
+        >>> error = datasets.DatasetNotFoundError(
+        ...     "MNIST", ["/d (data_dir argument): no such folder",
+        ...               "download: not tried (download=False)"],
+        ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
+        >>> print(cli_worded(error, download=False))
+        Could not find MNIST. Looked in, in this order:
+          1. /d (--data-dir): no such folder
+          2. download: not tried (--no-download)
+        To get the data:
+          - put mnist.npz in a folder and pass it as --data-dir
+    """
+    not_tried = (
+        "download: not tried (--no-download)" if download is False
+        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
+    )
+    replacements = (
+        ("(data_dir argument)", "(--data-dir)"),
+        ("download: not tried (download=False)", not_tried),
+        ("pass it as `data_dir=`", "pass it as --data-dir"),
+        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
+        ("or pass `download=True` on a machine with internet access",
+         "or run without --no-download on a machine with internet access"),
+        (", or call this loader with `download=True`", ""),
+    )
+
+    def reword(text):
+        for python, cli in replacements:
+            text = text.replace(python, cli)
+        return text
+
+    # The hint about `load_mnist_test()` is for Python users only.
+    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
+    return datasets.DatasetNotFoundError(
+        error.dataset, [reword(p) for p in error.places], hints
+    )
+
+
+def check_data_dir(data_dir):
+    """`--data-dir` must be an existing folder: a typo is an error, not a silent fall-back."""
+    if data_dir is None:
+        return None
+    shown = run_folder.show_path(data_dir)
+    try:
+        if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
+            raise TrainingError(f"--data-dir {shown}: no such folder")
+    except NotADirectoryError:
+        raise TrainingError(f"--data-dir {shown} is not a folder") from None
+    except OSError as e:
+        raise TrainingError(f"--data-dir {shown} cannot be used: {e.strerror or e}") from None
+    return data_dir
+
+
+def check_data_env():
+    """Each folder of `$KERAS_CEB_DATA` that exists must be a usable folder.
+
+    A missing one is allowed (it is listed among the places looked at, like a missing entry
+    of `$PATH`); a file, a name too long for the file system or a folder that cannot be
+    examined is an error.
+    """
+    for entry in os.environ.get(locate.ENV_VAR, "").split(os.pathsep):
+        if not entry:
+            continue
+        shown = run_folder.show_path(entry)
+        try:
+            run_folder.is_folder_entry(os.path.expanduser(entry))
+        except NotADirectoryError:
+            raise TrainingError(f"${locate.ENV_VAR} names {shown}, which is not a folder") from None
+        except OSError as e:
+            raise TrainingError(
+                f"${locate.ENV_VAR} names {shown}, which cannot be used: {e.strerror or e}"
+            ) from None
+
+
+def check_finite_data(x, name):
+    """Refuses inputs with NaN or infinite values: they turn the weights NaN silently."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) or np.all(np.isfinite(x)):
+        return
+    bad = ~np.isfinite(x.reshape(len(x), -1))
+    examples = np.flatnonzero(bad.any(axis=1))
+    raise TrainingError(
+        f"the {name} hold {int(bad.sum())} non-finite values (NaN or inf) in "
+        f"{len(examples)} examples, the first in example {int(examples[0])}; "
+        "fix or re-create the data files"
+    )
+
+
+def mnist_ood_data_dir(data_dir):
+    """Where `--data-dir` holds the MNIST OoD set: its `mnist-test/` or `mnist/` subfolder,
+    or itself when it holds `mnist.npz`; else `None` (the usual search, ending with the
+    copy shipped with keras_ceb). Loose t10k files in it are Fashion-MNIST's: same names."""
+    if data_dir is None:
+        return None
+    for candidate in (data_dir / "mnist-test", data_dir / "mnist"):
+        if candidate.is_dir():
+            return candidate
+    return data_dir if (data_dir / mnist_loaders.MNIST_NPZ).is_file() else None
+
+
+def data_files(dataset, data_dir, split):
+    """The files `keras_ceb.datasets.load` reads for `split` of `dataset` (the same search),
+    as absolute paths; for CIFAR-10, where tensorflow-datasets keeps it."""
+    if dataset in ("fashion_mnist", "mnist"):
+        names = mnist_loaders.IDX_FILES[split]
+        if dataset == "fashion_mnist":
+            found, _ = locate.find_files([names], subdirs=("fashion-mnist",), data_dir=data_dir)
+        else:
+            found, _ = locate.find_files(
+                [(mnist_loaders.MNIST_NPZ,), names],
+                subdirs=("mnist", "mnist-test") if split == "test" else ("mnist",),
+                data_dir=data_dir, shared_file_sets=[(mnist_loaders.MNIST_NPZ,)],
+            )
+            if found is None and split == "test":
+                return [str(p.absolute()) for p in
+                        sorted(mnist_loaders.packaged_mnist_test_dir().iterdir())]
+        if found is not None:
+            return sorted(str(pathlib.Path(p).absolute()) for p in found.files.values())
+        return []
+    return [f"tensorflow-datasets ({os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')})"]

@@ -1,0 +1,498 @@
+"""`train(config)`: the one training recipe, below `keras-ceb train`, the reproducer and notebooks.
+
+    from keras_ceb.training import TrainConfig, train
+    result = train(TrainConfig(objective="ceb", rho=0.0, epochs=2, out="runs/ceb"))
+    result.test["accuracy"], result.out
+
+The recipe: `out` is checked before any data is loaded (a finished run is never replaced
+without `overwrite=True`; an unfinished one with the same settings is resumed), the data is
+loaded and checked for NaN, the classifier is built and compiled (`keras_ceb.models`), and
+`fit` runs with the data order and the encoder's noise as functions of (seed, epoch)
+(`EpochBatches`, `EpochSeeding`), the rho anneal, a stop on a non-finite loss or weight, and a
+checkpoint of every epoch in `out/.backup` (Keras's `BackupAndRestore`): a run killed at any
+point and started again ends with the weights an uninterrupted run would have had. Then the
+test metrics, `model.keras`, `history.json`, the two figures and `metrics.json` (last: it
+marks a finished run), each written atomically. With `distribute="data-parallel"` the model
+is built and fit under the backend's engine (`keras_ceb.distribute`).
+"""
+
+import contextlib
+import dataclasses
+import math
+import pathlib
+import shutil
+import time
+from typing import Any, Optional
+
+import keras
+
+from keras_ceb import callbacks as callbacks_lib
+from keras_ceb import console
+from keras_ceb import datasets
+from keras_ceb import distribute
+from keras_ceb import evaluation
+from keras_ceb import models
+from keras_ceb import reporting
+from keras_ceb import run_folder
+from keras_ceb.training import data
+from keras_ceb.training import presets
+from keras_ceb.training.config import RHO_ANNEAL_AUTO_OFFSET
+from keras_ceb.training.config import TrainConfig
+from keras_ceb.training.errors import TrainingError
+from keras_ceb.training.errors import TrainingInterrupted
+from keras_ceb.training.model_files import first_line
+
+# Settings that may change between an interrupted run and the run that resumes it: they change
+# where the data is read or what is printed, not what is trained.
+RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
+OUTPUT_NAMES = ("model.keras", "history.json", "metrics.json", "training_curves.png",
+                "information_plane.png")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        model: The trained, compiled classifier (on a multi-process job's other processes,
+            `None`).
+        history: The per-epoch logs, with the consistency C added (`history.json`).
+        test: The test metrics (accuracy, loss, rate, ReX, the bounds, consistency).
+        out: The run folder.
+        metrics: Everything written to `metrics.json` (`config`, `environment`, `test`, ...).
+    """
+
+    model: Any
+    history: dict
+    test: dict
+    out: pathlib.Path
+    metrics: dict
+
+    @property
+    def config(self):
+        """The settings as run, as a `TrainConfig` (`metrics["config"]` read back)."""
+        return TrainConfig.from_json(self.metrics["config"])
+
+
+def anneal_start(config):
+    """The rho at which training starts: `rho_anneal` resolved, or `None` without anneal."""
+    if config.rho_anneal is None or config.objective == "determ":
+        return None
+    if config.rho_anneal == "auto":
+        return config.rho + RHO_ANNEAL_AUTO_OFFSET
+    return config.rho_anneal
+
+
+def backbone_kwargs(config):
+    """The Wide ResNet's depth and width (28 and 10 unless set); `{}` for the small convnet."""
+    if config.backbone == "wide_resnet":
+        return {"depth": config.wrn_depth or 28, "width": config.wrn_width or 10}
+    return {}
+
+
+def build_model(config, info, steps_per_epoch):
+    """Builds and compiles the classifier that `config` (resolved) describes.
+
+    With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
+    `train_callbacks` then moves it to `rho`).
+    """
+    start_rho = anneal_start(config)
+    model = models.build_classifier(
+        config.objective,
+        input_shape=info.input_shape,
+        num_classes=info.num_classes,
+        backbone=config.backbone,
+        latent_dim=config.latent_dim,
+        rho=config.rho if start_rho is None else start_rho,
+        marginal_components=config.marginal_components or None,
+        covariance=config.covariance,
+        head=config.head,
+        seed=config.seed,
+        backbone_kwargs=backbone_kwargs(config),
+    )
+    decay_steps = steps_per_epoch * config.epochs if config.lr_schedule == "cosine" else None
+    optimizer = None
+    if config.lr_schedule == "step":
+        optimizer = keras.optimizers.Adam(presets.learning_rate_schedule(
+            config.learning_rate, steps_per_epoch * config.epochs))
+    return models.compile_classifier(
+        model, learning_rate=config.learning_rate, decay_steps=decay_steps, optimizer=optimizer
+    )
+
+
+def train_callbacks(config):
+    """The rho anneal of `fit` (not for Determ): linear from `anneal_start` to `rho`.
+
+    The anneal is shortened to `epochs - 1` epochs if needed, so that at least the last epoch
+    trains (and the saved model ends) at `rho`.
+    """
+    start_rho = anneal_start(config)
+    if start_rho is None:
+        return []
+    anneal_epochs = min(config.rho_anneal_epochs, config.epochs - 1)
+    schedule = callbacks_lib.linear_anneal(start_rho, config.rho, anneal_epochs)
+    return [callbacks_lib.RhoScheduler(schedule)]
+
+
+def model_inputs(model, x, y):
+    """`x`, or `{"images": x, "labels": y}` for a model that takes the labels (the MLP head)."""
+    return {"images": x, "labels": y} if models.takes_labels(model) else x
+
+
+def evaluate_test_metrics(model, x, y, batch_size):
+    """Test accuracy, loss and the information metrics of a compiled classifier.
+
+    Returns:
+        A dict with `accuracy`, `loss`, the logged information metrics (`rate`, `rex`,
+        `i_xz_lower`, `i_yz`; `None` where the model does not log one), `consistency` and
+        `num_examples`.
+    """
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    result = {key: float(value) for key, value in logs.items()}
+    # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
+    # NaN for them): estimate them on the test set the same way.
+    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
+    for key in reporting.INFORMATION_KEYS:
+        result.setdefault(key, None)
+    result = reporting.add_consistency(result)
+    result["num_examples"] = int(len(y))
+    return result
+
+
+def title(objective, rho, dataset, num_examples):
+    """The summary's title: `CEB, rho=0 on fashion_mnist: 10000 test examples`."""
+    rho_text = "" if objective == "determ" else f", rho={rho:g}"
+    return f"{objective.upper()}{rho_text} on {dataset}: {num_examples} test examples"
+
+
+def write_training_outputs(out, model, history, config, info, heading):
+    """Writes `model.keras`, `history.json` and the two PNG plots into `out`, each atomically."""
+    reporting.replace_atomically(out / "model.keras", model.save)
+    reporting.write_json(out / "history.json", history)
+    # The test set is the `validation_data` of `fit`: monitored per epoch, never selected on.
+    reporting.replace_atomically(
+        out / "training_curves.png",
+        lambda path: reporting.plot_training_curves(
+            history, path, title=heading, validation_label="test"
+        ),
+    )
+    reporting.replace_atomically(
+        out / "information_plane.png",
+        lambda path: reporting.plot_information_plane(
+            history, path, num_classes=info.num_classes, batch_size=config.batch_size,
+            title=f"information plane, {config.objective.upper()}"
+            + ("" if config.objective == "determ" else f" rho={config.rho:g}"),
+            validation_label="test",
+        ),
+    )
+
+
+def check_config(config):
+    """The checks that need more than one field; returns the output folder."""
+    if config.backbone != "wide_resnet" and (config.wrn_depth or config.wrn_width):
+        raise TrainingError("--wrn-depth and --wrn-width need --backbone wide_resnet")
+    if config.wrn_depth is not None and (config.wrn_depth < 10 or (config.wrn_depth - 4) % 6):
+        raise TrainingError(
+            f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {config.wrn_depth}")
+    return config.out or config.default_out
+
+
+def training_options(config):
+    """The settings that determine what is trained (see `RESUME_FREE_OPTIONS`), as stored in
+    an unfinished run's folder to refuse resuming it with other settings."""
+    return {key: value for key, value in sorted(config.resolved().to_dict().items())
+            if key not in RESUME_FREE_OPTIONS}
+
+
+def check_out(out, config):
+    """Checks `out` before any work; returns whether to resume the unfinished run in it.
+
+    A finished run is refused without `overwrite`; an unfinished one is resumed, unless
+    its settings differ from these (refused) or `overwrite` is set (started over).
+    """
+    try:
+        run_folder.check_writable_folder(out, "--out")
+        state = run_folder.train_state(out)
+    except run_folder.RunFolderError as e:
+        raise TrainingError(str(e)) from None
+    shown = run_folder.show_path(out)
+    if state == run_folder.FINISHED and not config.overwrite:
+        found = ", ".join(run_folder.present(out, run_folder.TRAIN_OUTPUTS))
+        raise TrainingError(
+            f"--out {shown} already holds a finished run ({found}); pass --overwrite to "
+            "replace it, or choose another --out"
+        )
+    if state != run_folder.UNFINISHED or config.overwrite:
+        return False
+    saved = run_folder.read_options(out)
+    if saved is not None:
+        differences = run_folder.option_differences(saved, training_options(config))
+        if differences:
+            raise TrainingError(
+                f"--out {shown} holds an unfinished run with other options: "
+                f"{'; '.join(differences)}; run it with its own options to resume it, or "
+                "pass --overwrite to start over"
+            )
+    return True
+
+
+def data_parallel(config):
+    """The `distribute` engine (`keras_ceb.distribute.DataParallel`), or `None` for `none`.
+
+    Keras's multi-process variables without `distribute="data-parallel"` are an error, so
+    that a job never trains N independent copies by mistake.
+    """
+    try:
+        if config.distribute == "none":
+            if distribute.environment_num_processes() > 1:
+                raise TrainingError(
+                    f"${distribute.NUM_PROCESSES_VARIABLE} asks for several processes: "
+                    "pass --distribute data-parallel"
+                )
+            return None
+        parallel = distribute.data_parallel()
+    except ValueError as e:
+        raise TrainingError(str(e)) from e
+    if config.batch_size % parallel.num_replicas:
+        raise TrainingError(
+            f"--batch-size {config.batch_size} must be divisible by the {parallel.num_replicas} "
+            "devices of --distribute data-parallel"
+        )
+    return parallel
+
+
+def recorded_config(config, out, data_dir, num_train_examples, num_test_examples):
+    """The settings a run actually used, for `metrics.json`.
+
+    Every field, with the defaults and shortcuts resolved: absolute paths, the data files
+    read, the rho anneal's start and length (`None` and 0 without an anneal; the length cut
+    to `epochs - 1`), the Wide ResNet's depth and width, the number of examples.
+    `TrainConfig.from_json` reads it back.
+    """
+    recorded = {key: value for key, value in config.to_dict().items() if key != "rho_anneal"}
+    anneal_epochs = min(config.rho_anneal_epochs, config.epochs - 1)
+    start = anneal_start(config) if anneal_epochs > 0 else None  # 0 epochs: no anneal at all.
+    data_folder = None if data_dir is None else pathlib.Path(data_dir).expanduser().absolute()
+    recorded.update(
+        # Whether a missing copy would have been downloaded (the loader's default or never).
+        download=bool(config.download and datasets.dataset_info(config.dataset).download_default),
+        out=str(pathlib.Path(out).absolute()),
+        data_dir=None if data_folder is None else str(data_folder),
+        data_files={split: data.data_files(config.dataset, data_dir, split)
+                    for split in ("train", "test")},
+        num_train_examples=int(num_train_examples),
+        num_test_examples=int(num_test_examples),
+        rho_anneal_start=start,
+        rho_anneal_epochs=0 if start is None else anneal_epochs,
+        lr_decay_steps=(math.ceil(num_train_examples / config.batch_size) * config.epochs
+                        if config.lr_schedule == "cosine" else None),
+        marginal_components=config.marginal_components or None,
+    )
+    if config.backbone == "wide_resnet":
+        recorded.update(wrn_depth=backbone_kwargs(config)["depth"],
+                        wrn_width=backbone_kwargs(config)["width"])
+    return recorded
+
+
+def interrupted_message(log, trained, epochs, backup):
+    """What a Ctrl-C kept, and how to go on."""
+    shown = run_folder.show_path(backup)
+    if trained:
+        return (f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
+                f"in {shown}: run the same command again to finish")
+    if log.epoch is None:
+        return "interrupted before training started: run the same command again to start"
+    current = min(log.saved_epochs + 1, epochs)  # What the checkpoint lacks is lost.
+    if log.saved_epochs == 0:
+        return (f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
+                "run the same command again to start")
+    return (f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
+            f"saved in {shown}: run the same command again to resume")
+
+
+def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] = None):
+    """Trains, evaluates and saves the classifier of `config`; returns a `TrainResult`.
+
+    Args:
+        config: The settings (`TrainConfig`); fields left `None` take the dataset's recipe.
+        callbacks: More Keras callbacks for `fit`, run after the recipe's own (the rho anneal
+            first, the checkpoint last).
+        verbose: Overrides `config.verbose` (0: the summary only; 1: a progress bar on a
+            terminal, one line per epoch otherwise; 2: one line per epoch).
+
+    Returns:
+        A `TrainResult`; on the other processes of a multi-process job, one whose `model` is
+        `None` (process 0 evaluates and writes).
+
+    Raises:
+        TrainingError: bad settings, missing or damaged data, an unusable `out`, a run that
+            diverged (the last finite checkpoint is kept), a disk that filled up.
+        TrainingInterrupted: on Ctrl-C, saying what was kept (run again to resume).
+
+    Examples:
+
+        >>> from keras_ceb.training import TrainConfig, train
+        >>> result = train(TrainConfig(epochs=1, max_train_examples=256,
+        ...                            max_test_examples=64, out="/tmp/run"))
+        ... # doctest: +SKIP
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"`config` must be a TrainConfig. Received: config={config!r}")
+    if verbose is not None:
+        config = dataclasses.replace(config, verbose=verbose)
+    start = time.time()
+    config = config.resolved()
+    out = check_config(config)
+    parallel = data_parallel(config)
+    multi_process = parallel is not None and parallel.num_processes > 1
+    chief = parallel is None or parallel.is_chief
+    # In a multi-process job only process 0 reads or writes `out`.
+    resume = check_out(out, config) if chief else False
+    data_dir = data.check_data_dir(config.data_dir)
+    data.check_data_env()
+    download = None if config.download else False
+    x_train, y_train = data.load_split(
+        config.dataset, data_dir, "train", download, config.max_train_examples
+    )
+    x_test, y_test = data.load_split(config.dataset, data_dir, "test", download,
+                                     config.max_test_examples)
+    data.check_finite_data(x_train, f"{config.dataset} training images")
+    data.check_finite_data(x_test, f"{config.dataset} test images")
+    info = datasets.dataset_info(config.dataset)
+    backup = out / run_folder.BACKUP_DIR
+    if not chief:
+        pass  # Process 0 owns `out`.
+    elif not resume:  # A new run, or overwrite: the old outputs go now, not before the data.
+        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
+        backup.mkdir(parents=True)
+        run_folder.write_options(out, training_options(config))
+    else:
+        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
+        print(f"Resuming the unfinished run in {run_folder.show_path(out)} "
+              f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
+
+    keras.utils.set_random_seed(config.seed)
+
+    def scope():  # A new context manager for each `with`.
+        return parallel.scope() if parallel is not None else contextlib.nullcontext()
+
+    with scope():  # The model, its variables and the data shards belong to the engine.
+        # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
+        # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
+        model = build_model(config, info, math.ceil(len(x_train) / config.batch_size))
+        # The paper's MLP head under CEB, and the CatGen head, feed the labels to b(z|y):
+        # they are a model input.
+        labels_as_input = models.takes_labels(model)
+        train_data = datasets.EpochBatches(
+            x_train, y_train, config.batch_size, seed=config.seed,
+            labels_as_input=labels_as_input,
+            augment=None if config.augment == "none" else config.augment)
+        if labels_as_input:
+            test_data = datasets.EpochBatches(x_test, y_test, config.batch_size, shuffle=False,
+                                              labels_as_input=True)
+        else:
+            test_data = datasets.as_dataset(x_test, y_test, batch_size=config.batch_size,
+                                            shuffle=False)
+    log = run_folder.HistoryLog(out, write=chief)
+    seeding = callbacks_lib.EpochSeeding(config.seed)
+    progress = console.progress_mode(config.verbose)
+    trained = False
+    # The held-out estimates come before the log, which records them; all of these are
+    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would. A
+    # multi-process job skips them (Keras cannot fetch `predict` outputs that span processes)
+    # and is not resumable: it keeps no backup.
+    estimates = []
+    if config.objective != "determ" and not multi_process:
+        estimates = [callbacks_lib.InformationEstimates(
+            model_inputs(model, x_test, y_test), batch_size=config.batch_size, seed=config.seed)]
+    fit_callbacks = train_callbacks(config) + estimates + list(callbacks) + [
+        train_data.epoch_callback(),
+        seeding,
+        callbacks_lib.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
+        log,
+    ]
+    if not multi_process:
+        fit_callbacks += [
+            keras.callbacks.BackupAndRestore(
+                backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True,
+                delete_checkpoint=False,
+            ),
+            log.saved_callback(),
+        ]
+    if progress == "lines":
+        fit_callbacks.append(callbacks_lib.EpochLines())  # Last: it prints the logs.
+    try:
+        train_start = time.time()
+        try:
+            with scope():
+                model.fit(
+                    train_data, epochs=config.epochs, validation_data=test_data,
+                    callbacks=fit_callbacks, verbose=1 if progress == "bar" else 0,
+                    shuffle=False,  # `train_data` orders each epoch itself.
+                )
+        except callbacks_lib.NonFiniteTrainingError as e:
+            raise TrainingError(
+                f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
+                f"kept in {run_folder.show_path(backup)}. Try a lower --learning-rate (now "
+                f"{config.learning_rate:g}) and check the data; --overwrite starts over with "
+                "new options"
+            ) from None
+        except Exception as e:
+            if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
+                raise TrainingError(
+                    f"cannot resume from {run_folder.show_path(backup)}: "
+                    f"{first_line(e)}; pass --overwrite to start over"
+                ) from e
+            raise
+        trained = True
+        if resume and log.first_epoch is None:
+            print(f"All {config.epochs} epochs were done; evaluating and saving.")
+        train_time = time.time() - train_start
+        if multi_process:
+            if not chief:
+                print(f"process {parallel.process_id} of {parallel.num_processes}: training "
+                      "done; process 0 writes the results")
+                return TrainResult(None, reporting.history_with_consistency(log.history), {},
+                                   out, {})
+            model = models.compile_classifier(distribute.process_local_copy(model))
+            # Seeding the distributed model's generators on process 0 alone would be a
+            # collective that process 1 never joins (it waited at shutdown for 5 minutes).
+            seeding.set_model(model)
+        seeding.seed_epoch(config.epochs)  # The evaluation's draws, as after an uninterrupted run.
+        test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+                                     config.batch_size)
+        shift = None
+        if config.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
+            shift = presets.evaluate_cifar10_1(model, data_dir, config.batch_size)
+
+        heading = title(config.objective, config.rho, config.dataset, len(x_test))
+        history = reporting.history_with_consistency(log.history)
+        write_training_outputs(out, model, history, config, info, heading)
+        result = {
+            "config": recorded_config(config, out, data_dir, len(x_train), len(x_test)),
+            "environment": reporting.environment(),
+            "test": test,
+            "train_time_s": train_time,
+            "wall_time_s": time.time() - start,
+        }
+        if shift is not None:
+            result["cifar10_1"] = shift
+        if resume:  # How many epochs the interrupted run(s) had completed.
+            result["resumed_after_epochs"] = (
+                config.epochs if log.first_epoch is None else log.first_epoch
+            )
+        reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(interrupted_message(log, trained, config.epochs, backup)) from None
+    except OSError as e:  # A full disk, a folder removed under us, ...
+        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
+        raise TrainingError(
+            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
+            f"{run_folder.show_path(backup)}: fix it and run the same command again"
+        ) from e
+    shutil.rmtree(backup, ignore_errors=True)
+    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading))
+    if shift is not None:
+        print(shift["summary"])
+    print(f"Wrote {out}/: {', '.join(OUTPUT_NAMES)}")
+    return TrainResult(model, history, test, out, result)
