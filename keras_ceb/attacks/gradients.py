@@ -288,6 +288,7 @@ def loss_gradient(model, x, y, *, num_samples=1, seed=None, batch_size=256, trai
         losses, grad = loss_gradient(model, x_test[:8], y_test[:8])
         ```
     """
+    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     training = deprecated_training(training)
     check_positive_int(num_samples, "num_samples")
     check_positive_int(batch_size, "batch_size")

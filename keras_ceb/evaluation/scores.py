@@ -61,6 +61,7 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
         >>> r.shape, bool(np.array_equal(r, keras_ceb.evaluation.rate_scores(model, x)))
         ((16,), True)
     """
+    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
     encoder = export.rate_encoder(model)
     features = export.feature_model(model, encoder).predict(x, batch_size=batch_size, verbose=0)
@@ -80,6 +81,7 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
     Returns:
         A dict of NumPy arrays `[N]`; the direction of each is in `SCORE_DIRECTIONS`.
     """
+    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
     draws = 1 if estimator == "mean" else num_samples
     probs = inference.predict_probabilities(
@@ -123,6 +125,7 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
         >>> sorted({row["score"] for row in rows})
         ['entropy', 'max_softmax', 'rate']
     """
+    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
     kwargs = dict(num_samples=num_samples, batch_size=batch_size, output_key=output_key,
                   estimator=estimator)

@@ -202,7 +202,11 @@ def takes_labels(model):
         ...     [keras.Input((4,)), keras.layers.Dense(8)])))
         False
     """
-    return isinstance(model.input, dict) and "labels" in model.input
+    try:
+        inputs = model.input
+    except (AttributeError, ValueError):  # A model that was never built or called.
+        return False
+    return isinstance(inputs, dict) and "labels" in inputs
 
 
 def uses_catgen(model):

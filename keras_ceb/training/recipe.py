@@ -36,7 +36,7 @@ from keras_ceb import reporting
 from keras_ceb import run_folder
 from keras_ceb.training import data
 from keras_ceb.training import presets
-from keras_ceb.training.config import RHO_ANNEAL_AUTO_OFFSET
+from keras_ceb.training import config as config_lib
 from keras_ceb.training.config import TrainConfig
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -79,7 +79,7 @@ def anneal_start(config):
     if config.rho_anneal is None or config.objective == "determ":
         return None
     if config.rho_anneal == "auto":
-        return config.rho + RHO_ANNEAL_AUTO_OFFSET
+        return config.rho + config_lib.RHO_ANNEAL_AUTO_OFFSET
     return config.rho_anneal
 
 
