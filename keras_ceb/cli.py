@@ -539,15 +539,16 @@ def run_tune(args):
                                      else None)
     steps = math.ceil(len(x_train) / args.batch_size)
 
+    # Each trial's model is `train`'s, built at the trial's rho (the tuner runs the anneal).
+    trial_config = config_lib.TrainConfig(
+        objective=args.objective, rho_anneal=None, dataset=args.dataset, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule, latent_dim=args.latent_dim, covariance=args.covariance,
+        marginal_components=args.marginal_components, head=args.head, seed=args.seed,
+    ).resolved()
+
     def build(rho):
-        model = models.build_classifier(
-            args.objective, input_shape=info.input_shape, num_classes=info.num_classes,
-            latent_dim=args.latent_dim, rho=rho, covariance=args.covariance,
-            marginal_components=args.marginal_components or None, head=args.head,
-            seed=args.seed)
-        decay = steps * args.epochs if args.lr_schedule == "cosine" else None
-        return models.compile_classifier(model, learning_rate=args.learning_rate,
-                                         decay_steps=decay)
+        return recipe.build_model(dataclasses.replace(trial_config, rho=float(rho)), info, steps)
 
     # The labels are a model input for the CatGen head, and for CEB's MLP head (b(z|y) is fed
     # them): `models.takes_labels` of what `build` makes.

@@ -59,6 +59,24 @@ def format_value(key, value):
     return f"{value:.3f}"
 
 
+def markdown_table(header, rows):
+    """A Markdown table: the one table writer of keras_ceb's reports (`report.md`,
+    `trials.md`, the benchmarks).
+
+    Examples:
+
+        >>> print(markdown_table(["model", "accuracy"], [["CEB0", "91.9%"], ["Determ", 0.92]]))
+        | model | accuracy |
+        |---|---|
+        | CEB0 | 91.9% |
+        | Determ | 0.92 |
+    """
+    header = [str(cell) for cell in header]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def format_table(rows, title=None):
     """Formats `(label, value_string)` rows as a two-column text table.
 
@@ -223,6 +241,11 @@ def replace_atomically(path, write):
             os.unlink(temp)
         raise
     return path
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically (see `replace_atomically`); returns the path."""
+    return replace_atomically(path, lambda temp: temp.write_text(text))
 
 
 def write_json(path, obj):

@@ -6,10 +6,8 @@ paper, our numbers, the rule and the verdict.
 """
 
 import math
-import platform
 
-import keras
-
+from keras_ceb import reporting
 from keras_ceb.reproduce import claims as claims_lib
 from keras_ceb.reproduce import figures
 from keras_ceb.reproduce import results as results_lib
@@ -40,8 +38,7 @@ def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS
         "preset_calibration_epochs": list(preset.calibration_epochs),
         "class_names": list(data.class_names),
         "data_sizes": data.sizes(),
-        "environment": {"keras": keras.__version__, "backend": keras.backend.backend(),
-                        "python": platform.python_version()},
+        "environment": reporting.environment(hostname=False),
         **results_lib.gather(units, preset, data, out),
     }
     results["claims"] = claims_lib.evaluate_claims(results, claims)
@@ -93,12 +90,6 @@ def _paper_cell(name, keys):
     return ", ".join(found) if found else PAPER_SLOT
 
 
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def interval_text(results):
     """Which interval each number of the report has."""
     preset, seeds = results["preset"], results["seeds"]
@@ -128,7 +119,7 @@ def _figure4_tables(results):
         rows.append([model["label"], _cell(model, "accuracy", percent=True, digits=2)]
                     + [_cell(model, k, digits=2) for k in keys]
                     + [_paper_cell(name, ("accuracy",) + keys)])
-    information = _table(
+    information = reporting.markdown_table(
         ["model", "test accuracy", "max I(X;Z), train, epochs at rho (nats)",
          "max I(X;Z), held-out, epochs at rho", "max I(X;Z), train, all epochs",
          "max I(X;Z), held-out, all epochs", "paper"], rows)
@@ -141,7 +132,7 @@ def _figure4_tables(results):
                     + [_paper_cell(name, keys)])
     header = ["model"] + [f"{'L-inf' if norm == 'linf' else 'L2'} {eps:g}"
                           for norm, eps in columns] + ["paper"]
-    return information, _table(header, rows)
+    return information, reporting.markdown_table(header, rows)
 
 
 def _table1_tables(results):
@@ -158,20 +149,22 @@ def _table1_tables(results):
                          results_lib.SCORE_LABELS[score]]
                         + [_cell(model, k, percent=True, digits=1) for k in keys]
                         + [_paper_cell(name, keys)])
-    main = _table(["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows)
+    main = reporting.markdown_table(
+        ["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows)
     rows = []
     for ood_set in sets:
         for model in models.values():
             rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"]] + [
                 _cell(model, results_lib.ood_key(ood_set, score, "auroc"), percent=True,
                       digits=1) for score in results_lib.SCORES])
-    scores = _table(["OoD set", "model", "AUROC of R", "AUROC of H", "AUROC of max-softmax"],
-                    rows)
+    scores = reporting.markdown_table(
+        ["OoD set", "model", "AUROC of R", "AUROC of H", "AUROC of max-softmax"], rows)
     rows = []
     for name, model in models.items():
         rows.append([model["label"], _cell(model, "cw_success", percent=True, digits=1),
                      _paper_cell(name, ("cw_success",))])
-    cw = _table(["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows)
+    cw = reporting.markdown_table(
+        ["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows)
     return main, scores, cw
 
 
@@ -182,7 +175,8 @@ def _calibration_table(results):
         keys = [results_lib.ece_key(e) for e in epochs]
         rows.append([model["label"]] + [_cell(model, k, percent=True, digits=2) for k in keys]
                     + [_paper_cell(name, keys)])
-    return _table(["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows)
+    return reporting.markdown_table(
+        ["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows)
 
 
 def _memorization_table(results):
@@ -193,8 +187,9 @@ def _memorization_table(results):
         rows.append([entry["label"], final.format(percent=True, digits=1),
                      f"{entry['chance_level']:.0%}", entry["num_examples"], curve,
                      _paper_cell(name, ("memorization_final",))])
-    return _table(["model", "final training accuracy on random labels", "chance", "images",
-                   "per epoch", "paper"], rows)
+    return reporting.markdown_table(
+        ["model", "final training accuracy on random labels", "chance", "images",
+         "per epoch", "paper"], rows)
 
 
 def _claims_table(results):
@@ -203,7 +198,8 @@ def _claims_table(results):
         paper = claim["paper_text"]
         rows.append([i, f"{claim['statement']} ({claim['section']})", paper, claim["ours"],
                      f"**{claim['verdict']}**", claim["rule"]])
-    return _table(["#", "claim (paper section)", "paper", "ours", "verdict", "rule"], rows)
+    return reporting.markdown_table(
+        ["#", "claim (paper section)", "paper", "ours", "verdict", "rule"], rows)
 
 
 def _timing_text(results):

@@ -12,9 +12,7 @@ done when its last file exists, is readable, and records the configuration the p
 """
 
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
@@ -31,73 +29,29 @@ EVAL_MARKER = "eval.json"
 MEMORIZATION_FILE = "result.json"
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _temporary(path, suffix):
-    """An empty file beside `path`, with the permissions a plain `open` would give it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    os.chmod(name, 0o666 & ~_umask())
-    return pathlib.Path(name)
-
-
-def _replace(temporary, path):
-    try:
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return pathlib.Path(path)
-
-
 def write_json(path, obj):
     """Writes `obj` as indented JSON (NaN becomes `null`), atomically; returns the path."""
-    temporary = _temporary(path, ".tmp")
-    try:
-        reporting.write_json(temporary, obj)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return _replace(temporary, path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return reporting.write_json(path, obj)
 
 
 def write_text(path, text):
     """Writes `text` atomically; returns the path."""
-    temporary = _temporary(path, ".tmp")
-    try:
-        temporary.write_text(text)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return _replace(temporary, path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return reporting.write_text(path, text)
 
 
 def write_arrays(path, arrays):
     """Writes a dict of NumPy arrays as a compressed `.npz`, atomically; returns the path."""
-    temporary = _temporary(path, ".npz")
-    try:
-        np.savez_compressed(temporary, **{k: np.asarray(v) for k, v in arrays.items()})
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return _replace(temporary, path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    return reporting.replace_atomically(path, lambda temp: np.savez_compressed(temp, **arrays))
 
 
 def save_model(model, path):
     """`model.save` to a temporary `.keras` file beside `path`, then renamed into place."""
-    temporary = _temporary(path, ".keras")
-    try:
-        model.save(temporary)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return _replace(temporary, path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return reporting.replace_atomically(path, model.save)
 
 
 def read_json(path):

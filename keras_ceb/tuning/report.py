@@ -54,15 +54,14 @@ def format_table(result):
         | **2** | **0.9000** | n/a | n/a | n/a | n/a | n/a | n/a |
     """
     data = _as_dict(result)
-    lines = ["| " + " | ".join(header for _, header in TABLE_COLUMNS) + " |",
-             "|" + "---|" * len(TABLE_COLUMNS)]
+    rows = []
     for row in data["trials"]:
         best = row["trial_id"] == data["best"]["trial_id"]
         cells = [_text(key, row.get(key)) for key, _ in TABLE_COLUMNS]
         if best:
             cells = [f"**{c}**" if c != "n/a" else c for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return reporting.markdown_table([header for _, header in TABLE_COLUMNS], rows)
 
 
 def trials_csv(result):
@@ -222,8 +221,7 @@ def save_results(result, out, extra=None, dpi=100):
     data = _as_dict(result)
     reporting.replace_atomically(out / "trials.csv",
                                  lambda path: path.write_text(trials_csv(data)))
-    reporting.replace_atomically(out / "trials.md",
-                                 lambda path: path.write_text(format_table(data) + "\n"))
+    reporting.write_text(out / "trials.md", format_table(data) + "\n")
     reporting.replace_atomically(out / "objectives.png",
                                  lambda path: plot_objectives(data, path, dpi=dpi))
     best_file = (pathlib.Path(result.tuner.get_trial_dir(result.best["trial_id"]))
