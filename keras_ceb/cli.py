@@ -21,8 +21,6 @@ would have had (see `keras_ceb.run_folder`).
 import argparse
 import dataclasses
 import importlib
-import json
-import math
 import os
 import pathlib
 import re
@@ -71,12 +69,7 @@ class _LazyModule:
         return f"<lazy module {object.__getattribute__(self, '_name')!r}>"
 
 
-keras = _LazyModule("keras")
-np = _LazyModule("numpy")
-callbacks = _LazyModule("keras_ceb.callbacks")
 datasets = _LazyModule("keras_ceb.datasets")
-distribute = _LazyModule("keras_ceb.distribute")
-evaluation = _LazyModule("keras_ceb.evaluation")
 models = _LazyModule("keras_ceb.models")
 reporting = _LazyModule("keras_ceb.reporting")
 rho_lib = _LazyModule("keras_ceb.rho")
@@ -86,7 +79,7 @@ model_files = _LazyModule("keras_ceb.training.model_files")
 recipe = _LazyModule("keras_ceb.training.recipe")
 report_lib = _LazyModule("keras_ceb.evaluation.report")
 reproduce_command = _LazyModule("keras_ceb.reproduce.command")
-tuning = _LazyModule("keras_ceb.tuning")
+tune_command = _LazyModule("keras_ceb.tuning.command")
 
 DEFAULT_LEARNING_RATE = 1e-3
 RHO_ANNEAL_AUTO_OFFSET = 3.0
@@ -216,7 +209,7 @@ def _add_verbose_argument(parser):
 
 TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
 TUNE_SEARCHES = ("grid", "random", "bayesian")  # keras_ceb.tuning.SEARCHES
-DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"
+DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"  # keras_ceb.tuning.command.DEFAULT_RHO_VALUES
 DEFAULT_TUNE_EPOCHS = 5
 DEFAULT_VALIDATION_EXAMPLES = 5000
 OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
@@ -508,153 +501,10 @@ def evaluate_robustness(model, x, y, args):
 
 
 def run_tune(args):
-    """Runs `keras-ceb tune`; returns the `keras_ceb.tuning.RhoSearchResult`."""
-    start = time.time()
-    out = args.out or pathlib.Path("runs") / f"tune_{args.objective}"
-    if args.search != "grid" and args.rho_values is None and args.rho_min >= args.rho_max:
-        raise CLIError(f"--rho-min must be below --rho-max, got {args.rho_min:g} and "
-                       f"{args.rho_max:g}")
-    if args.tune_objective == "ood_auroc" and not args.marginal_components:
-        raise CLIError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
-    resume = check_tune_out(out, args)
-    data_dir = training_data.check_data_dir(args.data_dir)
-    training_data.check_data_env()
-    download = _download_flag(args)
-    info = datasets.dataset_info(args.dataset)
-    x_all, y_all = training_data.load_split(args.dataset, data_dir, "train", download)
-    training_data.check_finite_data(x_all, f"{args.dataset} training images")
-    held_out = args.validation_examples
-    if held_out >= len(x_all):
-        raise CLIError(f"--validation-examples {held_out} leaves no training example: the "
-                       f"{args.dataset} training set has {len(x_all)}")
-    x_val, y_val = x_all[-held_out:], y_all[-held_out:]
-    train_end = len(x_all) - held_out
-    if args.max_train_examples is not None:
-        train_end = min(train_end, args.max_train_examples)
-    x_train, y_train = x_all[:train_end], y_all[:train_end]
-    ood_name = args.ood_set or ("mnist" if args.dataset == "fashion_mnist" else "vertical_flip")
-    ood_x = tune_ood_set(ood_name, x_val, args)
-    # A random or Bayesian search draws from --rho-values too, when given.
-    rho_values = args.rho_values or (arguments.rho_list(DEFAULT_TUNE_RHOS) if args.search == "grid"
-                                     else None)
-    steps = math.ceil(len(x_train) / args.batch_size)
-
-    # Each trial's model is `train`'s, built at the trial's rho (the tuner runs the anneal).
-    trial_config = config_lib.TrainConfig(
-        objective=args.objective, rho_anneal=None, dataset=args.dataset, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule, latent_dim=args.latent_dim, covariance=args.covariance,
-        marginal_components=args.marginal_components, head=args.head, seed=args.seed,
-    ).resolved()
-
-    def build(rho):
-        return recipe.build_model(dataclasses.replace(trial_config, rho=float(rho)), info, steps)
-
-    # The labels are a model input for the CatGen head, and for CEB's MLP head (b(z|y) is fed
-    # them): `models.takes_labels` of what `build` makes.
-    takes_labels = args.head == "catgen" or (args.objective == "ceb" and args.head == "mlp")
-    train_x = {"images": x_train, "labels": y_train} if takes_labels else x_train
-    val_x = {"images": x_val, "labels": y_val} if takes_labels else x_val
-    progress = console.progress_mode(args.verbose)
-    fit_callbacks = [callbacks.EpochLines(prefix="  ")] if progress == "lines" else []
-    settings = {key: (str(value) if isinstance(value, pathlib.Path) else value)
-                for key, value in vars(args).items() if key not in ("handler", "command")}
-    if resume:
-        print(f"Resuming the unfinished search in {run_folder.show_path(out)} "
-              "(finished trials are kept; --overwrite starts over)")
-    else:
-        run_folder.clear(out, TUNE_OUTPUTS, backup=False)
-        shutil.rmtree(out / TUNER_DIR, ignore_errors=True)
-        (out / TUNER_DIR).mkdir(parents=True)
-        reporting.write_json(out / TUNER_DIR / TUNE_OPTIONS_FILE, tune_options(args))
-    max_trials = None if args.search == "grid" else (args.max_trials or 8)
-    try:
-        result = tuning.tune_rho(
-            build, train_x, y_train, (val_x, y_val), ood_x=ood_x,
-            objective=args.tune_objective, search=args.search, rho_values=rho_values,
-            rho_min=args.rho_min, rho_max=args.rho_max, max_trials=max_trials,
-            epochs=args.epochs, batch_size=args.batch_size, rho_anneal=args.rho_anneal,
-            rho_anneal_epochs=args.rho_anneal_epochs, seed=args.seed,
-            directory=out / TUNER_DIR, project_name="keras_tuner", overwrite=False,
-            progress=print if args.verbose >= console.PROGRESS else None,
-            verbose=1 if progress == "bar" else 0, callbacks=fit_callbacks, shuffle=True)
-    except RuntimeError as e:
-        raise CLIError(f"{_first_line(e)}; see the trials in "
-                       f"{run_folder.show_path(out / TUNER_DIR)}") from None
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted; the finished trials are kept in "
-                          f"{run_folder.show_path(out / TUNER_DIR)}: run the same command "
-                          "again to resume") from None
-    search = dict(result.settings)
-    search["tune_objective"] = search.pop("objective")  # `objective` is the training one.
-    config = {**settings, **search, "out": str(out.absolute()),
-              "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).absolute()),
-              "data_files": {"train": training_data.data_files(args.dataset, data_dir, "train")},
-              "ood_set": ood_name, "wall_time_s": time.time() - start}
-    written = tuning.save_results(result, out, extra={
-        "settings": config, "environment": reporting.environment()})
-    print()
-    print(tuning.format_table(result))
-    best = result.best
-    print(f"Best: rho = {best['rho']:g} ({result.objective} = {best[result.objective]:.4f}, "
-          f"{'higher' if result.direction == 'max' else 'lower'} is better)"
-          + (f"; {len(result.failed)} trial(s) failed" if result.failed else ""))
-    print(f"Wrote {out}/: {', '.join(written)}")
-    print(LOAD_HINT.format(path=out / "best_model.keras"))
+    """Runs `keras-ceb tune` (`keras_ceb.tuning.command`); returns its `RhoSearchResult`."""
+    result = tune_command.run(args)
+    print(LOAD_HINT.format(path=tune_command.output_folder(args) / "best_model.keras"))
     return result
-
-
-TUNE_OUTPUTS = ("trials.csv", "trials.md", "trials.json", "objectives.png", "best_model.keras")
-TUNER_DIR = "tuner"
-TUNE_OPTIONS_FILE = "options.json"
-# Options that may change between an interrupted `tune` and the run that resumes it.
-TUNE_RESUME_FREE_OPTIONS = ("data_dir", "download", "out", "overwrite", "verbose")
-
-
-def tune_options(args):
-    """The options of `tune` that determine the search (see `TUNE_RESUME_FREE_OPTIONS`)."""
-    return {key: (str(value) if isinstance(value, pathlib.Path) else value)
-            for key, value in sorted(vars(args).items())
-            if key not in ("handler", "command", *TUNE_RESUME_FREE_OPTIONS)}
-
-
-def check_tune_out(out, args):
-    """Checks `tune --out` before any work; returns whether to resume the search in it."""
-    try:
-        run_folder.check_writable_folder(out, "--out")
-    except run_folder.RunFolderError as e:
-        raise CLIError(str(e)) from None
-    shown = run_folder.show_path(out)
-    finished = (out / "trials.json").exists()
-    if finished and not args.overwrite:
-        raise CLIError(f"--out {shown} already holds a finished search (trials.json); pass "
-                       "--overwrite to replace it, or choose another --out")
-    options_file = out / TUNER_DIR / TUNE_OPTIONS_FILE
-    if finished or args.overwrite or not options_file.is_file():
-        return False
-    try:
-        saved = json.loads(options_file.read_text())
-    except ValueError:
-        saved = None
-    differences = run_folder.option_differences(saved or {}, tune_options(args))
-    if differences:
-        raise CLIError(f"--out {shown} holds an unfinished search with other options: "
-                       f"{'; '.join(differences)}; run it with its own options to resume it, "
-                       "or pass --overwrite to start over")
-    return True
-
-
-def tune_ood_set(name, x_val, args):
-    """The held-out OoD images of `tune`: as many as the held-out examples."""
-    if name == "mnist":
-        x, _ = training_data.load_split("mnist", training_data.mnist_ood_data_dir(args.data_dir), "test",
-                          _download_flag(args))
-        x = x[: len(x_val)]
-        if x.shape[1:] != x_val.shape[1:]:
-            raise CLIError(f"--ood-set mnist has images of shape {x.shape[1:]}, the "
-                           f"{args.dataset} images {x_val.shape[1:]}: choose another --ood-set")
-        return x
-    return evaluation.paper_ood_sets(x_val, seed=args.seed)[name]
 
 
 def run_reproduce(args):

@@ -8,6 +8,7 @@ import pytest
 
 import keras_ceb
 from keras_ceb import cli
+from keras_ceb.tuning import command as tune_command
 from tests.cli.cli_test import _run
 
 TINY = ["--rho-values", "2,0", "--epochs", "2", "--max-train-examples", "256",
@@ -64,14 +65,14 @@ def test_a_finished_search_is_kept(tuned):
 
 def test_an_unfinished_search_with_other_options_is_refused(tmp_path):
     args = cli.build_parser().parse_args(["tune", *TINY, "--out", str(tmp_path)])
-    (tmp_path / cli.TUNER_DIR).mkdir()
-    (tmp_path / cli.TUNER_DIR / cli.TUNE_OPTIONS_FILE).write_text(json.dumps(
-        {**cli.tune_options(args), "epochs": 5}))
+    (tmp_path / tune_command.TUNER_DIR).mkdir()
+    (tmp_path / tune_command.TUNER_DIR / tune_command.TUNE_OPTIONS_FILE).write_text(json.dumps(
+        {**tune_command.tune_options(args), "epochs": 5}))
     code, _, stderr = _run(["tune", *TINY, "--out", str(tmp_path)])
     assert code == 1 and stderr.count("\n") == 1
     assert "holds an unfinished search with other options: --epochs 2 (the unfinished run " \
            "has 5)" in stderr
-    assert cli.check_tune_out(tmp_path, cli.build_parser().parse_args(
+    assert tune_command.check_tune_out(tmp_path, cli.build_parser().parse_args(
         ["tune", *TINY[:2], "--epochs", "5", *TINY[4:], "--out", str(tmp_path)]))
 
 
@@ -123,3 +124,7 @@ def test_tune_feeds_the_labels_to_a_catgen_model_and_records_both_objectives(
     assert code == 0, stderr
     settings = json.loads((out / "trials.json").read_text())["settings"]
     assert settings["objective"] == "vib" and settings["tune_objective"] == "combined"
+
+
+def test_the_clis_default_grid_is_the_commands():
+    assert cli.DEFAULT_TUNE_RHOS == tune_command.DEFAULT_RHO_VALUES
