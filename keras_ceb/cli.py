@@ -81,8 +81,8 @@ report_lib = _LazyModule("keras_ceb.evaluation.report")
 reproduce_command = _LazyModule("keras_ceb.reproduce.command")
 tune_command = _LazyModule("keras_ceb.tuning.command")
 
-DEFAULT_LEARNING_RATE = 1e-3
-RHO_ANNEAL_AUTO_OFFSET = 3.0
+DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
+RHO_ANNEAL_AUTO_OFFSET = config_lib.RHO_ANNEAL_AUTO_OFFSET
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.

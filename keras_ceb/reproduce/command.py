@@ -11,20 +11,9 @@ its own options, `run_options(args)` turns them into keyword arguments of its `r
 
 import pathlib
 
+from keras_ceb import arguments
 from keras_ceb import reproduce
 from keras_ceb.reproduce import claims
-
-
-def _positive_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_parser(commands, handler):
@@ -45,7 +34,7 @@ def add_parser(commands, handler):
                                   .split("\n\n")[1])
         sub.add_argument("--preset", choices=tuple(module.PRESETS), default="cpu",
                          help=f"{module.PRESETS_HELP} (default: cpu)")
-        sub.add_argument("--seeds", type=_positive_int, metavar="N", default=1,
+        sub.add_argument("--seeds", type=arguments.positive_int, metavar="N", default=1,
                          help="seeds 0..N-1; with 2 or more, intervals are t-intervals over "
                          "seeds, with 1 a bootstrap over test examples (default: 1)")
         sub.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,

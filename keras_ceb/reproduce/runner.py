@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from keras_ceb import callbacks as callbacks_lib
+from keras_ceb import datasets
 from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb.reproduce import measurements
@@ -114,11 +115,20 @@ def train(unit, preset, data, out, progress=None):
     extra, snapshots = training_callbacks(spec, preset, data, model, seed)
     timer = _EpochTimer()
     start = time.monotonic()
-    history = model.fit(
-        training_inputs(spec, preset, data.x_train, data.y_train), data.y_train,
-        batch_size=preset.batch_size, epochs=preset.epochs, shuffle=True, verbose=0,
-        callbacks=[timer, *extra, _EpochDone(timer, progress, preset.epochs)],
-    )
+    # The training recipe's data order, per-epoch seeding and non-finite stop
+    # (`keras_ceb.training.train`): each epoch is a function of (seed, epoch).
+    train_data = datasets.EpochBatches(
+        data.x_train, np.asarray(data.y_train, "int32"), preset.batch_size, seed=seed,
+        labels_as_input=takes_labels(spec, preset))
+    try:
+        history = model.fit(
+            train_data, epochs=preset.epochs, shuffle=False, verbose=0,
+            callbacks=[timer, *extra, train_data.epoch_callback(),
+                       callbacks_lib.EpochSeeding(seed), callbacks_lib.TerminateOnNonFinite(),
+                       _EpochDone(timer, progress, preset.epochs)],
+        )
+    except callbacks_lib.NonFiniteTrainingError as e:
+        raise ReproduceError(f"training {spec.name} (seed {seed}) diverged: {e}") from None
     seconds = time.monotonic() - start
     storage.save_model(model, folder / storage.MODEL_FILE)
     storage.write_json(folder / storage.HISTORY_FILE, history.history)
