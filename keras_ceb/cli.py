@@ -256,14 +256,16 @@ def _add_tune_parser(commands):
     model = tune.add_argument_group("each trial (as in `train`)")
     model.add_argument("--objective", choices=("ceb", "vib"), default="ceb",
                        help="training objective (default: ceb)")
-    model.add_argument("--epochs", type=arguments.positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
+    model.add_argument("--epochs",
+                       type=arguments.positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
                        help=f"training epochs per trial (default: {DEFAULT_TUNE_EPOCHS})")
     model.add_argument(
         "--rho-anneal", type=arguments.anneal_offset, default=RHO_ANNEAL_AUTO_OFFSET,
         metavar="OFFSET|off",
         help="anneal each trial's rho from rho + OFFSET down to rho over the first "
         f"--rho-anneal-epochs epochs (default: {RHO_ANNEAL_AUTO_OFFSET:g})")
-    model.add_argument("--rho-anneal-epochs", type=arguments.non_negative_int, metavar="N", default=None,
+    model.add_argument("--rho-anneal-epochs",
+                       type=arguments.non_negative_int, metavar="N", default=None,
                        help="length of the anneal, at most --epochs - 1 (default: --epochs // 2)")
     model.add_argument("--learning-rate", type=arguments.positive_float, metavar="LR",
                        default=DEFAULT_LEARNING_RATE,
@@ -274,7 +276,8 @@ def _add_tune_parser(commands):
                        help="dimension of the bottleneck z (default: 4)")
     model.add_argument("--covariance", choices=("full", "diag"), default="full",
                        help="Gaussian covariance (default: full)")
-    model.add_argument("--marginal-components", type=arguments.non_negative_int, metavar="K", default=240,
+    model.add_argument("--marginal-components",
+                       type=arguments.non_negative_int, metavar="K", default=240,
                        help="components of m(z); the rate and ood_auroc need K > 0 (default: "
                        "240)")
     model.add_argument("--head", choices=HEADS, default="consistent",
@@ -286,9 +289,11 @@ def _add_tune_parser(commands):
                       help="folder searched first for the data files")
     data.add_argument("--no-download", dest="download", action="store_false",
                       help="never download: fail if no local copy of the data is found")
-    data.add_argument("--batch-size", type=arguments.positive_int, metavar="N", default=config_lib.DEFAULT_BATCH_SIZE,
+    data.add_argument("--batch-size", type=arguments.positive_int, metavar="N",
+                      default=config_lib.DEFAULT_BATCH_SIZE,
                       help=f"batch size (default: {config_lib.DEFAULT_BATCH_SIZE})")
-    data.add_argument("--max-train-examples", type=arguments.positive_int, metavar="N", default=None,
+    data.add_argument("--max-train-examples",
+                      type=arguments.positive_int, metavar="N", default=None,
                       help="train each trial on the first N training examples only")
     data.add_argument("--seed", type=int, metavar="SEED", default=0,
                       help="seed of every trial (same initial weights and data order) and "
@@ -324,7 +329,8 @@ def _add_evaluate_parser(commands):
                             help="OoD detection by rate R, entropy H and max-softmax on U(0,1) "
                             "noise, vertically flipped test images and (for Fashion-MNIST) the "
                             "MNIST test set")
-    robustness.add_argument("--cw-ood-examples", type=arguments.non_negative_int, metavar="N", default=0,
+    robustness.add_argument("--cw-ood-examples",
+                            type=arguments.non_negative_int, metavar="N", default=0,
                             help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
                             "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
     robustness.add_argument("--attack", choices=ATTACKS, default=None,
@@ -333,13 +339,16 @@ def _add_evaluate_parser(commands):
                             help="attack radius for PGD (default: 0.1)")
     robustness.add_argument("--attack-steps", type=arguments.positive_int, metavar="N", default=7,
                             help="PGD steps (default: 7)")
-    robustness.add_argument("--attack-step-size", type=arguments.positive_float, metavar="S", default=None,
+    robustness.add_argument("--attack-step-size",
+                            type=arguments.positive_float, metavar="S", default=None,
                             help="PGD step size in the attack's norm (default: "
                             "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
                             "L-inf, 0.03 * sqrt(pixels) for L2)")
-    robustness.add_argument("--attack-examples", type=arguments.positive_int, metavar="N", default=1000,
+    robustness.add_argument("--attack-examples",
+                            type=arguments.positive_int, metavar="N", default=1000,
                             help="attack the first N test examples (default: 1000)")
-    robustness.add_argument("--target-class", type=arguments.non_negative_int, metavar="K", default=None,
+    robustness.add_argument("--target-class",
+                            type=arguments.non_negative_int, metavar="K", default=None,
                             help="targeted attack towards class K (default: untargeted)")
     robustness.add_argument("--calibration", action="store_true",
                             help="expected calibration error and the reliability diagram (5%% bins)")

@@ -13,14 +13,15 @@ import time
 import keras
 import numpy as np
 
-from keras_ceb import callbacks as callbacks_lib
-from keras_ceb import datasets
 from keras_ceb import evaluation
 from keras_ceb import models
+from keras_ceb import run_folder
+from keras_ceb import training
 from keras_ceb.reproduce import measurements
 from keras_ceb.reproduce import storage
 from keras_ceb.reproduce.errors import ReproduceError
 from keras_ceb.reproduce.snapshots import CalibrationSnapshots
+from keras_ceb.training import TrainConfig
 
 
 def takes_labels(spec, preset):
@@ -87,54 +88,61 @@ class _EpochDone(keras.callbacks.Callback):
             self.progress.update(f"epoch {epoch + 1}/{self.epochs} done")
 
 
-def training_callbacks(spec, preset, data, model, seed):
-    """The rho anneal, the held-out I(X;Z) estimates and the calibration snapshots."""
-    result = []
-    if spec.rho is not None and preset.anneal_epochs:
-        result.append(callbacks_lib.RhoScheduler(callbacks_lib.linear_anneal(
-            spec.rho + preset.rho_anneal_offset, spec.rho, preset.anneal_epochs)))
-    if spec.objective != "determ":
-        x_info = data.x_test[:preset.information_examples]
-        result.append(callbacks_lib.InformationEstimates(
-            measurements.model_inputs(model, x_info), batch_size=preset.batch_size, seed=seed))
-    x_calib = data.x_test[:preset.calibration_examples]
-    snapshots = CalibrationSnapshots(measurements.model_inputs(model, x_calib),
-                                     preset.calibration_epochs)
-    return result + [snapshots], snapshots
+def training_config(spec, preset, data, seed, folder):
+    """The `keras_ceb.training.TrainConfig` of one model: the preset's settings, `folder` its
+    run folder. With a rho anneal in the preset (not for Determ) rho starts at
+    `rho + rho_anneal_offset`."""
+    anneal = spec.rho is not None and bool(preset.anneal_epochs)
+    backbone = dict(preset.backbone_kwargs)
+    return TrainConfig(
+        objective=spec.objective, rho=0.0 if spec.rho is None else float(spec.rho),
+        rho_anneal=spec.rho + preset.rho_anneal_offset if anneal else None,
+        rho_anneal_epochs=preset.anneal_epochs if anneal else 0, dataset=data.dataset,
+        backbone=preset.backbone, wrn_depth=backbone.get("depth"),
+        wrn_width=backbone.get("width"), head=preset.head, augment="none",
+        latent_dim=preset.latent_dim, covariance=preset.covariance,
+        marginal_components=preset.marginal_components or 0, epochs=preset.epochs,
+        batch_size=preset.batch_size, learning_rate=preset.learning_rate,
+        lr_schedule=preset.lr_schedule, seed=seed, out=folder, verbose=0)
 
 
 def train(unit, preset, data, out, progress=None):
-    """Trains one model and writes its folder; returns the marker record."""
+    """Trains one model with `keras_ceb.training.train` and writes its folder; returns the
+    marker record.
+
+    The recipe of `keras-ceb train`: the data order and the encoder's noise are functions of
+    (seed, epoch), a non-finite loss or weight stops with one line, and every epoch is
+    checkpointed, so an interrupted model resumes from its last epoch (with the calibration
+    snapshots already taken). The held-out estimates of every epoch and the final test
+    metrics use the first `information_examples` test images.
+    """
     folder = storage.model_folder(out, unit)
-    for stale in (storage.EVAL_MARKER, storage.EVAL_ARRAYS):  # of a model being replaced
-        (folder / stale).unlink(missing_ok=True)
+    resuming = (folder / run_folder.BACKUP_DIR).is_dir()
+    stale = (storage.EVAL_MARKER, storage.EVAL_ARRAYS) + (
+        () if resuming else (storage.CALIBRATION_FILE,))  # of a model being replaced
+    for name in stale:
+        (folder / name).unlink(missing_ok=True)
     spec, seed = unit.spec, unit.seed
-    keras.utils.set_random_seed(seed)
-    steps_per_epoch = math.ceil(len(data.x_train) / preset.batch_size)
-    model = build_model(spec, preset, data, steps_per_epoch, preset.epochs, seed)
-    extra, snapshots = training_callbacks(spec, preset, data, model, seed)
+    config = training_config(spec, preset, data, seed, folder)
+    snapshots = CalibrationSnapshots(data.x_test[:preset.calibration_examples],
+                                     preset.calibration_epochs,
+                                     path=folder / storage.CALIBRATION_FILE)
     timer = _EpochTimer()
+    count = preset.information_examples
     start = time.monotonic()
-    # The training recipe's data order, per-epoch seeding and non-finite stop
-    # (`keras_ceb.training.train`): each epoch is a function of (seed, epoch).
-    train_data = datasets.EpochBatches(
-        data.x_train, np.asarray(data.y_train, "int32"), preset.batch_size, seed=seed,
-        labels_as_input=takes_labels(spec, preset))
     try:
-        history = model.fit(
-            train_data, epochs=preset.epochs, shuffle=False, verbose=0,
-            callbacks=[timer, *extra, train_data.epoch_callback(),
-                       callbacks_lib.EpochSeeding(seed), callbacks_lib.TerminateOnNonFinite(),
-                       _EpochDone(timer, progress, preset.epochs)],
-        )
-    except callbacks_lib.NonFiniteTrainingError as e:
-        raise ReproduceError(f"training {spec.name} (seed {seed}) diverged: {e}") from None
+        result = training.train(
+            config, callbacks=[timer, snapshots, _EpochDone(timer, progress, preset.epochs)],
+            data=(data.x_train, np.asarray(data.y_train, "int32"), data.x_test[:count],
+                  np.asarray(data.y_test[:count], "int32")),
+            summary=False)
+    except training.TrainingError as e:
+        raise ReproduceError(f"training {spec.name} (seed {seed}): {e}") from None
     seconds = time.monotonic() - start
-    storage.save_model(model, folder / storage.MODEL_FILE)
-    storage.write_json(folder / storage.HISTORY_FILE, history.history)
     storage.write_arrays(folder / storage.CALIBRATION_FILE,
                          {f"epoch_{epoch}": p for epoch, p in snapshots.probabilities.items()})
     record = {
+        **result.metrics,
         "model": spec.name, "objective": spec.objective, "rho": spec.rho, "seed": seed,
         "training_config": preset.training_config(),
         "num_train": int(len(data.x_train)),

@@ -8,6 +8,8 @@ report draws the diagrams (5% bins, 90% intervals) and bootstraps the ECE.
 import keras
 import numpy as np
 
+from keras_ceb import inference
+from keras_ceb import reporting
 from keras_ceb import validation
 
 
@@ -15,10 +17,13 @@ class CalibrationSnapshots(keras.callbacks.Callback):
     """Keeps `softmax(model(x))` after each epoch of `epochs` (1-based).
 
     Args:
-        x: Held-out inputs in the format the model takes (a dict for a model that also takes
-            the labels: any labels do, the logits do not depend on them).
+        x: Held-out images (a model that also takes the labels is run through
+            `keras_ceb.inference.images_only`).
         epochs: The 1-based epochs after which to take a snapshot.
         batch_size: Batch size of the predictions.
+        path: Optional `.npz` file: each snapshot is saved there as it is taken, and the ones
+            already there are loaded when training starts, so that a resumed run keeps the
+            snapshots of the epochs it does not repeat.
 
     Attributes:
         probabilities: Dict `{epoch: float32 array [N, C]}`, filled during `fit`.
@@ -34,21 +39,33 @@ class CalibrationSnapshots(keras.callbacks.Callback):
         ([1, 3], (32, 3))
     """
 
-    def __init__(self, x, epochs, batch_size=256):
+    def __init__(self, x, epochs, batch_size=256, path=None):
         super().__init__()
         self.x = x
         self.epochs = tuple(sorted({validation.positive_int(e, "epochs") for e in epochs}))
         self.batch_size = validation.positive_int(batch_size, "batch_size")
+        self.path = path
         self.probabilities = {}
 
     def on_train_begin(self, logs=None):
         self.probabilities = {}
+        if self.path is not None:
+            try:
+                with np.load(self.path, allow_pickle=False) as saved:
+                    self.probabilities = {int(key.split("_")[1]): saved[key]
+                                          for key in saved.files}
+            except (OSError, ValueError, EOFError):
+                pass  # None saved yet.
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 not in self.epochs:
             return
-        logits = np.asarray(self.model.predict(self.x, batch_size=self.batch_size, verbose=0),
+        model = inference.images_only(self.model)
+        logits = np.asarray(model.predict(self.x, batch_size=self.batch_size, verbose=0),
                             "float64")
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         self.probabilities[epoch + 1] = probs.astype("float32")
+        if self.path is not None:
+            arrays = {f"epoch_{e}": p for e, p in self.probabilities.items()}
+            reporting.replace_atomically(self.path, lambda temp: np.savez_compressed(temp, **arrays))

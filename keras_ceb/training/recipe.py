@@ -34,7 +34,7 @@ from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
-from keras_ceb.training import data
+from keras_ceb.training import data as data_lib
 from keras_ceb.training import presets
 from keras_ceb.training import config as config_lib
 from keras_ceb.training.config import TrainConfig
@@ -278,7 +278,7 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
         download=bool(config.download and datasets.dataset_info(config.dataset).download_default),
         out=str(pathlib.Path(out).absolute()),
         data_dir=None if data_folder is None else str(data_folder),
-        data_files={split: data.data_files(config.dataset, data_dir, split)
+        data_files={split: data_lib.data_files(config.dataset, data_dir, split)
                     for split in ("train", "test")},
         num_train_examples=int(num_train_examples),
         num_test_examples=int(num_test_examples),
@@ -310,7 +310,8 @@ def interrupted_message(log, trained, epochs, backup):
             f"saved in {shown}: run the same command again to resume")
 
 
-def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] = None):
+def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] = None,
+          data: Optional[tuple] = None, summary: bool = True):
     """Trains, evaluates and saves the classifier of `config`; returns a `TrainResult`.
 
     Args:
@@ -319,6 +320,10 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
             first, the checkpoint last).
         verbose: Overrides `config.verbose` (0: the summary only; 1: a progress bar on a
             terminal, one line per epoch otherwise; 2: one line per epoch).
+        data: `(x_train, y_train, x_test, y_test)` arrays of `config.dataset`'s kind to train
+            and evaluate on, instead of loading them (`max_train_examples` and
+            `max_test_examples` still cut them); the reproducer passes its own split.
+        summary: Print the summary and the files written at the end.
 
     Returns:
         A `TrainResult`; on the other processes of a multi-process job, one whose `model` is
@@ -348,16 +353,22 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
     chief = parallel is None or parallel.is_chief
     # In a multi-process job only process 0 reads or writes `out`.
     resume = check_out(out, config) if chief else False
-    data_dir = data.check_data_dir(config.data_dir)
-    data.check_data_env()
-    download = None if config.download else False
-    x_train, y_train = data.load_split(
-        config.dataset, data_dir, "train", download, config.max_train_examples
-    )
-    x_test, y_test = data.load_split(config.dataset, data_dir, "test", download,
-                                     config.max_test_examples)
-    data.check_finite_data(x_train, f"{config.dataset} training images")
-    data.check_finite_data(x_test, f"{config.dataset} test images")
+    if data is None:
+        data_dir = data_lib.check_data_dir(config.data_dir)
+        data_lib.check_data_env()
+        download = None if config.download else False
+        x_train, y_train = data_lib.load_split(
+            config.dataset, data_dir, "train", download, config.max_train_examples
+        )
+        x_test, y_test = data_lib.load_split(config.dataset, data_dir, "test", download,
+                                             config.max_test_examples)
+    else:
+        data_dir = None
+        x_train, y_train, x_test, y_test = data
+        x_train, y_train = x_train[:config.max_train_examples], y_train[:config.max_train_examples]
+        x_test, y_test = x_test[:config.max_test_examples], y_test[:config.max_test_examples]
+    data_lib.check_finite_data(x_train, f"{config.dataset} training images")
+    data_lib.check_finite_data(x_test, f"{config.dataset} test images")
     info = datasets.dataset_info(config.dataset)
     backup = out / run_folder.BACKUP_DIR
     if not chief:
@@ -468,8 +479,12 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         heading = title(config.objective, config.rho, config.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
         write_training_outputs(out, model, history, config, info, heading)
+        recorded = recorded_config(config, out, data_dir, len(x_train), len(x_test))
+        if data is not None:
+            recorded["data_files"] = {"train": "arrays given to train()",
+                                      "test": "arrays given to train()"}
         result = {
-            "config": recorded_config(config, out, data_dir, len(x_train), len(x_test)),
+            "config": recorded,
             "environment": reporting.environment(),
             "test": test,
             "train_time_s": train_time,
@@ -491,8 +506,10 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
             f"{run_folder.show_path(backup)}: fix it and run the same command again"
         ) from e
     shutil.rmtree(backup, ignore_errors=True)
-    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading))
-    if shift is not None:
-        print(shift["summary"])
-    print(f"Wrote {out}/: {', '.join(OUTPUT_NAMES)}")
+    if summary:
+        print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]},
+                                       title=heading))
+        if shift is not None:
+            print(shift["summary"])
+        print(f"Wrote {out}/: {', '.join(OUTPUT_NAMES)}")
     return TrainResult(model, history, test, out, result)
