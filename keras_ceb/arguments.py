@@ -39,20 +39,27 @@ def non_negative_int(text):
     return _integer_at_least(text, 0, "a non-negative integer")
 
 
-def finite_float(text):
-    """A number that is finite in float32, the dtype of rho and of the learning rate."""
+def _float32(text, alternatives=""):
+    """`text` as a number finite in float32; `alternatives` (e.g. `", 'auto' or 'off'"`) are
+    named in the error."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
+        value = math.nan
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number{alternatives}, got {text!r}")
     if abs(value) > validation.FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
             f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
-            f"(finite in float32), got {text!r}"
+            f"(finite in float32){alternatives}, got {text!r}"
         )
     return value
+
+
+def finite_float(text):
+    """A number that is finite in float32, the dtype of rho and of the learning rate."""
+    return _float32(text)
 
 
 def positive_float(text):
@@ -83,18 +90,7 @@ def anneal_start(text):
         return None
     if text.lower() == "auto":
         return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, 'auto' or 'off', got {text!r}")
-    if abs(value) > validation.FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
-            f"(finite in float32), 'auto' or 'off', got {text!r}"
-        )
-    return value
+    return _float32(text, ", 'auto' or 'off'")
 
 
 def anneal_offset(text):

@@ -12,6 +12,7 @@ from keras_ceb.models.classifiers import compile_classifier
 from keras_ceb.models.classifiers import inference_model
 from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
+from keras_ceb.models.classifiers import head_takes_labels
 from keras_ceb.models.classifiers import takes_labels
 from keras_ceb.models.classifiers import uses_catgen
 from keras_ceb.models.denoising import build_denoising_ceb
@@ -35,6 +36,7 @@ __all__ = [
     "model_objective",
     "representation_model",
     "small_convnet",
+    "head_takes_labels",
     "takes_labels",
     "uses_catgen",
     "wide_resnet",

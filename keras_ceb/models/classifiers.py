@@ -193,6 +193,18 @@ def _check_head_units(units):
     return units
 
 
+def head_takes_labels(objective, head):
+    """Whether `build_classifier(objective, head=head)` takes `{"images", "labels"}`: the
+    CatGen head, and the MLP head under CEB (its b(z|y) is fed the labels).
+
+    Examples:
+
+        >>> head_takes_labels("ceb", "mlp"), head_takes_labels("vib", "mlp")
+        (True, False)
+    """
+    return head == "catgen" or (head == "mlp" and objective == "ceb")
+
+
 def takes_labels(model):
     """Whether `model` takes `{"images", "labels"}` (CEB with the MLP head, or the CatGen head).
 

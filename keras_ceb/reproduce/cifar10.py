@@ -2,7 +2,7 @@
 
 Trains CEB at rho = 0 ("CEB0"), CEB at rho = 5 ("CEB5") and Determ (the same network with
 z = mu(x)), each by `keras-ceb train --dataset cifar10` with the paper's recipe
-(`TRAIN_RECIPE`): a Wide ResNet without BatchNorm, a 4-d Gaussian `StochasticEncoder` and
+(`keras_ceb.training.presets.CIFAR10_RECIPE`): a Wide ResNet without BatchNorm, a 4-d Gaussian `StochasticEncoder` and
 bidirectional CatGen CEB (eq. 26) through `CatGenHead(num_classes=10)`, AutoAugment's CIFAR-10
 policy, Adam at 1e-3 divided by 10 at 1/2 and 3/4 of training. Each model is evaluated with the
 consistent classifier `softmax_y log b(z|y)` (the head's logits) on the CIFAR-10 test set and,
@@ -38,9 +38,6 @@ import time
 import numpy as np
 
 from keras_ceb import arguments
-from keras_ceb.training import presets
-from keras_ceb.training.presets import evaluate_cifar10_1  # noqa: F401 (part of this module's API)
-from keras_ceb.training.presets import learning_rate_schedule  # noqa: F401
 
 NAME = "cifar10"
 HELP = ("the paper's section 3.1.6 on CIFAR-10: CEB0, CEB5 and Determ Wide ResNets, CIFAR-10.1, "
@@ -49,8 +46,6 @@ PRESETS_HELP = ("cpu: a smoke run in minutes (WRN-10-2, 2,048 images); gpu: the 
                 "(WRN-28-10, 800 epochs), for an accelerator")
 OVERRIDES = ("wrn_depth", "wrn_width", "epochs", "batch_size", "max_train_examples",
              "max_test_examples", "attack_examples", "linf_epsilons", "l2_epsilons")
-# `keras-ceb train --dataset cifar10` uses these where an option is not given.
-TRAIN_RECIPE = presets.CIFAR10_RECIPE
 # (name, objective, rho) of the models of Figure 6.
 MODELS = (("ceb0", "ceb", 0.0), ("ceb5", "ceb", 5.0), ("determ", "determ", 0.0))
 TRANSFER_SOURCES = ("ceb5", "determ")

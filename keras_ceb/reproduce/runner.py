@@ -25,8 +25,8 @@ from keras_ceb.training import TrainConfig
 
 
 def takes_labels(spec, preset):
-    """Whether the model of `spec` takes `{"images", "labels"}` (CEB with the MLP head)."""
-    return spec.objective == "ceb" and preset.head == "mlp"
+    """Whether the model of `spec` takes `{"images", "labels"}` (`models.head_takes_labels`)."""
+    return models.head_takes_labels(spec.objective, preset.head)
 
 
 def build_model(spec, preset, data, steps_per_epoch, epochs, seed, anneal=True):
@@ -138,9 +138,7 @@ def train(unit, preset, data, out, progress=None):
             summary=False)
     except training.TrainingError as e:
         raise ReproduceError(f"training {spec.name} (seed {seed}): {e}") from None
-    seconds = time.monotonic() - start
-    storage.write_arrays(folder / storage.CALIBRATION_FILE,
-                         {f"epoch_{epoch}": p for epoch, p in snapshots.probabilities.items()})
+    seconds = time.monotonic() - start  # The snapshots saved themselves as they were taken.
     record = {
         **result.metrics,
         "model": spec.name, "objective": spec.objective, "rho": spec.rho, "seed": seed,

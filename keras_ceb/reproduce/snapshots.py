@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from keras_ceb import inference
-from keras_ceb import reporting
 from keras_ceb import validation
+from keras_ceb.reproduce import storage
 
 
 class CalibrationSnapshots(keras.callbacks.Callback):
@@ -67,5 +67,5 @@ class CalibrationSnapshots(keras.callbacks.Callback):
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         self.probabilities[epoch + 1] = probs.astype("float32")
         if self.path is not None:
-            arrays = {f"epoch_{e}": p for e, p in self.probabilities.items()}
-            reporting.replace_atomically(self.path, lambda temp: np.savez_compressed(temp, **arrays))
+            storage.write_arrays(self.path, {f"epoch_{e}": p
+                                             for e, p in self.probabilities.items()})

@@ -261,13 +261,15 @@ def data_parallel(config):
     return parallel
 
 
-def recorded_config(config, out, data_dir, num_train_examples, num_test_examples):
+def recorded_config(config, out, data_dir, num_train_examples, num_test_examples,
+                    data_files=None):
     """The settings a run actually used, for `metrics.json`.
 
     Every field, with the defaults and shortcuts resolved: absolute paths, the data files
     read, the rho anneal's start and length (`None` and 0 without an anneal; the length cut
     to `epochs - 1`), the Wide ResNet's depth and width, the number of examples.
-    `TrainConfig.from_json` reads it back.
+    `TrainConfig.from_json` reads it back. `data_files` replaces the search for the files
+    read (for arrays given to `train`).
     """
     recorded = {key: value for key, value in config.to_dict().items() if key != "rho_anneal"}
     anneal_epochs = min(config.rho_anneal_epochs, config.epochs - 1)
@@ -278,8 +280,8 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
         download=bool(config.download and datasets.dataset_info(config.dataset).download_default),
         out=str(pathlib.Path(out).absolute()),
         data_dir=None if data_folder is None else str(data_folder),
-        data_files={split: data_lib.data_files(config.dataset, data_dir, split)
-                    for split in ("train", "test")},
+        data_files=data_files or {split: data_lib.data_files(config.dataset, data_dir, split)
+                                  for split in ("train", "test")},
         num_train_examples=int(num_train_examples),
         num_test_examples=int(num_test_examples),
         rho_anneal_start=start,
@@ -479,12 +481,10 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         heading = title(config.objective, config.rho, config.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
         write_training_outputs(out, model, history, config, info, heading)
-        recorded = recorded_config(config, out, data_dir, len(x_train), len(x_test))
-        if data is not None:
-            recorded["data_files"] = {"train": "arrays given to train()",
-                                      "test": "arrays given to train()"}
+        given = None if data is None else {split: "arrays given to train()"
+                                           for split in ("train", "test")}
         result = {
-            "config": recorded,
+            "config": recorded_config(config, out, data_dir, len(x_train), len(x_test), given),
             "environment": reporting.environment(),
             "test": test,
             "train_time_s": train_time,

@@ -18,6 +18,7 @@ from keras_ceb import callbacks
 from keras_ceb import console
 from keras_ceb import datasets
 from keras_ceb import evaluation
+from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
 from keras_ceb import tuning
@@ -88,9 +89,7 @@ def run(args):
     def build(rho):
         return recipe.build_model(dataclasses.replace(trial_config, rho=float(rho)), info, steps)
 
-    # The labels are a model input for the CatGen head, and for CEB's MLP head (b(z|y) is fed
-    # them): `models.takes_labels` of what `build` makes.
-    takes_labels = args.head == "catgen" or (args.objective == "ceb" and args.head == "mlp")
+    takes_labels = models.head_takes_labels(args.objective, args.head)
     train_x = {"images": x_train, "labels": y_train} if takes_labels else x_train
     val_x = {"images": x_val, "labels": y_val} if takes_labels else x_val
     progress = console.progress_mode(args.verbose)

@@ -67,3 +67,11 @@ def test_the_saved_model_serves_images_alone(trained, tmp_path):
     np.testing.assert_allclose(np.asarray(logits), inference.images_only(model).predict(
         x[:4], verbose=0), rtol=1e-4, atol=1e-5)
     assert np.asarray(served.rate(x[:4])).shape == (4,)
+
+
+@pytest.mark.parametrize("objective", ["ceb", "vib", "determ"])
+@pytest.mark.parametrize("head", models.HEADS)
+def test_head_takes_labels_says_what_the_builder_makes(objective, head):
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
+    model = models.build_classifier(objective, head=head, backbone=backbone)
+    assert models.head_takes_labels(objective, head) == models.takes_labels(model)
