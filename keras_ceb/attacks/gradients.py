@@ -530,3 +530,66 @@ def prepare_inputs(model, x, y, clip_min, clip_max, targeted=False):
     num_classes = num_classes_of(model, x)
     check_classes(labels, num_classes, what="target classes" if targeted else "classes")
     return x, labels, out_dtype, num_classes
+
+
+# Logits by direct calls (a compiled `model.predict` keeps the encoder mode it was traced with).
+
+
+def _logits_body(num_samples):
+    def body(ctx, state, consts):
+        (x,) = consts
+        logits = eot_logits(ctx, x, num_samples)
+        if num_samples == 1:
+            return (logits[0],)
+        return (ops.log(ops.mean(ops.softmax(logits, axis=-1), axis=0) + 1e-30),)
+
+    return body
+
+
+def logits_function(model, num_samples=1):
+    """`f(x_batch) -> float32 NumPy logits` of `model` called with `training=False`, compiled.
+
+    Under `keras_ceb.inference.sampling_at_inference` every call draws z (a compiled
+    `model.predict` keeps the encoder mode it was traced with); with `num_samples > 1` it returns
+    the log of the softmax averaged over that many draws. Call it inside `attack_scope` for
+    seeded draws and a model left as it was found.
+    """
+    run = compiled_loop(model, ("logits", int(num_samples)), _logits_body(int(num_samples)))
+    num_classes = []
+
+    def call(xb):
+        if not num_classes:
+            num_classes.append(num_classes_of(model, xb))
+        (logits,) = run((np.zeros((len(xb), num_classes[0]), "float32"),), (xb,), 1)
+        return np.asarray(ops.convert_to_numpy(logits))
+
+    return call
+
+
+def predict_logits(model, x, *, batch_size=256, seed=None, num_samples=1):
+    """Float32 logits of `model` by direct calls, seeded, the model's state restored after.
+
+    With `num_samples > 1` (a model whose encoders sample z), the log of the mean softmax over
+    that many draws (see `logits_function`).
+
+    Examples:
+
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> predict_logits(model, np.zeros((5, 3), "float32")).shape
+        (5, 2)
+    """
+    model = inference.images_only(model)
+    x = np.asarray(x, "float32")
+    check_positive_int(batch_size, "batch_size")
+    if len(x) == 0:
+        return np.zeros((0, num_classes_of(model, np.zeros((1,) + x.shape[1:], "float32"))),
+                        "float32")
+    out = None
+    with attack_scope(model, seed=seed, num_samples=num_samples):
+        forward = logits_function(model, num_samples)
+        for rows, (xb,) in batches(len(x), batch_size, x):
+            logits = forward(xb)
+            if out is None:
+                out = np.zeros((len(x), logits.shape[-1]), "float32")
+            out[rows] = logits[: len(rows)]
+    return out
