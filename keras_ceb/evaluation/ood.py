@@ -168,6 +168,61 @@ def max_softmax_score(logits):
     return np.exp(log_probs.max(axis=-1))
 
 
+def max_logit_score(logits):
+    """Per-example largest logit `max_y f_y(x)` (Hendrycks et al., 2022). Higher on
+    in-distribution data (`higher_is_in_distribution=True`). Unlike the max-softmax it keeps
+    the logits' scale, which the softmax divides out.
+
+    Args:
+        logits: Array `(num_examples, num_classes)` of logits, finite.
+
+    Returns:
+        Float64 array `(num_examples,)`.
+
+    Examples:
+
+        >>> max_logit_score(np.array([[1.0, 3.0], [-2.0, -1.0]]))
+        array([ 3., -1.])
+
+    References:
+        Hendrycks, Basart, Mazeika, Zou, Kwon, Mostajabi, Steinhardt and Song, "Scaling
+        Out-of-Distribution Detection for Real-World Settings", ICML 2022.
+    """
+    return _validate_logits(logits).max(axis=-1)
+
+
+def energy_score(logits, temperature=1.0):
+    """Per-example negative energy `T log sum_y exp(f_y(x) / T)` (Liu et al., 2020).
+
+    The free energy of the logits is `E(x) = -T logsumexp(f(x) / T)`; this returns `-E(x)`,
+    higher on in-distribution data (`higher_is_in_distribution=True`). Liu et al. use `T = 1`.
+
+    Args:
+        logits: Array `(num_examples, num_classes)` of logits, finite.
+        temperature: `T > 0`.
+
+    Returns:
+        Float64 array `(num_examples,)`.
+
+    Examples:
+
+        >>> energy_score(np.zeros((1, 10)))  # log(10)
+        array([2.30258509])
+
+    References:
+        Liu, Wang, Owens and Li, "Energy-based Out-of-distribution Detection", NeurIPS 2020.
+    """
+    logits = _validate_logits(logits)
+    if isinstance(temperature, bool) or not (
+            isinstance(temperature, (int, float, np.floating)) and np.isfinite(temperature)
+            and temperature > 0):
+        raise ValueError(f"`temperature` must be a finite number > 0. "
+                         f"Received: temperature={temperature!r}")
+    scaled = logits / temperature
+    top = scaled.max(axis=-1, keepdims=True)
+    return temperature * (top[:, 0] + np.log(np.sum(np.exp(scaled - top), axis=-1)))
+
+
 def _oriented(in_scores, out_scores, higher_is_in_distribution):
     in_scores = _validate_scores(in_scores, "in_scores")
     out_scores = _validate_scores(out_scores, "out_scores")

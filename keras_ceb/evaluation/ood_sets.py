@@ -5,6 +5,11 @@ the MNIST test set, the vertically flipped Fashion-MNIST test images, and CW-L2 
 examples. The first three are built here from arrays the caller passes in (the adversarial set
 comes from `keras_ceb.attacks`). Images are float NHWC in `[0, 1]`, as the models expect. Every
 function returns a new array and never writes to, or returns a view of, the caller's arrays.
+
+Beyond the paper, `standard_ood_sets` adds the grouping OpenOOD (v1.5) reports: *near* sets,
+which share the in-distribution images' content (the vertical flip and a 90-degree rotation of
+the test images), and *far* sets, which do not (MNIST, U(0,1) and Gaussian noise); metrics are
+averaged per group (`OOD_GROUPS`, `group_averages`).
 """
 
 import numpy as np
@@ -125,6 +130,55 @@ def vertical_flip(x):
     return np.ascontiguousarray(np.flip(array, axis=1))
 
 
+def rotate_90(x):
+    """Test images rotated by 90 degrees counter-clockwise (a near OoD set): same pixels and
+    objects as the in-distribution images, in an orientation the training set never shows.
+
+    Args:
+        x: Square images `(num_images, size, size, channels)` or `(num_images, size, size)`.
+
+    Returns:
+        A new array with `result[:, i, j] == x[:, j, size - 1 - i]`.
+
+    Examples:
+
+        >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+        >>> rotate_90(x)[0, :, :, 0]
+        array([[1., 3.],
+               [0., 2.]], dtype=float32)
+    """
+    array = _validate_images(x)
+    if array.shape[1] != array.shape[2]:
+        raise ValueError(f"`x` must hold square images to rotate them. "
+                         f"Received: x={describe_array(array)}")
+    return np.ascontiguousarray(np.rot90(array, k=1, axes=(1, 2)))
+
+
+def gaussian_noise(x, seed):
+    """Images of i.i.d. Gaussian pixels with the mean and standard deviation of `x`'s pixels,
+    clipped to `[0, 1]` (a far OoD set, OpenOOD's "Gaussian").
+
+    Args:
+        x: In-distribution images whose shape, dtype and pixel statistics to copy.
+        seed: Required: a non-negative int, or `None` for fresh entropy.
+
+    Returns:
+        A new float array shaped like `x`.
+
+    Examples:
+
+        >>> noise = gaussian_noise(np.full((2, 4, 4, 1), 0.5, "float32"), seed=0)
+        >>> noise.shape, float(noise.min()) >= 0.0
+        ((2, 4, 4, 1), True)
+    """
+    array = _validate_images(x)
+    _validate_seed(seed)
+    dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float32
+    values = array.astype("float64")
+    draws = np.random.default_rng(seed).normal(values.mean(), values.std(), size=array.shape)
+    return np.clip(draws, 0.0, 1.0).astype(dtype)
+
+
 def mnist_test_images(x, image_shape=None):
     """The MNIST test images as an OoD set for a Fashion-MNIST model, in the model's format.
 
@@ -201,3 +255,74 @@ def paper_ood_sets(x, *, seed, mnist_x=None):
     if mnist_x is not None:
         sets["mnist"] = mnist_test_images(mnist_x, image_shape=array.shape[1:])
     return sets
+
+
+# OpenOOD's grouping of the sets `standard_ood_sets` makes.
+OOD_GROUPS = {"near": ("vertical_flip", "rotate_90"),
+              "far": ("mnist", "uniform_noise", "gaussian_noise")}
+
+
+def standard_ood_sets(x, *, seed, mnist_x=None):
+    """The paper's sets plus a 90-degree rotation (near) and Gaussian noise (far).
+
+    Args:
+        x: In-distribution test images, float NHWC in `[0, 1]`, square.
+        seed: Required seed of the noise images.
+        mnist_x: Optional MNIST test images (the `"mnist"` set only when given).
+
+    Returns:
+        A dict of new arrays, near sets first: `vertical_flip`, `rotate_90`, then `mnist`,
+        `uniform_noise`, `gaussian_noise`. `OOD_GROUPS` says which group each is in.
+
+    Examples:
+
+        >>> sets = standard_ood_sets(np.zeros((4, 28, 28, 1), "float32"), seed=0)
+        >>> list(sets)
+        ['vertical_flip', 'rotate_90', 'uniform_noise', 'gaussian_noise']
+    """
+    array = _validate_images(x, min_ndim=4)
+    paper = paper_ood_sets(array, seed=seed, mnist_x=mnist_x)
+    sets = {"vertical_flip": paper["vertical_flip"], "rotate_90": rotate_90(array)}
+    if "mnist" in paper:
+        sets["mnist"] = paper["mnist"]
+    sets["uniform_noise"] = paper["uniform_noise"]
+    # Its own stream: the same seed must not give noise correlated with the uniform set's.
+    sets["gaussian_noise"] = gaussian_noise(
+        array, None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+    return sets
+
+
+def ood_group(name):
+    """`"near"`, `"far"` or `None` (a set outside `OOD_GROUPS`, e.g. adversarial examples)."""
+    for group, names in OOD_GROUPS.items():
+        if name in names:
+            return group
+    return None
+
+
+def group_averages(rows, metrics=("fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out")):
+    """Per (group, score), the mean of each metric over the group's sets in `rows`.
+
+    Args:
+        rows: Rows of `evaluate_ood` (`ood_set`, `score` and the metrics).
+        metrics: The metrics to average.
+
+    Returns:
+        Rows `{"group", "score", "num_sets", <metric>: mean}`, near before far, scores in the
+        order of `rows`.
+
+    Examples:
+
+        >>> rows = [{"ood_set": "vertical_flip", "score": "rate", "auroc": 0.5},
+        ...         {"ood_set": "rotate_90", "score": "rate", "auroc": 1.0}]
+        >>> group_averages(rows, metrics=("auroc",))
+        [{'group': 'near', 'score': 'rate', 'num_sets': 2, 'auroc': 0.75}]
+    """
+    out = []
+    for group in OOD_GROUPS:
+        scores = list(dict.fromkeys(r["score"] for r in rows if ood_group(r["ood_set"]) == group))
+        for score in scores:
+            chosen = [r for r in rows if r["score"] == score and ood_group(r["ood_set"]) == group]
+            out.append({"group": group, "score": score, "num_sets": len(chosen),
+                        **{m: float(np.mean([r[m] for r in chosen])) for m in metrics}})
+    return out

@@ -1,12 +1,15 @@
-"""Per-example OoD scores of a trained model: the rate R and the classifier's H and max-softmax.
+"""Per-example OoD scores of a trained model: the rate R, the classifier's logit scores (entropy
+H, max-softmax, max-logit, energy) and, with training data as a reference, the feature
+detectors (Mahalanobis and KNN on the backbone features and on z; `detectors`).
 
-Every score is computed with one of two estimators, the same for all of them so that they are
-compared on equal terms:
+Every score of the classifier is computed with one of two estimators, the same for all of
+them so that they are compared on equal terms (the feature detectors always use the
+deterministic features and the encoder mean):
 
 - `"mean"` (the default): at the encoder mean `z = mu(x)`. Deterministic. For the rate,
   `log e(mu|x) - log m(mu) = -log|det L| - D/2 log 2 pi - log m(mu)`.
 - `"sample"`: the average over `num_samples` draws `z ~ e(z|x)` (of the rate; of the
-  probabilities for H and max-softmax).
+  probabilities for H and max-softmax; of the max-logit and energy of each draw).
 
 Why the mean is the default: one draw of z adds about 0.7 nats of noise per example to the
 rate at rho = 0, more than the 0.3-0.5 nats that separate in- from out-of-distribution inputs;
@@ -20,9 +23,12 @@ from keras import ops
 from keras_ceb import export
 from keras_ceb import inference
 from keras_ceb import validation
+from keras_ceb.evaluation import detectors as detectors_lib
 from keras_ceb.evaluation import ood
 
 ESTIMATORS = ("mean", "sample")
+LOGIT_SCORES = ("entropy", "max_softmax", "max_logit", "energy")
+FEATURE_SCORES = detectors_lib.FeatureDetectors.SCORES
 
 
 def resolve_estimator(estimator, num_samples):
@@ -73,10 +79,21 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
     return np.concatenate(chunks).astype("float64")
 
 
-def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, estimator=None):
-    """The scores of the paper for `x`: `rate` (if the model has one), `entropy`, `max_softmax`.
+def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, estimator=None,
+               reference=None, temperature=1.0):
+    """Every OoD score of `model` on `x`.
 
-    All three use the same `estimator` (see `rate_scores`).
+    - `entropy`, `max_softmax`, `max_logit` and `energy` (at `temperature`) from the logits;
+    - `rate`, if the model has one;
+    - with `reference`, the feature detectors `mahalanobis`, `mahalanobis_z`, `knn`, `knn_z`.
+
+    The classifier's scores and the rate use the same `estimator` (see `rate_scores`).
+
+    Args:
+        model, x, num_samples, batch_size, output_key, estimator: As in `rate_scores`.
+        reference: A fitted `keras_ceb.evaluation.FeatureDetectors`, or the in-distribution
+            training data `(x_train, y_train)` to fit one on (see `fit_reference`).
+        temperature: The energy score's temperature (Liu et al.: 1).
 
     Returns:
         A dict of NumPy arrays `[N]`; the direction of each is in `SCORE_DIRECTIONS`.
@@ -84,33 +101,78 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
     model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
     draws = 1 if estimator == "mean" else num_samples
-    probs = inference.predict_probabilities(
-        model, x, draws, batch_size, output_key, sample=estimator == "sample"
-    )
-    log_probs = np.log(np.clip(probs, 1e-300, 1.0))
+    logits = _logit_draws(model, x, draws, batch_size, output_key, estimator == "sample")
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    log_probs = np.log(np.clip(probs.mean(axis=0), 1e-300, 1.0))
     scores = {"entropy": ood.entropy_score(log_probs),
-              "max_softmax": ood.max_softmax_score(log_probs)}
+              "max_softmax": ood.max_softmax_score(log_probs),
+              "max_logit": np.mean([ood.max_logit_score(d) for d in logits], axis=0),
+              "energy": np.mean([ood.energy_score(d, temperature) for d in logits], axis=0)}
     try:
         export.rate_encoder(model)
     except ValueError:
-        return scores  # No marginal: the rate is not defined for this model.
-    scores["rate"] = rate_scores(model, x, num_samples, batch_size, estimator=estimator)
+        pass  # No marginal: the rate is not defined for this model.
+    else:
+        scores["rate"] = rate_scores(model, x, num_samples, batch_size, estimator=estimator)
+    if reference is not None:
+        scores.update(fit_reference(model, reference, batch_size).scores(model, x, batch_size))
     return scores
 
 
+def fit_reference(model, reference, batch_size=256):
+    """`reference` as fitted `FeatureDetectors`: itself, or fitted on `(x_train, y_train)`.
+
+    Examples:
+
+        ```python
+        detectors = fit_reference(model, (x_train, y_train))  # fit once, reuse for every set
+        ```
+    """
+    if isinstance(reference, detectors_lib.FeatureDetectors):
+        return reference
+    if isinstance(reference, (tuple, list)) and len(reference) == 2:
+        return detectors_lib.FeatureDetectors().fit(model, reference[0], reference[1],
+                                                    batch_size)
+    raise ValueError("`reference` must be fitted FeatureDetectors or the training data "
+                     f"(x_train, y_train). Received: reference={type(reference).__name__}")
+
+
+def _logit_draws(model, x, draws, batch_size, output_key, sample):
+    """Float64 logits `[draws, N, C]`: at the mean (one draw) or with z sampled."""
+    if not sample:
+        logits = inference.output_logits(model.predict(x, batch_size=batch_size, verbose=0),
+                                         output_key)
+        return np.asarray(logits, "float64")[None]
+    chunks = []
+    with inference.sampling_at_inference(model):
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            chunks.append(np.stack([np.asarray(ops.convert_to_numpy(inference.output_logits(
+                model(batch, training=False), output_key)), "float64") for _ in range(draws)]))
+    return np.concatenate(chunks, axis=1)
+
+
 # True where a higher score means "more in-distribution".
-SCORE_DIRECTIONS = {"rate": False, "entropy": False, "max_softmax": True}
+SCORE_DIRECTIONS = {"rate": False, "entropy": False, "max_softmax": True, "max_logit": True,
+                    "energy": True, "mahalanobis": True, "mahalanobis_z": True, "knn": True,
+                    "knn_z": True}
 
 
 def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_key=None, *,
-                 estimator=None):
+                 estimator=None, reference=None, scores=None, temperature=1.0):
     """OoD metrics (FPR@95%TPR, AUROC, AUPR-In, AUPR-Out; in-distribution positive) per set and score.
 
     Args:
         model: A trained classifier.
         x_in: In-distribution inputs (e.g. the test set).
         ood_sets: Dict `{name: inputs}` of out-of-distribution sets.
-        num_samples, batch_size, output_key, estimator: As in `ood_scores`.
+        num_samples, batch_size, output_key, estimator, temperature: As in `ood_scores`.
+        reference: The in-distribution training data `(x_train, y_train)` or fitted
+            `FeatureDetectors`: needed by the feature detectors (fitted once, used for every
+            set).
+        scores: The score names to report (default: every score the model and `reference`
+            allow). Naming a feature detector without `reference` is an error.
 
     Returns:
         A list of dict rows, one per (set, score), each with the `estimator` used.
@@ -123,14 +185,34 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
         >>> x = np.random.rand(32, 8).astype("float32")
         >>> rows = keras_ceb.evaluation.evaluate_ood(model, x, {"noise": x * 10})
         >>> sorted({row["score"] for row in rows})
-        ['entropy', 'max_softmax', 'rate']
+        ['energy', 'entropy', 'max_logit', 'max_softmax', 'rate']
     """
     model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
+    if scores is not None:
+        scores = list(scores)
+        unknown = [s for s in scores if s not in SCORE_DIRECTIONS]
+        if unknown or not scores:
+            raise ValueError(f"`scores` must name scores of {sorted(SCORE_DIRECTIONS)}. "
+                             f"Received: scores={scores!r}")
+        needs = [s for s in scores if s in FEATURE_SCORES]
+        if needs and reference is None:
+            raise ValueError(f"The scores {needs} are fitted on in-distribution training data: "
+                             "pass reference=(x_train, y_train) or fitted FeatureDetectors. "
+                             "Received: reference=None")
+    if reference is not None:
+        reference = fit_reference(model, reference, batch_size)
     kwargs = dict(num_samples=num_samples, batch_size=batch_size, output_key=output_key,
-                  estimator=estimator)
+                  estimator=estimator, reference=reference, temperature=temperature)
     in_scores = ood_scores(model, x_in, **kwargs)
     out_scores = {name: ood_scores(model, x, **kwargs) for name, x in ood_sets.items()}
+    if scores is not None:
+        missing = [s for s in scores if s not in in_scores]
+        if missing:
+            raise ValueError(f"The model has no {missing} score (the rate needs a CEB or VIB "
+                             f"encoder with a marginal). Received: scores={scores!r}")
+        in_scores = {s: in_scores[s] for s in scores}
+        out_scores = {n: {s: v[s] for s in scores} for n, v in out_scores.items()}
     directions = {k: SCORE_DIRECTIONS[k] for k in in_scores}
     rows = ood.ood_report(in_scores, out_scores, higher_is_in_distribution=directions)
     for row in rows:

@@ -58,10 +58,10 @@ def test_entropy_follows_the_same_estimator(trained):
 def test_ood_scores_and_report(trained):
     model, x, _ = trained
     scores = keras_ceb.evaluation.ood_scores(model, x[:100], num_samples=2)
-    assert set(scores) == {"rate", "entropy", "max_softmax"}
+    assert set(scores) == {"rate", "entropy", "max_softmax", "max_logit", "energy"}
     assert np.all(scores["entropy"] >= 0) and np.all(scores["entropy"] <= np.log(4) + 1e-9)
     rows = keras_ceb.evaluation.evaluate_ood(model, x[:100], {"far": x[100:200] * 8.0})
-    assert {r["score"] for r in rows} == {"rate", "entropy", "max_softmax"}
+    assert {r["score"] for r in rows} == {"rate", "entropy", "max_softmax", "max_logit", "energy"}
     assert all(0.0 <= r["auroc"] <= 1.0 for r in rows)
 
 
