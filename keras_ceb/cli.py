@@ -90,7 +90,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
 # and running the parser imports no Keras: `keras-ceb --help` answers at once.
 DATASET_NAMES = arguments.DATASET_NAMES  # datasets.DATASET_NAMES
 HEADS = config_lib.HEADS  # keras_ceb.models.HEADS
-ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")  # keras_ceb.evaluation.report.ATTACKS
+ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2", "apgd-ce", "apgd-t", "square",
+           "autoattack")  # keras_ceb.evaluation.report.ATTACKS
 # The one-line help of each command, shown by `keras-ceb --help`.
 COMMAND_HELP = {
     "train": "train a classifier and write model, history, metrics and plots",
@@ -326,19 +327,33 @@ def _add_evaluate_parser(commands):
         "robustness (the paper's Table 1)",
         "OoD detection is scored with in-distribution as the positive class.")
     robustness.add_argument("--ood", action="store_true",
-                            help="OoD detection by rate R, entropy H and max-softmax on U(0,1) "
-                            "noise, vertically flipped test images and (for Fashion-MNIST) the "
-                            "MNIST test set")
+                            help="OoD detection by the rate R, entropy H, max-softmax, "
+                            "max-logit, energy, and Mahalanobis and KNN (on the features and "
+                            "on z, fitted on training images) on near sets (vertical flip, "
+                            "90-degree rotation) and far sets (U(0,1) and Gaussian noise, for "
+                            "Fashion-MNIST the MNIST test set), with per-group means")
+    robustness.add_argument("--ood-reference-examples",
+                            type=arguments.non_negative_int, metavar="N", default=10000,
+                            help="with --ood, fit Mahalanobis and KNN on the first N training "
+                            "images (0: leave them out; default: 10000)")
     robustness.add_argument("--cw-ood-examples",
                             type=arguments.non_negative_int, metavar="N", default=0,
                             help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
                             "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
     robustness.add_argument("--attack", choices=ATTACKS, default=None,
-                            help="adversarial attack to run on the test set")
+                            help="adversarial attack to run on the test set: PGD (the paper's), "
+                            "CW-L2, APGD-CE, APGD-T (targeted DLR over the top 9 classes), the "
+                            "gradient-free Square, or autoattack (APGD-CE, APGD-T, Square; "
+                            "APGD with EOT for a model that samples z at inference)")
     robustness.add_argument("--eps", type=arguments.non_negative_float, metavar="EPS", default=0.1,
-                            help="attack radius for PGD (default: 0.1)")
-    robustness.add_argument("--attack-steps", type=arguments.positive_int, metavar="N", default=7,
-                            help="PGD steps (default: 7)")
+                            help="attack radius (default: 0.1)")
+    robustness.add_argument("--attack-norm", choices=("linf", "l2"), default="linf",
+                            help="norm of apgd-ce, apgd-t, square and autoattack (default: linf)")
+    robustness.add_argument("--attack-steps", type=arguments.positive_int, metavar="N",
+                            default=None, help="PGD or APGD steps (default: 7 for PGD, 100 "
+                            "for APGD)")
+    robustness.add_argument("--queries", type=arguments.positive_int, metavar="N", default=5000,
+                            help="queries of the Square attack (default: 5000)")
     robustness.add_argument("--attack-step-size",
                             type=arguments.positive_float, metavar="S", default=None,
                             help="PGD step size in the attack's norm (default: "
@@ -498,10 +513,19 @@ def evaluate_robustness(model, x, y, args):
             "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
         )
         mnist_x = mnist_x[: len(x)]
+    if args.target_class is not None and args.attack in report_lib.NORMED_ATTACKS:
+        raise CLIError(f"--target-class is for the pgd and cw attacks; {args.attack} aims at "
+                       "any wrong class")
+    reference = None
+    if args.ood and args.ood_reference_examples:
+        reference = training_data.load_split(args.dataset, args.data_dir, "train",
+                                             _download_flag(args),
+                                             max_examples=args.ood_reference_examples)
     return report_lib.robustness_report(
         model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
         attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
-        attack_step_size=args.attack_step_size,
+        attack_step_size=args.attack_step_size, attack_norm=args.attack_norm,
+        queries=args.queries, reference=reference,
         attack_examples=args.attack_examples, target_class=args.target_class,
         run_calibration=args.calibration, num_samples=args.num_samples,
         rate_estimator=args.rate_estimator, seed=args.seed,

@@ -1,8 +1,11 @@
 """One robustness report for a trained classifier, like the paper's Table 1.
 
-Accuracy, out-of-distribution detection (rate R, entropy H, max-softmax on U(0,1) noise, MNIST,
-vertically flipped images and CW-L2 adversarial examples), an adversarial attack, and
-calibration; as a dict (JSON-ready), as a text table, and as PNG figures.
+Accuracy, out-of-distribution detection (the rate R beside the logit scores H, max-softmax,
+max-logit and energy, and, with training data, the Mahalanobis and KNN detectors; on the near
+sets (vertical flip, 90-degree rotation), the far sets (MNIST, U(0,1) and Gaussian noise) and
+optionally CW-L2 adversarial examples, with averages per group), an adversarial attack (PGD,
+APGD-CE, APGD-T, Square, the AutoAttack-style ensemble or CW-L2), and calibration; as a dict
+(JSON-ready), as a text table, and as PNG figures.
 """
 
 import math
@@ -15,7 +18,10 @@ from keras_ceb.evaluation import calibration
 from keras_ceb.evaluation import ood_sets as ood_sets_lib
 from keras_ceb.evaluation import scores
 
-ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2")
+ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2", "apgd-ce", "apgd-t", "square", "autoattack")
+# The attacks that take a norm (`attack_norm`); PGD names its own.
+NORMED_ATTACKS = ("apgd-ce", "apgd-t", "square", "autoattack")
+DEFAULT_STEPS = {"pgd-linf": 7, "pgd-l2": 7, "apgd-ce": 100, "apgd-t": 100, "autoattack": 100}
 
 
 def robustness_report(
@@ -28,8 +34,11 @@ def robustness_report(
     cw_ood_examples=0,
     attack=None,
     eps=0.1,
-    attack_steps=7,
+    attack_steps=None,
     attack_step_size=None,
+    attack_norm="linf",
+    queries=5000,
+    reference=None,
     attack_examples=1000,
     target_class=None,
     calibration_bins=20,
@@ -44,13 +53,20 @@ def robustness_report(
     Args:
         model: A trained classifier returning logits (images in [0, 1]).
         x, y: Test images and integer labels.
-        ood: Score the OoD sets (needs images; the rate needs a marginal).
+        ood: Score the OoD sets of `keras_ceb.evaluation.standard_ood_sets` (needs square
+            images; the rate needs a marginal), with per-group averages in `ood_groups`.
         mnist_x: Optional MNIST test images, an OoD set for Fashion-MNIST models.
         cw_ood_examples: If > 0, also use this many CW-L2 adversarial examples (cleverhans
             defaults) of the test set as an OoD set, as the paper does.
-        attack: `None`, `"pgd-linf"`, `"pgd-l2"` or `"cw-l2"`.
-        eps: Attack radius for PGD.
-        attack_steps: PGD steps.
+        attack: `None` or one of `ATTACKS`: `"pgd-linf"`, `"pgd-l2"`, `"cw-l2"`, `"apgd-ce"`,
+            `"apgd-t"` (targeted DLR over the top 9 classes), `"square"` or `"autoattack"`
+            (`keras_ceb.attacks.auto_attack`, its version chosen by the model).
+        eps: Attack radius (not used by CW-L2).
+        attack_steps: PGD or APGD steps; default 7 for PGD (the paper's), 100 for APGD.
+        attack_norm: `"linf"` or `"l2"`, the norm of APGD, Square and the ensemble.
+        queries: Queries of the Square attack (also inside the ensemble).
+        reference: In-distribution training data `(x_train, y_train)` or fitted
+            `keras_ceb.evaluation.FeatureDetectors`: adds the Mahalanobis and KNN scores.
         attack_step_size: PGD step size; `None` for the default of
             `keras_ceb.attacks.pgd_attack`, `min(2.5 * eps / attack_steps, cap)` with the cap
             0.03 (L-inf) or 0.03 * sqrt(pixels) (L2). The report records the value used.
@@ -74,6 +90,14 @@ def robustness_report(
     """
     if attack is not None and attack not in ATTACKS:
         raise ValueError(f"`attack` must be one of {ATTACKS} or None. Received: attack={attack!r}")
+    if attack_norm not in ("linf", "l2"):
+        raise ValueError(f"`attack_norm` must be 'linf' or 'l2'. Received: "
+                         f"attack_norm={attack_norm!r}")
+    if target_class is not None and attack in NORMED_ATTACKS:
+        raise ValueError(f"A target class is for the targeted PGD and CW attacks; {attack} "
+                         f"aims at any wrong class. Received: target_class={target_class!r}")
+    if attack_steps is None:
+        attack_steps = DEFAULT_STEPS.get(attack, 7)
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"`eps` must be a finite number >= 0. Received: eps={eps!r}")
     if attack_step_size is not None and not (
@@ -95,19 +119,25 @@ def robustness_report(
     report = {"num_examples": int(len(x)), "accuracy": float(np.mean(probs.argmax(-1) == y))}
 
     if ood:
-        sets = ood_sets_lib.paper_ood_sets(x, seed=seed, mnist_x=mnist_x)
+        sets = ood_sets_lib.standard_ood_sets(x, seed=seed, mnist_x=mnist_x)
         if cw_ood_examples:
             from keras_ceb import attacks
 
             n = min(int(cw_ood_examples), len(x))
             sets["cw_l2"] = attacks.carlini_wagner_l2(model, x[:n], y[:n], batch_size=batch_size)
         report["ood"] = scores.evaluate_ood(model, x, sets, num_samples, batch_size,
-                                            estimator=rate_estimator)
+                                            estimator=rate_estimator, reference=reference)
+        report["ood_groups"] = ood_sets_lib.group_averages(report["ood"])
 
     if attack is not None:
-        report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack, eps,
-                                   attack_steps, attack_step_size, target_class, num_samples,
-                                   seed, batch_size)
+        if attack in NORMED_ATTACKS:
+            report["attack"] = _normed_attack(model, x[:attack_examples], y[:attack_examples],
+                                              attack, eps, attack_norm, attack_steps, queries,
+                                              num_samples, seed, batch_size)
+        else:
+            report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack,
+                                       eps, attack_steps, attack_step_size, target_class,
+                                       num_samples, seed, batch_size)
 
     if run_calibration:
         diagram = calibration.reliability_diagram(probs, y, num_bins=calibration_bins)
@@ -160,6 +190,38 @@ def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_sample
     return result
 
 
+def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, seed,
+                   batch_size):
+    """APGD-CE, APGD-T, Square or the ensemble, untargeted, scored by accuracy under attack."""
+    from keras_ceb import attacks
+    from keras_ceb.attacks import gradients
+
+    num_samples = num_samples if gradients.sampling_encoders(model) else 1
+    common = dict(eps=eps, norm=norm, seed=seed, batch_size=batch_size)
+    result = {"attack": attack, "eps": float(eps), "norm": norm, "num_examples": int(len(x))}
+    if attack == "autoattack":
+        found = attacks.auto_attack(model, x, y, steps=steps, queries=queries,
+                                    num_samples=num_samples if num_samples > 1 else None,
+                                    **common)
+        x_adv = found.x_adv
+        result.update(version=found.version, steps=int(steps), queries=int(queries),
+                      broken_by=found.broken_counts(),
+                      num_samples=int(num_samples) if found.version == "rand" else 1)
+    elif attack == "square":
+        x_adv = attacks.square_attack(model, x, y, queries=queries, **common)
+        result.update(queries=int(queries), num_samples=1)
+    else:
+        x_adv = attacks.apgd_attack(model, x, y, loss="ce" if attack == "apgd-ce" else "dlr",
+                                    targeted=attack == "apgd-t", steps=steps,
+                                    num_samples=num_samples, **common)
+        result.update(steps=int(steps), num_samples=int(num_samples))
+    result.update(
+        accuracy_under_attack=float(attacks.accuracy_under_attack(model, x_adv, y)),
+        mean_l2_perturbation=float(np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1)
+                                                   .sum(1)))))
+    return result
+
+
 def format_report(report, title=None):
     """The report as a plain-text table (what `keras-ceb evaluate` prints)."""
     lines = [title] if title else []
@@ -168,7 +230,15 @@ def format_report(report, title=None):
         lines.append(f"calibration ECE     {report['calibration']['ece']:.4f}   (5% bins)")
     if "attack" in report:
         a = report["attack"]
-        radius = "" if a["eps"] is None else f" eps={a['eps']:g} steps={a['steps']}"
+        radius = "" if a["eps"] is None else f" eps={a['eps']:g}"
+        if a.get("norm"):
+            radius += f" norm={a['norm']}"
+        if a.get("steps") is not None:
+            radius += f" steps={a['steps']}"
+        if a.get("queries") is not None:
+            radius += f" queries={a['queries']}"
+        if a.get("version"):
+            radius += f" version={a['version']}"
         if a.get("step_size") is not None:
             radius += f" step size={a['step_size']:.4g}"
         if (a.get("num_samples") or 1) > 1:
@@ -177,17 +247,23 @@ def format_report(report, title=None):
                      f"{a['accuracy_under_attack']:.4f}, mean L2 {a['mean_l2_perturbation']:.3f}"
                      + (f", targeted success {a['targeted_success']:.4f} (n={a['targeted_count']})"
                         if "targeted_success" in a else ""))
+        if a.get("broken_by"):
+            lines.append("  broken by: " + ", ".join(f"{k} {v}" for k, v in a["broken_by"].items()))
     if "ood" in report:
         lines.append("")
         estimator = report["ood"][0].get("estimator", "mean") if report["ood"] else "mean"
         lines.append(f"OoD detection (in-distribution positive; scores at the "
                      f"{'encoder mean' if estimator == 'mean' else 'average over draws of z'})")
-        header = f"{'set':<16}{'score':<13}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
+        header = f"{'set':<16}{'score':<15}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
         lines.append(header)
         lines.append("-" * len(header))
         for row in report["ood"]:
-            lines.append(f"{row['ood_set']:<16}{row['score']:<13}{row['fpr_at_95_tpr']:>11.3f}"
+            lines.append(f"{row['ood_set']:<16}{row['score']:<15}{row['fpr_at_95_tpr']:>11.3f}"
                          f"{row['auroc']:>8.3f}{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}")
+        for row in report.get("ood_groups", []):
+            lines.append(f"{row['group'] + ' (mean)':<16}{row['score']:<15}"
+                         f"{row['fpr_at_95_tpr']:>11.3f}{row['auroc']:>8.3f}"
+                         f"{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import sys
 import keras
 import pytest
 
+import keras_ceb
 from keras_ceb import cli
 from keras_ceb.datasets import locate
 from keras_ceb.training import model_files
@@ -150,12 +151,16 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
         "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir), "--no-download",
         "--max-test-examples", "200", "--ood", "--attack", "pgd-linf", "--eps", "0.1",
         "--attack-steps", "3", "--attack-step-size", "0.02", "--attack-examples", "100",
-        "--calibration", "--out", str(tmp_path),
+        "--calibration", "--ood-reference-examples", "300", "--out", str(tmp_path),
     ])
     assert code == 0, stderr
     report = json.loads((tmp_path / "metrics.json").read_text())["robustness"]
-    assert {r["ood_set"] for r in report["ood"]} == {"uniform_noise", "vertical_flip", "mnist"}
-    assert {r["score"] for r in report["ood"]} == {"rate", "entropy", "max_softmax"}
+    assert {r["ood_set"] for r in report["ood"]} == {"uniform_noise", "vertical_flip", "mnist",
+                                                      "rotate_90", "gaussian_noise"}
+    assert {r["score"] for r in report["ood"]} == set(keras_ceb.evaluation.SCORE_DIRECTIONS)
+    assert {(g["group"], g["num_sets"]) for g in report["ood_groups"]} == {("near", 2),
+                                                                           ("far", 3)}
+    assert "near (mean)" in stdout and "knn_z" in stdout
     assert report["attack"]["attack"] == "pgd-linf" and report["attack"]["eps"] == 0.1
     assert report["attack"]["num_examples"] == 100
     assert report["attack"]["steps"] == 3 and report["attack"]["step_size"] == 0.02
@@ -165,8 +170,27 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     assert (tmp_path / "reliability.png").is_file() and (tmp_path / "ood_auroc.png").is_file()
 
 
+@pytest.mark.parametrize("attack", ["apgd-t", "autoattack"])
+def test_evaluate_field_standard_attacks(trained_run, fashion_mnist_dir, tmp_path, attack):
+    out, _ = trained_run
+    code, stdout, stderr = _run([
+        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir),
+        "--max-test-examples", "64", "--attack", attack, "--eps", "0.05", "--attack-steps", "5",
+        "--queries", "20", "--attack-norm", "linf", "--out", str(tmp_path),
+    ])
+    assert code == 0, stderr
+    result = json.loads((tmp_path / "metrics.json").read_text())["robustness"]["attack"]
+    assert result["attack"] == attack and result["norm"] == "linf" and result["steps"] == 5
+    assert 0.0 <= result["accuracy_under_attack"] <= 1.0
+    if attack == "autoattack":
+        assert result["version"] == "standard" and result["queries"] == 20
+        assert set(result["broken_by"]) == {"clean", "apgd-ce", "apgd-t", "square"}
+        assert "broken by: clean" in stdout
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--attack", "fgsm"], "invalid choice: 'fgsm'"),
+    (["--attack", "square", "--target-class", "1"], "--target-class is for the pgd and cw"),
     (["--eps", "-0.1"], "--eps: expected a number >= 0, got '-0.1'"),
     (["--target-class", "12", "--attack", "pgd-l2"], "--target-class must be below 10, got 12"),
     (["--attack-step-size", "0"], "--attack-step-size: expected a positive number, got '0'"),
