@@ -49,7 +49,8 @@ class ReproductionData:
 
 def make_data(dataset, class_names, train, test, ood_examples, train_examples=None,
               extra_ood_sets=None):
-    """The `ReproductionData` of a dataset: the paper's noise and flip sets, plus extra sets.
+    """The `ReproductionData` of a dataset: the paper's noise and flip sets, extra sets, and
+    OpenOOD's 90-degree rotation (near) and Gaussian noise (far) for square images.
 
     Args:
         dataset: Dataset name.
@@ -66,7 +67,8 @@ def make_data(dataset, class_names, train, test, ood_examples, train_examples=No
         >>> x = np.zeros((8, 4, 4, 1), "float32"); y = np.arange(8) % 2
         >>> data = make_data("toy", ("a", "b"), (x, y), (x, y), ood_examples=4)
         >>> data.sizes()
-        {'train': 8, 'test': 8, 'ood_in': 4, 'ood_uniform_noise': 4, 'ood_vertical_flip': 4}
+        {'train': 8, 'test': 8, 'ood_in': 4, 'ood_uniform_noise': 4, 'ood_vertical_flip': 4,
+         'ood_rotate_90': 4, 'ood_gaussian_noise': 4}
     """
     x_train, y_train = train
     x_test, y_test = test
@@ -76,5 +78,9 @@ def make_data(dataset, class_names, train, test, ood_examples, train_examples=No
     for name, images in (extra_ood_sets or {}).items():
         sets[name] = ood_sets_lib.mnist_test_images(images[:ood_examples],
                                                    image_shape=x_in.shape[1:])
+    if x_in.shape[1] == x_in.shape[2]:  # OpenOOD's near rotation needs square images
+        standard = ood_sets_lib.standard_ood_sets(x_in, seed=NOISE_SEED)
+        sets["rotate_90"], sets["gaussian_noise"] = (standard["rotate_90"],
+                                                     standard["gaussian_noise"])
     return ReproductionData(dataset, tuple(class_names), x_train, y_train, x_test,
                             np.asarray(y_test), x_in, sets)

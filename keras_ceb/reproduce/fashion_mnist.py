@@ -45,6 +45,8 @@ TINY = presets.Preset(
     ood_examples=64, cw_examples=2, cw_binary_search_steps=1, cw_max_iterations=10,
     memorization_models=("ceb_rho0",), memorization_examples=128,
     memorization_epochs=2, bootstrap_resamples=50,
+    robust_models=("determ", "ceb_rho0"), robust_examples=16, robust_linf_epsilons=(0.1,),
+    apgd_steps=5, apgd_targets=3, square_queries=10, reference_examples=128,
     estimate_note="its cost is mostly tracing: 30 s (TensorFlow) to 60 s (JAX) of CPU",
 )
 
@@ -97,6 +99,9 @@ CPU = presets.Preset(
     ood_examples=2000, cw_examples=50, cw_binary_search_steps=5, cw_max_iterations=1000,
     memorization_models=("determ", "ceb_rho0", "ceb_rho2", "ceb_rho5"), memorization_examples=2000,
     memorization_epochs=30, bootstrap_resamples=1000,
+    robust_models=("determ", "vib_rho0", "ceb_rho0"), robust_examples=500,
+    robust_linf_epsilons=(0.03, 0.1), apgd_steps=100, apgd_targets=9, square_queries=1000,
+    reference_examples=10000,
 )
 CPU = dataclasses.replace(
     CPU, estimated_minutes=round(estimate_minutes(CPU)),
@@ -115,6 +120,8 @@ GPU = presets.Preset(
     ood_examples=10000, cw_examples=1000,
     memorization_models=("determ", "vib_rho0", "ceb_rho0", "ceb_rho5"),
     memorization_examples=10000, memorization_epochs=100, bootstrap_resamples=1000,
+    robust_models=("determ", "vib_rho0", "ceb_rho0"), robust_examples=1000,
+    robust_linf_epsilons=(0.03, 0.1), square_queries=5000,
     estimate_note="not measured here (no accelerator)",
 )
 

@@ -4,7 +4,15 @@
 - **Table 1**: OoD detection of U(0,1) noise, the MNIST test set, vertically flipped test images
   and CW-L2 adversarial examples, in-distribution positive, by the rate R (at the encoder mean),
   the entropy H and the max-softmax, each scored for every model (`keras_ceb.evaluation`); and
-  the CW attack's success among clean-correct examples.
+  the CW attack's success among clean-correct examples. Beside them, the baselines of OpenOOD
+  (max-logit, energy, and Mahalanobis and KNN fitted on `reference_examples` training images,
+  on the features and on z) and OpenOOD's near (90-degree rotation) and far (Gaussian noise)
+  sets.
+- **Robust accuracy** (untargeted, the field's standard) of `robust_models` at each
+  `robust_linf_epsilons` radius: 7-step PGD, APGD-CE, APGD-T and Square, each on every example,
+  and their union (an example is robust only if no attack broke it: AutoAttack's standard
+  version without FAB-T); with the sanity checks of Carlini et al. (2019): an unbounded attack
+  (L-inf 1) and APGD-CE with a tenth of the steps.
 - **Figure 4**: targeted PGD towards one class (the paper's "Trouser"), L-inf and L2, over a
   radius sweep; success is the fraction of clean-correct examples not of the target class whose
   adversarial prediction is exactly the target (`keras_ceb.attacks.targeted_success_rate`).
@@ -64,7 +72,7 @@ def accuracy(model, x, y):
     return np.argmax(logits, axis=-1) == np.asarray(y)
 
 
-def ood_evaluation(model, x_in, ood_sets, in_sets=None):
+def ood_evaluation(model, x_in, ood_sets, in_sets=None, reference=None):
     """Scores and metrics of every (OoD set, score) pair, at the encoder mean.
 
     Args:
@@ -72,13 +80,15 @@ def ood_evaluation(model, x_in, ood_sets, in_sets=None):
         x_in: The in-distribution images every OoD set is compared with, unless
         in_sets: gives a set its own in-distribution images (the CW-L2 examples are compared
             with their own clean originals, so the two classes have the same size).
+        reference: Fitted `keras_ceb.evaluation.FeatureDetectors`, for the Mahalanobis and KNN
+            scores; `None` leaves them out.
 
     Returns:
         `(metrics, arrays)`: `metrics[set][score]` holds `fpr_at_95_tpr`, `auroc`, `aupr_in`,
         `aupr_out`; `arrays` the per-example scores, `ood_in_<score>`, `ood_<set>_<score>`
         and, for a set with its own in-distribution images, `ood_<set>_in_<score>`.
     """
-    kwargs = dict(estimator="mean", batch_size=BATCH_SIZE)
+    kwargs = dict(estimator="mean", batch_size=BATCH_SIZE, reference=reference)
     in_scores = scores_lib.ood_scores(model, model_inputs(model, x_in), **kwargs)
     arrays = {f"ood_in_{score}": values for score, values in in_scores.items()}
     metrics = {}
@@ -160,7 +170,63 @@ def targeted_sweep(model, x, y, target, epsilons, steps, step_size, seed):
     return record, arrays
 
 
-def evaluate_model(model, data, preset, seed):
+ROBUST_ATTACKS = ("pgd", "apgd-ce", "apgd-t", "square")
+AUTOATTACK = "autoattack"
+
+
+def robust_accuracy(model, x, y, epsilons, preset, seed):
+    """Untargeted robust accuracy of `model` under each attack and their union, per radius.
+
+    Returns:
+        `(record, arrays)`: `record["linf"]` a list, per radius, of
+        `{eps, <attack>: accuracy, autoattack: accuracy}`, and `record["sanity"]` the
+        accuracy under an unbounded APGD-CE (L-inf 1, 10 steps) and under APGD-CE with a tenth
+        of the steps at the largest radius; `arrays` the per-example correctness
+        `robust_linf_<i>_<attack>`.
+    """
+    inference = models.inference_model(model)
+    clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE) == y
+    arrays, rows = {"robust_clean": clean}, []
+    for i, eps in enumerate(epsilons):
+        row = {"eps": float(eps)}
+        union = clean.copy()
+        for name in ROBUST_ATTACKS:
+            if name == "pgd":
+                x_adv = attacks.pgd_attack(inference, x, y, eps=eps, steps=preset.attack_steps,
+                                           batch_size=BATCH_SIZE, seed=seed)
+            elif name == "square":
+                x_adv = attacks.square_attack(inference, x, y, eps=eps,
+                                              queries=preset.square_queries,
+                                              batch_size=BATCH_SIZE, seed=seed)
+            else:
+                x_adv = attacks.apgd_attack(
+                    inference, x, y, eps=eps, loss="ce" if name == "apgd-ce" else "dlr",
+                    targeted=name == "apgd-t", steps=preset.apgd_steps,
+                    num_targets=preset.apgd_targets, batch_size=BATCH_SIZE, seed=seed)
+            correct = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE) == y
+            arrays[f"robust_linf_{i}_{name}"] = correct
+            row[name] = float(correct.mean())
+            if name != "pgd":  # AutoAttack's members
+                union &= correct
+        arrays[f"robust_linf_{i}_{AUTOATTACK}"] = union
+        row[AUTOATTACK] = float(union.mean())
+        rows.append(row)
+    unbounded = attacks.apgd_attack(inference, x, y, eps=1.0, steps=10, batch_size=BATCH_SIZE,
+                                    seed=seed)
+    short = attacks.apgd_attack(inference, x, y, eps=max(epsilons),
+                                steps=max(preset.apgd_steps // 10, 1), batch_size=BATCH_SIZE,
+                                seed=seed)
+    sanity = {
+        "unbounded_accuracy": float(np.mean(attacks.predict_classes(
+            inference, unbounded, batch_size=BATCH_SIZE) == y)),
+        "short_apgd_steps": max(preset.apgd_steps // 10, 1),
+        "short_apgd_accuracy": float(np.mean(attacks.predict_classes(
+            inference, short, batch_size=BATCH_SIZE) == y)),
+    }
+    return {"linf": rows, "sanity": sanity, "num_examples": int(len(x))}, arrays
+
+
+def evaluate_model(model, data, preset, seed, name=None):
     """Every measurement of one trained model.
 
     Args:
@@ -169,6 +235,8 @@ def evaluate_model(model, data, preset, seed):
         data: The `ReproductionData` of the dataset.
         preset: The `Preset`.
         seed: Seed of the attacks' random starts.
+        name: The model's name in the plan (`ceb_rho0`): the robust accuracy is measured for
+            the names in `preset.robust_models`.
 
     Returns:
         `(record, arrays)`: a JSON-ready dict (`accuracy`, `ood`, `cw`, `targeted`, `seconds`)
@@ -199,7 +267,10 @@ def evaluate_model(model, data, preset, seed):
     clock.stop("cw")
 
     clock.start()
-    record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets, in_sets)
+    reference = evaluation.FeatureDetectors().fit(
+        model, data.x_train[:preset.reference_examples],
+        np.asarray(data.y_train[:preset.reference_examples]), batch_size=BATCH_SIZE)
+    record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets, in_sets, reference)
     record["ood_sizes"] = {"in": int(len(data.x_in)),
                            **{name: int(len(x)) for name, x in ood_sets.items()},
                            **{f"{name}_in": int(len(x)) for name, x in in_sets.items()}}
@@ -216,6 +287,15 @@ def evaluate_model(model, data, preset, seed):
     record["target_class"] = int(preset.target_class)
     arrays.update(targeted_arrays)
     clock.stop("targeted")
+
+    if name in preset.robust_models:
+        clock.start()
+        n = preset.robust_examples
+        record["robust"], robust_arrays = robust_accuracy(
+            model, data.x_test[:n], np.asarray(data.y_test[:n]), preset.robust_linf_epsilons,
+            preset, seed)
+        arrays.update(robust_arrays)
+        clock.stop("robust")
     record["seconds"], record["cpu_seconds"] = seconds, cpu_seconds
     return record, arrays
 

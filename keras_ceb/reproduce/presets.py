@@ -115,6 +115,14 @@ class Preset:
         cw_examples: Test images attacked by Carlini-Wagner L2 (an OoD set).
         cw_binary_search_steps: CW binary-search steps (cleverhans: 5).
         cw_max_iterations: CW iterations per step (cleverhans: 1000).
+        robust_models: Names of the models whose untargeted robust accuracy is measured by
+            PGD, APGD-CE, APGD-T, Square and their AutoAttack-style union.
+        robust_examples: Test images of the robust accuracy.
+        robust_linf_epsilons: L-inf radii of the robust accuracy.
+        apgd_steps: Steps of each APGD run (AutoAttack: 100).
+        apgd_targets: Target classes of APGD-T (AutoAttack: 9).
+        square_queries: Queries of the Square attack (AutoAttack: 5,000).
+        reference_examples: Training images the Mahalanobis and KNN detectors are fitted on.
         memorization_models: Names of the models trained on random labels.
         memorization_examples: Training images with random labels.
         memorization_epochs: Epochs of a memorization run.
@@ -158,6 +166,13 @@ class Preset:
     cw_examples: int = 100
     cw_binary_search_steps: int = 5
     cw_max_iterations: int = 1000
+    robust_models: tuple = ()
+    robust_examples: int = 500
+    robust_linf_epsilons: tuple = (0.03, 0.1)
+    apgd_steps: int = 100
+    apgd_targets: int = 9
+    square_queries: int = 5000
+    reference_examples: int = 10000
     memorization_models: tuple = ("determ", "ceb_rho0")
     memorization_examples: int = 5000
     memorization_epochs: int = 20
@@ -172,7 +187,8 @@ class Preset:
                      "information_examples", "calibration_examples", "calibration_bins",
                      "attack_examples", "attack_steps", "ood_examples",
                      "memorization_examples", "memorization_epochs", "bootstrap_resamples",
-                     "cw_binary_search_steps", "cw_max_iterations"):
+                     "cw_binary_search_steps", "cw_max_iterations", "robust_examples",
+                     "apgd_steps", "apgd_targets", "square_queries", "reference_examples"):
             validation.positive_int(getattr(self, name), name)
         for name in ("train_examples", "test_examples"):
             if getattr(self, name) is not None:
@@ -194,7 +210,7 @@ class Preset:
         for name in ("ceb_rhos", "vib_rhos"):
             object.__setattr__(self, name, tuple(
                 validation.finite_float(rho, name) for rho in getattr(self, name)))
-        for name in ("linf_epsilons", "l2_epsilons"):
+        for name in ("linf_epsilons", "l2_epsilons", "robust_linf_epsilons"):
             values = tuple(getattr(self, name))
             if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real)
                                  or not math.isfinite(v) or v <= 0 for v in values):
@@ -207,11 +223,13 @@ class Preset:
                              f"Received: ceb_rhos={self.ceb_rhos!r}, vib_rhos={self.vib_rhos!r}, "
                              f"determ={self.determ!r}")
         names = {spec.name for spec in self.models}
-        for name in self.memorization_models:
-            if model_spec(name).name not in names:
-                raise ValueError(
-                    f"Every memorization model must be in the plan ({sorted(names)}). "
-                    f"Received: memorization_models={self.memorization_models!r}")
+        for field in ("memorization_models", "robust_models"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+            for name in getattr(self, field):
+                if model_spec(name).name not in names:
+                    raise ValueError(
+                        f"Every model of `{field}` must be in the plan ({sorted(names)}). "
+                        f"Received: {field}={getattr(self, field)!r}")
 
     @property
     def models(self):
@@ -258,7 +276,8 @@ TRAINING_FIELDS = (
 EVALUATION_FIELDS = (
     "test_examples", "attack_examples", "attack_steps", "attack_step_size", "target_class",
     "linf_epsilons", "l2_epsilons", "ood_examples", "cw_examples", "cw_binary_search_steps",
-    "cw_max_iterations",
+    "cw_max_iterations", "robust_models", "robust_examples", "robust_linf_epsilons",
+    "apgd_steps", "apgd_targets", "square_queries", "reference_examples",
 )
 MEMORIZATION_FIELDS = (
     "backbone", "backbone_kwargs", "head", "latent_dim", "marginal_components", "covariance",

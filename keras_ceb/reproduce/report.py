@@ -8,8 +8,10 @@ paper, our numbers, the rule and the verdict.
 import math
 
 from keras_ceb import reporting
+from keras_ceb.evaluation import ood_sets as ood_sets_lib
 from keras_ceb.reproduce import claims as claims_lib
 from keras_ceb.reproduce import figures
+from keras_ceb.reproduce import measurements
 from keras_ceb.reproduce import results as results_lib
 from keras_ceb.reproduce import storage
 from keras_ceb.reproduce.progress import format_duration
@@ -168,6 +170,122 @@ def _table1_tables(results):
     return main, scores, cw
 
 
+BASELINE_MODELS = ("determ", "ceb_rho0")  # the models of the baselines table
+
+
+def _estimate(model, key):
+    data = model["metrics"].get(key)
+    if data is None:
+        return None
+    value = Estimate.from_dict(data)
+    return value if math.isfinite(value.value) else None
+
+
+def _baselines_tables(results):
+    """Every OoD score of Determ and CEB0 per set (AUROC), with near/far means, and the
+    answer per set: does CEB0's rate beat the best baseline on Determ and on CEB0?"""
+    models = results["models"]
+    chosen = [n for n in BASELINE_MODELS if n in models]
+    sets = [s for s in results_lib.STANDARD_OOD_SETS + (measurements.CW_SET,)
+            if any(results_lib.ood_key(s, "entropy", "auroc") in models[n]["metrics"]
+                   for n in chosen)]
+    if not chosen or not sets:
+        return None
+    groups = {name: ood_sets_lib.ood_group(name) or "adversarial" for name in sets}
+    rows = []
+    for name in chosen:
+        model = models[name]
+        scores = [sc for sc in results_lib.ALL_SCORES
+                  if any(results_lib.ood_key(s, sc, "auroc") in model["metrics"] for s in sets)]
+        for score in scores:
+            cells = [_cell(model, results_lib.ood_key(s, score, "auroc"), percent=True,
+                           digits=1) for s in sets]
+            means = []
+            for group in ("near", "far"):
+                values = [_estimate(model, results_lib.ood_key(s, score, "auroc"))
+                          for s in sets if groups[s] == group]
+                values = [v.value for v in values if v is not None]
+                means.append(f"{100 * sum(values) / len(values):.1f}" if values else "n/a")
+            rows.append([model["label"], results_lib.SCORE_LABELS[score]] + cells + means)
+    table = reporting.markdown_table(
+        ["model", "score"] + [results_lib.OOD_SET_LABELS[s] for s in sets]
+        + ["near (mean)", "far (mean)"], rows)
+    answers = []
+    rate_model = models.get("ceb_rho0")
+    if rate_model is not None:
+        for s in sets:
+            rate = _estimate(rate_model, results_lib.ood_key(s, "rate", "auroc"))
+            if rate is None:
+                continue
+            parts = []
+            for name in chosen:
+                best = None
+                for score in results_lib.BASELINE_SCORES + ("entropy",):
+                    value = _estimate(models[name], results_lib.ood_key(s, score, "auroc"))
+                    if value is not None and (best is None or value.value > best[1].value):
+                        best = (score, value)
+                if best is None:
+                    continue
+                verdict = ("beats" if rate.lower > best[1].upper else "loses to"
+                           if rate.upper < best[1].lower else "ties with")
+                parts.append(f"{verdict} {models[name]['label']}'s best baseline, "
+                             f"{results_lib.SCORE_LABELS[best[0]]} "
+                             f"({best[1].format(percent=True, digits=1)})")
+            answers.append(f"- {results_lib.OOD_SET_LABELS[s]}: CEB0's R "
+                           f"({rate.format(percent=True, digits=1)}) " + "; ".join(parts) + ".")
+    return table, "\n".join(answers)
+
+
+def _robust_table(results):
+    """Untargeted robust accuracy per model, radius and attack, with the sanity checks."""
+    preset = results["preset"]
+    models = {n: m for n, m in results["models"].items()
+              if any(k.startswith("robust_linf") for k in m["metrics"])}
+    if not models:
+        return None
+    rows = []
+    for model in models.values():
+        for eps in preset["robust_linf_epsilons"]:
+            rows.append([model["label"], f"{eps:g}"] + [
+                _cell(model, results_lib.robust_key(eps, a), percent=True, digits=1)
+                for a in results_lib.ROBUST_ATTACKS])
+    table = reporting.markdown_table(
+        ["model", "L-inf eps", f"PGD ({preset['attack_steps']} steps)",
+         f"APGD-CE ({preset['apgd_steps']})", f"APGD-T ({preset['apgd_targets']} targets)",
+         f"Square ({preset['square_queries']} queries)", "AutoAttack-style union"], rows)
+    checks = []
+    largest = max(preset["robust_linf_epsilons"])
+    for model in models.values():
+        unbounded = _estimate(model, "robust_unbounded")
+        short = _estimate(model, "robust_short_apgd")
+        full = _estimate(model, results_lib.robust_key(largest, "apgd-ce"))
+        pgd = _estimate(model, results_lib.robust_key(largest, "pgd"))
+        square = _estimate(model, results_lib.robust_key(largest, "square"))
+        best_gradient = min((e.value for e in (
+            full, _estimate(model, results_lib.robust_key(largest, "apgd-t"))) if e), default=None)
+        parts = []
+        if unbounded is not None:
+            parts.append(f"unbounded APGD-CE (L-inf 1): {unbounded.value:.1%} accuracy"
+                         + (" (reaches 0: yes)" if unbounded.value == 0 else " (**not 0**)"))
+        if short is not None and full is not None:
+            parts.append(f"APGD-CE at eps {largest:g} with {preset['apgd_steps'] // 10 or 1} "
+                         f"steps {short.value:.1%} vs {preset['apgd_steps']} steps "
+                         f"{full.value:.1%}"
+                         + (" (more steps are not weaker: yes)" if full.value <= short.value
+                            else " (**more steps weaker**)"))
+        if pgd is not None and full is not None:
+            parts.append("APGD-CE at least as strong as PGD: "
+                         + ("yes" if full.value <= pgd.value else "**no**"))
+        if square is not None and best_gradient is not None:
+            gap = best_gradient - square.value
+            parts.append(f"Square {square.value:.1%} vs best gradient attack "
+                         f"{best_gradient:.1%}: " + (
+                             f"**Square stronger by {gap:.1%}: gradients are masked**"
+                             if gap > 0.02 else "no sign of gradient masking"))
+        checks.append(f"- {model['label']}: " + "; ".join(parts) + ".")
+    return table, "\n".join(checks)
+
+
 def _calibration_table(results):
     epochs = results["preset_calibration_epochs"]
     rows = []
@@ -232,6 +350,41 @@ def _timing_text(results):
     return "\n".join(lines)
 
 
+def _baselines_text(results, preset):
+    found = _baselines_tables(results)
+    if found is None:
+        return ""
+    table, answers = found
+    return (
+        "\n\n### The rate beside the OoD detectors of OpenOOD\n\n"
+        "AUROC (%) of every score on every set, with OpenOOD's grouping: near sets share the "
+        "test images' content (vertical flip, 90-degree rotation), far sets do not (MNIST, "
+        "U(0,1), Gaussian noise with the test pixels' mean and deviation). Mahalanobis "
+        "(class means, one shared covariance) and KNN (k = 50, normalized features) are "
+        f"fitted on the first {preset['reference_examples']} training images, on the "
+        "backbone's features and on z (the encoder mean). Higher is better for every score "
+        "here (each is oriented by its own direction).\n\n" + table
+        + "\n\nDoes CEB0's rate beat the best baseline (the best AUROC of every other score, H "
+        "included) on each set? 'Beats' and 'loses to' need the intervals apart; otherwise "
+        "'ties with'.\n\n" + (answers or "CEB0 has no rate in this run."))
+
+
+def _robust_text(results, preset):
+    found = _robust_table(results)
+    if found is None:
+        return "## Robust accuracy under the field's attacks\n\nNot in this preset."
+    table, checks = found
+    return (
+        "## Robust accuracy under the field's attacks\n\n"
+        f"Untargeted accuracy (%) of the first {preset['robust_examples']} test images under "
+        "each attack, at the encoder mean (the deterministic forward pass the models run at "
+        "inference): 7-step PGD as the paper, APGD-CE, APGD-T (targeted DLR over the top "
+        "classes) and the gradient-free Square attack, each run on every image; the union "
+        "counts an image robust only when APGD-CE, APGD-T and Square all fail (AutoAttack's "
+        "standard version without FAB-T).\n\n" + table
+        + "\n\nSanity checks (Carlini et al., 2019), measured:\n\n" + checks)
+
+
 def format_report(results):
     """The markdown of `report.md`."""
     preset = results["preset"]
@@ -268,7 +421,9 @@ def format_report(results):
         "VIB and CEB. CW-L2: the successful adversarial examples of the first "
         f"{preset['cw_examples']} test images ({preset['cw_binary_search_steps']} binary-search "
         f"steps, {preset['cw_max_iterations']} iterations).\n\n" + table1
-        + "\n\nEvery score, AUROC (%):\n\n" + scores + "\n\n" + cw,
+        + "\n\nEvery score, AUROC (%):\n\n" + scores + "\n\n" + cw
+        + _baselines_text(results, preset),
+        _robust_text(results, preset),
         "## Calibration (section 3.1.4)\n\n![ECE](ece.png)\n\n"
         f"On the first {preset['calibration_examples']} test images, {preset['calibration_bins']} "
         "bins; reliability diagrams with 90% intervals per bin: "

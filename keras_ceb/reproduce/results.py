@@ -14,6 +14,9 @@ Metric keys (`results["models"][name]["metrics"][key]`, each an `Estimate` dict)
   model's rho (after the anneal);
 - `targeted_{linf,l2}_eps{eps}`: targeted PGD success;
 - `ood_{set}_{score}_{fpr_at_95_tpr,auroc,aupr_in}` and `cw_success`;
+- `robust_linf_eps{eps}_{attack}`: untargeted accuracy under `pgd`, `apgd-ce`, `apgd-t`,
+  `square` and their union `autoattack` (the models of `robust_models`), and
+  `robust_unbounded`, `robust_short_apgd`: the sanity checks;
 - `ece_epoch{k}`: ECE after epoch k.
 """
 
@@ -32,6 +35,15 @@ OOD_SET_LABELS = {"uniform_noise": "U(0,1)", "mnist": "MNIST", "vertical_flip": 
 OOD_METRICS = ("fpr_at_95_tpr", "auroc", "aupr_in")
 SCORES = ("rate", "entropy", "max_softmax")
 SCORE_LABELS = {"rate": "R", "entropy": "H", "max_softmax": "max-softmax"}
+# OpenOOD's baselines beside the paper's scores, and its near and far sets.
+BASELINE_SCORES = ("max_softmax", "max_logit", "energy", "mahalanobis", "mahalanobis_z", "knn",
+                   "knn_z")
+ALL_SCORES = ("rate", "entropy") + BASELINE_SCORES
+SCORE_LABELS.update({"max_logit": "max-logit", "energy": "energy", "mahalanobis": "Mahalanobis",
+                     "mahalanobis_z": "Mahalanobis (z)", "knn": "KNN", "knn_z": "KNN (z)"})
+STANDARD_OOD_SETS = ("vertical_flip", "rotate_90", "mnist", "uniform_noise", "gaussian_noise")
+OOD_SET_LABELS.update({"rotate_90": "Rotation 90", "gaussian_noise": "Gaussian"})
+ROBUST_ATTACKS = measurements.ROBUST_ATTACKS + (measurements.AUTOATTACK,)
 INFORMATION_KEYS = ("i_xz_max_train", "i_xz_max_test", "i_xz_max_train_at_rho",
                     "i_xz_max_test_at_rho")
 
@@ -50,6 +62,11 @@ def targeted_key(norm, eps):
 def ood_key(ood_set, score, metric):
     """`ood_mnist_rate_auroc`."""
     return f"ood_{ood_set}_{score}_{metric}"
+
+
+def robust_key(eps, attack):
+    """`robust_linf_eps0.1_apgd-ce`."""
+    return f"robust_linf_eps{eps:g}_{attack}"
 
 
 def ece_key(epoch):
@@ -145,6 +162,12 @@ def seed_values(entry, data, preset):
                 values[ood_key(ood_set, score, metric)] = metrics[metric]
     if "cw" in record:
         values["cw_success"] = record["cw"]["success"]
+    if "robust" in record:
+        for row in record["robust"]["linf"]:
+            for attack in ROBUST_ATTACKS:
+                values[robust_key(row["eps"], attack)] = row[attack]
+        values["robust_unbounded"] = record["robust"]["sanity"]["unbounded_accuracy"]
+        values["robust_short_apgd"] = record["robust"]["sanity"]["short_apgd_accuracy"]
     labels = data.y_test[:preset.calibration_examples]
     for epoch, probs in entry["calibration"].items():
         values[ece_key(epoch)] = evaluation.expected_calibration_error(
@@ -176,6 +199,11 @@ def bootstrap_values(entry, data, preset):
     if "cw_success" in arrays:
         result["cw_success"] = statistics.bootstrap_interval(
             _fraction, [(arrays["cw_success"], arrays["cw_counted"])], **kwargs)
+    if "robust" in record:
+        for i, row in enumerate(record["robust"]["linf"]):
+            for attack in ROBUST_ATTACKS:
+                result[robust_key(row["eps"], attack)] = statistics.bootstrap_interval(
+                    np.mean, [(arrays[f"robust_linf_{i}_{attack}"],)], **kwargs)
     labels = np.asarray(data.y_test[:preset.calibration_examples])
     for epoch, probs in entry["calibration"].items():
         confidence = probs.max(axis=1).astype("float64")

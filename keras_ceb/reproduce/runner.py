@@ -160,7 +160,8 @@ def evaluate(unit, preset, data, out):
     folder = storage.model_folder(out, unit)
     model = keras.models.load_model(folder / storage.MODEL_FILE, safe_mode=True, compile=False)
     start = time.monotonic()
-    record, arrays = measurements.evaluate_model(model, data, preset, unit.seed)
+    record, arrays = measurements.evaluate_model(model, data, preset, unit.seed,
+                                                 name=unit.spec.name)
     record.update(model=unit.spec.name, seed=unit.seed,
                   evaluation_config=preset.evaluation_config(),
                   evaluate_seconds=time.monotonic() - start)

@@ -46,8 +46,13 @@ def test_writes_the_report_json_and_figures(tiny_run):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     report = (out / "report.md").read_text()
     for heading in ("## The paper's claims", "## Figure 4", "## Table 1", "## Calibration",
-                    "## Memorization", "## How to read the numbers", "## Time"):
+                    "## Memorization", "## How to read the numbers", "## Time",
+                    "### The rate beside the OoD detectors of OpenOOD",
+                    "## Robust accuracy under the field's attacks"):
         assert heading in report
+    assert "| CEB0 | KNN (z) |" in report and "near (mean)" in report
+    assert "Does CEB0's rate beat the best baseline" in report and "- Vertical Flip: CEB0's R" in report
+    assert "AutoAttack-style union" in report and "unbounded APGD-CE (L-inf 1)" in report
     assert claims.SLOT in report and "bootstrap" in report
     # One line per finished unit when stdout is not a terminal, then the verdicts.
     assert "[1/6] train determ_seed0: done in" in stdout
@@ -78,6 +83,18 @@ def test_results_hold_every_measurement_with_its_interval(tiny_run):
     assert results["timing"]["epoch_train_seconds"] > 0
     assert results["timing"]["evaluate_targeted_cpu_seconds"] > 0
     assert results["data_sizes"]["train"] == 256 and results["data_sizes"]["ood_in"] == 64
+    # The field's evaluation: robust accuracy under each attack, and the OoD baselines.
+    for name in ("determ", "ceb_rho0"):
+        metrics = results["models"][name]["metrics"]
+        for attack in ("pgd", "apgd-ce", "apgd-t", "square", "autoattack"):
+            assert f"robust_linf_eps0.1_{attack}" in metrics, (name, attack)
+        union, members = metrics["robust_linf_eps0.1_autoattack"]["value"], [
+            metrics[f"robust_linf_eps0.1_{a}"]["value"] for a in ("apgd-ce", "apgd-t", "square")]
+        assert union <= min(members)
+        assert metrics["robust_unbounded"]["value"] == 0.0
+        for score in ("max_logit", "energy", "mahalanobis", "mahalanobis_z", "knn", "knn_z"):
+            for ood_set in ("rotate_90", "gaussian_noise", "mnist"):
+                assert f"ood_{ood_set}_{score}_auroc" in metrics, (name, score, ood_set)
 
 
 def test_per_example_arrays_agree_with_the_recorded_rates(tiny_run):
