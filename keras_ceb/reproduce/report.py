@@ -17,9 +17,6 @@ from keras_ceb.reproduce import storage
 from keras_ceb.reproduce.progress import format_duration
 from keras_ceb.reproduce.statistics import Estimate
 
-PAPER_SLOT = claims_lib.SLOT
-
-
 def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS):
     """Gathers the results, checks the claims, writes `results.json`, the PNGs and `report.md`.
 
@@ -85,11 +82,19 @@ def _cell(model, key, percent=False, digits=3):
     return Estimate.from_dict(data).format(digits=digits, percent=percent)
 
 
-def _paper_cell(name, keys):
-    found = [f"{label}: {value:.2f}" for value, label, _ in
-             (claims_lib.PAPER_VALUES[(name, k)] for k in keys
+def _paper_cell(name, keys, table):
+    found = [_paper_number(key, value, label, source) for key, (value, label, source) in
+             ((k, claims_lib.PAPER_VALUES[(name, k)]) for k in keys
               if (name, k) in claims_lib.PAPER_VALUES)]
-    return ", ".join(found) if found else PAPER_SLOT
+    if found:
+        return ", ".join(found)
+    return claims_lib.PAPER_FIGURE_ONLY[table]
+
+
+def _paper_number(key, value, label, source):
+    if key.startswith("i_xz"):
+        return f"{label}: {value:.2f} ({source})"
+    return f"{label} {100 * value:.1f}% ({source})"
 
 
 def interval_text(results):
@@ -120,7 +125,7 @@ def _figure4_tables(results):
     for name, model in models.items():
         rows.append([model["label"], _cell(model, "accuracy", percent=True, digits=2)]
                     + [_cell(model, k, digits=2) for k in keys]
-                    + [_paper_cell(name, ("accuracy",) + keys)])
+                    + [_paper_cell(name, ("accuracy",) + keys, "figure4")])
     information = reporting.markdown_table(
         ["model", "test accuracy", "max I(X;Z), train, epochs at rho (nats)",
          "max I(X;Z), held-out, epochs at rho", "max I(X;Z), train, all epochs",
@@ -131,7 +136,7 @@ def _figure4_tables(results):
     for name, model in models.items():
         keys = [results_lib.targeted_key(norm, eps) for norm, eps in columns]
         rows.append([model["label"]] + [_cell(model, k, percent=True, digits=1) for k in keys]
-                    + [_paper_cell(name, keys)])
+                    + [_paper_cell(name, keys, "figure4")])
     header = ["model"] + [f"{'L-inf' if norm == 'linf' else 'L2'} {eps:g}"
                           for norm, eps in columns] + ["paper"]
     return information, reporting.markdown_table(header, rows)
@@ -150,7 +155,7 @@ def _table1_tables(results):
             rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"],
                          results_lib.SCORE_LABELS[score]]
                         + [_cell(model, k, percent=True, digits=1) for k in keys]
-                        + [_paper_cell(name, keys)])
+                        + [_paper_cell(name, keys, "table1")])
     main = reporting.markdown_table(
         ["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows)
     rows = []
@@ -164,7 +169,7 @@ def _table1_tables(results):
     rows = []
     for name, model in models.items():
         rows.append([model["label"], _cell(model, "cw_success", percent=True, digits=1),
-                     _paper_cell(name, ("cw_success",))])
+                     _paper_cell(name, ("cw_success",), "table1")])
     cw = reporting.markdown_table(
         ["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows)
     return main, scores, cw
@@ -292,7 +297,7 @@ def _calibration_table(results):
     for name, model in results["models"].items():
         keys = [results_lib.ece_key(e) for e in epochs]
         rows.append([model["label"]] + [_cell(model, k, percent=True, digits=2) for k in keys]
-                    + [_paper_cell(name, keys)])
+                    + [_paper_cell(name, keys, "calibration")])
     return reporting.markdown_table(
         ["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows)
 
@@ -304,7 +309,7 @@ def _memorization_table(results):
         curve = ", ".join(f"{Estimate.from_dict(e).value:.0%}" for e in entry["curve"])
         rows.append([entry["label"], final.format(percent=True, digits=1),
                      f"{entry['chance_level']:.0%}", entry["num_examples"], curve,
-                     _paper_cell(name, ("memorization_final",))])
+                     _paper_cell(name, ("memorization_final",), "memorization")])
     return reporting.markdown_table(
         ["model", "final training accuracy on random labels", "chance", "images",
          "per epoch", "paper"], rows)
@@ -401,8 +406,12 @@ def format_report(results):
         f"batch {preset['batch_size']}, {results['data_sizes']['train']} training images; "
         f"Keras {results['environment']['keras']} on {results['environment']['backend']}.",
         "## How to read the numbers\n\n" + interval_text(results)
-        + f"\n\nThe paper's column holds only numbers we could source; `{PAPER_SLOT}` marks a "
-        "number to be checked against the paper and entered in `keras_ceb/reproduce/claims.py`.",
+        + "\n\nThe paper's column holds the numbers the paper prints (Table 1 as printed; "
+        "section 3.1.1's log 10), with their table or section; where the paper shows only a "
+        "figure or a sentence, the column says so. The paper's FPR@95%TPR figures are not "
+        "always consistent with its AUROCs (FPR 0.0 beside AUROC 90.7 for CEB0 on Vertical "
+        "Flip: an FPR of 0 at 95% TPR bounds the AUROC below by 95%), so the verdicts judge "
+        "detection by AUROC, and FPR is reported as measured.",
         f"## The paper's claims ({counts})\n\n" + _claims_table(results),
         "## Figure 4: accuracy, information and targeted robustness\n\n![Figure 4](figure4.png)"
         "\n\nThe I(X;Z) lower bound is the minibatch bound (at most log of the batch size), in "

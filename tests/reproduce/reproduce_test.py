@@ -53,7 +53,8 @@ def test_writes_the_report_json_and_figures(tiny_run):
     assert "| CEB0 | KNN (z) |" in report and "near (mean)" in report
     assert "Does CEB0's rate beat the best baseline" in report and "- Vertical Flip: CEB0's R" in report
     assert "AutoAttack-style union" in report and "unbounded APGD-CE (L-inf 1)" in report
-    assert claims.SLOT in report and "bootstrap" in report
+    assert "[paper: to fill]" not in report and "bootstrap" in report
+    assert "AUROC 90.7% (Table 1)" in report and "figure only (Figure 4" in report
     # One line per finished unit when stdout is not a terminal, then the verdicts.
     assert "[1/6] train determ_seed0: done in" in stdout
     assert "[6/6] report: done in" in stdout
