@@ -18,6 +18,14 @@
   adversarial prediction is exactly the target (`keras_ceb.attacks.targeted_success_rate`).
   Attacks run on the images -> logits model (`keras_ceb.models.inference_model`).
 
+- **The paper's protocol** (appendix A.1: "Samples from that distribution are passed into the
+  classifier MLP"), for `protocol_models`: the same model with z sampled at evaluation, one draw
+  per prediction. Accuracy; Table 1's R and H from one draw; targeted PGD, the gradient through
+  one draw per step as a plain attack on the stochastic model would take it, and with EOT
+  (`eot_samples` draws averaged per step, Athalye et al. 2018); CW-L2 on the sampled model;
+  APGD-CE with and without EOT. Where sampling lowers attack success but EOT restores it, the
+  robustness came from noise in the forward pass (gradient obfuscation), not from the model.
+
 `evaluate_model` returns a JSON-ready record of the point values and the per-example arrays
 (correctness, scores, successes) from which the report bootstraps its intervals.
 """
@@ -28,7 +36,9 @@ import numpy as np
 
 from keras_ceb import attacks
 from keras_ceb import evaluation
+from keras_ceb import inference as inference_lib
 from keras_ceb import models
+from keras_ceb.attacks import gradients
 from keras_ceb.attacks import pgd
 from keras_ceb.evaluation import scores as scores_lib
 
@@ -170,6 +180,83 @@ def targeted_sweep(model, x, y, target, epsilons, steps, step_size, seed):
     return record, arrays
 
 
+def _sampled_classes(model, x, seed):
+    """One draw of z per example: the prediction of the sampled model (direct calls)."""
+    if not len(x):
+        return np.zeros(0, "int64")
+    return np.argmax(gradients.predict_logits(model, x, batch_size=BATCH_SIZE, seed=seed), -1)
+
+
+def protocol_evaluation(model, data, preset, seed):
+    """The measurements of the paper's protocol, z sampled at evaluation (see the module).
+
+    Returns:
+        `(record, arrays)`: `record` with `accuracy`, `ood` (metrics per set and score, one
+        draw), `targeted` (per radius: success of plain PGD and of EOT PGD on the sampled
+        model), `cw` (success on the sampled model) and `apgd` (per radius: accuracy under
+        APGD-CE plain and with EOT); `arrays` the per-example values, prefixed `sampled_`.
+    """
+    net = models.inference_model(model)
+    n = preset.protocol_examples
+    x, y = data.x_test[:n], np.asarray(data.y_test[:n])
+    target = preset.target_class
+    record, arrays = {"num_examples": int(len(x)), "eot_samples": int(preset.eot_samples)}, {}
+    with inference_lib.sampling_at_inference(net):
+        clean = _sampled_classes(net, x, seed)
+        arrays["sampled_correct"] = clean == y
+        record["accuracy"] = float(np.mean(clean == y))
+        # Table 1's R and H from one draw of z per example.
+        kwargs = dict(num_samples=1, estimator="sample", batch_size=BATCH_SIZE)
+        in_scores = scores_lib.ood_scores(net, data.x_in, **kwargs)
+        record["ood"] = {}
+        for name, x_out in data.ood_sets.items():
+            out_scores = scores_lib.ood_scores(net, x_out, **kwargs)
+            record["ood"][name] = {}
+            for score in ("rate", "entropy"):
+                if score not in out_scores:
+                    continue
+                arrays[f"sampled_ood_{name}_{score}"] = out_scores[score]
+                arrays[f"sampled_ood_in_{score}"] = in_scores[score]
+                record["ood"][name][score] = evaluation.ood_metrics(
+                    in_scores[score], out_scores[score],
+                    higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
+        counted = (clean == y) & (y != target)
+        arrays["sampled_targeted_counted"] = counted
+        record["targeted"], record["apgd"] = [], []
+        features = int(np.prod(x.shape[1:]))
+        for i, eps in enumerate(preset.protocol_linf_epsilons):
+            step = float(pgd.default_step_size(eps, preset.attack_steps, "linf", features))
+            row = {"eps": float(eps), "count": int(counted.sum())}
+            for kind, draws in (("plain", 1), ("eot", preset.eot_samples)):
+                x_adv = attacks.pgd_attack(net, x, target, eps=eps, steps=preset.attack_steps,
+                                           step_size=step, targeted=True, num_samples=draws,
+                                           batch_size=BATCH_SIZE, seed=seed)
+                hit = _sampled_classes(net, x_adv, seed) == target
+                arrays[f"sampled_targeted_{i}_{kind}_hit"] = hit
+                row[kind] = float(hit[counted].mean()) if counted.any() else None
+            record["targeted"].append(row)
+            row = {"eps": float(eps)}
+            for kind, draws in (("plain", 1), ("eot", preset.eot_samples)):
+                x_adv = attacks.apgd_attack(net, x, y, eps=eps, steps=preset.apgd_steps,
+                                            num_samples=draws, batch_size=BATCH_SIZE, seed=seed)
+                correct = _sampled_classes(net, x_adv, seed) == y
+                arrays[f"sampled_apgd_{i}_{kind}_correct"] = correct
+                row[kind] = float(correct.mean())
+            record["apgd"].append(row)
+        m = preset.protocol_cw_examples
+        if m:
+            x_cw, y_cw = data.x_test[:m], np.asarray(data.y_test[:m])
+            x_adv = attacks.carlini_wagner_l2(
+                net, x_cw, y_cw, binary_search_steps=preset.cw_binary_search_steps,
+                max_iterations=preset.cw_max_iterations, batch_size=BATCH_SIZE, seed=seed)
+            ok = _sampled_classes(net, x_cw, seed) == y_cw
+            fooled = _sampled_classes(net, x_adv, seed) != y_cw
+            arrays["sampled_cw_counted"], arrays["sampled_cw_success"] = ok, ok & fooled
+            record["cw"] = {"success": float(fooled[ok].mean()) if ok.any() else None,
+                            "count": int(ok.sum())}
+    return record, arrays
+
+
 ROBUST_ATTACKS = ("pgd", "apgd-ce", "apgd-t", "square")
 AUTOATTACK = "autoattack"
 
@@ -252,7 +339,7 @@ def evaluate_model(model, data, preset, seed, name=None):
     clock.stop("accuracy")
 
     clock.start()
-    n = preset.cw_examples
+    n = preset.cw_examples if preset.cw_models is None or name in preset.cw_models else 0
     ood_sets, in_sets = dict(data.ood_sets), {}
     if n:
         record["cw"], cw_arrays, x_cw = carlini_wagner(
@@ -296,6 +383,11 @@ def evaluate_model(model, data, preset, seed, name=None):
             preset, seed)
         arrays.update(robust_arrays)
         clock.stop("robust")
+    if name in preset.protocol_models:
+        clock.start()
+        record["sampled"], sampled_arrays = protocol_evaluation(model, data, preset, seed)
+        arrays.update(sampled_arrays)
+        clock.stop("sampled")
     record["seconds"], record["cpu_seconds"] = seconds, cpu_seconds
     return record, arrays
 

@@ -115,6 +115,16 @@ class Preset:
         cw_examples: Test images attacked by Carlini-Wagner L2 (an OoD set).
         cw_binary_search_steps: CW binary-search steps (cleverhans: 5).
         cw_max_iterations: CW iterations per step (cleverhans: 1000).
+        cw_models: Names of the models attacked by CW-L2 (the CW set of Table 1); `None` for
+            every model.
+        protocol_models: Names of the (CEB or VIB) models also measured under the paper's
+            evaluation protocol, z sampled at evaluation (appendix A.1): accuracy, Table 1's
+            scores from one draw, targeted PGD with and without EOT, CW-L2 and APGD-CE with and
+            without EOT.
+        protocol_examples: Test images of the sampled-protocol attacks and accuracy.
+        protocol_linf_epsilons: L-inf radii of the sampled-protocol targeted PGD and APGD-CE.
+        eot_samples: Draws of z averaged per gradient step by the EOT attacks.
+        protocol_cw_examples: Test images of the CW-L2 attack on the sampled model.
         robust_models: Names of the models whose untargeted robust accuracy is measured by
             PGD, APGD-CE, APGD-T, Square and their AutoAttack-style union.
         robust_examples: Test images of the robust accuracy.
@@ -166,6 +176,12 @@ class Preset:
     cw_examples: int = 100
     cw_binary_search_steps: int = 5
     cw_max_iterations: int = 1000
+    cw_models: tuple = None
+    protocol_models: tuple = ()
+    protocol_examples: int = 500
+    protocol_linf_epsilons: tuple = (0.1,)
+    eot_samples: int = 16
+    protocol_cw_examples: int = 100
     robust_models: tuple = ()
     robust_examples: int = 500
     robust_linf_epsilons: tuple = (0.03, 0.1)
@@ -188,12 +204,14 @@ class Preset:
                      "attack_examples", "attack_steps", "ood_examples",
                      "memorization_examples", "memorization_epochs", "bootstrap_resamples",
                      "cw_binary_search_steps", "cw_max_iterations", "robust_examples",
-                     "apgd_steps", "apgd_targets", "square_queries", "reference_examples"):
+                     "apgd_steps", "apgd_targets", "square_queries", "reference_examples",
+                     "protocol_examples", "eot_samples"):
             validation.positive_int(getattr(self, name), name)
         for name in ("train_examples", "test_examples"):
             if getattr(self, name) is not None:
                 validation.positive_int(getattr(self, name), name)
-        for name in ("rho_anneal_epochs", "cw_examples", "target_class", "bootstrap_seed"):
+        for name in ("rho_anneal_epochs", "cw_examples", "target_class", "bootstrap_seed",
+                     "protocol_cw_examples"):
             _non_negative_int(getattr(self, name), name)
         validation.one_of(self.head, ("mlp", "consistent"), "head")
         validation.one_of(self.lr_schedule, ("cosine", "constant"), "lr_schedule")
@@ -210,7 +228,8 @@ class Preset:
         for name in ("ceb_rhos", "vib_rhos"):
             object.__setattr__(self, name, tuple(
                 validation.finite_float(rho, name) for rho in getattr(self, name)))
-        for name in ("linf_epsilons", "l2_epsilons", "robust_linf_epsilons"):
+        for name in ("linf_epsilons", "l2_epsilons", "robust_linf_epsilons",
+                     "protocol_linf_epsilons"):
             values = tuple(getattr(self, name))
             if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real)
                                  or not math.isfinite(v) or v <= 0 for v in values):
@@ -223,13 +242,20 @@ class Preset:
                              f"Received: ceb_rhos={self.ceb_rhos!r}, vib_rhos={self.vib_rhos!r}, "
                              f"determ={self.determ!r}")
         names = {spec.name for spec in self.models}
-        for field in ("memorization_models", "robust_models"):
+        if self.cw_models is not None:
+            object.__setattr__(self, "cw_models", tuple(self.cw_models))
+        for field in ("memorization_models", "robust_models", "protocol_models") + (
+                ("cw_models",) if self.cw_models is not None else ()):
             object.__setattr__(self, field, tuple(getattr(self, field)))
             for name in getattr(self, field):
                 if model_spec(name).name not in names:
                     raise ValueError(
                         f"Every model of `{field}` must be in the plan ({sorted(names)}). "
                         f"Received: {field}={getattr(self, field)!r}")
+        for name in self.protocol_models:
+            if model_spec(name).objective == "determ":
+                raise ValueError("`protocol_models` must be CEB or VIB models: Determ has no z "
+                                 f"to sample. Received: protocol_models={self.protocol_models!r}")
 
     @property
     def models(self):
@@ -277,7 +303,9 @@ EVALUATION_FIELDS = (
     "test_examples", "attack_examples", "attack_steps", "attack_step_size", "target_class",
     "linf_epsilons", "l2_epsilons", "ood_examples", "cw_examples", "cw_binary_search_steps",
     "cw_max_iterations", "robust_models", "robust_examples", "robust_linf_epsilons",
-    "apgd_steps", "apgd_targets", "square_queries", "reference_examples",
+    "apgd_steps", "apgd_targets", "square_queries", "reference_examples", "cw_models",
+    "protocol_models", "protocol_examples", "protocol_linf_epsilons", "eot_samples",
+    "protocol_cw_examples",
 )
 MEMORIZATION_FIELDS = (
     "backbone", "backbone_kwargs", "head", "latent_dim", "marginal_components", "covariance",

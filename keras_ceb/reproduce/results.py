@@ -69,6 +69,12 @@ def robust_key(eps, attack):
     return f"robust_linf_eps{eps:g}_{attack}"
 
 
+def sampled_key(*parts):
+    """`sampled_targeted_linf_eps0.1_eot`: a metric of the sampled protocol."""
+    return "_".join(("sampled",) + tuple(f"{p:g}" if isinstance(p, float) else str(p)
+                                         for p in parts))
+
+
 def ece_key(epoch):
     """`ece_epoch10`."""
     return f"ece_epoch{epoch}"
@@ -168,6 +174,20 @@ def seed_values(entry, data, preset):
                 values[robust_key(row["eps"], attack)] = row[attack]
         values["robust_unbounded"] = record["robust"]["sanity"]["unbounded_accuracy"]
         values["robust_short_apgd"] = record["robust"]["sanity"]["short_apgd_accuracy"]
+    if "sampled" in record:
+        sampled = record["sampled"]
+        values[sampled_key("accuracy")] = sampled["accuracy"]
+        for ood_set, by_score in sampled["ood"].items():
+            for score, metrics in by_score.items():
+                for metric in OOD_METRICS:
+                    values[sampled_key("ood", ood_set, score, metric)] = metrics[metric]
+        for kind in ("targeted", "apgd"):
+            for row in sampled[kind]:
+                for protocol in ("plain", "eot"):
+                    values[sampled_key(kind, "linf", f"eps{row['eps']:g}", protocol)] = row[
+                        protocol]
+        if "cw" in sampled:
+            values[sampled_key("cw", "success")] = sampled["cw"]["success"]
     labels = data.y_test[:preset.calibration_examples]
     for epoch, probs in entry["calibration"].items():
         values[ece_key(epoch)] = evaluation.expected_calibration_error(
@@ -204,6 +224,33 @@ def bootstrap_values(entry, data, preset):
             for attack in ROBUST_ATTACKS:
                 result[robust_key(row["eps"], attack)] = statistics.bootstrap_interval(
                     np.mean, [(arrays[f"robust_linf_{i}_{attack}"],)], **kwargs)
+    if "sampled" in record:
+        sampled = record["sampled"]
+        result[sampled_key("accuracy")] = statistics.bootstrap_interval(
+            np.mean, [(arrays["sampled_correct"],)], **kwargs)
+        for ood_set, by_score in sampled["ood"].items():
+            for score in by_score:
+                estimates = statistics.bootstrap_intervals(
+                    _ood_statistic(evaluation.SCORE_DIRECTIONS[score]),
+                    [(arrays[f"sampled_ood_in_{score}"],),
+                     (arrays[f"sampled_ood_{ood_set}_{score}"],)], **kwargs)
+                for metric, estimate in zip(OOD_METRICS, estimates):
+                    result[sampled_key("ood", ood_set, score, metric)] = estimate
+        for i, row in enumerate(sampled["targeted"]):
+            for protocol in ("plain", "eot"):
+                result[sampled_key("targeted", "linf", f"eps{row['eps']:g}", protocol)] = (
+                    statistics.bootstrap_interval(_fraction, [(
+                        arrays[f"sampled_targeted_{i}_{protocol}_hit"],
+                        arrays["sampled_targeted_counted"])], **kwargs))
+        for i, row in enumerate(sampled["apgd"]):
+            for protocol in ("plain", "eot"):
+                result[sampled_key("apgd", "linf", f"eps{row['eps']:g}", protocol)] = (
+                    statistics.bootstrap_interval(np.mean, [(
+                        arrays[f"sampled_apgd_{i}_{protocol}_correct"],)], **kwargs))
+        if "cw" in sampled:
+            result[sampled_key("cw", "success")] = statistics.bootstrap_interval(
+                _fraction, [(arrays["sampled_cw_success"], arrays["sampled_cw_counted"])],
+                **kwargs)
     labels = np.asarray(data.y_test[:preset.calibration_examples])
     for epoch, probs in entry["calibration"].items():
         confidence = probs.max(axis=1).astype("float64")

@@ -53,6 +53,8 @@ def test_writes_the_report_json_and_figures(tiny_run):
     assert "| CEB0 | KNN (z) |" in report and "near (mean)" in report
     assert "Does CEB0's rate beat the best baseline" in report and "- Vertical Flip: CEB0's R" in report
     assert "AutoAttack-style union" in report and "unbounded APGD-CE (L-inf 1)" in report
+    assert "## The evaluation protocol: z sampled, as the paper evaluates" in report
+    assert "| CEB0 | U(0,1) |" in report and "targeted PGD, sampled + EOT 2" in report
     assert "[paper: to fill]" not in report and "bootstrap" in report
     assert "AUROC 90.7% (Table 1)" in report and "figure only (Figure 4" in report
     # One line per finished unit when stdout is not a terminal, then the verdicts.
@@ -93,6 +95,14 @@ def test_results_hold_every_measurement_with_its_interval(tiny_run):
             metrics[f"robust_linf_eps0.1_{a}"]["value"] for a in ("apgd-ce", "apgd-t", "square")]
         assert union <= min(members)
         assert metrics["robust_unbounded"]["value"] == 0.0
+    sampled = results["models"]["ceb_rho0"]["metrics"]
+    for key in ("sampled_accuracy", "sampled_targeted_linf_eps0.1_plain",
+                "sampled_targeted_linf_eps0.1_eot", "sampled_apgd_linf_eps0.1_eot",
+                "sampled_ood_mnist_rate_auroc", "sampled_cw_success"):
+        assert key in sampled, key
+    assert "sampled_accuracy" not in results["models"]["determ"]["metrics"]
+    for name in ("determ", "ceb_rho0"):
+        metrics = results["models"][name]["metrics"]
         for score in ("max_logit", "energy", "mahalanobis", "mahalanobis_z", "knn", "knn_z"):
             for ood_set in ("rotate_90", "gaussian_noise", "mnist"):
                 assert f"ood_{ood_set}_{score}_auroc" in metrics, (name, score, ood_set)
