@@ -1,6 +1,7 @@
 """Presets and the plan of a reproduction."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -61,13 +62,48 @@ def test_configs_split_training_from_evaluation():
 
 
 def test_the_presets():
-    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "gpu"}
+    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "gpu", "paper"}
+    table1 = fashion_mnist.CPU_TABLE1
+    assert [m.label for m in table1.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
+    assert table1.training_config() == fashion_mnist.CPU.training_config()  # models reused
+    assert table1.evaluation_config() == fashion_mnist.CPU.evaluation_config()
+    paper = fashion_mnist.PAPER
+    assert dict(paper.backbone_kwargs) == {"depth": 10, "width": 2}
+    assert paper.epochs * 60000 // paper.batch_size >= 40000  # Figure 5's 40,000 steps
+    assert paper.rho_anneal_offset is None and paper.lr_schedule == "constant"
+    assert set(paper.protocol_models) == {m.name for m in paper.models if m.rho is not None}
+    assert paper.memorization_examples == 60000 and paper.memorization_epochs == 100
+    assert fashion_mnist.CPU.cw_examples >= 500
     gpu = fashion_mnist.GPU
     assert gpu.backbone == "wide_resnet" and len(gpu.models) == 10
     assert fashion_mnist.CPU.backbone == "small_convnet"
     for preset in fashion_mnist.PRESETS.values():
         assert preset.head == "mlp" and preset.attack_steps == 7 and preset.target_class == 1
     assert fashion_mnist.TINY.train_examples <= 512 and fashion_mnist.TINY.cw_examples == 2
+
+
+def test_the_paper_preset_runs_end_to_end_on_tiny_data(fashion_mnist_dir, tmp_path):
+    """The `paper` preset's plan (its backbone, schedule and sampled evaluation) on a few
+    images: what an accelerator would run, shrunk to seconds."""
+    small = dataclasses.replace(
+        fashion_mnist.PAPER, ceb_rhos=(0.0,), vib_rhos=(), epochs=1, train_examples=64,
+        test_examples=64, information_examples=32, calibration_examples=32, attack_examples=8,
+        linf_epsilons=(0.1,), l2_epsilons=(1.0,), ood_examples=32, cw_examples=2,
+        cw_binary_search_steps=1, cw_max_iterations=5, cw_models=("determ", "ceb_rho0"),
+        protocol_models=("ceb_rho0",), protocol_examples=8, eot_samples=2,
+        protocol_cw_examples=2, robust_models=("determ", "ceb_rho0"), robust_examples=8,
+        robust_linf_epsilons=(0.1,), apgd_steps=3, apgd_targets=2, square_queries=5,
+        reference_examples=64, memorization_models=("ceb_rho0",), memorization_examples=64,
+        memorization_epochs=1, bootstrap_resamples=20)
+    results = fashion_mnist.run(small, seeds=1, out=tmp_path, data_dir=fashion_mnist_dir,
+                                download=False, progress="off")
+    ceb = results["models"]["ceb_rho0"]
+    assert "sampled_accuracy" in ceb["metrics"] and "robust_linf_eps0.1_autoattack" in ceb[
+        "metrics"]
+    model = json.loads((tmp_path / "models" / "ceb_rho0_seed0" / "metrics.json").read_text())
+    assert model["config"]["backbone"] == "wide_resnet" and model["config"]["wrn_depth"] == 10
+    assert model["config"]["rho_anneal_start"] is None and model["config"]["lr_schedule"] == "constant"
+    assert "## The evaluation protocol: z sampled" in (tmp_path / "report.md").read_text()
 
 
 def test_describe_plan_counts_units():
