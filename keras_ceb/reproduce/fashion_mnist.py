@@ -79,16 +79,24 @@ def estimate_minutes(preset, costs=CPU_COSTS, cores=CPU_CORES):
         (True, True)
     """
     models = len(preset.models)
+    names = {spec.name for spec in preset.models}
+    cw_models = models if preset.cw_models is None else len(set(preset.cw_models) & names)
     train_images = 60000 if preset.train_examples is None else preset.train_examples
     epochs = (preset.epochs * train_images * costs["train_image_epoch"] + costs["build"])
-    evaluation = (preset.cw_examples * costs["cw_example"]
-                  + preset.attack_examples * (len(preset.linf_epsilons) + len(preset.l2_epsilons))
+    evaluation = (preset.attack_examples * (len(preset.linf_epsilons) + len(preset.l2_epsilons))
                   * preset.attack_steps / 7 * costs["attack_example_eps"]
                   + costs["ood_and_accuracy"] + costs["report_model"])
+    cw = cw_models * preset.cw_examples * costs["cw_example"]
+    robust = len(preset.robust_models) * preset.robust_examples * len(
+        preset.robust_linf_epsilons) * costs["robust_example_eps"]
+    protocol = len(preset.protocol_models) * (
+        preset.protocol_examples * len(preset.protocol_linf_epsilons)
+        * preset.eot_samples / 16 * costs["protocol_example_eps"]
+        + preset.protocol_cw_examples * costs["cw_example"])
     memorization = len(preset.memorization_models) * (
         preset.memorization_examples * preset.memorization_epochs
         * costs["memorization_image_epoch"] + costs["build"])
-    return (models * (epochs + evaluation) + memorization) / cores / 60.0
+    return (models * (epochs + evaluation) + cw + robust + protocol + memorization) / cores / 60.0
 
 
 CPU = presets.Preset(

@@ -26,6 +26,22 @@ def image_model():
     return model, x, y
 
 
+def test_report_with_the_field_standard_attack_and_baselines(image_model):
+    model, x, y = image_model
+    report = keras_ceb.evaluation.robustness_report(
+        model, x[:64], y[:64], reference=(x[64:256], y[64:256]), attack="autoattack", eps=0.1,
+        attack_steps=3, queries=5, run_calibration=False, seed=0)
+    assert {"mahalanobis", "knn_z"} <= {row["score"] for row in report["ood"]}
+    attack = report["attack"]
+    assert attack["version"] == "standard" and attack["norm"] == "linf" and attack["steps"] == 3
+    assert sum(attack["broken_by"].values()) <= 64
+    text = keras_ceb.evaluation.format_report(report)
+    assert "broken by: clean" in text and "far (mean)" in text
+    with pytest.raises(ValueError, match="target_class=1"):
+        keras_ceb.evaluation.robustness_report(model, x[:8], y[:8], attack="square",
+                                               target_class=1, ood=False)
+
+
 def test_full_report(image_model, tmp_path):
     model, x, y = image_model
     report = keras_ceb.evaluation.robustness_report(
@@ -33,8 +49,11 @@ def test_full_report(image_model, tmp_path):
         attack="pgd-linf", eps=0.1, attack_steps=3, target_class=0, seed=0)
     assert 0.0 <= report["accuracy"] <= 1.0
     sets = {row["ood_set"] for row in report["ood"]}
-    assert sets == {"uniform_noise", "vertical_flip", "mnist", "cw_l2"}
-    assert {row["score"] for row in report["ood"]} == {"rate", "entropy", "max_softmax"}
+    assert sets == {"uniform_noise", "vertical_flip", "mnist", "cw_l2", "rotate_90",
+                    "gaussian_noise"}
+    assert {g["group"] for g in report["ood_groups"]} == {"near", "far"}
+    assert {row["score"] for row in report["ood"]} == {"rate", "entropy", "max_softmax",
+                                                       "max_logit", "energy"}
     attack = report["attack"]
     assert attack["accuracy_under_attack"] <= report["accuracy"] + 0.05
     assert 0.0 <= attack["targeted_success"] <= 1.0 and attack["targeted_count"] > 0

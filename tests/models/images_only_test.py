@@ -40,9 +40,11 @@ def test_scores_take_images_alone(trained):
     rate = evaluation.rate_scores(model, x)
     assert rate.shape == (64,) and np.all(np.isfinite(rate))
     np.testing.assert_allclose(rate, evaluation.rate_scores(inference.images_only(model), x))
-    assert set(evaluation.ood_scores(model, x)) == {"rate", "entropy", "max_softmax"}
+    assert set(evaluation.ood_scores(model, x)) == {"rate", "entropy", "max_softmax",
+                                                    "max_logit", "energy"}
     rows = evaluation.evaluate_ood(model, x, {"noise": np.clip(x * 3, 0, 1)})
-    assert {row["score"] for row in rows} == {"rate", "entropy", "max_softmax"}
+    assert {row["score"] for row in rows} == {"rate", "entropy", "max_softmax", "max_logit",
+                                              "energy"}
     probs = inference.predict_probabilities(model, x)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
 

@@ -85,6 +85,8 @@ def auto_attack(
       `inference="sample"`): APGD-CE and APGD-DLR, each gradient averaged over `num_samples`
       draws of z (EOT; AutoAttack: 20).
     - `version=None` chooses `"rand"` when an encoder of the model samples z at inference.
+    - With fewer classes than a DLR loss needs (4 for the targeted one, 3 for the other), that
+      member uses the cross-entropy instead.
 
     An example counts as robust when the model, run as it runs at inference, still classifies
     every attack's output correctly (for a sampling model, one draw per check, as in
@@ -133,17 +135,20 @@ def auto_attack(
     eps = gradients.per_example(eps, len(x), "eps")
     common = dict(eps=None, norm=norm, clip_min=clip_min, clip_max=clip_max,
                   batch_size=batch_size, seed=seed)
+    classes = num_classes or 4
+    # The DLR losses need 3 (untargeted) or 4 (targeted) classes; below, the cross-entropy.
     if version == "standard":
         plan = (
             ("apgd-ce", apgd_attack, dict(loss="ce", steps=steps)),
-            ("apgd-t", apgd_attack, dict(loss="dlr", targeted=True, steps=steps,
-                                         num_targets=min(num_targets, (num_classes or 2) - 1))),
+            ("apgd-t", apgd_attack, dict(loss="dlr" if classes >= 4 else "ce", targeted=True,
+                                         steps=steps, num_targets=min(num_targets, classes - 1))),
             ("square", square_attack, dict(queries=queries)),
         )
     else:
         plan = (
             ("apgd-ce", apgd_attack, dict(loss="ce", steps=steps, num_samples=num_samples)),
-            ("apgd-dlr", apgd_attack, dict(loss="dlr", steps=steps, num_samples=num_samples)),
+            ("apgd-dlr", apgd_attack, dict(loss="dlr" if classes >= 3 else "ce", steps=steps,
+                                           num_samples=num_samples)),
         )
     names = tuple(name for name, _, _ in plan)
     x_adv = x.copy()
