@@ -54,15 +54,17 @@ TINY = presets.Preset(
 )
 
 # CPU seconds (summed over threads) measured with this code on the 2-core development
-# machine while other jobs ran (TensorFlow backend, small convnet, MLP head, batch 128):
-# `python3 -m keras_ceb reproduce` with 2 epochs of Determ, VIB0 and CEB0 on the 60,000 images,
-# and memorization runs of 2,000 images x 30 epochs.
+# machine while other jobs ran (TensorFlow backend, small convnet, MLP head, batch 128): the
+# training epochs of the cpu preset's models (the recipe's EpochBatches order), and the parts of
+# their evaluation (`eval.json`'s `cpu_seconds`); memorization runs of 2,000 images x 30 epochs.
 CPU_COSTS = {
-    "train_image_epoch": 28.1 / 60000,  # CEB0 28.1 s, VIB0 27.9 s, Determ 25.8 s per epoch
+    "train_image_epoch": 17.7 / 60000,  # CEB0 17.9 s, VIB0 17.6 s, Determ 17.0 s per epoch
     "build": 6.0,  # first-epoch tracing and saving, per model
-    "cw_example": 80.0 / 50,  # 5 x 1000 iterations, early abort
+    "cw_example": 511.0 / 500,  # 5 x 1000 iterations, early abort (Determ, 500 images)
     "attack_example_eps": 12.4 / (500 * 8),  # 7-step PGD, per image and radius
-    "ood_and_accuracy": 4.5,  # 10,000 test images, 4 x 2,000 OoD images
+    "ood_and_accuracy": 20.0,  # 10,000 test images, 6 x 2,000 OoD images, the KNN fit
+    "robust_example_eps": 137.0 / (500 * 2),  # PGD, APGD-CE, APGD-T, Square (1,000 queries)
+    "protocol_example_eps": 0.3,  # VIB0: 251 s for 500 images (PGD and APGD, EOT 16) + CW 200
     "memorization_image_epoch": 38.0 / (2000 * 30),  # with its accuracy pass every epoch
     "report_model": 15.0,  # bootstraps (1,000 resamples) and figures, per model
 }
@@ -102,8 +104,9 @@ def estimate_minutes(preset, costs=CPU_COSTS, cores=CPU_CORES):
 CPU = presets.Preset(
     name="cpu",
     description="Every model of the paper (Determ, VIB0, VIB4, CEB at rho -1 to 5) with the "
-    "small convnet and the paper's MLP head on the 60,000 training images, 12 epochs each; "
-    "sized for 2 CPU cores and at most 90 minutes per seed.",
+    "small convnet and the paper's MLP head on the 60,000 training images, 12 epochs each, "
+    "with the field's attacks and the sampled protocol on the Table 1 models; sized for 2 CPU "
+    "cores and at most 90 minutes per seed.",
     epochs=12, batch_size=128, rho_anneal_epochs=4, train_examples=None,
     information_examples=1000, calibration_examples=2000, test_examples=None,
     attack_examples=1000, linf_epsilons=(0.03, 0.1, 0.2, 0.3), l2_epsilons=(0.5, 1.0, 2.0, 3.0),
