@@ -62,7 +62,9 @@ def test_configs_split_training_from_evaluation():
 
 
 def test_the_presets():
-    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "gpu", "paper"}
+    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-no-anneal", "gpu",
+                                          "paper"}
+    assert fashion_mnist.CPU_NO_ANNEAL.anneal_epochs == 0
     table1 = fashion_mnist.CPU_TABLE1
     assert [m.label for m in table1.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
     assert table1.training_config() == fashion_mnist.CPU.training_config()  # models reused
