@@ -484,9 +484,11 @@ def format_report(results):
         "## Figure 4: accuracy, information and targeted robustness\n\n![Figure 4](figure4.png)"
         "\n\nThe I(X;Z) lower bound is the minibatch bound (at most log of the batch size), in "
         "nats; 'train' is its epoch mean in training, 'held-out' its value on "
-        f"{preset['information_examples']} test images after each epoch. 'Epochs at rho' leaves "
-        "out the epochs of the rho anneal (which start at rho + "
-        f"{preset['rho_anneal_offset']}), where the model is allowed more information.\n\n"
+        f"{preset['information_examples']} test images after each epoch. "
+        + ("'Epochs at rho' leaves out the epochs of the rho anneal (which start at rho + "
+           f"{preset['rho_anneal_offset']}), where the model is allowed more information."
+           if preset.get("rho_anneal_offset") is not None else
+           "This preset trains at rho from the first step (no anneal).") + "\n\n"
         + information
         + f"\n\nTargeted PGD towards class {preset['target_class']} "
         f"('{results['class_names'][preset['target_class']]}'), {preset['attack_steps']} steps, "
