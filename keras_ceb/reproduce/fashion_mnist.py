@@ -180,8 +180,8 @@ PAPER = presets.Preset(
     robust_models=("determ", "vib_rho0", "ceb_rho0"), robust_examples=1000,
     robust_linf_epsilons=(0.03, 0.1), square_queries=5000,
     memorization_models=("determ", "vib_rho0", "ceb_rho0", "ceb_rho2", "ceb_rho5"),
-    memorization_examples=60000, memorization_epochs=100, bootstrap_resamples=1000,
-    estimate_note="not measured here (no accelerator)",
+    memorization_examples=60000, memorization_epochs=100, memorization_accuracy_examples=10000,
+    bootstrap_resamples=1000, estimate_note="not measured here (no accelerator)",
 )
 
 PRESETS = {preset.name: preset

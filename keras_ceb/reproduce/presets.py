@@ -136,6 +136,8 @@ class Preset:
         memorization_models: Names of the models trained on random labels.
         memorization_examples: Training images with random labels.
         memorization_epochs: Epochs of a memorization run.
+        memorization_accuracy_examples: Training images whose accuracy is measured after every
+            epoch of a memorization run (the first ones; `None`: all).
         confidence: Coverage of the intervals over seeds and of the bootstrap (0.95).
         bootstrap_resamples: Resamples of the bootstrap over test examples (one seed).
         bootstrap_seed: Seed of the bootstrap.
@@ -192,6 +194,7 @@ class Preset:
     memorization_models: tuple = ("determ", "ceb_rho0")
     memorization_examples: int = 5000
     memorization_epochs: int = 20
+    memorization_accuracy_examples: int = None
     confidence: float = 0.95
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 0
@@ -207,7 +210,7 @@ class Preset:
                      "apgd_steps", "apgd_targets", "square_queries", "reference_examples",
                      "protocol_examples", "eot_samples"):
             validation.positive_int(getattr(self, name), name)
-        for name in ("train_examples", "test_examples"):
+        for name in ("train_examples", "test_examples", "memorization_accuracy_examples"):
             if getattr(self, name) is not None:
                 validation.positive_int(getattr(self, name), name)
         for name in ("rho_anneal_epochs", "cw_examples", "target_class", "bootstrap_seed",
@@ -310,7 +313,7 @@ EVALUATION_FIELDS = (
 MEMORIZATION_FIELDS = (
     "backbone", "backbone_kwargs", "head", "latent_dim", "marginal_components", "covariance",
     "batch_size", "learning_rate", "lr_schedule", "memorization_examples",
-    "memorization_epochs",
+    "memorization_epochs", "memorization_accuracy_examples",
 )
 
 

@@ -512,7 +512,9 @@ def format_report(results):
         "## Memorization (section 3.1.5)\n\n![Memorization](memorization.png)\n\n"
         f"{preset['memorization_examples']} training images with fixed random labels, "
         f"{preset['memorization_epochs']} epochs at the model's rho (no anneal); accuracy on "
-        "those images and labels after each epoch, in inference mode.\n\n"
+        + ("those images" if not preset.get("memorization_accuracy_examples") else
+           f"the first {preset['memorization_accuracy_examples']} of those images")
+        + " and their labels after each epoch, in inference mode.\n\n"
         + (_memorization_table(results) if results["memorization"] else "Not in this preset."),
         "## Time\n\n" + _timing_text(results),
         "## Files\n\n`results.json` (everything above, per seed too), `models/<model>_seed<k>/` "

@@ -300,12 +300,14 @@ def summarize_memorization(records, preset):
         if len(records) >= 2:
             curve.append(statistics.t_interval(values, preset.confidence))
         else:
-            n = records[0]["num_examples"]
+            # The accuracy is a proportion of the images it was measured on.
+            n = records[0].get("accuracy_examples", records[0]["num_examples"])
             curve.append(statistics.proportion_bootstrap_interval(
                 int(round(values[0] * n)), n, **kwargs))
     return {
         "chance_level": records[0]["chance_level"],
         "num_examples": records[0]["num_examples"],
+        "accuracy_examples": records[0].get("accuracy_examples", records[0]["num_examples"]),
         "seeds": [r["seed"] for r in records],
         "curve": [e.to_dict() for e in curve],
         "final": curve[-1].to_dict(),

@@ -171,7 +171,10 @@ def evaluate(unit, preset, data, out):
 
 
 def memorize(unit, preset, data, out):
-    """Trains a fresh model on random labels (no rho anneal); writes and returns the record."""
+    """Trains a fresh model on random labels (no rho anneal); writes and returns the record.
+
+    Every epoch is backed up in the unit's folder, so an interrupted run resumes from its last
+    finished epoch (`evaluation.memorization_run`'s `backup_dir`)."""
     spec, seed = unit.spec, unit.seed
     n = min(preset.memorization_examples, len(data.x_train))
     x = data.x_train[:n]
@@ -182,22 +185,25 @@ def memorize(unit, preset, data, out):
         return build_model(spec, preset, data, steps_per_epoch, preset.memorization_epochs,
                            seed, anneal=False)
 
+    folder = storage.memorization_folder(out, unit)
     start, cpu_start = time.monotonic(), time.process_time()
     result = evaluation.memorization_run(
         build, training_inputs(spec, preset, x, labels), data.num_classes,
-        epochs=preset.memorization_epochs, batch_size=preset.batch_size, seed=seed)
+        epochs=preset.memorization_epochs, batch_size=preset.batch_size, seed=seed,
+        accuracy_examples=preset.memorization_accuracy_examples,
+        backup_dir=folder / storage.MEMORIZATION_BACKUP)
     record = {
         "model": spec.name, "objective": spec.objective, "rho": spec.rho, "seed": seed,
         "memorization_config": preset.memorization_config(),
         "num_examples": int(n),
+        "accuracy_examples": int(min(n, preset.memorization_accuracy_examples or n)),
         "train_accuracy": [float(a) for a in result.train_accuracy],
         "initial_accuracy": float(result.initial_accuracy),
         "chance_level": float(result.chance_level),
         "seconds": time.monotonic() - start,
         "cpu_seconds": time.process_time() - cpu_start,
     }
-    storage.write_json(storage.memorization_folder(out, unit) / storage.MEMORIZATION_FILE,
-                       record)
+    storage.write_json(folder / storage.MEMORIZATION_FILE, record)
     return record
 
 

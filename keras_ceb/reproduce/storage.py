@@ -27,6 +27,7 @@ TRAINED_MARKER = "metrics.json"
 EVAL_ARRAYS = "eval.npz"
 EVAL_MARKER = "eval.json"
 MEMORIZATION_FILE = "result.json"
+MEMORIZATION_BACKUP = "backup"  # of an unfinished memorization run
 
 
 def write_json(path, obj):

@@ -98,3 +98,43 @@ def test_memorization_run_bad_arguments():
         memorization_run(make_builder(), {"a": random_inputs(), "b": x[:3]}, NUM_CLASSES)
     with pytest.raises(ValueError, match=r"num_examples, num_classes"):
         memorization_run(make_builder(), x, 5, epochs=1)  # outputs 10 classes, not 5
+
+
+def test_accuracy_on_a_subset_of_the_training_inputs():
+    x = random_inputs()
+    result = memorization_run(make_builder(), x, NUM_CLASSES, epochs=2, batch_size=32, seed=0,
+                              accuracy_examples=64)
+    for accuracy in [result.initial_accuracy] + result.train_accuracy:
+        assert round(accuracy * 64) == pytest.approx(accuracy * 64)  # a fraction of 64 inputs
+    with pytest.raises(ValueError, match="Received: accuracy_examples=0"):
+        memorization_run(make_builder(), x, NUM_CLASSES, accuracy_examples=0)
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    from keras_ceb.evaluation import memorization
+
+    x = random_inputs()
+    backup = tmp_path / "backup"
+    real_accuracy, calls = memorization._accuracy, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 4:  # the initial pass, epochs 1 and 2, then killed after epoch 3
+            raise KeyboardInterrupt
+        return real_accuracy(*args)
+
+    monkeypatch.setattr(memorization, "_accuracy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        memorization_run(make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0,
+                         backup_dir=backup)
+    saved = memorization.json.loads((backup / memorization.ACCURACY_FILE).read_text())
+    assert len(saved["train_accuracy"]) == 2
+    monkeypatch.setattr(memorization, "_accuracy", real_accuracy)
+
+    result = memorization_run(make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0,
+                              backup_dir=backup)
+    assert result.train_accuracy[:2] == saved["train_accuracy"]
+    assert result.initial_accuracy == saved["initial_accuracy"]
+    assert len(result.train_accuracy) == 15 and len(result.history["loss"]) == 13
+    assert result.final_accuracy > 0.9  # the weights and optimizer state were restored
+    assert not backup.exists()  # cleaned up once finished
