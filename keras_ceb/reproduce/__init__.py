@@ -23,7 +23,7 @@ def dataset_module(name):
     Examples:
 
         >>> sorted(dataset_module("fashion-mnist").PRESETS)
-        ['cpu', 'cpu-no-anneal', 'cpu-table1', 'gpu', 'paper', 'tiny']
+        ['cpu', 'cpu-no-anneal', 'cpu-paper-length', 'cpu-table1', 'gpu', 'paper', 'tiny']
     """
     if name not in DATASETS:
         raise ValueError(f"`dataset` must be one of {tuple(DATASETS)}. Received: dataset={name!r}")

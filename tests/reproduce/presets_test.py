@@ -62,9 +62,16 @@ def test_configs_split_training_from_evaluation():
 
 
 def test_the_presets():
-    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-no-anneal", "gpu",
-                                          "paper"}
+    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-no-anneal",
+                                          "cpu-paper-length", "gpu", "paper"}
     assert fashion_mnist.CPU_NO_ANNEAL.anneal_epochs == 0
+    long = fashion_mnist.CPU_PAPER_LENGTH
+    assert long.epochs * 60000 // long.batch_size >= 40000  # Figure 5's 40,000 steps
+    assert [m.label for m in long.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
+    changed = {f.name for f in dataclasses.fields(presets.Preset)
+               if getattr(long, f.name) != getattr(fashion_mnist.CPU_TABLE1, f.name)}
+    assert changed - {"name", "description", "estimate_note"} == {
+        "epochs", "cw_examples", "cw_models", "protocol_models"}  # one axis of training
     table1 = fashion_mnist.CPU_TABLE1
     assert [m.label for m in table1.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
     assert table1.training_config() == fashion_mnist.CPU.training_config()  # models reused
