@@ -32,7 +32,9 @@ NAME = "fashion-mnist"
 DATASET = "fashion_mnist"
 HELP = "the paper's section 3.1 on Fashion-MNIST: Figure 4, Table 1, calibration, memorization"
 PRESETS_HELP = ("cpu: 2 CPU cores, every model; cpu-table1: the cpu preset's Table 1 models "
-                "only; cpu-no-anneal: CEB0, VIB0, VIB4 without the rho anneal; "
+                "only; cpu-seeds: the same, lighter attacks, for --seeds 3; cpu-no-anneal: CEB0, "
+                "VIB0, VIB4 without the rho anneal; cpu-wrn and cpu-wrn-control: WRN-10-2 vs the "
+                "small convnet on 20,000 images; "
                 "cpu-paper-length: the Table 1 models trained 86 epochs (40,000 steps); gpu: "
                 "WRN-28-10, long schedule, every model; paper: the paper's setting (WRN-10-2, "
                 "40,000 steps, z sampled too) for an accelerator; tiny: a one-minute smoke test")
@@ -169,6 +171,38 @@ CPU_PAPER_LENGTH = dataclasses.replace(
     epochs=86, cw_examples=0, cw_models=(), protocol_models=(), estimated_minutes=None,
     estimate_note="about 75 minutes on 2 unloaded cores (86 epochs x 4 models dominate)")
 
+CPU_SEEDS = dataclasses.replace(
+    CPU_TABLE1, name="cpu-seeds",
+    description="The cpu-table1 models and measurements, the costly attacks on fewer images "
+    "(CW-L2 on 100, the AutoAttack-style union on 200, the sampled protocol on CEB0 only, 200 "
+    "images): sized for `--seeds 3` on 2 CPU cores, to tell how far each claim's number moves "
+    "across seeds.",
+    cw_examples=100, robust_examples=200, protocol_models=("ceb_rho0",), protocol_examples=200,
+    protocol_cw_examples=50, estimated_minutes=None,
+    estimate_note="about 25 CPU minutes a seed on 2 cores (12 epochs x 4 models dominate)")
+
+# The encoder axis: the paper's Wide ResNet ("7 x 2", taken as WRN-10-2 as in PAPER below) on a
+# third of the training set, which 2 cores train in minutes a model, beside its control, the
+# small convnet on the same 20,000 images with everything else held. Determ and CEB0 only (a
+# WRN-10-2 step costs about 4 small-convnet steps on a CPU).
+CPU_WRN = dataclasses.replace(
+    CPU_TABLE1, name="cpu-wrn",
+    description="Ablation of the encoder: Determ and CEB0 with a WRN-10-2 (no BatchNorm; the "
+    "paper's '7 x 2') on the first 20,000 training images, 12 epochs, measured as cpu-table1 "
+    "measures them but CW-L2 off and the field's attacks and the sampled protocol on 200 "
+    "images. Compare with cpu-wrn-control.",
+    vib_rhos=(), backbone="wide_resnet", backbone_kwargs=(("depth", 10), ("width", 2)),
+    train_examples=20000, cw_examples=0, cw_models=(), robust_models=("determ", "ceb_rho0"),
+    robust_examples=200, protocol_models=("ceb_rho0",), protocol_examples=200,
+    protocol_cw_examples=0, estimated_minutes=None,
+    estimate_note="about 25 CPU minutes (a WRN-10-2 step costs 4 small-convnet steps)")
+CPU_WRN_CONTROL = dataclasses.replace(
+    CPU_WRN, name="cpu-wrn-control",
+    description="The control of cpu-wrn: the same models, data subset and measurements with the "
+    "small convnet.",
+    backbone="small_convnet", backbone_kwargs=(),
+    estimate_note="about 6 CPU minutes")
+
 # The paper's setting as far as appendix A.1 and Figure 5 give it, for an accelerator.
 # "A 7 x 2 Wide Resnet": depth x width, but a Wide ResNet's depth is 6 n + 4 (10, 16, ...); 7 is
 # not one, so this takes WRN-10-2 (n = 1, the nearest valid depth). No BatchNorm, dropout or
@@ -196,8 +230,8 @@ PAPER = presets.Preset(
 )
 
 PRESETS = {preset.name: preset
-           for preset in (CPU, CPU_TABLE1, CPU_NO_ANNEAL, CPU_PAPER_LENGTH, GPU, PAPER,
-                          TINY)}
+           for preset in (CPU, CPU_TABLE1, CPU_SEEDS, CPU_NO_ANNEAL, CPU_PAPER_LENGTH,
+                          CPU_WRN, CPU_WRN_CONTROL, GPU, PAPER, TINY)}
 
 
 def get_preset(preset):

@@ -62,8 +62,9 @@ def test_configs_split_training_from_evaluation():
 
 
 def test_the_presets():
-    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-no-anneal",
-                                          "cpu-paper-length", "gpu", "paper"}
+    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-seeds",
+                                          "cpu-no-anneal", "cpu-paper-length", "cpu-wrn",
+                                          "cpu-wrn-control", "gpu", "paper"}
     assert fashion_mnist.CPU_NO_ANNEAL.anneal_epochs == 0
     long = fashion_mnist.CPU_PAPER_LENGTH
     assert long.epochs * 60000 // long.batch_size >= 40000  # Figure 5's 40,000 steps
@@ -76,6 +77,15 @@ def test_the_presets():
     assert [m.label for m in table1.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
     assert table1.training_config() == fashion_mnist.CPU.training_config()  # models reused
     assert table1.evaluation_config() == fashion_mnist.CPU.evaluation_config()
+    seeds = fashion_mnist.CPU_SEEDS
+    assert seeds.training_config() == fashion_mnist.CPU.training_config()  # models reused
+    assert [m.label for m in seeds.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
+    wrn, control = fashion_mnist.CPU_WRN, fashion_mnist.CPU_WRN_CONTROL
+    assert wrn.backbone == "wide_resnet" and dict(wrn.backbone_kwargs) == {"depth": 10, "width": 2}
+    changed = {f.name for f in dataclasses.fields(presets.Preset)
+               if getattr(wrn, f.name) != getattr(control, f.name)}
+    assert changed - {"name", "description", "estimate_note"} == {
+        "backbone", "backbone_kwargs"}  # one axis: the encoder
     paper = fashion_mnist.PAPER
     assert dict(paper.backbone_kwargs) == {"depth": 10, "width": 2}
     assert paper.epochs * 60000 // paper.batch_size >= 40000  # Figure 5's 40,000 steps
