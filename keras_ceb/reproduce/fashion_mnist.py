@@ -189,11 +189,11 @@ CPU_WRN = dataclasses.replace(
     CPU_TABLE1, name="cpu-wrn",
     description="Ablation of the encoder: Determ and CEB0 with a WRN-10-2 (no BatchNorm; the "
     "paper's '7 x 2') on the first 20,000 training images, 12 epochs, measured as cpu-table1 "
-    "measures them but CW-L2 off and the field's attacks and the sampled protocol on 200 "
+    "measures them but CW-L2 off and the field's attacks and the sampled protocol on 100 "
     "images. Compare with cpu-wrn-control.",
     vib_rhos=(), backbone="wide_resnet", backbone_kwargs=(("depth", 10), ("width", 2)),
     train_examples=20000, cw_examples=0, cw_models=(), robust_models=("determ", "ceb_rho0"),
-    robust_examples=200, protocol_models=("ceb_rho0",), protocol_examples=200,
+    robust_examples=100, protocol_models=("ceb_rho0",), protocol_examples=100,
     protocol_cw_examples=0, estimated_minutes=None,
     estimate_note="about 25 CPU minutes (a WRN-10-2 step costs 4 small-convnet steps)")
 CPU_WRN_CONTROL = dataclasses.replace(
