@@ -104,7 +104,10 @@ def interval_text(results):
     if len(seeds) >= 2:
         return (f"Every number is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) "
                 f"with its two-sided {confidence} Student-t interval, `mean [lower, upper]`, "
-                "computed from the per-seed values (the memorization curves too).")
+                "computed from the per-seed values (the memorization curves too), cut to "
+                "the range of the quantity ([0, 100%] for accuracies, rates, AUROCs and ECE). "
+                "With few seeds these intervals are wide: the per-seed values are in "
+                "`results.json`.")
     return (
         f"One seed ({seeds[0]}): numbers are `value [lower, upper]` with a {confidence} "
         f"percentile bootstrap over the test examples ({preset['bootstrap_resamples']} "

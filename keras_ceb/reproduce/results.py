@@ -281,8 +281,10 @@ def summarize_model(entries, data, preset):
     per_seed = [seed_values(entry, data, preset) for entry in entries]
     keys = [k for k in per_seed[0]]
     if len(entries) >= 2:
-        return {k: statistics.t_interval([v.get(k, math.nan) for v in per_seed],
-                                         preset.confidence) for k in keys}, per_seed
+        # Every quantity but the I(X;Z) bound (nats) is a proportion or a rate in [0, 1].
+        return {k: statistics.t_interval(
+            [v.get(k, math.nan) for v in per_seed], preset.confidence,
+            bounds=None if k.startswith("i_xz") else (0.0, 1.0)) for k in keys}, per_seed
     summary = {k: statistics.Estimate(v, confidence=preset.confidence)
                for k, v in per_seed[0].items()}
     summary.update(bootstrap_values(entries[0], data, preset))
@@ -298,7 +300,7 @@ def summarize_memorization(records, preset):
     for epoch in range(epochs):
         values = [r["train_accuracy"][epoch] for r in records]
         if len(records) >= 2:
-            curve.append(statistics.t_interval(values, preset.confidence))
+            curve.append(statistics.t_interval(values, preset.confidence, bounds=(0.0, 1.0)))
         else:
             # The accuracy is a proportion of the images it was measured on.
             n = records[0].get("accuracy_examples", records[0]["num_examples"])

@@ -149,14 +149,17 @@ def student_t_quantile(q, df):
     return 0.5 * (low + high)
 
 
-def t_interval(values, confidence=0.95):
+def t_interval(values, confidence=0.95, bounds=None):
     """Mean of per-seed values and its two-sided t-interval; NaN values are left out.
 
-    With fewer than two finite values there is no interval (`method="none"`).
+    With fewer than two finite values there is no interval (`method="none"`). With `bounds`,
+    the interval is cut to the range the quantity can take (a t-interval over 2 or 3 seeds of
+    a rate near 0 would otherwise reach below 0).
 
     Args:
         values: One number per seed.
         confidence: Coverage, e.g. 0.95.
+        bounds: `(low, high)` of the quantity (e.g. `(0, 1)` for a proportion), or `None`.
 
     Returns:
         An `Estimate` with `method="t"` and `n` the number of finite values.
@@ -165,6 +168,8 @@ def t_interval(values, confidence=0.95):
 
         >>> t_interval([0.90, 0.92, 0.91]).format()
         '0.910 [0.885, 0.935]'
+        >>> t_interval([0.02, 0.30], bounds=(0.0, 1.0)).format()
+        '0.160 [0.000, 1.000]'
     """
     values = np.asarray([v for v in values if v is not None and math.isfinite(v)], "float64")
     if values.size == 0:
@@ -174,7 +179,10 @@ def t_interval(values, confidence=0.95):
         return Estimate(mean, n=int(values.size), confidence=confidence)
     half = (student_t_quantile(0.5 + confidence / 2.0, values.size - 1)
             * float(values.std(ddof=1)) / math.sqrt(values.size))
-    return Estimate(mean, mean - half, mean + half, T_OVER_SEEDS, int(values.size), confidence)
+    lower, upper = mean - half, mean + half
+    if bounds is not None:
+        lower, upper = max(lower, bounds[0]), min(upper, bounds[1])
+    return Estimate(mean, lower, upper, T_OVER_SEEDS, int(values.size), confidence)
 
 
 def bootstrap_interval(statistic, groups, resamples=1000, seed=0, confidence=0.95):

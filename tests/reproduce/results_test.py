@@ -79,6 +79,8 @@ def test_several_seeds_give_t_intervals_of_the_per_seed_values():
     assert summary["i_xz_max_train_at_rho"].has_interval
     assert summary["targeted_linf_eps0.1"].lower < 0.2 < summary["targeted_linf_eps0.1"].upper
     assert summary["ood_mnist_rate_auroc"].value == np.mean([0.95, 0.97, 0.96])
+    assert summary["ood_mnist_rate_auroc"].upper <= 1.0  # cut to the range of an AUROC
+    assert all(0.0 <= e.lower for k, e in summary.items() if not k.startswith("i_xz"))
     assert [v["accuracy"] for v in per_seed] == [0.90, 0.92, 0.91]
     ece = evaluation.expected_calibration_error(probs, _Data.y_test, 20)
     assert summary["ece_epoch2"].value == ece

@@ -27,6 +27,16 @@ def test_t_interval_matches_scipy():
     assert estimate.method == "t" and estimate.n == 4
 
 
+def test_t_interval_is_cut_to_the_bounds():
+    values = [0.01, 0.30]  # Two seeds of a rate: the t-interval reaches far below 0.
+    free = statistics.t_interval(values)
+    cut = statistics.t_interval(values, bounds=(0.0, 1.0))
+    assert free.lower < 0 and cut.lower == 0.0 and cut.upper == min(free.upper, 1.0)
+    assert cut.value == free.value
+    near_one = statistics.t_interval([0.99, 0.999, 0.9], bounds=(0.0, 1.0))
+    assert near_one.upper == 1.0
+
+
 def test_t_interval_without_enough_seeds_has_no_interval():
     assert not statistics.t_interval([0.5]).has_interval
     assert math.isnan(statistics.t_interval([]).value)
