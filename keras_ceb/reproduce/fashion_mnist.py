@@ -169,7 +169,8 @@ CPU_PAPER_LENGTH = dataclasses.replace(
     "measured as the cpu preset measures them, with the field's attacks, but without CW and "
     "the sampled protocol.",
     epochs=86, cw_examples=0, cw_models=(), protocol_models=(), estimated_minutes=None,
-    estimate_note="about 75 minutes on 2 unloaded cores (86 epochs x 4 models dominate)")
+    estimate_note="measured: about 35 minutes a model on 2 cores shared with two other runs "
+    "(23 CPU seconds an epoch; 86 epochs x 4 models dominate)")
 
 CPU_SEEDS = dataclasses.replace(
     CPU_TABLE1, name="cpu-seeds",
@@ -179,7 +180,8 @@ CPU_SEEDS = dataclasses.replace(
     "across seeds.",
     cw_examples=100, robust_examples=200, protocol_models=("ceb_rho0",), protocol_examples=200,
     protocol_cw_examples=50, estimated_minutes=None,
-    estimate_note="about 25 CPU minutes a seed on 2 cores (12 epochs x 4 models dominate)")
+    estimate_note="measured: about 50 minutes a seed on 2 cores shared with two other runs "
+    "(24 CPU seconds a training epoch; 12 epochs x 4 models dominate)")
 
 # The encoder axis: the paper's Wide ResNet ("7 x 2", taken as WRN-10-2 as in PAPER below) on a
 # third of the training set, which 2 cores train in minutes a model, beside its control, the
@@ -195,13 +197,14 @@ CPU_WRN = dataclasses.replace(
     train_examples=20000, cw_examples=0, cw_models=(), robust_models=("determ", "ceb_rho0"),
     robust_examples=100, protocol_models=("ceb_rho0",), protocol_examples=100,
     protocol_cw_examples=0, estimated_minutes=None,
-    estimate_note="about 25 CPU minutes (a WRN-10-2 step costs 4 small-convnet steps)")
+    estimate_note="measured: 41 minutes on 2 cores shared with two other runs (36 CPU seconds "
+    "a WRN-10-2 epoch on 20,000 images, 4.5 times the small convnet's)")
 CPU_WRN_CONTROL = dataclasses.replace(
     CPU_WRN, name="cpu-wrn-control",
     description="The control of cpu-wrn: the same models, data subset and measurements with the "
     "small convnet.",
     backbone="small_convnet", backbone_kwargs=(),
-    estimate_note="about 6 CPU minutes")
+    estimate_note="measured: 11 minutes on 2 shared cores (8 CPU seconds an epoch)")
 
 # The paper's setting as far as appendix A.1 and Figure 5 give it, for an accelerator.
 # "A 7 x 2 Wide Resnet": depth x width, but a Wide ResNet's depth is 6 n + 4 (10, 16, ...); 7 is
