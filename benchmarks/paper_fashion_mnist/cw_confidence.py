@@ -21,39 +21,24 @@ import time
 import keras
 import numpy as np
 
-import keras_ceb
 from keras_ceb import datasets
-from keras_ceb import evaluation
-from keras_ceb import models
-from keras_ceb.evaluation import scores as scores_lib
 from keras_ceb.reproduce import measurements
 
 
 def attack_and_score(model, x, y, confidence, seed=0):
-    """CW-L2 at `confidence` against `model`; success, L2 and the AUROC of each score."""
-    inference = models.inference_model(model)
+    """CW-L2 at `confidence` against `model` (the reproducer's `carlini_wagner`), then the AUROC
+    of each score between the successes and their own clean originals (its `ood_evaluation`)."""
     start = time.process_time()
-    x_adv = keras_ceb.attacks.carlini_wagner_l2(
-        inference, x, y, confidence=confidence, binary_search_steps=5, max_iterations=1000,
-        batch_size=256, seed=seed)
-    cpu_seconds = time.process_time() - start
-    clean = keras_ceb.attacks.predict_classes(inference, x) == y
-    success = clean & (keras_ceb.attacks.predict_classes(inference, x_adv) != y)
-    record = {"confidence": confidence, "attacked": int(len(x)), "counted": int(clean.sum()),
-              "success": float(success.sum() / max(clean.sum(), 1)),
-              "mean_l2": float(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1))[
-                  success].mean()) if success.any() else None,
-              "cw_cpu_seconds": cpu_seconds, "auroc": {}}
-    if success.sum() < 2:
+    record, arrays, x_adv = measurements.carlini_wagner(
+        model, x, y, binary_search_steps=5, max_iterations=1000, seed=seed,
+        confidence=confidence)
+    record["cw_cpu_seconds"] = time.process_time() - start
+    record["auroc"] = {}
+    if len(x_adv) < 2:
         return record
-    kwargs = dict(estimator="mean", batch_size=256)
-    own = scores_lib.ood_scores(model, measurements.model_inputs(model, x[success]), **kwargs)
-    adv = scores_lib.ood_scores(model, measurements.model_inputs(model, x_adv[success]),
-                                **kwargs)
-    for score in own:
-        metrics = evaluation.ood_metrics(
-            own[score], adv[score], higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
-        record["auroc"][score] = float(metrics["auroc"])
+    own = x[arrays["cw_success"]]
+    metrics, _ = measurements.ood_evaluation(model, own, {"cw": x_adv}, in_sets={"cw": own})
+    record["auroc"] = {score: float(m["auroc"]) for score, m in metrics["cw"].items()}
     return record
 
 

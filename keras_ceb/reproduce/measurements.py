@@ -117,8 +117,10 @@ def ood_evaluation(model, x_in, ood_sets, in_sets=None, reference=None):
     return metrics, arrays
 
 
-def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed):
+def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed, confidence=0.0):
     """Untargeted CW-L2 on `(x, y)`; the successful examples form the CW OoD set.
+
+    `confidence` is CW's margin kappa (cleverhans' default, and the paper's, is 0).
 
     Returns:
         `(record, arrays, x_ood)`: the success among clean-correct examples
@@ -130,7 +132,7 @@ def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed):
     inference = models.inference_model(model)
     x_adv = attacks.carlini_wagner_l2(
         inference, x, y, binary_search_steps=binary_search_steps, max_iterations=max_iterations,
-        batch_size=BATCH_SIZE, seed=seed)
+        confidence=confidence, batch_size=BATCH_SIZE, seed=seed)
     rate, count = attacks.untargeted_success_rate(inference, x, x_adv, y, batch_size=BATCH_SIZE)
     clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE) == y
     adv = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE)
@@ -144,6 +146,7 @@ def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed):
         "mean_l2": float(distance[success].mean()) if success.any() else None,
         "binary_search_steps": int(binary_search_steps),
         "max_iterations": int(max_iterations),
+        "confidence": float(confidence),
     }
     return record, {"cw_counted": clean, "cw_success": success}, x_adv[success]
 
