@@ -11,14 +11,20 @@ import math
 import keras
 from keras import ops
 
+from keras_ceb import validation
 from keras_ceb.ops import information
+from keras_ceb.ops import label_check
+
+OBJECTIVES = validation.OBJECTIVES
 
 
 def _label_ids(y_true, num_classes):
+    """`[B, 1]` int32 class ids, refused (one line, naming the range) outside `[0, C)`."""
     y_true = ops.convert_to_tensor(y_true)
     if len(y_true.shape) >= 2 and y_true.shape[-1] == num_classes and num_classes > 1:
         y_true = ops.argmax(y_true, axis=-1)
-    return ops.reshape(ops.cast(y_true, "int32"), (-1, 1))
+    ids = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    return ops.expand_dims(label_check.check_label_ids(ids, num_classes, "keras_ceb.metrics"), -1)
 
 
 def i_yz_lower_bound_from_logits(y_true, logits):
@@ -94,16 +100,23 @@ class ResidualInformation(keras.metrics.MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-def information_metrics(consistent_classifier=True):
-    """The compiled metrics for a CEB classifier: `rex` (if `consistent_classifier`) and `i_yz`.
+def information_metrics(consistent_classifier=True, objective="ceb"):
+    """The compiled metrics for a CEB classifier: `rex` and `i_yz`.
+
+    `rex` is read off the logits of a CEB `BackwardEncoder` or `CatGenHead` (`log b(z|k) -
+    log e(z|x)`); it means nothing for other logits, so it is left out for a separate
+    classifier head (`consistent_classifier=False`) and for VIB and Determ models.
 
     Examples:
 
         >>> [m.name for m in keras_ceb.metrics.information_metrics()]
         ['rex', 'i_yz']
+        >>> [m.name for m in keras_ceb.metrics.information_metrics(objective="determ")]
+        ['i_yz']
     """
+    objective = validation.one_of(objective, OBJECTIVES, "objective")
     metrics = [IYZLowerBound()]
-    if consistent_classifier:
+    if consistent_classifier and objective == "ceb":
         metrics.insert(0, ResidualInformation())
     return metrics
 

@@ -6,6 +6,8 @@ import numbers
 # The largest finite float32, 3.4028234663852886e38: a larger magnitude is finite in Python but
 # becomes inf in a float32 variable (rho, a learning rate), so it is refused as not finite.
 FLOAT32_MAX = 3.4028234663852886e38
+# The three training objectives, defined once here at the bottom of the import graph.
+OBJECTIVES = ("ceb", "vib", "determ")
 
 
 def positive_int(value, name):
@@ -24,6 +26,12 @@ def positive_float(value, name):
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={value!r}")
     return float(value)
+
+
+def non_negative_float(value, name):
+    if not _is_real(value) or not math.isfinite(float(value)) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return finite_float(value, name)
 
 
 def finite_float(value, name):

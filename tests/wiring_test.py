@@ -163,6 +163,7 @@ def test_predict_pays_for_no_estimate_and_changes_no_state():
     x, y = data()
     model = classifier()
     compile_and_fit(model, x, y)
+    model.evaluate(x, y, verbose=0)  # Its held-out estimates are switched off at its end.
     before = [to_numpy(v).copy() for v in model.variables]
     model.predict(x, verbose=0)
     model(x, training=False)

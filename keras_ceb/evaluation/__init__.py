@@ -36,7 +36,9 @@ from keras_ceb.evaluation.ood_sets import uniform_noise
 from keras_ceb.evaluation.ood_sets import vertical_flip
 from keras_ceb.evaluation.probe import linear_probe
 from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
+from keras_ceb.evaluation.scores import InvertedScoreWarning
 from keras_ceb.evaluation.scores import evaluate_ood
+from keras_ceb.evaluation.scores import warn_if_inverted
 from keras_ceb.evaluation.scores import fit_reference
 from keras_ceb.evaluation.scores import ood_scores
 from keras_ceb.evaluation.scores import rate_scores
@@ -78,6 +80,8 @@ __all__ = [
     "linear_probe",
     "SCORE_DIRECTIONS",
     "evaluate_ood",
+    "InvertedScoreWarning",
+    "warn_if_inverted",
     "fit_reference",
     "ood_scores",
     "rate_scores",

@@ -16,7 +16,7 @@ from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
 
-def information_estimates(model, x, batch_size=128, seed=0):
+def information_estimates(model, x, *, batch_size=128, seed=0):
     """Batch means of `rate` and `i_xz_lower` for every CEB/VIB encoder of `model` on `x`.
 
     As in training: z is sampled from e(z|x), and the minibatch lower bound on I(X;Z) is

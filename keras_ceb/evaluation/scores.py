@@ -17,6 +17,8 @@ measured on the default Fashion-MNIST model, the rate's AUROC against U(0,1) noi
 from one draw, 0.79 averaged over 64 draws and 0.98 at the mean.
 """
 
+import warnings
+
 import numpy as np
 from keras import ops
 
@@ -217,4 +219,27 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
     rows = ood.ood_report(in_scores, out_scores, higher_is_in_distribution=directions)
     for row in rows:
         row["estimator"] = estimator
+    warn_if_inverted(rows)
     return rows
+
+
+def warn_if_inverted(rows):
+    """Warns, one line per (set, score), where a score ranks the OoD set as more in-distribution.
+
+    An AUROC below 0.5 means the score separates the sets the wrong way: seen early in
+    training (the rate of a CEB model in its first epochs, before the marginal has caught up
+    with the encoder) or for a score that does not suit the set. Returns the rows that warned.
+    """
+    inverted = [row for row in rows if float(row["auroc"]) < 0.5]
+    for row in inverted:
+        warnings.warn(
+            f"OoD score {row['score']!r} ranks {row['ood_set']!r} as more in-distribution than "
+            f"the in-distribution inputs (AUROC {float(row['auroc']):.3f} < 0.5): do not use it "
+            "to detect that set from this model (a CEB rate early in training: train longer).",
+            InvertedScoreWarning, stacklevel=3,
+        )
+    return inverted
+
+
+class InvertedScoreWarning(UserWarning):
+    """An OoD score separates the in- and out-of-distribution sets the wrong way (AUROC < 0.5)."""

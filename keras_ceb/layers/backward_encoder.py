@@ -130,8 +130,11 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             if passthrough:
                 return inputs
             return ops.cast(self.remat(self.class_log_prob)(z), self.compute_dtype)
-        if passthrough and not training:
-            return inputs
+        if not training:
+            if labels is not None and self.running_means is not None:
+                self._record_held_out_rex(inputs, labels)
+            if passthrough:
+                return inputs
         class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
         log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
         if training:
@@ -146,6 +149,20 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         if passthrough:
             return inputs
         return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)
+
+    def _record_held_out_rex(self, inputs, labels):
+        """`evaluate`'s `rex` (skipped by `predict`): the expectation over z ~ e(z|x) of the
+        training estimate, `KL(e(z|x) || b(z|y))`, in closed form."""
+        ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
+        encoder = gaussian.Gaussian(ops.stop_gradient(inputs[bottleneck.LOC]),
+                                    ops.stop_gradient(inputs[bottleneck.SCALE]))
+
+        def rex():
+            return [gaussian.kl_divergence(encoder, gaussian.take(self.class_distribution(), ids))]
+
+        means = self.running_means
+        (values,) = means.held_out_values(rex, [encoder.loc[:, 0]])
+        means.update("rex", values, weight=ops.convert_to_tensor(means.held_out))
 
     def compute_output_spec(self, inputs, labels=None, training=False):
         if self.output_mode == "bottleneck":

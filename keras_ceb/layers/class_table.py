@@ -7,7 +7,7 @@ this is a one-layer map from the one-hot label to the Gaussian's parameters.
 import keras
 from keras import ops
 
-from keras_ceb.layers import label_check
+from keras_ceb.ops import label_check
 from keras_ceb.ops import gaussian
 
 

@@ -10,9 +10,13 @@ metric tracked by the layer only reads and resets them; `fit` logs the value und
 metric's name and `History` keeps it. The state is not saved with the model (the layers
 leave it out of `save_own_variables`), and nothing but a training step changes it.
 
-`evaluate` resets the state and does not train, so the metric reads NaN there (an estimate
-that was not made). Held-out estimates come from `keras_ceb.evaluation.information_estimates`
-or the `keras_ceb.callbacks.InformationEstimates` callback.
+`evaluate` logs the same names, on held-out data: Keras resets every metric when `evaluate`
+starts (and when each epoch of `fit` starts), which switches a layer's held-out estimates on
+(`RunningMeans.held_out`), and reads the results eagerly when it ends, which switches them off
+again. A layer computes its held-out estimates at inference only while they are on, inside a
+`keras.ops.cond`: `predict`, attacks and serving, which reset no metric, pay for nothing and
+change no state. (Should a Keras version stop reading the results eagerly at the end of
+`evaluate`, a later `predict` would compute the estimates too: slower, never wrong.)
 
 On JAX the per-batch value inside a jitted step cannot be read (the state lives outside the
 variable while the step runs); the progress bar shows `nan` for it there, while epoch logs and
@@ -34,10 +38,11 @@ class StateMean(keras.metrics.Metric):
         name: Name under which `fit` logs the value.
     """
 
-    def __init__(self, total, count, name, dtype="float32"):
+    def __init__(self, total, count, name, dtype="float32", held_out=None):
         super().__init__(name=name, dtype=dtype)
         # Bypass attribute tracking: the variables belong to the layer, not to the metric.
         object.__setattr__(self, "_state", (total, count))
+        object.__setattr__(self, "_held_out", held_out)
 
     def update_state(self, *args, **kwargs):
         """The owning layer updates the state during `call`; nothing to do here."""
@@ -45,6 +50,8 @@ class StateMean(keras.metrics.Metric):
     def reset_state(self):
         for variable in self._state:
             variable.assign(0.0)
+        if self._held_out is not None:
+            self._held_out.assign(1.0)  # `evaluate` (or an epoch of `fit`) starts.
 
     def result(self):
         total, count = self._state
@@ -53,8 +60,18 @@ class StateMean(keras.metrics.Metric):
         except TypeError:
             # JAX: inside a jitted step the state is held outside the variable.
             return ops.convert_to_tensor(math.nan, dtype=self.dtype)
+        if self._held_out is not None and _is_eager(count):
+            self._held_out.assign(0.0)  # Read eagerly: `evaluate` (or the epoch) has ended.
         nan = ops.convert_to_tensor(math.nan, dtype=total.dtype)
         return ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
+
+
+def _is_eager(tensor):
+    try:
+        ops.convert_to_numpy(tensor)
+    except Exception:  # A symbolic tensor inside a compiled step.
+        return False
+    return True
 
 
 class RunningMeans:
@@ -72,20 +89,38 @@ class RunningMeans:
         self.names = tuple(names)
         self.variables = {}
         self.metrics = []
+        # 1 while `evaluate` runs (see the module docstring); never saved.
+        self.held_out = keras.Variable(0.0, dtype="float32", trainable=False,
+                                       name="held_out_estimates", autocast=False)
         for name in self.names:
             total = _state_variable(layer, f"{name}_total")
             count = _state_variable(layer, f"{name}_count")
             self.variables[name] = (total, count)
-            self.metrics.append(StateMean(total, count, name=name))
+            self.metrics.append(StateMean(total, count, name=name, held_out=self.held_out))
         # Tracked by the layer so that `model.metrics` (and the logs) include them.
         layer.running_mean_metrics = self.metrics
+        layer.held_out_estimates = self.held_out
 
-    def update(self, name, values):
-        """Adds a batch of per-example `values` (`[B]`) to the running mean `name`."""
+    def update(self, name, values, weight=1.0):
+        """Adds a batch of per-example `values` (`[B]`) to the running mean `name`.
+
+        `weight` (a scalar, 0 or 1) multiplies the batch's contribution: the held-out
+        estimates pass `held_out`, so that a batch computed while they are off adds nothing.
+        """
         total, count = self.variables[name]
         values = ops.cast(ops.stop_gradient(values), "float32")
-        total.assign_add(ops.sum(values))
-        count.assign_add(ops.cast(ops.shape(values)[0], "float32"))
+        total.assign_add(weight * ops.sum(values))
+        count.assign_add(weight * ops.cast(ops.shape(values)[0], "float32"))
+
+    def held_out_values(self, compute, like):
+        """`compute()` while the held-out estimates are on, else zeros shaped like `like`.
+
+        Inside a `keras.ops.cond`, so that `predict` skips the computation. `compute` returns
+        a list of `[B]` tensors, one per entry of `like`; it must draw no random numbers from
+        a `SeedGenerator` (no state may change inside the condition): use an integer seed.
+        """
+        zeros = [ops.zeros_like(t) for t in like]
+        return ops.cond(ops.convert_to_tensor(self.held_out) > 0.5, compute, lambda: zeros)
 
     def __contains__(self, name):
         return name in self.variables

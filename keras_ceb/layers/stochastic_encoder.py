@@ -13,9 +13,15 @@ from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
-OBJECTIVES = ("ceb", "vib", "determ")
+OBJECTIVES = validation.OBJECTIVES
 INFERENCE_MODES = ("mean", "sample")
 RATE_ESTIMATORS = ("mean", "sample")
+# The default rho warm-up: the objective starts at rho + 3 and reaches rho after 2,000 optimizer
+# steps (benchmarks/keras_native.py measures it).
+DEFAULT_WARMUP_RHO = 3.0
+DEFAULT_WARMUP_STEPS = 2000
+# The seed of the draws of z behind `evaluate`'s estimates (stateless: the same per batch shape).
+HELD_OUT_SEED = 1234
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
@@ -99,6 +105,8 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         seed=None,
         metric_prefix="",
+        warmup_rho=DEFAULT_WARMUP_RHO,
+        warmup_steps=DEFAULT_WARMUP_STEPS,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -120,6 +128,14 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         self.rho_variable = keras.Variable(
             initial_rho, dtype="float32", trainable=False, name="rho", autocast=False
         )
+        self.warmup_rho = validation.non_negative_float(warmup_rho, "warmup_rho")
+        self.warmup_steps = validation.non_negative_int(warmup_steps, "warmup_steps")
+        # Training calls so far: the warm-up's clock, saved with the model so that a resumed
+        # or reloaded model does not warm up again.
+        self.warmup_step = keras.Variable(
+            0.0, dtype="float32", trainable=False, name="warmup_step", autocast=False,
+            aggregation="only_first_replica",
+        )
         self.running_means = None
 
     @property
@@ -130,6 +146,39 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     def set_rho(self, value):
         """Sets rho (finite in float32); takes effect in the next step without retracing."""
         self.rho_variable.assign(validation.finite_float(value, "rho"))
+
+    def effective_rho(self):
+        """The rho of the objective now: `rho` plus what is left of the warm-up (a tensor).
+
+        `rho + warmup_rho * max(0, 1 - step / warmup_steps)`, with `step` the number of
+        training calls so far: the encoder starts at `rho + warmup_rho` and reaches `rho`
+        after `warmup_steps` optimizer steps, where it stays.
+        """
+        rho = ops.convert_to_tensor(self.rho_variable)
+        if not self.warmup_steps or not self.warmup_rho:
+            return rho
+        left = ops.relu(1.0 - ops.convert_to_tensor(self.warmup_step) / self.warmup_steps)
+        return rho + self.warmup_rho * left
+
+    @property
+    def warming_up(self):
+        """Whether the warm-up is still adding to rho (a Python bool, read eagerly)."""
+        step = float(ops.convert_to_numpy(self.warmup_step))
+        return bool(self.warmup_steps and self.warmup_rho and step < self.warmup_steps)
+
+    def set_warmup(self, warmup_rho, warmup_steps):
+        """Restarts the warm-up with these values; call it before the model's first `fit`.
+
+        The two values are constants of the compiled training step, so a model that has
+        already been fitted keeps the old ones until Keras compiles a new step (`compile`).
+        """
+        self.warmup_rho = validation.non_negative_float(warmup_rho, "warmup_rho")
+        self.warmup_steps = validation.non_negative_int(warmup_steps, "warmup_steps")
+        self.warmup_step.assign(0.0)
+
+    def finish_warmup(self):
+        """Ends the warm-up: from the next step on the objective uses `rho` itself."""
+        self.warmup_step.assign(float(self.warmup_steps))
 
     @property
     def has_rate(self):
@@ -241,16 +290,55 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         else:
             z, log_e = dist.loc, gaussian.log_prob_at_mean(dist)
         if training:
-            self._add_training_terms(z, dist, log_e)
+            rho = self.effective_rho()
+            self._add_training_terms(z, dist, log_e, rho)
+            self.warmup_step.assign_add(1.0)
+        else:
+            rho = ops.convert_to_tensor(self.rho_variable)
+            if self.running_means is not None:
+                self._record_held_out_estimates(dist)
         if self.objective == "vib":
             return ops.cast(z, self.compute_dtype)
         # Float32 throughout, so that z and log e(z|x) agree exactly; Keras layers that take
         # bottleneck["z"] autocast it to their compute dtype.
-        return bottleneck.make(z, dist, log_e, ops.zeros_like(log_e) + self.rho_variable)
+        return bottleneck.make(z, dist, log_e, ops.zeros_like(log_e) + rho)
 
-    def _add_training_terms(self, z, dist, log_e):
+    def _add_training_terms(self, z, dist, log_e, rho):
         """The objective's terms and the training estimates, at the sample `z`."""
         stopped = ops.stop_gradient(z)
+        log_m = None
+        if self.objective == "vib":
+            log_m = self.log_marginal(z)
+            self.add_loss(ops.mean(losses.rate_term(log_e, log_m, rho)))
+        elif self.marginal is not None:
+            log_m = self.marginal(stopped)
+            self.add_loss(losses.gradient_only(-ops.mean(log_m)))
+        self._record_estimates(stopped, dist, ops.stop_gradient(log_e), log_m)
+
+    def _record_held_out_estimates(self, dist):
+        """`evaluate`'s estimates: `fit`'s, on held-out data (skipped by `predict`)."""
+        names = [self.metric_prefix + "i_xz_lower"]
+        if self.has_rate:
+            names.append(self.metric_prefix + "rate")
+        dist = gaussian.Gaussian(ops.stop_gradient(dist.loc), ops.stop_gradient(dist.scale))
+
+        def estimates():
+            # A fixed integer seed: no SeedGenerator state may change inside the condition.
+            z, log_e = gaussian.sample_and_log_prob(dist, seed=HELD_OUT_SEED)
+            columns = cross_replica.gather([dist.loc, dist.scale])
+            values = [information.minibatch_i_xz_lower_bound(
+                z, gaussian.Gaussian(*columns), log_e)]
+            if self.has_rate:
+                values.append(information.rate(log_e, self.log_marginal(z)))
+            return values
+
+        means = self.running_means
+        like = [dist.loc[:, 0]] * len(names)
+        for name, values in zip(names, means.held_out_values(estimates, like)):
+            means.update(name, values, weight=ops.convert_to_tensor(means.held_out))
+
+    def _record_estimates(self, z, dist, log_e, log_m):
+        """Adds the batch's `i_xz_lower` (and `rate`, given `log m(z)`) to the running means."""
         # The bound's sum runs over the global batch: under tf.distribute, every replica's
         # e(z|x_j) (this replica's first); a stop-gradient estimate, so no gradient to route.
         columns = cross_replica.gather(
@@ -258,19 +346,12 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         )
         self.running_means.update(
             self.metric_prefix + "i_xz_lower",
-            information.minibatch_i_xz_lower_bound(
-                stopped, gaussian.Gaussian(*columns), ops.stop_gradient(log_e)
-            ),
+            information.minibatch_i_xz_lower_bound(z, gaussian.Gaussian(*columns), log_e),
         )
-        if self.objective == "vib":
-            log_m = self.log_marginal(z)
-            self.add_loss(ops.mean(losses.rate_term(log_e, log_m, self.rho_variable)))
-        elif self.marginal is not None:
-            log_m = self.marginal(stopped)
-            self.add_loss(losses.gradient_only(-ops.mean(log_m)))
-        else:
-            return
-        self.running_means.update(self.metric_prefix + "rate", information.rate(log_e, log_m))
+        if log_m is not None:
+            self.running_means.update(
+                self.metric_prefix + "rate", information.rate(log_e, ops.stop_gradient(log_m))
+            )
 
     def compute_output_spec(self, inputs, training=False):
         batch = inputs.shape[0]
@@ -289,11 +370,16 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         )
 
     def save_own_variables(self, store):
-        # rho only: the running means are training statistics, not weights.
-        running_mean.save_weights(self, store, [self.rho_variable])
+        # rho and the warm-up's clock: the running means are training statistics, not weights.
+        running_mean.save_weights(self, store, [self.rho_variable, self.warmup_step])
 
     def load_own_variables(self, store):
-        running_mean.load_weights(self, store, [self.rho_variable])
+        if len(store.keys()) == 1:
+            # Saved before the warm-up existed (keras_ceb 0.1.0): rho only, warm-up over.
+            self.rho_variable.assign(store["0"])
+            self.finish_warmup()
+            return
+        running_mean.load_weights(self, store, [self.rho_variable, self.warmup_step])
 
     def get_config(self):
         return {
@@ -310,11 +396,15 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "seed": self.seed,
             "metric_prefix": self.metric_prefix,
+            "warmup_rho": self.warmup_rho,
+            "warmup_steps": self.warmup_steps,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # A config saved before the warm-up existed describes a model trained without one.
+        config.setdefault("warmup_steps", 0)
         if isinstance(config.get("marginal"), dict):
             config["marginal"] = keras.saving.deserialize_keras_object(config["marginal"])
         return cls(**config)

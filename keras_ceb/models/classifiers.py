@@ -35,6 +35,8 @@ from keras_ceb.layers import bottleneck as bottleneck_lib
 from keras_ceb.layers.backward_encoder import BackwardEncoder
 from keras_ceb.layers.catgen_head import CatGenHead
 from keras_ceb.layers.mixture_marginal import MixtureMarginal
+from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_RHO
+from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_STEPS
 from keras_ceb.layers.stochastic_encoder import OBJECTIVES
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.models import backbones
@@ -71,6 +73,8 @@ def build_classifier(
     seed=None,
     backbone_kwargs=None,
     name=None,
+    warmup_rho=DEFAULT_WARMUP_RHO,
+    warmup_steps=DEFAULT_WARMUP_STEPS,
 ):
     """Builds an (uncompiled) CEB, VIB or Determ classifier; compile it with `compile_classifier`.
 
@@ -102,6 +106,9 @@ def build_classifier(
         seed: Seed of the encoder's sampling.
         backbone_kwargs: Arguments of a named backbone's builder, e.g. `{"depth": 16}`.
         name: Model name; default `"{objective}_classifier"`.
+        warmup_rho, warmup_steps: The encoder's rho warm-up (see `StochasticEncoder`): the
+            objective starts at `rho + warmup_rho` and reaches `rho` after `warmup_steps`
+            optimizer steps; `warmup_steps=0` trains at `rho` from the first step.
 
     Returns:
         An uncompiled functional `keras.Model` with layers named `"backbone"` (a `keras.Model`
@@ -145,6 +152,8 @@ def build_classifier(
                   else MixtureMarginal(int(marginal_components), covariance=covariance,
                                        name="marginal")),
         seed=seed,
+        warmup_rho=warmup_rho,
+        warmup_steps=warmup_steps,
         name="encoder",
     )(features_model(images))
     name = name or f"{objective}_classifier"

@@ -13,7 +13,7 @@ import numbers
 
 from keras_ceb import validation
 
-OBJECTIVES = ("ceb", "vib", "determ")
+OBJECTIVES = validation.OBJECTIVES
 UNIT_KINDS = ("train", "evaluate", "memorize", "report")
 # The paper's Fashion-MNIST models (section 3.1): CEB at rho in {-1, ..., 5}, VIB at 0 and 4.
 PAPER_CEB_RHOS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0)

@@ -32,19 +32,21 @@ def takes_labels(spec, preset):
 def build_model(spec, preset, data, steps_per_epoch, epochs, seed, anneal=True):
     """Builds and compiles the classifier of `spec` under `preset`.
 
-    With `anneal` (and a rho anneal in the preset, not for Determ) the encoder starts at
-    `rho + rho_anneal_offset`; the `RhoScheduler` of `training_callbacks` then takes it to rho.
-    The learning rate decays to 0 over `epochs` with the cosine schedule.
+    With `anneal` (and a rho anneal in the preset, not for Determ) the encoder warms up from
+    `rho + rho_anneal_offset` down to rho over the preset's anneal epochs (its own warm-up);
+    without, it trains at rho from the first step. The learning rate decays to 0 over
+    `epochs` with the cosine schedule.
     """
     rho = 0.0 if spec.rho is None else spec.rho
-    if anneal and spec.rho is not None and preset.anneal_epochs:
-        rho += preset.rho_anneal_offset
+    warm = anneal and spec.rho is not None and bool(preset.anneal_epochs)
     model = models.build_classifier(
         spec.objective, input_shape=data.input_shape, num_classes=data.num_classes,
         backbone=preset.backbone, latent_dim=preset.latent_dim, rho=rho,
         marginal_components=preset.marginal_components, covariance=preset.covariance,
         head=preset.head, seed=seed, backbone_kwargs=dict(preset.backbone_kwargs),
         name=f"{spec.name}_seed{seed}",
+        warmup_rho=preset.rho_anneal_offset if warm else 0.0,
+        warmup_steps=min(preset.anneal_epochs, epochs - 1) * steps_per_epoch if warm else 0,
     )
     decay_steps = steps_per_epoch * epochs if preset.lr_schedule == "cosine" else None
     return models.compile_classifier(model, learning_rate=preset.learning_rate,

@@ -16,7 +16,7 @@ from keras_ceb import arguments
 from keras_ceb import console
 from keras_ceb import validation
 
-OBJECTIVES = ("ceb", "vib", "determ")
+OBJECTIVES = validation.OBJECTIVES
 DISTRIBUTE_CHOICES = ("none", "data-parallel")
 AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
 LR_SCHEDULES = ("cosine", "constant", "step")

@@ -83,6 +83,25 @@ def anneal_start(config):
     return config.rho_anneal
 
 
+def warmup(config, steps_per_epoch):
+    """The encoder's rho warm-up for the anneal: `(warmup_rho, warmup_steps)`, `(0, 0)` for none.
+
+    The anneal is the encoder's own warm-up (`StochasticEncoder(warmup_rho=, warmup_steps=)`),
+    linear per optimizer step from `anneal_start` down to `rho` over `rho_anneal_epochs`
+    epochs, shortened to `epochs - 1` epochs so that at least the last epoch trains at `rho`.
+    """
+    start = anneal_start(config)
+    epochs = min(config.rho_anneal_epochs, config.epochs - 1)
+    if start is None or epochs <= 0:
+        return 0.0, 0
+    if start < config.rho:
+        raise ValueError(
+            "`rho_anneal` must start at or above `rho` (the warm-up only lowers rho). "
+            f"Received: rho_anneal={config.rho_anneal!r}, rho={config.rho!r}"
+        )
+    return start - config.rho, epochs * steps_per_epoch
+
+
 def backbone_kwargs(config):
     """The Wide ResNet's depth and width (28 and 10 unless set); `{}` for the small convnet."""
     if config.backbone == "wide_resnet":
@@ -93,22 +112,24 @@ def backbone_kwargs(config):
 def build_model(config, info, steps_per_epoch):
     """Builds and compiles the classifier that `config` (resolved) describes.
 
-    With a rho anneal the encoder starts at its first rho (the `RhoScheduler` of
-    `train_callbacks` then moves it to `rho`).
+    The rho anneal is the encoder's warm-up (`warmup`): the encoder holds `rho`, and its
+    objective starts at the anneal's start.
     """
-    start_rho = anneal_start(config)
+    warmup_rho, warmup_steps = warmup(config, steps_per_epoch)
     model = models.build_classifier(
         config.objective,
         input_shape=info.input_shape,
         num_classes=info.num_classes,
         backbone=config.backbone,
         latent_dim=config.latent_dim,
-        rho=config.rho if start_rho is None else start_rho,
+        rho=config.rho,
         marginal_components=config.marginal_components or None,
         covariance=config.covariance,
         head=config.head,
         seed=config.seed,
         backbone_kwargs=backbone_kwargs(config),
+        warmup_rho=warmup_rho,
+        warmup_steps=warmup_steps,
     )
     decay_steps = steps_per_epoch * config.epochs if config.lr_schedule == "cosine" else None
     optimizer = None
@@ -118,20 +139,6 @@ def build_model(config, info, steps_per_epoch):
     return models.compile_classifier(
         model, learning_rate=config.learning_rate, decay_steps=decay_steps, optimizer=optimizer
     )
-
-
-def train_callbacks(config):
-    """The rho anneal of `fit` (not for Determ): linear from `anneal_start` to `rho`.
-
-    The anneal is shortened to `epochs - 1` epochs if needed, so that at least the last epoch
-    trains (and the saved model ends) at `rho`.
-    """
-    start_rho = anneal_start(config)
-    if start_rho is None:
-        return []
-    anneal_epochs = min(config.rho_anneal_epochs, config.epochs - 1)
-    schedule = callbacks_lib.linear_anneal(start_rho, config.rho, anneal_epochs)
-    return [callbacks_lib.RhoScheduler(schedule)]
 
 
 def model_inputs(model, x, y):
@@ -418,7 +425,7 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
     if config.objective != "determ" and not multi_process:
         estimates = [callbacks_lib.InformationEstimates(
             model_inputs(model, x_test, y_test), batch_size=config.batch_size, seed=config.seed)]
-    fit_callbacks = train_callbacks(config) + estimates + list(callbacks) + [
+    fit_callbacks = estimates + list(callbacks) + [
         train_data.epoch_callback(),
         seeding,
         callbacks_lib.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.

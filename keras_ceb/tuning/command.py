@@ -78,7 +78,8 @@ def run(args):
                                      else None)
     steps = math.ceil(len(x_train) / args.batch_size)
 
-    # Each trial's model is `train`'s, built at the trial's rho (the tuner runs the anneal).
+    # Each trial's model is `train`'s, built at the trial's rho without a warm-up: the tuner
+    # sets the anneal as the encoders' warm-up (`--rho-anneal off` leaves none).
     trial_config = config_lib.TrainConfig(
         objective=args.objective, rho_anneal=None, dataset=args.dataset, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate,

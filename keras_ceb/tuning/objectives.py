@@ -127,7 +127,7 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
     scores["val_rate"] = estimates.get("rate")
     if ood_x is not None and scores["val_rate"] is not None:
         rows = evaluation.evaluate_ood(inference, images, {"ood": ood_x}, batch_size=batch_size,
-                                       estimator="mean")
+                                       estimator="mean", scores=["rate"])
         scores["ood_auroc"] = next(float(r["auroc"]) for r in rows if r["score"] == "rate")
     scores["mni_distance"] = mni_distance(scores["val_i_xz_lower"], scores["val_i_yz"])
     scores["combined"] = combined_score(scores["val_accuracy"], scores["mni_distance"],

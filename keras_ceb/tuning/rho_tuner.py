@@ -44,7 +44,9 @@ class RhoTuner(kt.Tuner):
         validation_data: `(x_val, y_val)`, the held-out examples that score each trial.
         ood_x: Optional held-out out-of-distribution images (for `ood_auroc`).
         rho_anneal: Anneal rho linearly from `rho + rho_anneal` down to the trial's rho over
-            `rho_anneal_epochs` epochs (`None`: train at the trial's rho throughout).
+            `rho_anneal_epochs` epochs, as the encoders' warm-up (`StochasticEncoder.set_warmup`;
+            `0`: train at the trial's rho throughout; `None`: keep the warm-up the encoders
+            were built with, the layer's default unless `build_model` set another).
         rho_anneal_epochs: Length of the anneal; cut to `epochs - 1` so that the last epoch
             is at the trial's rho.
         batch_size: Training and scoring batch size.
@@ -96,9 +98,11 @@ class RhoTuner(kt.Tuner):
         rho = float(rho_lib.get_rho(model))
         trial_callbacks = [callbacks_lib.TerminateOnNonFinite()]
         anneal_epochs = min(self.rho_anneal_epochs, epochs - 1)
-        if self.rho_anneal is not None and anneal_epochs > 0:
-            schedule = callbacks_lib.linear_anneal(rho + self.rho_anneal, rho, anneal_epochs)
-            trial_callbacks.insert(0, callbacks_lib.RhoScheduler(schedule))
+        if self.rho_anneal is not None:
+            # The anneal is the encoders' own warm-up, set for this trial's length.
+            steps = anneal_epochs * math.ceil(len(keras.tree.flatten(x)[0]) / self.batch_size)
+            for encoder in rho_lib.encoders(model):
+                encoder.set_warmup(self.rho_anneal if steps else 0.0, steps)
         history = model.fit(x, y, epochs=epochs, batch_size=self.batch_size,
                             callbacks=trial_callbacks + self._deepcopy_callbacks(callbacks or []),
                             verbose=verbose, **fit_kwargs)
@@ -231,8 +235,9 @@ def tune_rho(build_model, x, y, validation_data, *, ood_x=None, objective="combi
         rho_min, rho_max: The interval of a random or Bayesian search.
         max_trials: Number of trials (random and Bayesian; a grid tries every value).
         epochs, batch_size: Training of each trial.
-        rho_anneal: Anneal each trial's rho from `rho + rho_anneal` down to rho (`None`
-            for no anneal), as `keras-ceb train` does.
+        rho_anneal: Anneal each trial's rho from `rho + rho_anneal` down to rho, as
+            `keras-ceb train` does, with the encoders' warm-up (`0`: no anneal; `None`: the
+            warm-up the encoders were built with).
         rho_anneal_epochs: Its length; default `epochs // 2`, and at most `epochs - 1`.
         seed: Seed of every trial (same initial weights and data order) and of the oracle.
         directory, project_name, overwrite: keras-tuner's folder; with `overwrite=False`

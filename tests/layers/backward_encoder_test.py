@@ -13,7 +13,7 @@ from tests.layers.harness import run_layer_test
 
 
 def encoded(rho=0.0, objective="ceb", seed=0, n=16):
-    encoder = keras_ceb.StochasticEncoder(3, rho=rho, objective=objective, seed=seed)
+    encoder = keras_ceb.StochasticEncoder(3, rho=rho, objective=objective, seed=seed, warmup_steps=0)
     x = np.random.default_rng(seed).normal(size=(n, 5)).astype("float32")
     return encoder(x, training=True)
 

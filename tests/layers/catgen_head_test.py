@@ -34,8 +34,9 @@ def bottlenecks(rho_x=0.5, rho_y=-0.5, covariance="full"):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(K, 6)).astype("float32")
     views = rng.normal(size=(K, 5)).astype("float32")
-    enc_x = keras_ceb.StochasticEncoder(D, rho=rho_x, covariance=covariance, seed=1)
-    enc_y = keras_ceb.StochasticEncoder(D, rho=rho_y, covariance=covariance, seed=2)
+    options = dict(covariance=covariance, warmup_steps=0)  # The objective at rho itself.
+    enc_x = keras_ceb.StochasticEncoder(D, rho=rho_x, seed=1, **options)
+    enc_y = keras_ceb.StochasticEncoder(D, rho=rho_y, seed=2, **options)
     return enc_x(x, training=True), enc_y(views, training=True)
 
 

@@ -72,7 +72,7 @@ def test_layer_harness(objective, marginal, num_losses, covariance, tmp_path):
 
 
 def test_ceb_returns_the_bottleneck_in_float32():
-    layer = keras_ceb.StochasticEncoder(3, seed=0)
+    layer = keras_ceb.StochasticEncoder(3, seed=0, warmup_steps=0)
     x, _ = data(5)
     out = layer(x, training=True)
     assert bottleneck.is_bottleneck(out)
@@ -124,7 +124,7 @@ def test_determ_returns_mean_even_in_training_and_has_no_scale():
 
 
 def test_vib_adds_weighted_rate_and_logs_it():
-    layer = keras_ceb.StochasticEncoder(2, objective="vib", rho=1.5, seed=0)
+    layer = keras_ceb.StochasticEncoder(2, objective="vib", rho=1.5, seed=0, warmup_steps=0)
     x, _ = data(16)
     z = layer(x, training=True)
     assert len(layer.losses) == 1
@@ -159,13 +159,38 @@ def test_training_estimates_match_their_formulas():
     np.testing.assert_allclose(total / count, rate.mean(), rtol=1e-4)
 
 
-def test_no_estimates_at_inference():
+def test_no_estimates_at_inference_outside_evaluate():
+    """A plain inference call (predict, attacks, serving) computes and records nothing."""
     layer = keras_ceb.StochasticEncoder(2, marginal=3, seed=0)
     x, _ = data(8)
     layer(x, training=False)
     layer(x, training=False)
     for total, count in layer.running_means.variables.values():
         assert float(to_numpy(count)) == 0.0
+
+
+def test_held_out_estimates_while_evaluate_runs():
+    """Switched on (as Keras's reset of the metrics does), inference records the estimates."""
+    layer = keras_ceb.StochasticEncoder(3, marginal=4, seed=0)
+    x, _ = data(32)
+    layer(x, training=False)
+    for metric in layer.running_means.metrics:
+        metric.reset_state()  # What `evaluate` does first.
+    out = layer(x, training=False)
+    dist = bottleneck.distribution(out)
+    total, count = (to_numpy(v) for v in layer.running_means.variables["rate"])
+    assert float(count) == 32.0
+    # The same estimator as training's, at a draw of z (with a fixed, stateless seed).
+    from keras_ceb.layers.stochastic_encoder import HELD_OUT_SEED
+    z, log_e = gaussian.sample_and_log_prob(dist, seed=HELD_OUT_SEED)
+    expected = to_numpy(information.rate(log_e, layer.marginal(z)))
+    np.testing.assert_allclose(total / count, expected.mean(), rtol=1e-4)
+    results = {m.name: float(to_numpy(m.result())) for m in layer.running_means.metrics}
+    assert all(math.isfinite(v) for v in results.values()), results
+    # Read eagerly, as at the end of `evaluate`: switched off again.
+    assert float(to_numpy(layer.held_out_estimates)) == 0.0
+    layer(x, training=False)
+    assert float(to_numpy(layer.running_means.variables["rate"][1])) == 32.0
 
 
 @pytest.mark.parametrize("objective", ["ceb", "vib"])
@@ -228,17 +253,84 @@ def test_running_means_are_not_saved(tmp_path):
         assert float(to_numpy(count)) == 0.0
 
 
-def test_evaluate_reports_training_estimates_as_nan():
+def test_evaluate_reports_every_estimate_that_fit_logs():
+    x, y = data()
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=keras_ceb.metrics.information_metrics())
+    history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.25).history
+    for name in ("rate", "i_xz_lower", "rex", "i_yz"):
+        assert all(math.isfinite(v) for v in history[name] + history[f"val_{name}"]), name
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert all(math.isfinite(v) for v in result.values()), result
+    # predict pays for none of it and changes no state.
+    before = [to_numpy(v).copy() for v in model.variables]
+    model.predict(x, verbose=0)
+    for a, v in zip(before, model.variables):
+        np.testing.assert_array_equal(a, to_numpy(v))
+
+
+def test_early_stopping_on_val_rate():
     x, y = data()
     model = keras.Sequential([keras.Input((FEATURES,)),
                               keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
                               keras_ceb.BackwardEncoder(3)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(x, y, epochs=1, verbose=0).history
-    assert math.isfinite(history["rate"][0]) and math.isfinite(history["i_xz_lower"][0])
-    result = model.evaluate(x, y, verbose=0, return_dict=True)
-    assert math.isnan(result["rate"]) and math.isnan(result["i_xz_lower"])
-    assert math.isfinite(result["loss"])
+    stop = keras.callbacks.EarlyStopping(monitor="val_rate", mode="min", patience=1)
+    history = model.fit(x, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[stop])
+    assert all(math.isfinite(v) for v in history.history["val_rate"])
+
+
+def test_warmup_starts_at_rho_plus_warmup_rho_and_ends_at_rho():
+    layer = keras_ceb.StochasticEncoder(2, rho=0.5, warmup_rho=3.0, warmup_steps=4, seed=0)
+    x, _ = data(8)
+    seen = [float(to_numpy(layer(x, training=True)["rho"])[0]) for _ in range(6)]
+    np.testing.assert_allclose(seen, [3.5, 2.75, 2.0, 1.25, 0.5, 0.5], rtol=1e-6)
+    assert layer.rho == 0.5 and not layer.warming_up
+    # Inference reports the encoder's rho, never the warm-up's.
+    assert float(to_numpy(layer(x)["rho"])[0]) == 0.5
+
+
+def test_warmup_off_and_set_warmup():
+    x, _ = data(8)
+    off = keras_ceb.StochasticEncoder(2, rho=1.0, warmup_steps=0)
+    assert float(to_numpy(off(x, training=True)["rho"])[0]) == 1.0 and not off.warming_up
+    layer = keras_ceb.StochasticEncoder(2, rho=1.0)
+    assert layer.warming_up  # The default: rho + 3 over 2,000 steps.
+    assert float(to_numpy(layer(x, training=True)["rho"])[0]) == 4.0
+    layer.set_warmup(1.0, 2)
+    assert [float(to_numpy(layer(x, training=True)["rho"])[0]) for _ in range(3)] == [2.0, 1.5, 1.0]
+    for bad in (dict(warmup_rho=-1.0), dict(warmup_steps=-1), dict(warmup_steps=1.5)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            keras_ceb.StochasticEncoder(2, **bad)
+
+
+def test_warmup_is_saved_with_the_model(tmp_path):
+    x, y = data()
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras_ceb.StochasticEncoder(2, warmup_steps=100, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    encoder = reloaded.layers[0]
+    assert encoder.warmup_steps == 100 and encoder.warmup_rho == 3.0
+    assert float(to_numpy(encoder.warmup_step)) == math.ceil(len(x) / 32)
+
+
+def test_a_file_saved_before_the_warmup_loads_without_one():
+    """keras_ceb 0.1.0 saved rho alone and no warm-up in the config: loaded, it warms up no more."""
+    layer = keras_ceb.StochasticEncoder(2, rho=1.0)
+    config = layer.get_config()
+    del config["warmup_rho"], config["warmup_steps"]
+    old = keras_ceb.StochasticEncoder.from_config(config)
+    assert old.warmup_steps == 0 and not old.warming_up
+    old.build((None, FEATURES))
+    old.load_own_variables({"0": np.float32(2.0)})
+    assert old.rho == 2.0 and not old.warming_up
 
 
 def test_consistent_softmax_ignores_the_log_e_shift():
