@@ -234,8 +234,8 @@ def warn_if_inverted(rows):
     for row in inverted:
         warnings.warn(
             f"OoD score {row['score']!r} ranks {row['ood_set']!r} as more in-distribution than "
-            f"the in-distribution inputs (AUROC {float(row['auroc']):.3f} < 0.5): do not use it "
-            "to detect that set from this model (a CEB rate early in training: train longer).",
+            f"the in-distribution inputs (AUROC {float(row['auroc']):.3f} < 0.5): it is inverted "
+            "for this set and model, so do not rely on it there.",
             InvertedScoreWarning, stacklevel=3,
         )
     return inverted

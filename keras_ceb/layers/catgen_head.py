@@ -163,6 +163,10 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             self.add_loss(-ops.mean(catgen.catgen_log_likelihood(pairwise_b)))
             if training:
                 self._update_estimates(None, pairwise_b)
+            else:  # `evaluate`'s estimates, at the mean (skipped by `predict`).
+                log_e_x = None if determ else x_side[bottleneck.LOG_PROB]
+                weight = ops.convert_to_tensor(self.running_means.held_out)
+                self._update_estimates(log_e_x, pairwise_b, weight)
         return ops.cast(output, self.compute_dtype)
 
     def _add_objective(self, x_side, y_side, pairwise_b, ids):
@@ -184,13 +188,14 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         self.add_loss(ops.mean(objective))
         self._update_estimates(log_e_x, pairwise_b)
 
-    def _update_estimates(self, log_e_x, pairwise_b):
+    def _update_estimates(self, log_e_x, pairwise_b, weight=1.0):
         batch = ops.cast(ops.shape(pairwise_b)[1], "float32")  # the global batch
         log_c = catgen.catgen_log_likelihood(pairwise_b)
-        self.running_means.update("i_yz", ops.log(batch) + log_c)
-        if log_e_x is not None:
+        self.running_means.update("i_yz", ops.log(batch) + log_c, weight)
+        if log_e_x is not None and "rex" in self.running_means:
             self.running_means.update(
-                "rex", information.residual_information(log_e_x, ops.diagonal(pairwise_b))
+                "rex", information.residual_information(log_e_x, ops.diagonal(pairwise_b)),
+                weight,
             )
 
     def _check_bottleneck_y(self, y_side):

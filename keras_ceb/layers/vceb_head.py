@@ -148,8 +148,14 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         else:
             # Determ, and every model at inference: the classifier's cross-entropy.
             self.add_loss(-ops.mean(log_c))
-        if training:
-            self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes))
+        # In training, and in `evaluate` at the mean (skipped by `predict`).
+        weight = 1.0 if training else ops.convert_to_tensor(self.running_means.held_out)
+        self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes), weight)
+        if not training and not determ:
+            log_b = ops.take_along_axis(class_log_b, ids, axis=-1)[:, 0]
+            self.running_means.update(
+                prefix + "rex",
+                information.residual_information(x_side[bottleneck.LOG_PROB], log_b), weight)
         logits = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
         return ops.cast(logits, self.compute_dtype)
 

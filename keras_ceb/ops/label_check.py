@@ -48,10 +48,11 @@ def check_label_ids(ids, num_classes, layer_name):
         if tf.executing_eagerly():
             _check_values(ids.numpy() if hasattr(ids, "numpy") else ids, num_classes, layer_name)
             return ids
-        message = f"{layer_name}: `labels` must be class ids in [0, {num_classes})"
-        checks = [tf.debugging.assert_non_negative(ids, message=message),
-                  tf.debugging.assert_less(ids, tf.cast(num_classes, ids.dtype), message=message)]
-        with tf.control_dependencies(checks):
+        valid = tf.logical_and(ids >= 0, ids < num_classes)
+        check = tf.debugging.Assert(tf.reduce_all(valid), [
+            f"{layer_name}: `labels` must be class ids in [0, {num_classes}). Received: labels "
+            "containing", tf.boolean_mask(ids, tf.logical_not(valid))], summarize=5)
+        with tf.control_dependencies([check]):
             return tf.identity(ids)
     if backend == "jax":
         import jax

@@ -1,5 +1,7 @@
 """Model-based OoD scores: the rate, the classifier entropy, Monte Carlo averaging."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -94,3 +96,28 @@ def test_bad_num_samples(trained):
     model, x, _ = trained
     with pytest.raises(ValueError, match="num_samples=0"):
         keras_ceb.evaluation.rate_scores(model, x[:4], num_samples=0)
+
+
+def test_a_score_that_separates_the_wrong_way_is_warned_about_in_one_line(trained):
+    model, x, _ = trained
+    # In-distribution inputs scored against themselves scaled down: the rate ranks the
+    # shrunken set as more in-distribution than the real one.
+    with pytest.warns(keras_ceb.evaluation.InvertedScoreWarning) as caught:
+        rows = keras_ceb.evaluation.evaluate_ood(model, x[:100] * 8.0, {"inside": x[:100]},
+                                                 scores=["rate"])
+    assert rows[0]["auroc"] < 0.5
+    message = str(caught[0].message)
+    assert "\n" not in message and "'rate'" in message and "'inside'" in message, message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", keras_ceb.evaluation.InvertedScoreWarning)
+        keras_ceb.evaluation.evaluate_ood(model, x[:100], {"far": x[:100] * 8.0},
+                                          scores=["rate"])
+
+
+def test_tune_objective_warns_too(trained):
+    model, x, y = trained
+    from keras_ceb.tuning import objectives
+    with pytest.warns(keras_ceb.evaluation.InvertedScoreWarning):
+        scores = objectives.held_out_scores(model, x[:64] * 8.0, y[:64], ood_x=x[:64],
+                                            batch_size=32)
+    assert scores["ood_auroc"] < 0.5

@@ -242,3 +242,36 @@ def test_sample_log_prob_stays_finite_when_ill_conditioned():
     log_p = to_numpy(log_p)
     assert np.all(np.isfinite(log_p))
     assert np.all(log_p > -2 * np.log(1e-4) - np.log(2 * np.pi) - 50)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_kl_divergence_matches_the_closed_form_in_numpy(covariance):
+    rng = np.random.default_rng(0)
+    dim = 3
+    if covariance == "full":
+        tril_p, tril_q = random_tril(rng, 5, dim), random_tril(rng, 5, dim)
+    else:
+        tril_p, tril_q = (np.apply_along_axis(np.diag, -1, np.exp(rng.uniform(-1, 1, (5, dim))))
+                          for _ in range(2))
+    loc_p, loc_q = rng.normal(size=(5, dim)), rng.normal(size=(5, dim))
+    expected = []
+    for lp, lq, mp, mq in zip(tril_p, tril_q, loc_p, loc_q):
+        sp, sq = lp @ lp.T, lq @ lq.T
+        diff = mq - mp
+        expected.append(0.5 * (np.trace(np.linalg.solve(sq, sp)) + diff @ np.linalg.solve(sq, diff)
+                               - dim + np.log(np.linalg.det(sq) / np.linalg.det(sp))))
+
+    def as_gaussian(loc, tril):
+        scale = tril if covariance == "full" else np.diagonal(tril, axis1=-2, axis2=-1)
+        return gaussian.Gaussian(ops.convert_to_tensor(loc, "float32"),
+                                 ops.convert_to_tensor(np.ascontiguousarray(scale), "float32"))
+
+    kl = to_numpy(gaussian.kl_divergence(as_gaussian(loc_p, tril_p), as_gaussian(loc_q, tril_q)))
+    np.testing.assert_allclose(kl, expected, rtol=1e-4, atol=1e-5)
+    # KL(p || p) = 0, and a full p against a diagonal q is refused.
+    same = to_numpy(gaussian.kl_divergence(as_gaussian(loc_p, tril_p), as_gaussian(loc_p, tril_p)))
+    np.testing.assert_allclose(same, 0.0, atol=1e-4)
+    mixed = gaussian.Gaussian(ops.zeros((5, dim)), ops.ones((5, dim)) if covariance == "full"
+                              else ops.ones((5, dim, dim)))
+    with pytest.raises(ValueError, match="both be full or both be diagonal"):
+        gaussian.kl_divergence(as_gaussian(loc_p, tril_p), mixed)
