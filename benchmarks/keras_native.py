@@ -16,6 +16,7 @@ and three heads on each, the same network but for what is named:
 
 - `ceb`: `StochasticEncoder(4, rho=0, marginal=240)` and `BackwardEncoder(10)`, the layers'
   defaults otherwise (so the default rho warm-up: rho + 3 down to rho over 2,000 steps);
+- `ceb_rho1`: the same at `rho=1`;
 - `determ`: the same with `objective="determ"` (z = mu(x), no noise, no CEB term);
 - `plain`: `Dense(10)` on the backbone, no bottleneck.
 
@@ -44,7 +45,7 @@ import keras_ceb  # noqa: E402
 from keras_ceb.evaluation import ood_metrics  # noqa: E402
 
 BACKBONES = ("readme", "convnet")
-HEADS = ("ceb", "determ", "plain")
+HEADS = ("ceb", "ceb_rho1", "determ", "plain")
 OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
 EPOCHS = 10
 
@@ -59,9 +60,10 @@ def build(backbone, head):
         model.add(keras.layers.Dense(10))
         metrics = ["accuracy"]
     else:
-        model.add(keras_ceb.StochasticEncoder(4, rho=0.0, marginal=240, objective=head))
+        objective, rho = ("ceb", 1.0) if head == "ceb_rho1" else (head, 0.0)
+        model.add(keras_ceb.StochasticEncoder(4, rho=rho, marginal=240, objective=objective))
         model.add(keras_ceb.BackwardEncoder(10))
-        metrics = ["accuracy", *keras_ceb.metrics.information_metrics(objective=head)]
+        metrics = ["accuracy", *keras_ceb.metrics.information_metrics(objective=objective)]
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=metrics)
     return model
@@ -131,33 +133,35 @@ def load_data():
     return (x_train, y_train), (x_test, y_test), {name: sets[name] for name in OOD_SETS}
 
 
+def _row(label, values, fmt):
+    return f"| {label} | " + " | ".join(fmt.format(v) for v in values) + " |"
+
+
 def summary(out):
+    """The Markdown tables of the pieces in `out`: accuracy, then AUROC per OoD set."""
     pieces = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    header = ["| | " + " | ".join(f"epoch {e}" for e in range(1, EPOCHS + 1)) + " |",
+              "|---|" + "---:|" * EPOCHS]
     lines = []
     for backbone in BACKBONES:
-        found = [p for p in pieces if p["backbone"] == backbone]
-        if not found:
+        runs = {head: [p for p in pieces if p["backbone"] == backbone and p["head"] == head]
+                for head in HEADS}
+        if not any(runs.values()):
             continue
-        seeds = sorted({p["seed"] for p in found})
-        lines.append(f"\n{backbone} (mean of seeds {seeds}; test accuracy % per epoch)\n")
-        lines.append("| head | " + " | ".join(str(e) for e in range(1, EPOCHS + 1)) + " |")
-        lines.append("|---|" + "---:|" * EPOCHS)
-        for head in HEADS:
-            runs = [p for p in found if p["head"] == head]
-            if runs:
-                acc = np.mean([[e["test_accuracy"] for e in r["epochs"]] for r in runs], axis=0)
-                lines.append(f"| {head} ({len(runs)}) | " + " | ".join(f"{100 * a:.1f}" for a in acc)
-                             + " |")
+        lines += ["", f"{backbone}: test accuracy (%), mean over seeds (n)", ""] + header
+        for head, found in runs.items():
+            if found:
+                accuracy = np.mean([[e["test_accuracy"] for e in r["epochs"]] for r in found], 0)
+                lines.append(_row(f"{head} ({len(found)})", 100 * accuracy, "{:.1f}"))
         for ood in OOD_SETS:
-            lines.append(f"\n{backbone}, CEB: AUROC against {ood} per epoch (mean over seeds)\n")
-            lines.append("| score | " + " | ".join(str(e) for e in range(1, EPOCHS + 1)) + " |")
-            lines.append("|---|" + "---:|" * EPOCHS)
-            runs = [p for p in found if p["head"] == "ceb"]
-            for score in ("rate", "log_e", "marginal", "energy", "entropy"):
-                if runs and score in runs[0]["epochs"][0][f"auroc_{ood}"]:
-                    values = np.mean([[e[f"auroc_{ood}"][score] for e in r["epochs"]]
-                                      for r in runs], axis=0)
-                    lines.append(f"| {score} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+            lines += ["", f"{backbone}: AUROC against {ood}, mean over seeds", ""] + header
+            for head in ("ceb", "ceb_rho1"):
+                for score in ("rate", "log_e", "marginal", "energy", "entropy"):
+                    found = [r for r in runs[head] if score in r["epochs"][0][f"auroc_{ood}"]]
+                    if found and (head == "ceb" or score == "rate"):
+                        values = np.mean([[e[f"auroc_{ood}"][score] for e in r["epochs"]]
+                                          for r in found], axis=0)
+                        lines.append(_row(f"{head}: {score} ({len(found)})", values, "{:.2f}"))
     return "\n".join(lines)
 
 

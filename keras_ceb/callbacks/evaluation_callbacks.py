@@ -172,10 +172,11 @@ class CalibrationEvaluation(_PeriodicEvaluation):
 class InformationEstimates(keras.callbacks.Callback):
     """Logs held-out `rate` and `i_xz_lower` (as `val_rate`, `val_i_xz_lower`) every epoch.
 
-    The layers make these estimates only when training, so `evaluate` (and `fit`'s
-    validation) reports them as NaN; this callback computes them on `x` the way training
-    does (see `keras_ceb.evaluation.information_estimates`) and writes them into the logs,
-    replacing the NaN. Put it before `keras.callbacks.TensorBoard` to see them there.
+    `fit`'s validation already logs them when `fit` has `validation_data`; this callback
+    estimates them on other held-out inputs `x` (a subset, or inputs without labels), every
+    `every` epochs, with its own seed (see `keras_ceb.evaluation.information_estimates`), and
+    writes them into the logs, over the validation's values of the same names. Put it before
+    `keras.callbacks.TensorBoard` to see them there.
 
     Args:
         x: Held-out inputs, in the format the model takes.

@@ -1,8 +1,8 @@
 """Information estimates of a trained model on held-out data (the `val_` of the information plane).
 
-The layers estimate the rate and the minibatch I(X;Z) bound only when training (so `predict`,
-attacks and serving pay nothing for them, and `evaluate` reports them as NaN). This module
-computes the same estimates, the same way (at samples of e(z|x), over batches), on any data.
+The layers estimate the rate and the minibatch I(X;Z) bound in `fit` and `evaluate` (never in
+`predict`, attacks or serving). This module computes the same estimates, the same way (at
+samples of e(z|x), over batches), on any data, with a seed of your choice and no compiled model.
 """
 
 import keras

@@ -30,7 +30,6 @@ from keras_ceb import callbacks as callbacks_lib
 from keras_ceb import console
 from keras_ceb import datasets
 from keras_ceb import distribute
-from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
@@ -156,9 +155,6 @@ def evaluate_test_metrics(model, x, y, batch_size):
     """
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     result = {key: float(value) for key, value in logs.items()}
-    # The layers estimate the rate and the I(X;Z) bound only when training (evaluate reports
-    # NaN for them): estimate them on the test set the same way.
-    result.update(evaluation.information_estimates(model, x, batch_size=batch_size))
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)
@@ -417,15 +413,10 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
     seeding = callbacks_lib.EpochSeeding(config.seed)
     progress = console.progress_mode(config.verbose)
     trained = False
-    # The held-out estimates come before the log, which records them; all of these are
-    # functions of (seed, epoch), so a resumed run logs what an uninterrupted one would. A
-    # multi-process job skips them (Keras cannot fetch `predict` outputs that span processes)
-    # and is not resumable: it keeps no backup.
-    estimates = []
-    if config.objective != "determ" and not multi_process:
-        estimates = [callbacks_lib.InformationEstimates(
-            model_inputs(model, x_test, y_test), batch_size=config.batch_size, seed=config.seed)]
-    fit_callbacks = estimates + list(callbacks) + [
+    # Keras's validation logs the held-out estimates (`val_rate`, `val_i_xz_lower`, ...) with
+    # the layers' fixed seed, so a resumed run logs what an uninterrupted one would. A
+    # multi-process job is not resumable: it keeps no backup.
+    fit_callbacks = list(callbacks) + [
         train_data.epoch_callback(),
         seeding,
         callbacks_lib.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
