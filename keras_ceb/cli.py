@@ -199,8 +199,19 @@ def _add_train_parser(commands):
 def train_config(args):
     """The `TrainConfig` of parsed `train` arguments."""
     names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
-    return config_lib.TrainConfig(**{key: value for key, value in vars(args).items()
-                                     if key in names})
+    try:
+        return config_lib.TrainConfig(**{key: value for key, value in vars(args).items()
+                                         if key in names})
+    except ValueError as error:  # A rule across fields: said in the options' words.
+        raise CLIError(_in_flags(str(error), names)) from None
+
+
+def _in_flags(message, names):
+    """`message` with the config fields it names (`rho_anneal`, rho_anneal=) as options."""
+    for name in sorted(names, key=len, reverse=True):
+        flag = "--" + name.replace("_", "-")
+        message = message.replace(f"`{name}`", flag).replace(f"{name}=", f"{flag} ")
+    return message
 
 
 def _add_verbose_argument(parser):

@@ -67,8 +67,8 @@ class TrainConfig:
     rho: float = _option(0.0, f"{RHO_HELP} (default: 0)", parse=arguments.finite_float,
                          metavar="RHO")
     rho_anneal: Union[float, str, None] = _option(
-        "auto", "anneal rho linearly from START down to --rho over the first --rho-anneal-epochs "
-        f"epochs; 'auto' starts at --rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho "
+        "auto", "anneal rho linearly, step by step (the encoder's warm-up), from START down to "
+        "--rho over the first --rho-anneal-epochs epochs; 'auto' starts at --rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho "
         "throughout; ignored for determ (default: auto)",
         parse=arguments.anneal_start, metavar="START|auto|off")
     rho_anneal_epochs: int = _option(
@@ -153,6 +153,12 @@ class TrainConfig:
         validation.finite_float(self.rho, "rho")
         if self.rho_anneal not in (None, "auto"):
             validation.finite_float(self.rho_anneal, "rho_anneal")
+            if self.rho_anneal < self.rho:
+                raise ValueError(
+                    "`rho_anneal` must start at or above `rho` (the anneal is the encoder's "
+                    f"warm-up, which only lowers rho). Received: rho_anneal={self.rho_anneal!r}, "
+                    f"rho={self.rho!r}"
+                )
         validation.one_of(self.dataset, arguments.DATASET_NAMES, "dataset")
         for name in ("batch_size", "epochs", "latent_dim"):
             validation.positive_int(getattr(self, name), name)

@@ -93,11 +93,6 @@ def warmup(config, steps_per_epoch):
     epochs = min(config.rho_anneal_epochs, config.epochs - 1)
     if start is None or epochs <= 0:
         return 0.0, 0
-    if start < config.rho:
-        raise ValueError(
-            "`rho_anneal` must start at or above `rho` (the warm-up only lowers rho). "
-            f"Received: rho_anneal={config.rho_anneal!r}, rho={config.rho!r}"
-        )
     return start - config.rho, epochs * steps_per_epoch
 
 

@@ -240,6 +240,14 @@ def test_bad_arguments_exit_with_one_line(argv, needle):
     assert stdout == ""
 
 
+def test_a_rule_across_options_is_one_line_in_the_options_words():
+    code, stdout, stderr = _run(["train", "--rho", "2", "--rho-anneal", "1"])
+    assert code == 1 and stdout == ""
+    assert stderr == ("keras-ceb train: error: --rho-anneal must start at or above --rho (the "
+                      "anneal is the encoder's warm-up, which only lowers rho). Received: "
+                      "--rho-anneal 1.0, --rho 2.0\n")
+
+
 def test_missing_model_file(tmp_path):
     code, _, stderr = _run(["evaluate", str(tmp_path / "nope.keras")])
     assert code == 1

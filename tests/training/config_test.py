@@ -54,6 +54,8 @@ def test_frozen():
     ({"download": "yes"}, r"`download` must be True or False"),
     ({"out": 3}, r"`out` must be a path or None. Received: out=3"),
     ({"dataset": "imagenet"}, r"Received: dataset='imagenet'"),
+    ({"rho": 2.0, "rho_anneal": 1.0}, r"`rho_anneal` must start at or above `rho`.*"
+                                      r"Received: rho_anneal=1.0, rho=2.0"),
 ])
 def test_bad_values_are_refused_with_the_field_and_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
