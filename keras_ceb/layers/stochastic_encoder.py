@@ -52,9 +52,16 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     `rho` is a non-trainable variable: `keras_ceb.set_rho(model, value)` or a
     `keras_ceb.callbacks.RhoScheduler` changes it during `fit` without retracing.
 
-    Logged in training: `i_xz_lower` (minibatch lower bound on I(X;Z), at most log(batch
-    size), over the global batch under a distribution: `keras_ceb.layers.cross_replica`) and,
-    with a marginal or under VIB, `rate` (the batch mean of R), both at samples.
+    Logged by `fit` and `evaluate`: `rho` (the epoch's mean rho of the objective, warm-up
+    included), `i_xz_lower` (minibatch lower bound on I(X;Z), at most log(batch size), over
+    the global batch under a distribution: `keras_ceb.layers.cross_replica`) and, with a
+    marginal or under VIB, `rate` (the batch mean of R), both at samples. `predict` computes
+    none of them.
+
+    The objective warms up by default: it starts at `rho + warmup_rho` and comes down
+    linearly to `rho` over the first `warmup_steps` training steps (2,000), after which `rho`
+    is exactly the knob; without it CEB at rho 0 compresses before the backbone has learned
+    anything (docs/guide/layers.md, "The warm-up"). The step count is saved with the model.
 
     Args:
         latent_dim: Dimension D of z (>= 1). The paper uses 4 on Fashion-MNIST.
@@ -68,6 +75,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         seed: Integer seed of the layer's `SeedGenerator`.
         metric_prefix: Prefix of the logged metric names, to tell several encoders apart
             (e.g. `"y_"` for the second encoder of a bidirectional model).
+        warmup_rho: How much higher rho starts (>= 0; 3 by default).
+        warmup_steps: Training steps over which the warm-up comes down to `rho`; 0 turns the
+            warm-up off.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -209,7 +219,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         if self.marginal is not None and not self.marginal.built:
             self.marginal.build((None, self.latent_dim))
         if self.objective != "determ":
-            names = ["i_xz_lower"] + (["rate"] if self.has_rate else [])
+            names = ["rho", "i_xz_lower"] + (["rate"] if self.has_rate else [])
             self.running_means = running_mean.RunningMeans(
                 self, [self.metric_prefix + name for name in names]
             )
@@ -292,11 +302,12 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         if training:
             rho = self.effective_rho()
             self._add_training_terms(z, dist, log_e, rho)
+            self.running_means.update(self.metric_prefix + "rho", ops.zeros_like(log_e) + rho)
             self.warmup_step.assign_add(1.0)
         else:
             rho = ops.convert_to_tensor(self.rho_variable)
             if self.running_means is not None:
-                self._record_held_out_estimates(dist)
+                self._record_held_out_estimates(dist, rho)
         if self.objective == "vib":
             return ops.cast(z, self.compute_dtype)
         # Float32 throughout, so that z and log e(z|x) agree exactly; Keras layers that take
@@ -315,7 +326,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             self.add_loss(losses.gradient_only(-ops.mean(log_m)))
         self._record_estimates(stopped, dist, ops.stop_gradient(log_e), log_m)
 
-    def _record_held_out_estimates(self, dist):
+    def _record_held_out_estimates(self, dist, rho):
         """`evaluate`'s estimates: `fit`'s, on held-out data (skipped by `predict`)."""
         names = [self.metric_prefix + "i_xz_lower"]
         if self.has_rate:
@@ -334,8 +345,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
 
         means = self.running_means
         like = [dist.loc[:, 0]] * len(names)
-        for name, values in zip(names, means.held_out_values(estimates, like)):
-            means.update(name, values, weight=ops.convert_to_tensor(means.held_out))
+        values = means.held_out_values(estimates, like) + [ops.zeros_like(like[0]) + rho]
+        for name, value in zip(names + [self.metric_prefix + "rho"], values):
+            means.update(name, value, weight=ops.convert_to_tensor(means.held_out))
 
     def _record_estimates(self, z, dist, log_e, log_m):
         """Adds the batch's `i_xz_lower` (and `rate`, given `log m(z)`) to the running means."""
