@@ -75,7 +75,7 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         >>> x, y = np.random.rand(64, 784).astype("float32"), np.arange(64) % 10
         >>> history = model.fit(x, y, epochs=1, verbose=0)
         >>> sorted(history.history)
-        ['accuracy', 'i_xz_lower', 'loss', 'rex']
+        ['accuracy', 'i_xz_lower', 'loss', 'rex', 'rho']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.3).

@@ -72,7 +72,7 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
         >>> history = model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
         >>> sorted(history.history)
-        ['accuracy', 'i_xz_lower', 'i_yz', 'loss', 'rex']
+        ['accuracy', 'i_xz_lower', 'i_yz', 'loss', 'rex', 'rho']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (sec. 2.4, eq. 26).

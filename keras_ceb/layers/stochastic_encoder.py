@@ -141,10 +141,11 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         self.warmup_rho = validation.non_negative_float(warmup_rho, "warmup_rho")
         self.warmup_steps = validation.non_negative_int(warmup_steps, "warmup_steps")
         # Training calls so far: the warm-up's clock, saved with the model so that a resumed
-        # or reloaded model does not warm up again.
+        # or reloaded model does not warm up again. Every replica counts its own calls (on
+        # read, the mean): no cross-replica step inside the training step.
         self.warmup_step = keras.Variable(
             0.0, dtype="float32", trainable=False, name="warmup_step", autocast=False,
-            aggregation="only_first_replica",
+            synchronization="on_read", aggregation="mean",
         )
         self.running_means = None
 

@@ -71,7 +71,8 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         >>> x, y = np.random.rand(64, 16).astype("float32"), np.arange(64) % 10
         >>> history = model.fit({"image": x, "label": y}, [y, y], epochs=1, verbose=0)
         >>> sorted(history.history)
-        ['loss', 'z1_i_xz_lower', 'z1_i_yz', 'z1_rex', 'z2_i_xz_lower', 'z2_i_yz', 'z2_rex']
+        ['loss', 'z1_i_xz_lower', 'z1_i_yz', 'z1_rex', 'z1_rho', 'z2_i_xz_lower', 'z2_i_yz',
+         'z2_rex', 'z2_rho']
 
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020 (eq. 15,

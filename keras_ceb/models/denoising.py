@@ -59,7 +59,7 @@ def build_denoising_ceb(
         ...     x, y, keras_ceb.datasets.noise.oracle_noise(x, y), batch_size=32, seed=0)
         >>> history = model.fit(pairs, epochs=1, verbose=0)
         >>> sorted(history.history)
-        ['i_xz_lower', 'i_yz', 'loss', 'noisy_i_xz_lower', 'rex']
+        ['i_xz_lower', 'i_yz', 'loss', 'noisy_i_xz_lower', 'noisy_rho', 'rex', 'rho']
         >>> representation_model(model).output_shape
         (None, 4)
     """

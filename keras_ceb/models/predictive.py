@@ -78,7 +78,7 @@ def build_predictive_ceb(
         >>> x = keras_ceb.datasets.ar1_sequences(256, 12, 0.9, seed=0)
         >>> history = model.fit({"past": x[:, :8], "future": x[:, 8:]}, epochs=1, verbose=0)
         >>> sorted(k for k in history.history if k.startswith("past_"))
-        ['past_i_xz_lower', 'past_rate']
+        ['past_i_xz_lower', 'past_rate', 'past_rho']
     """
     past_length = validation.positive_int(past_length, "past_length")
     future_length = validation.positive_int(future_length, "future_length")

@@ -149,7 +149,8 @@ def evaluate_test_metrics(model, x, y, batch_size):
         `num_examples`.
     """
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    result = {key: float(value) for key, value in logs.items()}
+    # `rho` is a setting (in the run's config), not a measurement.
+    result = {key: float(value) for key, value in logs.items() if key != "rho"}
     for key in reporting.INFORMATION_KEYS:
         result.setdefault(key, None)
     result = reporting.add_consistency(result)

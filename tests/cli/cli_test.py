@@ -353,23 +353,19 @@ def test_evaluate_rejects_a_model_without_encoder(tmp_path):
     )
 
 
-@pytest.mark.parametrize("argv, start, schedule", [
-    ([], 3.0, [3.0, 2.4, 1.8, 1.2, 0.6, 0.0, 0.0]),
-    (["--rho", "1", "--rho-anneal", "5", "--rho-anneal-epochs", "2"], 5.0, [5.0, 3.0, 1.0, 1.0]),
-    (["--rho-anneal", "off"], None, None),
-    (["--objective", "determ"], None, None),
-    (["--epochs", "2"], 3.0, [3.0, 0.0, 0.0]),
+@pytest.mark.parametrize("argv, start, warmup", [
+    # 20 epochs of 100 steps: from rho + 3 over the first 5 epochs.
+    ([], 3.0, (3.0, 500)),
+    (["--rho", "1", "--rho-anneal", "5", "--rho-anneal-epochs", "2"], 5.0, (4.0, 200)),
+    (["--rho-anneal", "off"], None, (0.0, 0)),
+    (["--objective", "determ"], None, (0.0, 0)),
+    (["--epochs", "2"], 3.0, (3.0, 100)),  # Cut to epochs - 1: the last epoch is at rho.
+    (["--epochs", "1"], 3.0, (0.0, 0)),
 ])
-def test_rho_anneal_schedule(argv, start, schedule):
+def test_rho_anneal_is_the_encoders_warmup(argv, start, warmup):
     config = cli.train_config(cli.build_parser().parse_args(["train", *argv]))
     assert recipe.anneal_start(config) == start
-    found = recipe.train_callbacks(config)
-    if schedule is None:
-        assert found == []
-        return
-    (scheduler,) = found
-    values = [scheduler.schedule(epoch, None) for epoch in range(len(schedule))]
-    assert values == pytest.approx(schedule)
+    assert recipe.warmup(config, steps_per_epoch=100) == warmup
 
 
 def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):

@@ -60,10 +60,12 @@ def test_objectives_share_the_architecture():
     assert isinstance(built["determ"].get_layer("head"), keras_ceb.BackwardEncoder)
     assert _weight_shapes(built["determ"].get_layer("head")) == _weight_shapes(
         built["ceb"].get_layer("head"))
-    # Only the running means of the information estimates are absent under Determ.
+    # Only the running means of the information estimates (and their switch) are absent
+    # under Determ.
     extra = {w.name for w in built["ceb"].non_trainable_weights} - {
         w.name for w in built["determ"].non_trainable_weights}
-    assert extra == {"i_xz_lower_total", "i_xz_lower_count", "rate_total", "rate_count"}
+    assert extra == {"i_xz_lower_total", "i_xz_lower_count", "rate_total", "rate_count",
+                     "rho_total", "rho_count", "held_out_estimates"}
     # VIB: a plain Dense logits head on z.
     vib_head = built["vib"].get_layer("head")
     assert type(vib_head) is keras.layers.Dense and vib_head.units == 10
@@ -79,8 +81,8 @@ def trained(request, data):
 
 
 EXPECTED_LOGS = {
-    "ceb": {"loss", "accuracy", "rex", "i_yz", "i_xz_lower", "rate"},
-    "vib": {"loss", "accuracy", "i_yz", "i_xz_lower", "rate"},
+    "ceb": {"loss", "accuracy", "rex", "i_yz", "i_xz_lower", "rate", "rho"},
+    "vib": {"loss", "accuracy", "i_yz", "i_xz_lower", "rate", "rho"},
     "determ": {"loss", "accuracy", "i_yz"},
 }
 

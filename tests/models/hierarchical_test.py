@@ -68,6 +68,8 @@ def test_added_losses_are_eq_a2(covariance):
         (F,), num_classes=C, latent_dims=(3, 2), rho=list(RHOS), covariance=covariance, seed=3,
         backbone=keras.Sequential([keras.Input((F,)), keras.layers.Identity()]))
     _randomize(model, rng)
+    for encoder in keras_ceb.rho.encoders(model):
+        encoder.set_warmup(0.0, 0)  # The objective at rho itself.
     # The same layers, also returning each level's sample z_i: one training call.
     z_of = {}
     for level in (1, 2):

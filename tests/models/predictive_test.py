@@ -21,6 +21,8 @@ def test_added_loss_is_eq_26_of_past_and_future(bidirectional):
     x = keras_ceb.datasets.ar1_sequences(32, 10, 0.8, seed=0)
     inputs = {"past": x[:, :6], "future": x[:, 6:]}
     model = _model(rho=0.7, bidirectional=bidirectional)
+    for encoder in keras_ceb.rho.encoders(model):
+        encoder.set_warmup(0.0, 0)  # The objective at rho itself.
     probe = bottleneck_outputs(model, "past_encoder", "future_encoder")
     out = probe(inputs, training=True)
     past, future = out["past_encoder"], out["future_encoder"]
