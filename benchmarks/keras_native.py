@@ -148,13 +148,13 @@ def summary(out):
                 for head in HEADS}
         if not any(runs.values()):
             continue
-        lines += ["", f"{backbone}: test accuracy (%), mean over seeds (n)", ""] + header
+        lines += ["", f"**{backbone}**: test accuracy (%), mean over seeds (n)", ""] + header
         for head, found in runs.items():
             if found:
                 accuracy = np.mean([[e["test_accuracy"] for e in r["epochs"]] for r in found], 0)
                 lines.append(_row(f"{head} ({len(found)})", 100 * accuracy, "{:.1f}"))
         for ood in OOD_SETS:
-            lines += ["", f"{backbone}: AUROC against {ood}, mean over seeds", ""] + header
+            lines += ["", f"**{backbone}**: AUROC against {ood}, mean over seeds", ""] + header
             for head in ("ceb", "ceb_rho1"):
                 for score in ("rate", "log_e", "marginal", "energy", "entropy"):
                     found = [r for r in runs[head] if score in r["epochs"][0][f"auroc_{ood}"]]
