@@ -1,4 +1,4 @@
-"""The CEB and VIB objectives as pure functions of log-densities (DESIGN.md section 2).
+"""The CEB and VIB objectives as pure functions of log-densities (Fischer 2020, eq. 15 and 18).
 
 One source per formula: the layers call these functions, and the tests check them against
 the paper's equations. Every function takes per-example log-densities (in nats, evaluated at a

@@ -1,4 +1,4 @@
-"""The five user scenarios of DESIGN.md section 3, end to end with `model.fit`.
+"""The user scenarios of docs/guide/layers.md ("The scenarios"), end to end with `model.fit`.
 
 Each fits a few epochs on small separable data and checks that the loss falls, that the
 information metrics are logged under their names and finite, that `.keras` saving round-trips

@@ -1,4 +1,4 @@
-"""Per-example information estimates, in nats (DESIGN.md section 1).
+"""Per-example information estimates, in nats (docs/guide/layers.md, "Information metrics").
 
 Functions take log-densities already evaluated at a sample `z ~ e(z|x)` (or at the encoder
 mean) and return per-example values; callers average over the batch. The objectives built
