@@ -2,8 +2,9 @@
 
 One source per formula: the layers call these functions, and the tests check them against
 the paper's equations. Every function takes per-example log-densities (in nats, evaluated at a
-sample `z ~ e(z|x)`) and `rho`, and returns per-example values; the layers add their batch mean
-with `add_loss`. `gamma = exp(rho)`; rho = 0 targets the Minimum Necessary Information point.
+sample `z ~ e(z|x)`) and `rho`, and returns per-example values; the layers add them with
+`add_loss` as shares of the batch mean (`batch_share`). `gamma = exp(rho)`; rho = 0 targets
+the Minimum Necessary Information point.
 
 There are no `keras.losses.Loss` wrappers on purpose: in keras_ceb the label-free and the
 label-dependent terms are added by the layers that own the densities (the model is compiled
@@ -183,6 +184,23 @@ def catgen_term(log_e, pairwise_log_b, rho):
     pairwise_log_b = ops.convert_to_tensor(pairwise_log_b)
     log_b = ops.diagonal(pairwise_log_b)
     return residual_term(log_e, log_b, rho) - catgen.catgen_log_likelihood(pairwise_log_b)
+
+
+def batch_share(values):
+    """`values / B`: per-example terms `[B]` whose sum is their batch mean.
+
+    The layers add their terms this way: Keras sums what `add_loss` receives, so the loss is
+    the batch mean as before, and a model that knows the sample weights
+    (`keras_ceb.models.Sequential`, `keras_ceb.models.Model`) can weight every example's
+    share like the compiled loss.
+
+    Examples:
+
+        >>> [float(v) for v in batch_share(ops.convert_to_tensor([1.0, 3.0]))]
+        [0.5, 1.5]
+    """
+    values = ops.convert_to_tensor(values)
+    return values / ops.cast(ops.shape(values)[0], values.dtype)
 
 
 def gradient_only(loss):

@@ -145,7 +145,7 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 log_b = ops.take_along_axis(class_log_b, ids[:, None], axis=-1)[:, 0]
                 term = losses.residual_term(log_e, log_b, rho)
                 self.running_means.update("rex", information.residual_information(log_e, log_b))
-            self.add_loss(ops.mean(term))
+            self.add_loss(losses.batch_share(term))
         if passthrough:
             return inputs
         return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)

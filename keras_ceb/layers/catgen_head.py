@@ -160,7 +160,7 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             # Determ, and every model at inference: the CatGen cross-entropy -<log c(y|z_X)>
             # (at the mean at inference), so that `evaluate` reports a loss as the compiled
             # cross-entropy of the other heads does.
-            self.add_loss(-ops.mean(catgen.catgen_log_likelihood(pairwise_b)))
+            self.add_loss(losses.batch_share(-catgen.catgen_log_likelihood(pairwise_b)))
             if training:
                 self._update_estimates(None, pairwise_b)
             else:  # `evaluate`'s estimates, at the mean (skipped by `predict`).
@@ -185,7 +185,7 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
                 z_y, log_b_y = y_side[bottleneck.Z], y_side[bottleneck.LOG_PROB]
             pairwise_e = self._pairwise(z_y, _global_distribution(x_side))
             objective = objective + losses.catgen_term(log_b_y, pairwise_e, rho_y)
-        self.add_loss(ops.mean(objective))
+        self.add_loss(losses.batch_share(objective))
         self._update_estimates(log_e_x, pairwise_b)
 
     def _update_estimates(self, log_e_x, pairwise_b, weight=1.0):

@@ -292,7 +292,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             if training and self.marginal is not None:
                 # Trained on the (stopped) means so that log m(mu) is available.
                 log_m = self.marginal(ops.stop_gradient(loc))
-                self.add_loss(losses.gradient_only(-ops.mean(log_m)))
+                self.add_loss(losses.gradient_only(losses.batch_share(-log_m)))
             return ops.cast(loc, self.compute_dtype)
         dist = gaussian.Gaussian(*self.remat(lambda x: tuple(self.distribution(x)))(inputs))
 
@@ -321,10 +321,10 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         log_m = None
         if self.objective == "vib":
             log_m = self.log_marginal(z)
-            self.add_loss(ops.mean(losses.rate_term(log_e, log_m, rho)))
+            self.add_loss(losses.batch_share(losses.rate_term(log_e, log_m, rho)))
         elif self.marginal is not None:
             log_m = self.marginal(stopped)
-            self.add_loss(losses.gradient_only(-ops.mean(log_m)))
+            self.add_loss(losses.gradient_only(losses.batch_share(-log_m)))
         self._record_estimates(stopped, dist, ops.stop_gradient(log_e), log_m)
 
     def _record_held_out_estimates(self, dist, rho):

@@ -143,12 +143,12 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         if training and not determ:
             log_e, rho = x_side[bottleneck.LOG_PROB], x_side[bottleneck.RHO]
             log_b = ops.take_along_axis(class_log_b, ids, axis=-1)[:, 0]
-            self.add_loss(ops.mean(losses.vceb(log_e, log_b, log_c, rho)))
+            self.add_loss(losses.batch_share(losses.vceb(log_e, log_b, log_c, rho)))
             self.running_means.update(prefix + "rex",
                                       information.residual_information(log_e, log_b))
         else:
             # Determ, and every model at inference: the classifier's cross-entropy.
-            self.add_loss(-ops.mean(log_c))
+            self.add_loss(losses.batch_share(-log_c))
         # In training, and in `evaluate` at the mean (skipped by `predict`).
         weight = 1.0 if training else ops.convert_to_tensor(self.running_means.held_out)
         self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes), weight)

@@ -19,8 +19,14 @@ from keras_ceb.models.denoising import build_denoising_ceb
 from keras_ceb.models.denoising import representation_model
 from keras_ceb.models.hierarchical import build_hierarchical_ceb
 from keras_ceb.models.predictive import build_predictive_ceb
+from keras_ceb.models.weighted import Model
+from keras_ceb.models.weighted import Sequential
+from keras_ceb.models.weighted import weighted_added_losses
 
 __all__ = [
+    "Model",
+    "Sequential",
+    "weighted_added_losses",
     "BACKBONES",
     "HEADS",
     "PAPER_MARGINAL_COMPONENTS",

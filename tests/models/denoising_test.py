@@ -24,7 +24,7 @@ def test_added_loss_is_eq_26_of_x_and_its_noisy_copy():
     probe = bottleneck_outputs(model, "encoder", "noisy_encoder")
     out = probe({"x": x, "x_noisy": x_noisy}, training=True)
     catgen = model.get_layer("catgen")
-    np.testing.assert_allclose(float(to_numpy(catgen.losses[0])),
+    np.testing.assert_allclose(float(np.sum(to_numpy(catgen.losses[0]))),
                                catgen_objective(out["encoder"], out["noisy_encoder"]), rtol=1e-4)
     # One backbone for X and X' by default; the encoders are separate.
     assert model.get_layer("encoder") is not model.get_layer("noisy_encoder")
