@@ -8,7 +8,7 @@ every trainer, and under `tf.distribute` an `on_read` / `sum` variable is what K
 metrics use. So the layer accumulates a sum and a count in such variables, and a `StateMean`
 metric tracked by the layer only reads and resets them; `fit` logs the value under the
 metric's name and `History` keeps it. The state is not saved with the model (the layers
-leave it out of `save_own_variables`), and nothing but a training step changes it.
+leave it out of `save_own_variables`), and only `fit` and `evaluate` change it.
 
 `evaluate` logs the same names, on held-out data: Keras resets every metric when `evaluate`
 starts (and when each epoch of `fit` starts), which switches a layer's held-out estimates on
