@@ -68,8 +68,9 @@ class TrainConfig:
                          metavar="RHO")
     rho_anneal: Union[float, str, None] = _option(
         "auto", "anneal rho linearly, step by step (the encoder's warm-up), from START down to "
-        "--rho over the first --rho-anneal-epochs epochs; 'auto' starts at --rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho "
-        "throughout; ignored for determ (default: auto)",
+        "--rho over the first --rho-anneal-epochs epochs; 'auto' starts at "
+        f"--rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho throughout; ignored for "
+        "determ (default: auto)",
         parse=arguments.anneal_start, metavar="START|auto|off")
     rho_anneal_epochs: int = _option(
         DEFAULT_RHO_ANNEAL_EPOCHS, "length of the rho anneal in epochs, at most --epochs - 1 "

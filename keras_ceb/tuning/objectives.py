@@ -5,7 +5,8 @@
   examples, in nats. At the Minimum Necessary Information point I(X;Z) = I(Y;Z) = H(Y); a
   model that keeps more about X than about Y (or the reverse) lies away from it. The I(X;Z)
   bound is the minibatch bound of training, estimated on held-out data as
-  `keras_ceb.evaluation.information_estimates` does (`val_i_xz_lower`); the I(Y;Z) bound is `log C + log c(y|z)` at the encoder mean, the compiled
+  `keras_ceb.evaluation.information_estimates` does (`val_i_xz_lower`); the I(Y;Z) bound is
+  `log C + log c(y|z)` at the encoder mean, the compiled
   `val_i_yz`.
 - `ood_auroc` (maximize): the AUROC of the rate R at the encoder mean
   (`keras_ceb.evaluation.evaluate_ood`, estimator `"mean"`), held-out examples against a
