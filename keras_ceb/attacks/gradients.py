@@ -422,9 +422,11 @@ def check_clip(x, clip_min, clip_max):
             f"Received: clip_min={clip_min}, clip_max={clip_max}"
         )
     if x.size and (x.min() < clip_min or x.max() > clip_max):
+        hint = (" (raw 0..255 pixels? divide by 255, as the model's training data was)"
+                if x.max() > 2 and clip_max <= 1 else "")
         raise ValueError(
             f"Argument `x` must lie inside [clip_min, clip_max] = "
-            f"[{clip_min}, {clip_max}]. Received: min(x)={x.min()}, max(x)={x.max()}"
+            f"[{clip_min}, {clip_max}]{hint}. Received: min(x)={x.min()}, max(x)={x.max()}"
         )
 
 

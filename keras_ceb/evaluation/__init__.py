@@ -37,8 +37,10 @@ from keras_ceb.evaluation.ood_sets import vertical_flip
 from keras_ceb.evaluation.probe import linear_probe
 from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
 from keras_ceb.evaluation.scores import InvertedScoreWarning
+from keras_ceb.evaluation.scores import RawPixelsWarning
 from keras_ceb.evaluation.scores import evaluate_ood
 from keras_ceb.evaluation.scores import warn_if_inverted
+from keras_ceb.evaluation.scores import warn_if_raw_pixels
 from keras_ceb.evaluation.scores import fit_reference
 from keras_ceb.evaluation.scores import ood_scores
 from keras_ceb.evaluation.scores import rate_scores
@@ -81,7 +83,9 @@ __all__ = [
     "SCORE_DIRECTIONS",
     "evaluate_ood",
     "InvertedScoreWarning",
+    "RawPixelsWarning",
     "warn_if_inverted",
+    "warn_if_raw_pixels",
     "fit_reference",
     "ood_scores",
     "rate_scores",

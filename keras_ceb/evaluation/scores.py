@@ -70,7 +70,11 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
         ((16,), True)
     """
     model = inference.images_only(model)  # The paper's models take labels: images alone here.
-    estimator = resolve_estimator(estimator, num_samples)
+    warn_if_raw_pixels(model, x)
+    return _rate_scores(model, x, num_samples, batch_size, resolve_estimator(estimator, num_samples))
+
+
+def _rate_scores(model, x, num_samples, batch_size, estimator):
     encoder = export.rate_encoder(model)
     features = export.feature_model(model, encoder).predict(x, batch_size=batch_size, verbose=0)
     chunks = []
@@ -101,7 +105,12 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
         A dict of NumPy arrays `[N]`; the direction of each is in `SCORE_DIRECTIONS`.
     """
     model = inference.images_only(model)  # The paper's models take labels: images alone here.
-    estimator = resolve_estimator(estimator, num_samples)
+    warn_if_raw_pixels(model, x)
+    return _ood_scores(model, x, num_samples, batch_size, output_key,
+                       resolve_estimator(estimator, num_samples), reference, temperature)
+
+
+def _ood_scores(model, x, num_samples, batch_size, output_key, estimator, reference, temperature):
     draws = 1 if estimator == "mean" else num_samples
     logits = _logit_draws(model, x, draws, batch_size, output_key, estimator == "sample")
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -116,7 +125,7 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
     except ValueError:
         pass  # No marginal: the rate is not defined for this model.
     else:
-        scores["rate"] = rate_scores(model, x, num_samples, batch_size, estimator=estimator)
+        scores["rate"] = _rate_scores(model, x, num_samples, batch_size, estimator)
     if reference is not None:
         scores.update(fit_reference(model, reference, batch_size).scores(model, x, batch_size))
     return scores
@@ -204,10 +213,12 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
                              "Received: reference=None")
     if reference is not None:
         reference = fit_reference(model, reference, batch_size)
-    kwargs = dict(num_samples=num_samples, batch_size=batch_size, output_key=output_key,
-                  estimator=estimator, reference=reference, temperature=temperature)
-    in_scores = ood_scores(model, x_in, **kwargs)
-    out_scores = {name: ood_scores(model, x, **kwargs) for name, x in ood_sets.items()}
+    warn_if_raw_pixels(model, x_in, "x_in")
+    for name, x in ood_sets.items():
+        warn_if_raw_pixels(model, x, f"ood_sets[{name!r}]")
+    args = (num_samples, batch_size, output_key, estimator, reference, temperature)
+    in_scores = _ood_scores(model, x_in, *args)
+    out_scores = {name: _ood_scores(model, x, *args) for name, x in ood_sets.items()}
     if scores is not None:
         missing = [s for s in scores if s not in in_scores]
         if missing:
@@ -239,6 +250,38 @@ def warn_if_inverted(rows):
             InvertedScoreWarning, stacklevel=3,
         )
     return inverted
+
+
+def warn_if_raw_pixels(model, x, name="x"):
+    """Warns when `x` looks like raw pixels (0..255) that `model` does not rescale itself.
+
+    The package's models and loaders work on images in [0, 1]; a model trained on one range and
+    scored on another gives meaningless scores, and raw 0..255 pixels in training cost a CEB
+    model far more than a plain one (see docs/guide/layers.md). Arrays of an integer dtype, or
+    of floats in [0, 255] with a maximum above 2, warn unless the model holds a `Rescaling` or
+    `Normalization` layer. Returns whether it warned. A `tf.data.Dataset` is not inspected.
+    """
+    if not isinstance(x, np.ndarray) or x.size == 0:
+        return False
+    integer = np.issubdtype(x.dtype, np.integer)
+    if not integer and not (np.issubdtype(x.dtype, np.floating) and x.min() >= 0
+                            and 2.0 < x.max() <= 255.0):
+        return False
+    if any(type(layer).__name__ in ("Rescaling", "Normalization")
+           for layer in model._flatten_layers(include_self=False)):
+        return False
+    warnings.warn(
+        f"`{name}` looks like raw pixels (dtype {x.dtype}, values {x.min()}..{x.max()}) and the "
+        "model has no Rescaling or Normalization layer; keras_ceb's models and loaders expect "
+        "floats in [0, 1]. Divide by 255 (before training too), or ignore this if the model "
+        "was trained on this range.",
+        RawPixelsWarning, stacklevel=3,
+    )
+    return True
+
+
+class RawPixelsWarning(UserWarning):
+    """Inputs look like raw 0..255 pixels that the model does not rescale."""
 
 
 class InvertedScoreWarning(UserWarning):

@@ -200,6 +200,7 @@ def test_agrees_with_reference_implementation(small_model, fashion_mnist, refere
         (dict(y=np.full(64, -1)), "Received: y=-1"),
         (dict(targeted=True, y=np.full(64, 5)), "Received: y=5"),
         (dict(x=np.full((64, 20), 1.5, "float32")), r"Received: min\(x\)=1.5, max\(x\)=1.5$"),
+        (dict(x=np.full((64, 20), 255, "uint8")), r"raw 0..255 pixels\? divide by 255"),
         (dict(y=np.zeros(63, "int64")), r"Received: len\(x\)=64, y.shape=\(63,\)$"),
         (dict(clip_min=1.0, clip_max=0.0), "Received: clip_min=1.0, clip_max=0.0$"),
         (dict(eps=np.inf), "must be a finite number >= 0. Received: eps=inf$"),

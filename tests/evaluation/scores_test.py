@@ -121,3 +121,28 @@ def test_tune_objective_warns_too(trained):
         scores = objectives.held_out_scores(model, x[:64] * 8.0, y[:64], ood_x=x[:64],
                                             batch_size=32)
     assert scores["ood_auroc"] < 0.5
+
+
+def _image_model(*preprocessing):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4, 4, 1)), *preprocessing, keras.layers.Flatten(),
+                             keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+                             keras_ceb.BackwardEncoder(3)])
+
+
+def test_raw_pixels_are_warned_about_unless_the_model_rescales():
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 4, 4, 1)).astype("uint8")
+    model = _image_model()
+    with pytest.warns(keras_ceb.evaluation.RawPixelsWarning, match=r"`x`.*uint8.*255"):
+        keras_ceb.evaluation.rate_scores(model, pixels)
+    with pytest.warns(keras_ceb.evaluation.RawPixelsWarning, match=r"ood_sets\['raw'\]"):
+        keras_ceb.evaluation.evaluate_ood(model, pixels / 255.0, {"raw": pixels * 1.0},
+                                          scores=["rate"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", keras_ceb.evaluation.RawPixelsWarning)
+        warnings.simplefilter("ignore", keras_ceb.evaluation.InvertedScoreWarning)
+        keras_ceb.evaluation.ood_scores(model, pixels / 255.0)
+        rescaling = _image_model(keras.layers.Rescaling(1 / 255))
+        keras_ceb.evaluation.rate_scores(rescaling, pixels)
+        standardized = np.random.default_rng(1).normal(size=(8, 4, 4, 1)).astype("float32")
+        keras_ceb.evaluation.rate_scores(model, standardized * 3)
