@@ -131,7 +131,8 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 return inputs
             return ops.cast(self.remat(self.class_log_prob)(z), self.compute_dtype)
         if not training:
-            if labels is not None and self.running_means is not None:
+            if (labels is not None and self.running_means is not None
+                    and self.running_means.records_held_out(training)):
                 self._record_held_out_rex(inputs, labels)
             if passthrough:
                 return inputs

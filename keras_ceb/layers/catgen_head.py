@@ -163,7 +163,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             self.add_loss(losses.batch_share(-catgen.catgen_log_likelihood(pairwise_b)))
             if training:
                 self._update_estimates(None, pairwise_b)
-            else:  # `evaluate`'s estimates, at the mean (skipped by `predict`).
+            elif self.running_means.records_held_out(training):
+                # `evaluate`'s estimates, at the mean (not traced into `predict`).
                 log_e_x = None if determ else x_side[bottleneck.LOG_PROB]
                 weight = ops.convert_to_tensor(self.running_means.held_out)
                 self._update_estimates(log_e_x, pairwise_b, weight)

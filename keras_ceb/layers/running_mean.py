@@ -13,10 +13,15 @@ leave it out of `save_own_variables`), and only `fit` and `evaluate` change it.
 `evaluate` logs the same names, on held-out data: Keras resets every metric when `evaluate`
 starts (and when each epoch of `fit` starts), which switches a layer's held-out estimates on
 (`RunningMeans.held_out`), and reads the results eagerly when it ends, which switches them off
-again. A layer computes its held-out estimates at inference only while they are on, inside a
-`keras.ops.cond`: `predict`, attacks and serving, which reset no metric, pay for nothing and
-change no state. (Should a Keras version stop reading the results eagerly at the end of
-`evaluate`, a later `predict` would compute the estimates too: slower, never wrong.)
+again. The switch works at two levels. In Python (`RunningMeans.held_out_open`), it decides
+what a compiled function holds: Keras traces `evaluate`'s function after resetting the
+metrics, so it holds the estimates, while `predict`, attacks and serving, traced outside
+`evaluate`, do not hold them at all (compiling them made `predict`'s first call 3-4x slower on
+JAX). In the graph (`RunningMeans.held_out`, a variable), it decides whether a function that
+holds them computes them, inside a `keras.ops.cond`: a `predict` traced during `evaluate` (by
+a callback, say) pays a branch it skips and changes no state. (Should a Keras version stop
+reading the results eagerly at the end of `evaluate`, a later `predict` would compute the
+estimates too: slower, never wrong.)
 
 On JAX the per-batch value inside a jitted step cannot be read (the state lives outside the
 variable while the step runs); the progress bar shows `nan` for it there, while epoch logs and
@@ -38,11 +43,11 @@ class StateMean(keras.metrics.Metric):
         name: Name under which `fit` logs the value.
     """
 
-    def __init__(self, total, count, name, dtype="float32", held_out=None):
+    def __init__(self, total, count, name, dtype="float32", switch=None):
         super().__init__(name=name, dtype=dtype)
         # Bypass attribute tracking: the variables belong to the layer, not to the metric.
         object.__setattr__(self, "_state", (total, count))
-        object.__setattr__(self, "_held_out", held_out)
+        object.__setattr__(self, "_switch", switch)
 
     def update_state(self, *args, **kwargs):
         """The owning layer updates the state during `call`; nothing to do here."""
@@ -50,8 +55,8 @@ class StateMean(keras.metrics.Metric):
     def reset_state(self):
         for variable in self._state:
             variable.assign(0.0)
-        if self._held_out is not None:
-            self._held_out.assign(1.0)  # `evaluate` (or an epoch of `fit`) starts.
+        if self._switch is not None:
+            self._switch.open()  # `evaluate` (or an epoch of `fit`) starts.
 
     def result(self):
         total, count = self._state
@@ -60,8 +65,8 @@ class StateMean(keras.metrics.Metric):
         except TypeError:
             # JAX: inside a jitted step the state is held outside the variable.
             return ops.convert_to_tensor(math.nan, dtype=self.dtype)
-        if self._held_out is not None and _is_eager(count):
-            self._held_out.assign(0.0)  # Read eagerly: `evaluate` (or the epoch) has ended.
+        if self._switch is not None and _is_eager(count):
+            self._switch.close()  # Read eagerly: `evaluate` (or the epoch) has ended.
         nan = ops.convert_to_tensor(math.nan, dtype=total.dtype)
         return ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
 
@@ -89,17 +94,33 @@ class RunningMeans:
         self.names = tuple(names)
         self.variables = {}
         self.metrics = []
-        # 1 while `evaluate` runs (see the module docstring); never saved.
+        # 1 (True) while `evaluate` runs (see the module docstring); never saved.
         self.held_out = keras.Variable(0.0, dtype="float32", trainable=False,
                                        name="held_out_estimates", autocast=False)
+        self.held_out_open = False
         for name in self.names:
             total = _state_variable(layer, f"{name}_total")
             count = _state_variable(layer, f"{name}_count")
             self.variables[name] = (total, count)
-            self.metrics.append(StateMean(total, count, name=name, held_out=self.held_out))
+            self.metrics.append(StateMean(total, count, name=name, switch=self))
         # Tracked by the layer so that `model.metrics` (and the logs) include them.
         layer.running_mean_metrics = self.metrics
         layer.held_out_estimates = self.held_out
+
+    def open(self):
+        """Switches the held-out estimates on (a metric reset: `evaluate` starts)."""
+        self.held_out_open = True
+        self.held_out.assign(1.0)
+
+    def close(self):
+        """Switches them off (an eager read of the results: `evaluate` has ended)."""
+        self.held_out_open = False
+        self.held_out.assign(0.0)
+
+    def records_held_out(self, training):
+        """Whether a call at `training` should hold the held-out estimates: at inference, while
+        traced (or run eagerly) inside `evaluate`."""
+        return not training and self.held_out_open
 
     def update(self, name, values, weight=1.0):
         """Adds a batch of per-example `values` (`[B]`) to the running mean `name`.

@@ -307,7 +307,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             self.warmup_step.assign_add(1.0)
         else:
             rho = ops.convert_to_tensor(self.rho_variable)
-            if self.running_means is not None:
+            if self.running_means is not None and self.running_means.records_held_out(training):
                 self._record_held_out_estimates(dist, rho)
         if self.objective == "vib":
             return ops.cast(z, self.compute_dtype)

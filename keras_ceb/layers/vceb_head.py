@@ -149,10 +149,13 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         else:
             # Determ, and every model at inference: the classifier's cross-entropy.
             self.add_loss(losses.batch_share(-log_c))
-        # In training, and in `evaluate` at the mean (skipped by `predict`).
-        weight = 1.0 if training else ops.convert_to_tensor(self.running_means.held_out)
-        self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes), weight)
-        if not training and not determ:
+        # In training, and in `evaluate` at the mean (not traced into `predict`).
+        held_out = self.running_means.records_held_out(training)
+        if training or held_out:
+            weight = 1.0 if training else ops.convert_to_tensor(self.running_means.held_out)
+            self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes),
+                                      weight)
+        if held_out and not determ:
             log_b = ops.take_along_axis(class_log_b, ids, axis=-1)[:, 0]
             self.running_means.update(
                 prefix + "rex",
