@@ -12,7 +12,9 @@ from keras_ceb import validation
 
 
 def model_input(model):
-    """The symbolic input structure of a built Sequential or functional model."""
+    """The symbolic input structure of a built Sequential, functional or `CEBClassifier` model."""
+    if hasattr(model, "image_input"):  # A CEBClassifier: its backbone's input.
+        return model.image_input
     if isinstance(model, keras.Sequential):
         return model.inputs[0]
     return model.input
@@ -20,6 +22,9 @@ def model_input(model):
 
 def feature_model(model, encoder):
     """A model from `model`'s inputs to the features that `encoder` consumes."""
+    if getattr(model, "encoder", None) is encoder and isinstance(getattr(model, "backbone", None),
+                                                                 keras.Model):
+        return model.backbone  # A CEBClassifier.
     return keras.Model(model_input(model), encoder.input, name=f"{encoder.name}_features")
 
 

@@ -130,26 +130,44 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             if passthrough:
                 return inputs
             return ops.cast(self.remat(self.class_log_prob)(z), self.compute_dtype)
-        if not training:
-            if (labels is not None and self.running_means is not None
-                    and self.running_means.records_held_out(training)):
-                self._record_held_out_rex(inputs, labels)
+        if labels is not None:
+            term = self.residual_loss(inputs, labels, training=training)
+            if term is not None:
+                self.add_loss(losses.batch_share(term))
             if passthrough:
                 return inputs
+        elif not training:
+            return inputs if passthrough else self._logits(inputs)
         class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
         log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
-        if training:
-            if labels is None:
-                term = losses.consistent_classifier_term(log_e, class_log_b, rho)
-            else:
-                ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
-                log_b = ops.take_along_axis(class_log_b, ids[:, None], axis=-1)[:, 0]
-                term = losses.residual_term(log_e, log_b, rho)
-                self.running_means.update("rex", information.residual_information(log_e, log_b))
-            self.add_loss(losses.batch_share(term))
+        if training and labels is None:
+            self.add_loss(losses.batch_share(
+                losses.consistent_classifier_term(log_e, class_log_b, rho)))
         if passthrough:
             return inputs
         return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)
+
+    def _logits(self, inputs):
+        class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
+        return ops.cast(class_log_b - inputs[bottleneck.LOG_PROB][:, None], self.compute_dtype)
+
+    def residual_loss(self, inputs, labels, training=False):
+        """eq. 15's first term `exp(-rho) (log e(z|x) - log b(z|y))` per example `[B]` when
+        training (it logs `rex`), else `None` (it logs `evaluate`'s `rex`); adds nothing.
+
+        What `call` adds given `labels`; `keras_ceb.models.CEBClassifier` calls it from
+        `compute_loss`, where the labels are. The layer must have been built with labels.
+        """
+        if not training:
+            if self.running_means is not None and self.running_means.records_held_out(training):
+                self._record_held_out_rex(inputs, labels)
+            return None
+        class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
+        log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
+        ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
+        log_b = ops.take_along_axis(class_log_b, ids[:, None], axis=-1)[:, 0]
+        self.running_means.update("rex", information.residual_information(log_e, log_b))
+        return losses.residual_term(log_e, log_b, rho)
 
     def _record_held_out_rex(self, inputs, labels):
         """`evaluate`'s `rex` (skipped by `predict`): the expectation over z ~ e(z|x) of the

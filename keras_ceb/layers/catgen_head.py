@@ -139,6 +139,18 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         )
 
     def call(self, inputs, training=False):
+        output, term = self.objective(inputs, training=training)
+        self.add_loss(losses.batch_share(term))
+        return output
+
+    def objective(self, inputs, training=False):
+        """The head's output and its per-example term `[K]`, without adding it.
+
+        What `call` adds (as `batch_share(term)`): the CatGen CEB objective when training, the
+        CatGen cross-entropy `-log c(y|z_X)` for Determ and at inference. It records the
+        estimates (`rex`, `i_yz`) as `call` does. `keras_ceb.models.CEBClassifier` calls it
+        from `compute_loss`, where the labels are.
+        """
         x_side, y_side = inputs
         determ = not bottleneck.is_bottleneck(x_side)  # Determ: z_X = mu(x), no density.
         z_x = ops.cast(x_side, "float32") if determ else x_side[bottleneck.Z]
@@ -155,12 +167,12 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             pairwise_b = self._pairwise(z_x, _global_distribution(y_side))
             output = z_x
         if training and not determ:
-            self._add_objective(x_side, y_side, pairwise_b, ids)
+            term = self._objective(x_side, y_side, pairwise_b, ids)
         else:
             # Determ, and every model at inference: the CatGen cross-entropy -<log c(y|z_X)>
             # (at the mean at inference), so that `evaluate` reports a loss as the compiled
             # cross-entropy of the other heads does.
-            self.add_loss(losses.batch_share(-catgen.catgen_log_likelihood(pairwise_b)))
+            term = -catgen.catgen_log_likelihood(pairwise_b)
             if training:
                 self._update_estimates(None, pairwise_b)
             elif self.running_means.records_held_out(training):
@@ -168,9 +180,21 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
                 log_e_x = None if determ else x_side[bottleneck.LOG_PROB]
                 weight = ops.convert_to_tensor(self.running_means.held_out)
                 self._update_estimates(log_e_x, pairwise_b, weight)
+        return ops.cast(output, self.compute_dtype), term
+
+    def class_logits(self, x_side):
+        """The consistent-classifier logits `log b(z|k) - log e(z|x)` (with `num_classes`),
+        `[K, C]`; no labels, no term, no estimate (`log b(z|k)` for a Determ z)."""
+        if self.num_classes is None:
+            raise ValueError("class_logits needs a CatGenHead with num_classes. "
+                             "Received: num_classes=None")
+        determ = not bottleneck.is_bottleneck(x_side)
+        z_x = ops.cast(x_side, "float32") if determ else x_side[bottleneck.Z]
+        class_log_b = self._pairwise(z_x, self.class_distribution())
+        output = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
         return ops.cast(output, self.compute_dtype)
 
-    def _add_objective(self, x_side, y_side, pairwise_b, ids):
+    def _objective(self, x_side, y_side, pairwise_b, ids):
         log_e_x, rho_x = x_side[bottleneck.LOG_PROB], x_side[bottleneck.RHO]
         if self.num_classes is not None:
             dist_y = gaussian.take(self.class_distribution(), ids)
@@ -186,8 +210,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
                 z_y, log_b_y = y_side[bottleneck.Z], y_side[bottleneck.LOG_PROB]
             pairwise_e = self._pairwise(z_y, _global_distribution(x_side))
             objective = objective + losses.catgen_term(log_b_y, pairwise_e, rho_y)
-        self.add_loss(losses.batch_share(objective))
         self._update_estimates(log_e_x, pairwise_b)
+        return objective
 
     def _update_estimates(self, log_e_x, pairwise_b, weight=1.0):
         batch = ops.cast(ops.shape(pairwise_b)[1], "float32")  # the global batch

@@ -4,6 +4,7 @@ from keras_ceb.models.backbones import BACKBONES
 from keras_ceb.models.backbones import get_backbone
 from keras_ceb.models.backbones import small_convnet
 from keras_ceb.models.backbones import wide_resnet
+from keras_ceb.models.ceb_classifier import CEBClassifier
 from keras_ceb.models.classifiers import HEADS
 from keras_ceb.models.classifiers import PAPER_MARGINAL_COMPONENTS
 from keras_ceb.models.classifiers import build_classifier
@@ -24,6 +25,7 @@ from keras_ceb.models.weighted import Sequential
 from keras_ceb.models.weighted import weighted_added_losses
 
 __all__ = [
+    "CEBClassifier",
     "Model",
     "Sequential",
     "weighted_added_losses",

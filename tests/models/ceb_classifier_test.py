@@ -1,0 +1,136 @@
+"""`CEBClassifier`: every head and objective, images in and logits out, through Keras's own API."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from scipy import special
+
+import keras_ceb
+from keras_ceb.models import CEBClassifier
+from tests.backend_utils import to_numpy
+
+HEADS = ("consistent", "mlp", "catgen")
+OBJECTIVES = ("ceb", "vib", "determ")
+
+
+def data(n=64):
+    rng = np.random.default_rng(0)
+    y = (np.arange(n) % 4).astype("int32")
+    x = np.clip(rng.normal(0.5, 0.2, (n, 8, 8, 1)) + 0.2 * y[:, None, None, None], 0, 1)
+    return x.astype("float32"), y
+
+
+def backbone():
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(16, activation="relu")], name="tiny")
+
+
+def classifier(head, objective, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = CEBClassifier(backbone(), num_classes=4, head=head, objective=objective, marginal=4,
+                          warmup_steps=0, seed=0, **kwargs)
+    model.compile(keras.optimizers.Adam(1e-3))
+    return model
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("head", HEADS)
+def test_fit_evaluate_predict_and_reload(head, objective, tmp_path):
+    x, y = data()
+    model = classifier(head, objective)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_data=(x, y)).history
+    trained = {k for k in history if not k.startswith("val_")}
+    assert {f"val_{k}" for k in trained} == {k for k in history if k.startswith("val_")}
+    assert all(np.isfinite(v[0]) for v in history.values()), history
+    if objective != "determ":
+        assert {"rate", "i_xz_lower", "rho"} <= trained
+    if objective == "ceb":
+        assert "rex" in trained
+    logits = model.predict(x, verbose=0)  # the images alone, for every head
+    assert logits.shape == (64, 4)
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(reloaded, CEBClassifier) and reloaded.head_kind == head
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, atol=1e-5)
+    assert reloaded.compiled and reloaded.evaluate(x, y, verbose=0, return_dict=True).keys() == (
+        model.evaluate(x, y, verbose=0, return_dict=True).keys())
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_zero_sample_weights_leave_every_term_unweighted_out(head):
+    x, y = data()
+    model = classifier(head, "ceb")
+    before = [to_numpy(w).copy() for w in model.trainable_weights]
+    loss = model.fit(x, y, sample_weight=np.zeros(64), batch_size=32, verbose=0).history["loss"]
+    assert abs(loss[0]) < 1e-6
+    assert all(np.array_equal(a, to_numpy(w)) for a, w in zip(before, model.trainable_weights))
+
+
+def test_the_labelled_term_reaches_b_of_z_given_y_in_compute_loss():
+    # CEB with the MLP head: loss = CE(c(y|z)) + exp(-rho) <log e(z|x) - log b(z|y)>, at the
+    # sample of z that `call` drew; computed here in NumPy from that sample.
+    x, y = data(16)
+    model = classifier("mlp", "ceb", rho=0.5)
+    outputs = model(x, training=True)
+    loss = float(to_numpy(model.compute_loss(x, y, outputs, training=True)))
+    logits = to_numpy(outputs["logits"]).astype("float64")
+    bottleneck = {k: to_numpy(v).astype("float64") for k, v in outputs["bottleneck"].items()}
+    log_b = to_numpy(model.backward.class_log_prob(outputs["bottleneck"]["z"]))[np.arange(16), y]
+    cross_entropy = np.mean(special.logsumexp(logits, axis=-1) - logits[np.arange(16), y])
+    residual = np.mean(np.exp(-0.5) * (bottleneck["log_prob"] - log_b))
+    assert "rex" in [m.name for m in model.backward.metrics]
+    np.testing.assert_allclose(loss, cross_entropy + residual, rtol=1e-4, atol=1e-5)
+
+
+def test_a_keras_applications_backbone_trains_freezes_and_unfreezes():
+    x = np.random.default_rng(0).random((32, 32, 32, 3)).astype("float32") * 255
+    y = np.arange(32) % 4
+    keras.utils.set_random_seed(0)
+    backbone = keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), include_top=False, pooling="avg", weights=None,
+        include_preprocessing=True)
+    model = CEBClassifier(backbone, num_classes=4, marginal=8, warmup_steps=0, seed=0)
+    backbone.trainable = False
+    model.compile(keras.optimizers.Adam(1e-3))
+    frozen = [to_numpy(w).copy() for w in backbone.weights]
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and "rate" in history
+    assert all(np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, backbone.weights))
+    backbone.trainable = True
+    model.compile(keras.optimizers.Adam(1e-5))  # recompile after changing `trainable`
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, backbone.weights))
+    assert model.predict(x, verbose=0).shape == (32, 4)
+
+
+def test_rate_scores_and_export_take_images(tmp_path):
+    x, y = data()
+    model = classifier("catgen", "ceb")
+    model.fit(x, y, batch_size=16, verbose=0)
+    rate = keras_ceb.evaluation.rate_scores(model, x)
+    np.testing.assert_allclose(rate, to_numpy(model.rate(x)), rtol=1e-5, atol=1e-5)
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+    path = keras_ceb.export.export_saved_model(model, os.path.join(tmp_path, "saved"))
+    served = tf.saved_model.load(path)
+    np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0),
+                               atol=1e-5)
+    np.testing.assert_allclose(served.rate(tf.constant(x)).numpy(), rate, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(head="linear"), "Received: head='linear'"),
+    (dict(objective="ib"), "Received: objective='ib'"),
+    (dict(num_classes=1), "Received: num_classes=1"),
+    (dict(backbone=3), "Received: backbone=3"),
+    (dict(marginal=0), "Received: marginal=0"),
+])
+def test_bad_arguments_name_the_argument(kwargs, message):
+    arguments = dict(backbone=backbone(), num_classes=4)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        CEBClassifier(**arguments)
