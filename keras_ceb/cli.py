@@ -400,7 +400,7 @@ def _download_flag(args):
 
 
 def _check_input_shape(model, x, dataset):
-    expected = tuple(models.inference_model(model).input_shape[1:])
+    expected = tuple(model.input_shape[1:])
     if tuple(x.shape[1:]) != expected:
         raise CLIError(
             f"the model expects inputs of shape {expected} but {dataset} has {tuple(x.shape[1:])}"
@@ -465,7 +465,7 @@ def run_evaluate(args):
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
-    test = recipe.evaluate_test_metrics(model, recipe.model_inputs(model, x_test, y_test), y_test,
+    test = recipe.evaluate_test_metrics(model, x_test, y_test,
                                  args.batch_size)
     result = {
         "model": str(args.model),
@@ -474,8 +474,7 @@ def run_evaluate(args):
         "test": test,
     }
     title = recipe.title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
-    # Attacks, OoD scores and calibration use the images -> logits model.
-    robustness = evaluate_robustness(models.inference_model(model), x_test, y_test, args)
+    robustness = evaluate_robustness(model, x_test, y_test, args)
     if robustness is not None:
         result["robustness"] = robustness
     result["wall_time_s"] = time.time() - start

@@ -6,7 +6,6 @@ import tempfile
 
 import keras
 
-from keras_ceb import inference
 from keras_ceb import rho as rho_lib
 from keras_ceb import validation
 
@@ -49,10 +48,8 @@ def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
     `serve` returns the model's outputs (logits) with `training=False`: the inference path,
     which computes no information estimate. `rate` returns the per-example rate
     `R = log e(z|x) - log m(z)`, the paper's OoD score, at the encoder mean by default
-    (deterministic; see `StochasticEncoder.rate`). Both take images alone, for the paper's
-    models that take labels in training too (`keras_ceb.inference.images_only`). A model
-    without a rate (Determ, or no marginal) gets
-    the `serve` endpoint only. The directory is written beside `path` first and
+    (deterministic; see `StochasticEncoder.rate`). Both take the images alone. A model without
+    a rate (Determ, or no marginal) gets the `serve` endpoint only. The directory is written beside `path` first and
     moved into place only when complete, so a failure leaves no half-written export.
 
     Args:
@@ -86,7 +83,6 @@ def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
 
     from keras_ceb.layers.stochastic_encoder import RATE_ESTIMATORS
 
-    model = inference.images_only(model)
 
     validation.one_of(rate_estimator, RATE_ESTIMATORS, "rate_estimator")
     path = os.fspath(path)

@@ -1,53 +1,13 @@
-"""The inference side of a classifier: images in, outputs out; and encoders sampling z at
-inference (for Monte Carlo averages)."""
+"""The inference side of a classifier: its logits, its probabilities, and encoders sampling z
+at inference (for Monte Carlo averages)."""
 
 import contextlib
-import weakref
 
 import numpy as np
 from keras import ops
 
 from keras_ceb import rho as rho_lib
 from keras_ceb import validation
-
-
-# model -> its images-only model, so that repeated calls (an attack's compiled loop, a score
-# per OoD set) reuse one graph.
-_IMAGES_ONLY = weakref.WeakKeyDictionary()
-
-
-def images_only(model):
-    """The images-to-outputs model of `model`, for prediction, scores, attacks and export.
-
-    The paper's models (`keras_ceb.models.build_classifier(head="mlp")` under CEB, and
-    `head="catgen"`) take `{"images", "labels"}`: the labels feed b(z|y) in training, while
-    their logits do not depend on them. For those this is
-    `keras_ceb.models.inference_model(model)` (made once per model, sharing its layers and
-    weights); any other model is returned as it is. Every evaluator of keras_ceb (the rate and
-    OoD scores, the attacks, the calibration, the callbacks, the export and `keras-ceb
-    evaluate`) passes its model through here, so all of them take images alone.
-
-    Examples:
-
-        >>> model = keras_ceb.models.build_classifier("ceb", head="mlp", backbone=keras.Sequential(
-        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-        >>> images_only(model).input_shape, images_only(model) is images_only(model)
-        ((None, 4), True)
-    """
-    from keras_ceb import models  # The same layer of the package (docs/architecture.md).
-
-    if not models.takes_labels(model):
-        return model
-    try:
-        return _IMAGES_ONLY[model]
-    except (KeyError, TypeError):
-        pass
-    inference = models.inference_model(model)
-    try:
-        _IMAGES_ONLY[model] = inference
-    except TypeError:  # Not weak-referenceable: no cache.
-        pass
-    return inference
 
 
 @contextlib.contextmanager
@@ -109,7 +69,6 @@ def predict_probabilities(model, x, num_samples=1, batch_size=256, output_key=No
         >>> probs.shape, bool(np.allclose(probs.sum(-1), 1.0))
         ((4, 3), True)
     """
-    model = images_only(model)  # The paper's models take labels: images alone here.
     validation.positive_int(num_samples, "num_samples")
     sample = num_samples > 1 if sample is None else bool(sample)
     if not sample:

@@ -3,7 +3,6 @@
 import numpy as np
 from keras import ops
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 
 NORMS = ("linf", "l2")
@@ -92,7 +91,6 @@ def apgd_attack(
         Croce and Hein. Reliable evaluation of adversarial robustness with an ensemble of
         diverse parameter-free attacks. ICML 2020.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     if norm not in NORMS:
         raise ValueError(f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}")
     if loss not in LOSSES:

@@ -3,7 +3,6 @@
 import numpy as np
 from keras import ops
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 
 _BETA_1, _BETA_2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -88,7 +87,6 @@ def carlini_wagner_l2(
         Papernot et al. Technical Report on the CleverHans v2.1.0 Adversarial
         Examples Library. arXiv:1610.00768.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     training = gradients.deprecated_training(training)
     gradients.check_seed(seed)
     for name, value in (("binary_search_steps", binary_search_steps),

@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 from keras_ceb.attacks.apgd import apgd_attack
 from keras_ceb.attacks.square import square_attack
@@ -51,7 +50,7 @@ class AutoAttackResult:
 
 def default_version(model):
     """`"rand"` when an encoder of `model` samples z at inference, else `"standard"`."""
-    encoders = gradients.sampling_encoders(inference.images_only(model))
+    encoders = gradients.sampling_encoders(model)
     return "rand" if any(e.inference == "sample" for e in encoders) else "standard"
 
 
@@ -122,7 +121,6 @@ def auto_attack(
         Croce and Hein. Reliable evaluation of adversarial robustness with an ensemble of
         diverse parameter-free attacks. ICML 2020.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     version = default_version(model) if version is None else version
     if version not in VERSIONS:
         raise ValueError(f"Argument `version` must be one of {VERSIONS} or None. "

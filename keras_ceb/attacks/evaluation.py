@@ -12,7 +12,6 @@ import numbers
 
 import numpy as np
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 from keras_ceb.attacks.carlini_wagner import carlini_wagner_l2
 from keras_ceb.attacks.pgd import pgd_attack
@@ -22,7 +21,6 @@ ATTACKS = {"pgd": pgd_attack, "carlini_wagner_l2": carlini_wagner_l2}
 
 def predict_classes(model, x, *, batch_size=256):
     """Arg-max class of `model`'s logits (called with `training=False`) for each example."""
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     x = np.asarray(x, "float32")
     if len(x) == 0:
         return np.zeros(0, "int64")

@@ -288,7 +288,6 @@ def loss_gradient(model, x, y, *, num_samples=1, seed=None, batch_size=256, trai
         losses, grad = loss_gradient(model, x_test[:8], y_test[:8])
         ```
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     training = deprecated_training(training)
     check_positive_int(num_samples, "num_samples")
     check_positive_int(batch_size, "batch_size")
@@ -580,7 +579,6 @@ def predict_logits(model, x, *, batch_size=256, seed=None, num_samples=1):
         >>> predict_logits(model, np.zeros((5, 3), "float32")).shape
         (5, 2)
     """
-    model = inference.images_only(model)
     x = np.asarray(x, "float32")
     check_positive_int(batch_size, "batch_size")
     if len(x) == 0:

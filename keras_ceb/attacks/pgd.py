@@ -5,7 +5,6 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 
 NORMS = ("linf", "l2")
@@ -125,7 +124,6 @@ def pgd_attack(
         Athalye, Carlini and Wagner. Obfuscated Gradients Give a False Sense of
         Security. ICML 2018.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     training = gradients.deprecated_training(training)
     if norm not in NORMS:
         raise ValueError(f"Argument `norm` must be one of {NORMS}. Received: norm={norm}")

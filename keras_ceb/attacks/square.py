@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 
-from keras_ceb import inference
 from keras_ceb.attacks import gradients
 
 NORMS = ("linf", "l2")
@@ -69,7 +68,6 @@ def square_attack(
         Andriushchenko, Croce, Flammarion and Hein. Square Attack: a query-efficient black-box
         adversarial attack via random search. ECCV 2020.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     if norm not in NORMS:
         raise ValueError(f"Argument `norm` must be one of {NORMS}. Received: norm={norm!r}")
     gradients.check_positive_int(queries, "queries")

@@ -99,7 +99,7 @@ def _names(values, choices, name):
 
 def _has_rate(model):
     try:
-        export.rate_encoder(inference.images_only(model))
+        export.rate_encoder(model)
     except ValueError:
         return False
     return True

@@ -26,8 +26,6 @@ class EpochBatches(keras.utils.PyDataset):
         batch_size: Examples per batch (the last batch of an epoch may be smaller).
         seed: Integer seed of the shuffling.
         shuffle: Whether to shuffle; `False` keeps the array order every epoch.
-        labels_as_input: Yield `({"images": x, "labels": y}, y)`, for models whose b(z|y) is
-            fed the labels (`build_classifier("ceb", head="mlp")` or `head="catgen"`).
         augment: `None`, `"crop_flip"` or `"autoaugment"`: augment each batch of images in
             [0, 1] (`keras_ceb.datasets.pipeline.augment_batch`, TensorFlow ops), with draws
             that depend only on `seed`, the epoch and the batch, so a resumed run sees the
@@ -52,7 +50,7 @@ class EpochBatches(keras.utils.PyDataset):
         ... # doctest: +SKIP
     """
 
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True, labels_as_input=False,
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True,
                  augment=None, **kwargs):
         super().__init__(**kwargs)
         x, y = np.asarray(x), np.asarray(y)
@@ -73,7 +71,6 @@ class EpochBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
-        self.labels_as_input = bool(labels_as_input)
         if augment not in pipeline.AUGMENTATIONS:
             raise ValueError(
                 f"`augment` must be one of {pipeline.AUGMENTATIONS}. Received: augment={augment!r}")
@@ -123,7 +120,7 @@ class EpochBatches(keras.utils.PyDataset):
         x, y = self.x[indices], self.y[indices]
         if self.augment is not None:
             x = pipeline.augment_batch(x, self.augment, seed=(self.seed, self.epoch, index))
-        return ({"images": x, "labels": y}, y) if self.labels_as_input else (x, y)
+        return x, y
 
     def epoch_callback(self):
         """A callback that sets the epoch at the start of each epoch of `fit`."""

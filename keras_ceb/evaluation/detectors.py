@@ -26,7 +26,6 @@ import numpy as np
 from keras import ops
 
 from keras_ceb import export
-from keras_ceb import inference
 from keras_ceb import rho as rho_lib
 from keras_ceb import validation
 from keras_ceb.evaluation.ood import as_numeric_array
@@ -212,7 +211,6 @@ def feature_arrays(model, x, batch_size=256):
         >>> arrays["features"].shape, arrays["z"].shape
         ((4, 5), (4, 2))
     """
-    model = inference.images_only(model)
     encoders = rho_lib.encoders(model)
     if not encoders:
         raise ValueError("Feature detectors need a model with a StochasticEncoder (its input "

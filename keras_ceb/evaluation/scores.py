@@ -69,7 +69,6 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
         >>> r.shape, bool(np.array_equal(r, keras_ceb.evaluation.rate_scores(model, x)))
         ((16,), True)
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     warn_if_raw_pixels(model, x)
     return _rate_scores(model, x, num_samples, batch_size, resolve_estimator(estimator, num_samples))
 
@@ -104,7 +103,6 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
     Returns:
         A dict of NumPy arrays `[N]`; the direction of each is in `SCORE_DIRECTIONS`.
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     warn_if_raw_pixels(model, x)
     return _ood_scores(model, x, num_samples, batch_size, output_key,
                        resolve_estimator(estimator, num_samples), reference, temperature)
@@ -198,7 +196,6 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
         >>> sorted({row["score"] for row in rows})
         ['energy', 'entropy', 'max_logit', 'max_softmax', 'rate']
     """
-    model = inference.images_only(model)  # The paper's models take labels: images alone here.
     estimator = resolve_estimator(estimator, num_samples)
     if scores is not None:
         scores = list(scores)

@@ -1,4 +1,4 @@
-"""Backbones and ready-made CEB / VIB / Determ classifiers."""
+"""Backbones, `CEBClassifier` and the ready-made CEB / VIB / Determ classifiers."""
 
 from keras_ceb.models.backbones import BACKBONES
 from keras_ceb.models.backbones import get_backbone
@@ -10,12 +10,8 @@ from keras_ceb.models.classifiers import PAPER_MARGINAL_COMPONENTS
 from keras_ceb.models.classifiers import build_classifier
 from keras_ceb.models.classifiers import classifier_metrics
 from keras_ceb.models.classifiers import compile_classifier
-from keras_ceb.models.classifiers import inference_model
 from keras_ceb.models.classifiers import mlp_head
 from keras_ceb.models.classifiers import model_objective
-from keras_ceb.models.classifiers import head_takes_labels
-from keras_ceb.models.classifiers import takes_labels
-from keras_ceb.models.classifiers import uses_catgen
 from keras_ceb.models.denoising import build_denoising_ceb
 from keras_ceb.models.denoising import representation_model
 from keras_ceb.models.hierarchical import build_hierarchical_ceb
@@ -39,13 +35,9 @@ __all__ = [
     "classifier_metrics",
     "compile_classifier",
     "get_backbone",
-    "inference_model",
     "mlp_head",
     "model_objective",
     "representation_model",
     "small_convnet",
-    "head_takes_labels",
-    "takes_labels",
-    "uses_catgen",
     "wide_resnet",
 ]

@@ -234,6 +234,16 @@ class CEBClassifier(weighted._WeightedAddedLosses, keras.Model):
                                  num_samples=num_samples)
 
     @property
+    def input_shape(self):
+        """`(None, *image shape)`: the images the model takes."""
+        return (None, *self.backbone.input_shape[1:])
+
+    @property
+    def output_shape(self):
+        """`(None, num_classes)`: the logits."""
+        return (None, self.num_classes)
+
+    @property
     def image_input(self):
         """The symbolic images the backbone takes."""
         return self.backbone.inputs[0]
@@ -255,6 +265,45 @@ class CEBClassifier(weighted._WeightedAddedLosses, keras.Model):
             "warmup_rho": encoder.warmup_rho,
             "warmup_steps": encoder.warmup_steps,
         }
+
+    @classmethod
+    def from_functional(cls, model):
+        """The `CEBClassifier` of a functional model built by keras_ceb 0.x's `build_classifier`
+        (layers `"encoder"`, `"head"`, `"backward"` and a backbone model), with its weights.
+
+        Those models took `{"images", "labels"}` for the MLP and CatGen heads;
+        `keras_ceb.training.load_classifier` converts them when it loads them.
+
+        Examples:
+
+            ```python
+            old = keras.models.load_model("old.keras", safe_mode=True)  # {"images", "labels"}
+            model = keras_ceb.models.CEBClassifier.from_functional(old)
+            model.predict(images)
+            ```
+        """
+        encoder, head = model.get_layer("encoder"), model.get_layer("head")
+        backbone = next(layer for layer in model.layers
+                        if isinstance(layer, keras.Model) and layer is not head)
+        if isinstance(head, CatGenHead):
+            kind, num_classes, units = "catgen", head.num_classes, DEFAULT_HEAD_UNITS
+        elif isinstance(head, keras.Sequential):
+            kind, num_classes = "mlp", head.layers[-1].units
+            units = tuple(layer.units for layer in head.layers[:-1])
+        else:
+            kind, units = "consistent", DEFAULT_HEAD_UNITS
+            num_classes = getattr(head, "num_classes", None) or head.units
+        marginal = encoder.marginal.num_components if encoder.marginal is not None else None
+        converted = cls(
+            backbone=backbone, num_classes=num_classes, latent_dim=encoder.latent_dim,
+            objective=encoder.objective, head=kind, rho=encoder.rho, marginal=marginal,
+            covariance=encoder.covariance, head_units=units, seed=encoder.seed,
+            warmup_rho=encoder.warmup_rho, warmup_steps=encoder.warmup_steps, name=model.name)
+        converted.encoder.set_weights(encoder.get_weights())
+        converted.head.set_weights(head.get_weights())
+        if converted.backward is not None:
+            converted.backward.set_weights(model.get_layer("backward").get_weights())
+        return converted
 
     @classmethod
     def from_config(cls, config):

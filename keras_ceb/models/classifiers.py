@@ -1,26 +1,12 @@
-"""Ready-made CEB, VIB and Determ image classifiers that differ only where the objective must.
+"""`build_classifier` and `compile_classifier`: the package's CEB, VIB and Determ image
+classifiers, as `keras_ceb.models.CEBClassifier`s that differ only where the objective must.
 
     backbone -> StochasticEncoder(objective) -> head
 
-Three heads:
-
-- `head="consistent"` (the default): CEB and Determ end in a `BackwardEncoder`, whose logits
-  are the consistent classifier `softmax_y log b(z|y)`; VIB ends in a `Dense` layer. One input
-  (the images), cheap, and the rate and the classifier share b(z|y).
-- `head="mlp"` (the paper's Fashion-MNIST model, appendix A.1): a two-layer ELU MLP c(y|z) on
-  z for every objective; under CEB the labels also feed b(z|y) (a `BackwardEncoder` with
-  `output_mode="bottleneck"`), so the model takes `{"images", "labels"}` in training.
-  `inference_model(model)` gives the images -> logits model that predictions, attacks and
-  serving use.
-- `head="catgen"` (the paper's CIFAR-10 model, sec. 3.1.6): a `CatGenHead(num_classes)` on
-  `[encoder output, labels]` trains bidirectional CatGen CEB (eq. 26) over the minibatch and
-  returns the consistent-classifier logits `log b(z|k) - log e(z|x)`, which evaluation uses.
-  The model takes `{"images", "labels"}` and is compiled with no loss (the head adds the whole
-  objective); `inference_model(model)` again gives images -> logits.
-
-The models are functional (no subclass), so `model.save("m.keras")` and
-`keras.models.load_model(path, safe_mode=True)` work without `custom_objects` once
-`keras_ceb` is imported.
+The three heads (`"consistent"`, `"mlp"`, `"catgen"`) are described in `CEBClassifier`. Every
+model takes the images alone (the labels reach b(z|y) through `compute_loss`), and
+`model.save("m.keras")` / `keras.models.load_model(path, safe_mode=True)` work without
+`custom_objects` once `keras_ceb` is imported.
 """
 
 import math
@@ -28,22 +14,20 @@ import numbers
 
 import keras
 
-from keras_ceb import metrics as metrics_lib
 from keras_ceb import rho as rho_lib
 from keras_ceb import validation
-from keras_ceb.layers import bottleneck as bottleneck_lib
-from keras_ceb.layers.backward_encoder import BackwardEncoder
-from keras_ceb.layers.catgen_head import CatGenHead
-from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_RHO
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_STEPS
 from keras_ceb.layers.stochastic_encoder import OBJECTIVES
-from keras_ceb.layers.stochastic_encoder import StochasticEncoder
-from keras_ceb.models import backbones
+from keras_ceb.models.ceb_classifier import DEFAULT_HEAD_UNITS
+from keras_ceb.models.ceb_classifier import HEADS
+from keras_ceb.models.ceb_classifier import PAPER_MARGINAL_COMPONENTS
+from keras_ceb.models.ceb_classifier import CEBClassifier
+from keras_ceb.models.ceb_classifier import classifier_metrics
+from keras_ceb.models.ceb_classifier import mlp_head
 
-PAPER_MARGINAL_COMPONENTS = 240
-HEADS = ("consistent", "mlp", "catgen")
-DEFAULT_HEAD_UNITS = (256, 256)
+__all__ = ["HEADS", "PAPER_MARGINAL_COMPONENTS", "build_classifier", "classifier_metrics",
+           "compile_classifier", "mlp_head", "model_objective"]
 
 
 def _is_int(value, minimum):
@@ -111,19 +95,17 @@ def build_classifier(
             optimizer steps; `warmup_steps=0` trains at `rho` from the first step.
 
     Returns:
-        An uncompiled functional `keras.Model` with layers named `"backbone"` (a `keras.Model`
-        given as `backbone` keeps its own name), `"encoder"` and `"head"` (and `"backward"`
-        for CEB with the MLP head). Its input is the images, or `{"images", "labels"}` for
-        CEB with the MLP head and for the CatGen head; its output is the logits
-        `[batch, num_classes]`.
+        An uncompiled `keras_ceb.models.CEBClassifier` with attributes `backbone`, `encoder`
+        and `head` (and `backward`, b(z|y), for CEB with the MLP head). Its input is the
+        images, its output the logits `[batch, num_classes]`, for every head.
 
     Examples:
 
         >>> model = build_classifier("ceb", backbone=keras.Sequential(
         ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu")]))
         >>> model = compile_classifier(model, learning_rate=1e-3)
-        >>> model.output_shape
-        (None, 10)
+        >>> model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape
+        (2, 10)
     """
     _check_objective(objective)
     validation.one_of(head, HEADS, "head")
@@ -136,167 +118,12 @@ def build_classifier(
             "`marginal_components` must be a positive integer or None. "
             f"Received: marginal_components={marginal_components!r}"
         )
-    head_units = _check_head_units(head_units)
-    backbone_kwargs = dict(backbone_kwargs or {})
-    if isinstance(backbone, str):
-        backbone_kwargs.setdefault("name", "backbone")
-    features_model = backbones.get_backbone(backbone, input_shape, **backbone_kwargs)
-    input_shape = tuple(features_model.input_shape[1:])
-    images = keras.Input(input_shape, name="images")
-    encoded = StochasticEncoder(
-        latent_dim,
-        covariance=covariance,
-        objective=objective,
-        rho=rho,
-        marginal=(None if marginal_components is None
-                  else MixtureMarginal(int(marginal_components), covariance=covariance,
-                                       name="marginal")),
-        seed=seed,
-        warmup_rho=warmup_rho,
-        warmup_steps=warmup_steps,
-        name="encoder",
-    )(features_model(images))
-    name = name or f"{objective}_classifier"
-    if head == "consistent":
-        if objective == "vib":
-            logits = keras.layers.Dense(num_classes, name="head")(encoded)
-        else:
-            logits = BackwardEncoder(num_classes, covariance=covariance, name="head")(encoded)
-        return keras.Model(images, logits, name=name)
-    if head == "catgen":
-        labels = keras.Input((), dtype="int32", name="labels")
-        logits = CatGenHead(num_classes, covariance=covariance, seed=seed, name="head")(
-            [encoded, labels])
-        return keras.Model({"images": images, "labels": labels}, logits, name=name)
-    mlp = mlp_head(num_classes, head_units)
-    if objective != "ceb":
-        return keras.Model(images, mlp(encoded), name=name)
-    labels = keras.Input((), dtype="int32", name="labels")
-    encoded = BackwardEncoder(
-        num_classes, covariance=covariance, output_mode="bottleneck", name="backward"
-    )(encoded, labels=labels)
-    return keras.Model({"images": images, "labels": labels}, mlp(encoded[bottleneck_lib.Z]),
-                       name=name)
-
-
-def mlp_head(num_classes, units=DEFAULT_HEAD_UNITS, name="head"):
-    """The classifier c(y|z): ELU layers of `units`, then logits; a `keras.Sequential`.
-
-    Examples:
-
-        >>> tuple(mlp_head(10)(keras.ops.zeros((2, 4))).shape)
-        (2, 10)
-    """
-    layers = [keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
-              for i, u in enumerate(_check_head_units(units))]
-    return keras.Sequential(layers + [keras.layers.Dense(num_classes, name="logits")], name=name)
-
-
-def _check_head_units(units):
-    units = tuple(units) if isinstance(units, (list, tuple)) else units
-    if not isinstance(units, tuple) or not units or not all(_is_int(u, 1) for u in units):
-        raise ValueError(
-            "`head_units` must be a non-empty sequence of positive integers. "
-            f"Received: head_units={units!r}"
-        )
-    return units
-
-
-def head_takes_labels(objective, head):
-    """Whether `build_classifier(objective, head=head)` takes `{"images", "labels"}`: the
-    CatGen head, and the MLP head under CEB (its b(z|y) is fed the labels).
-
-    Examples:
-
-        >>> head_takes_labels("ceb", "mlp"), head_takes_labels("vib", "mlp")
-        (True, False)
-    """
-    return head == "catgen" or (head == "mlp" and objective == "ceb")
-
-
-def takes_labels(model):
-    """Whether `model` takes `{"images", "labels"}` (CEB with the MLP head, or the CatGen head).
-
-    Examples:
-
-        >>> takes_labels(build_classifier("vib", backbone=keras.Sequential(
-        ...     [keras.Input((4,)), keras.layers.Dense(8)])))
-        False
-    """
-    try:
-        inputs = model.input
-    except (AttributeError, ValueError):  # A model that was never built or called.
-        return False
-    return isinstance(inputs, dict) and "labels" in inputs
-
-
-def uses_catgen(model):
-    """Whether `model`'s head is a `CatGenHead` (it adds the whole objective: no compiled loss).
-
-    Examples:
-
-        >>> uses_catgen(build_classifier("ceb", head="catgen", backbone=keras.Sequential(
-        ...     [keras.Input((4,)), keras.layers.Dense(8)])))
-        True
-    """
-    return any(isinstance(layer, CatGenHead) for layer in model.layers)
-
-
-def inference_model(model):
-    """The images -> logits model that predictions, attacks and serving use.
-
-    A model built with `head="mlp"` under CEB also takes the labels (they feed b(z|y) when
-    training); this returns a model of the same layers that needs only the images. A model
-    with the CatGen head takes the labels too; its logits (the consistent classifier) do not
-    depend on them, so the returned model feeds the head placeholder labels (zeros). Any
-    other model is returned as is.
-
-    Examples:
-
-        >>> model = build_classifier("ceb", head="mlp", backbone=keras.Sequential(
-        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-        >>> inference_model(model).input_shape
-        (None, 4)
-    """
-    if not takes_labels(model):
-        return model
-    # The same graph, from the images through the encoder straight to the head: the encoder's
-    # output does not depend on the labels, and staying in one graph keeps `encoder.input`
-    # meaningful for the rate (`keras_ceb.export.feature_model`).
-    encoded = model.get_layer("encoder").output
-    if isinstance(encoded, (list, tuple)):
-        # `Layer.output` is the flat list of the encoder's output tensors; rebuild the dict.
-        encoded = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
-                                              encoded)
-    head = model.get_layer("head")
-    if isinstance(head, CatGenHead):
-        z = encoded[bottleneck_lib.Z] if isinstance(encoded, dict) else encoded
-        placeholder_labels = keras.ops.cast(keras.ops.zeros_like(z[:, 0]), "int32")
-        logits = head([encoded, placeholder_labels])
-    else:
-        logits = head(encoded[bottleneck_lib.Z])
-    return keras.Model(model.input["images"], logits, name=f"{model.name}_inference")
-
-
-def classifier_metrics(objective, head="consistent"):
-    """The compiled metrics for a classifier of `objective` and `head`.
-
-    `["accuracy", rex, i_yz]` for CEB with the consistent head (ReX is read off its logits),
-    `["accuracy"]` with the CatGen head (the head logs `rex` and its `i_yz` bound itself),
-    `["accuracy", i_yz]` otherwise (with the MLP head, the `BackwardEncoder` fed with labels
-    logs `rex` itself). The encoder logs `i_xz_lower` and `rate` when training.
-
-    Examples:
-
-        >>> [getattr(m, "name", m) for m in classifier_metrics("vib")]
-        ['accuracy', 'i_yz']
-    """
-    _check_objective(objective)
-    validation.one_of(head, HEADS, "head")
-    if head == "catgen":
-        return ["accuracy"]
-    consistent = objective == "ceb" and head == "consistent"
-    return ["accuracy", *metrics_lib.information_metrics(consistent_classifier=consistent)]
+    return CEBClassifier(
+        backbone=backbone, num_classes=num_classes, latent_dim=latent_dim, objective=objective,
+        head=head, rho=rho, marginal=marginal_components, covariance=covariance,
+        input_shape=tuple(input_shape), head_units=head_units, seed=seed,
+        warmup_rho=warmup_rho, warmup_steps=warmup_steps, backbone_kwargs=backbone_kwargs,
+        name=name or f"{objective}_classifier")
 
 
 def model_objective(model):
@@ -370,11 +197,10 @@ def compile_classifier(
                 float(learning_rate), int(decay_steps)
             )
         optimizer = keras.optimizers.Adam(schedule)
-    if uses_catgen(model):
-        loss, head = None, "catgen"
+    if isinstance(model, CEBClassifier):
+        model.compile(optimizer=optimizer, **compile_kwargs)  # the head's loss and metrics
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        head = "mlp" if takes_labels(model) else "consistent"
-    model.compile(optimizer=optimizer, loss=loss, metrics=classifier_metrics(objective, head),
-                  **compile_kwargs)
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=classifier_metrics(objective), **compile_kwargs)
     return model

@@ -329,8 +329,7 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
             command = train_command(config)
             print(f"\n[seed {seed}, {index}/{len(MODELS)}] {command}")
             metrics = _train_or_reuse(config)
-            trained[name] = models.inference_model(
-                model_files.load_classifier(folder / "model.keras"))
+            trained[name] = model_files.load_classifier(folder / "model.keras")
             runs[name] = {"command": command,
                           "cifar10_accuracy": metrics["test"]["accuracy"],
                           "cifar10_1_accuracy": (metrics.get("cifar10_1") or {}).get("accuracy"),

@@ -16,7 +16,6 @@
 - **Figure 4**: targeted PGD towards one class (the paper's "Trouser"), L-inf and L2, over a
   radius sweep; success is the fraction of clean-correct examples not of the target class whose
   adversarial prediction is exactly the target (`keras_ceb.attacks.targeted_success_rate`).
-  Attacks run on the images -> logits model (`keras_ceb.models.inference_model`).
 
 - **The paper's protocol** (appendix A.1: "Samples from that distribution are passed into the
   classifier MLP"), for `protocol_models`: the same model with z sampled at evaluation, one draw
@@ -37,7 +36,6 @@ import numpy as np
 from keras_ceb import attacks
 from keras_ceb import evaluation
 from keras_ceb import inference as inference_lib
-from keras_ceb import models
 from keras_ceb.attacks import gradients
 from keras_ceb.attacks import pgd
 from keras_ceb.evaluation import scores as scores_lib
@@ -45,24 +43,6 @@ from keras_ceb.evaluation import scores as scores_lib
 NORMS = ("linf", "l2")
 CW_SET = "cw_l2"
 BATCH_SIZE = 256
-
-
-def model_inputs(model, x):
-    """`x` as `model` takes it: `{"images": x, "labels": 0}` for a model that takes the labels.
-
-    The logits of such a model (CEB with the paper's MLP head) do not depend on the labels, which
-    feed b(z|y) in training only.
-
-    Examples:
-
-        >>> model = keras_ceb.models.build_classifier("ceb", head="mlp", backbone=keras.Sequential(
-        ...     [keras.Input((4,)), keras.layers.Dense(8)]))
-        >>> sorted(model_inputs(model, np.zeros((2, 4), "float32")))
-        ['images', 'labels']
-    """
-    if models.takes_labels(model):
-        return {"images": x, "labels": np.zeros(len(x), "int32")}
-    return x
 
 
 def primary_score(objective):
@@ -78,7 +58,7 @@ def primary_score(objective):
 
 def accuracy(model, x, y):
     """Per-example correctness (bool) of `model` on `(x, y)`."""
-    logits = model.predict(model_inputs(model, x), batch_size=BATCH_SIZE, verbose=0)
+    logits = model.predict(x, batch_size=BATCH_SIZE, verbose=0)
     return np.argmax(logits, axis=-1) == np.asarray(y)
 
 
@@ -99,13 +79,13 @@ def ood_evaluation(model, x_in, ood_sets, in_sets=None, reference=None):
         and, for a set with its own in-distribution images, `ood_<set>_in_<score>`.
     """
     kwargs = dict(estimator="mean", batch_size=BATCH_SIZE, reference=reference)
-    in_scores = scores_lib.ood_scores(model, model_inputs(model, x_in), **kwargs)
+    in_scores = scores_lib.ood_scores(model, x_in, **kwargs)
     arrays = {f"ood_in_{score}": values for score, values in in_scores.items()}
     metrics = {}
     for name, x_out in ood_sets.items():
-        own_in = scores_lib.ood_scores(model, model_inputs(model, in_sets[name]), **kwargs) if (
+        own_in = scores_lib.ood_scores(model, in_sets[name], **kwargs) if (
             in_sets and name in in_sets) else None
-        out_scores = scores_lib.ood_scores(model, model_inputs(model, x_out), **kwargs)
+        out_scores = scores_lib.ood_scores(model, x_out, **kwargs)
         metrics[name] = {}
         for score, values in out_scores.items():
             arrays[f"ood_{name}_{score}"] = values
@@ -129,7 +109,7 @@ def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed, confi
         misclassified after the attack); and the adversarial images of the successes (an
         example the attack did not move is a clean image, not an adversarial one).
     """
-    inference = models.inference_model(model)
+    inference = model
     x_adv = attacks.carlini_wagner_l2(
         inference, x, y, binary_search_steps=binary_search_steps, max_iterations=max_iterations,
         confidence=confidence, batch_size=BATCH_SIZE, seed=seed)
@@ -161,7 +141,7 @@ def targeted_sweep(model, x, y, target, epsilons, steps, step_size, seed):
         `arrays` the per-example `targeted_counted` (clean-correct, label not the target) and
         `targeted_<norm>_<i>_hit` (adversarial prediction is the target).
     """
-    inference = models.inference_model(model)
+    inference = model
     features = int(np.prod(x.shape[1:]))
     clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE)
     counted = (clean == y) & (y != target)
@@ -199,7 +179,7 @@ def protocol_evaluation(model, data, preset, seed):
         model), `cw` (success on the sampled model) and `apgd` (per radius: accuracy under
         APGD-CE plain and with EOT); `arrays` the per-example values, prefixed `sampled_`.
     """
-    net = models.inference_model(model)
+    net = model
     n = preset.protocol_examples
     x, y = data.x_test[:n], np.asarray(data.y_test[:n])
     target = preset.target_class
@@ -274,7 +254,7 @@ def robust_accuracy(model, x, y, epsilons, preset, seed):
         of the steps at the largest radius; `arrays` the per-example correctness
         `robust_linf_<i>_<attack>`.
     """
-    inference = models.inference_model(model)
+    inference = model
     clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE) == y
     arrays, rows = {"robust_clean": clean}, []
     for i, eps in enumerate(epsilons):

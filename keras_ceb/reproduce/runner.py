@@ -24,11 +24,6 @@ from keras_ceb.reproduce.snapshots import CalibrationSnapshots
 from keras_ceb.training import TrainConfig
 
 
-def takes_labels(spec, preset):
-    """Whether the model of `spec` takes `{"images", "labels"}` (`models.head_takes_labels`)."""
-    return models.head_takes_labels(spec.objective, preset.head)
-
-
 def build_model(spec, preset, data, steps_per_epoch, epochs, seed, anneal=True):
     """Builds and compiles the classifier of `spec` under `preset`.
 
@@ -51,13 +46,6 @@ def build_model(spec, preset, data, steps_per_epoch, epochs, seed, anneal=True):
     decay_steps = steps_per_epoch * epochs if preset.lr_schedule == "cosine" else None
     return models.compile_classifier(model, learning_rate=preset.learning_rate,
                                      decay_steps=decay_steps)
-
-
-def training_inputs(spec, preset, x, y):
-    """The inputs of `fit`: the images, or `{"images", "labels"}` when the model takes labels."""
-    if takes_labels(spec, preset):
-        return {"images": x, "labels": np.asarray(y, "int32")}
-    return x
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -180,7 +168,6 @@ def memorize(unit, preset, data, out):
     spec, seed = unit.spec, unit.seed
     n = min(preset.memorization_examples, len(data.x_train))
     x = data.x_train[:n]
-    labels = evaluation.random_labels(n, data.num_classes, seed)
     steps_per_epoch = math.ceil(n / preset.batch_size)
 
     def build():
@@ -190,7 +177,7 @@ def memorize(unit, preset, data, out):
     folder = storage.memorization_folder(out, unit)
     start, cpu_start = time.monotonic(), time.process_time()
     result = evaluation.memorization_run(
-        build, training_inputs(spec, preset, x, labels), data.num_classes,
+        build, x, data.num_classes,
         epochs=preset.memorization_epochs, batch_size=preset.batch_size, seed=seed,
         accuracy_examples=preset.memorization_accuracy_examples,
         backup_dir=folder / storage.MEMORIZATION_BACKUP)

@@ -8,7 +8,6 @@ report draws the diagrams (5% bins, 90% intervals) and bootstraps the ECE.
 import keras
 import numpy as np
 
-from keras_ceb import inference
 from keras_ceb import validation
 from keras_ceb.reproduce import storage
 
@@ -17,8 +16,7 @@ class CalibrationSnapshots(keras.callbacks.Callback):
     """Keeps `softmax(model(x))` after each epoch of `epochs` (1-based).
 
     Args:
-        x: Held-out images (a model that also takes the labels is run through
-            `keras_ceb.inference.images_only`).
+        x: Held-out images.
         epochs: The 1-based epochs after which to take a snapshot.
         batch_size: Batch size of the predictions.
         path: Optional `.npz` file: each snapshot is saved there as it is taken, and the ones
@@ -60,8 +58,7 @@ class CalibrationSnapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 not in self.epochs:
             return
-        model = inference.images_only(self.model)
-        logits = np.asarray(model.predict(self.x, batch_size=self.batch_size, verbose=0),
+        logits = np.asarray(self.model.predict(self.x, batch_size=self.batch_size, verbose=0),
                             "float64")
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)

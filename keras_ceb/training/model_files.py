@@ -66,7 +66,12 @@ def load_classifier(path):
         raise TrainingError(f"could not load {path}: {first_line(e)}") from e
     if not rho_lib.encoders(model):
         raise TrainingError(f"{path} is not a keras_ceb classifier: it has no StochasticEncoder")
-    if not getattr(model, "compiled", False) or model.loss is None:
+    if isinstance(getattr(model, "input", None), dict) and "labels" in model.input:
+        # A functional model of keras_ceb 0.x that took {"images", "labels"} (the MLP and
+        # CatGen heads): the same layers and weights as a CEBClassifier.
+        model = models.CEBClassifier.from_functional(model)
+    if not getattr(model, "compiled", False) or (
+            model.loss is None and getattr(model, "head_kind", None) != "catgen"):
         models.compile_classifier(model)
     return model
 

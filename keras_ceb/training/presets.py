@@ -88,7 +88,7 @@ def evaluate_cifar10_1(model, data_dir=None, batch_size=128):
     except datasets.DatasetNotFoundError as e:
         return {"accuracy": None, "num_examples": 0, "missing": e.places,
                 "summary": "CIFAR-10.1: not found (prepare it with `tfds build cifar10_1`)"}
-    predicted = predict_classes(models.inference_model(model), x, batch_size=batch_size)
+    predicted = predict_classes(model, x, batch_size=batch_size)
     accuracy = float(np.mean(predicted == y))
     return {"accuracy": accuracy, "num_examples": int(len(x)),
             "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)"}

@@ -135,11 +135,6 @@ def build_model(config, info, steps_per_epoch):
     )
 
 
-def model_inputs(model, x, y):
-    """`x`, or `{"images": x, "labels": y}` for a model that takes the labels (the MLP head)."""
-    return {"images": x, "labels": y} if models.takes_labels(model) else x
-
-
 def evaluate_test_metrics(model, x, y, batch_size):
     """Test accuracy, loss and the information metrics of a compiled classifier.
 
@@ -392,19 +387,11 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
         # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
         model = build_model(config, info, math.ceil(len(x_train) / config.batch_size))
-        # The paper's MLP head under CEB, and the CatGen head, feed the labels to b(z|y):
-        # they are a model input.
-        labels_as_input = models.takes_labels(model)
         train_data = datasets.EpochBatches(
             x_train, y_train, config.batch_size, seed=config.seed,
-            labels_as_input=labels_as_input,
             augment=None if config.augment == "none" else config.augment)
-        if labels_as_input:
-            test_data = datasets.EpochBatches(x_test, y_test, config.batch_size, shuffle=False,
-                                              labels_as_input=True)
-        else:
-            test_data = datasets.as_dataset(x_test, y_test, batch_size=config.batch_size,
-                                            shuffle=False)
+        test_data = datasets.as_dataset(x_test, y_test, batch_size=config.batch_size,
+                                        shuffle=False)
     log = run_folder.HistoryLog(out, write=chief)
     seeding = callbacks_lib.EpochSeeding(config.seed)
     progress = console.progress_mode(config.verbose)
@@ -466,7 +453,7 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
             # collective that process 1 never joins (it waited at shutdown for 5 minutes).
             seeding.set_model(model)
         seeding.seed_epoch(config.epochs)  # The evaluation's draws, as after an uninterrupted run.
-        test = evaluate_test_metrics(model, model_inputs(model, x_test, y_test), y_test,
+        test = evaluate_test_metrics(model, x_test, y_test,
                                      config.batch_size)
         shift = None
         if config.dataset == "cifar10":  # The paper's distribution shift set, when prepared.

@@ -90,9 +90,7 @@ def run(args):
     def build(rho):
         return recipe.build_model(dataclasses.replace(trial_config, rho=float(rho)), info, steps)
 
-    takes_labels = models.head_takes_labels(args.objective, args.head)
-    train_x = {"images": x_train, "labels": y_train} if takes_labels else x_train
-    val_x = {"images": x_val, "labels": y_val} if takes_labels else x_val
+    train_x, val_x = x_train, x_val
     progress = console.progress_mode(args.verbose)
     fit_callbacks = [callbacks.EpochLines(prefix="  ")] if progress == "lines" else []
     settings = {key: (str(value) if isinstance(value, pathlib.Path) else value)

@@ -76,10 +76,8 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
 
     Args:
         model: A trained classifier with a CEB or VIB `StochasticEncoder` (a Determ model
-            gets accuracy only). Models that take the labels as an input (CEB with the
-            paper's MLP head) are scored through `keras_ceb.models.inference_model`.
-        x: Held-out inputs, in the format the model takes (a dict with `"images"` for a
-            model that takes the labels).
+            gets accuracy only).
+        x: Held-out images.
         y: Their integer labels.
         ood_x: Optional held-out out-of-distribution images, for `ood_auroc`.
         batch_size: Batch size; also the batch of the minibatch I(X;Z) bound, so use the
@@ -102,15 +100,11 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
          'val_i_yz', 'val_rate']
     """
     from keras_ceb import evaluation
-    from keras_ceb import models
 
     batch_size = validation.positive_int(batch_size, "batch_size")
-    images = x["images"] if isinstance(x, dict) else x
+    images = x
     labels = np.asarray(y).astype("int64").reshape(-1)
-    # A model that takes the labels (the paper's MLP head) predicts through its images-only
-    # twin; any other model takes `x` as is.
-    inference = models.inference_model(model) if isinstance(x, dict) else model
-    logits = np.asarray(inference.predict(images, batch_size=batch_size, verbose=0), "float64")
+    logits = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), "float64")
     num_classes = int(logits.shape[-1])
     log_probs = logits - _logsumexp(logits)
     scores = {
@@ -126,7 +120,7 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
     scores["val_i_xz_lower"] = estimates.get("i_xz_lower")
     scores["val_rate"] = estimates.get("rate")
     if ood_x is not None and scores["val_rate"] is not None:
-        rows = evaluation.evaluate_ood(inference, images, {"ood": ood_x}, batch_size=batch_size,
+        rows = evaluation.evaluate_ood(model, images, {"ood": ood_x}, batch_size=batch_size,
                                        estimator="mean", scores=["rate"])
         scores["ood_auroc"] = next(float(r["auroc"]) for r in rows if r["score"] == "rate")
     scores["mni_distance"] = mni_distance(scores["val_i_xz_lower"], scores["val_i_yz"])

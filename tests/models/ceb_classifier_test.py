@@ -134,3 +134,29 @@ def test_bad_arguments_name_the_argument(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         CEBClassifier(**arguments)
+
+
+def test_a_functional_model_of_the_old_layout_loads_as_a_classifier(tmp_path):
+    # keras_ceb 0.x saved the MLP head under CEB as a functional model of
+    # {"images", "labels"}; load_classifier converts it, weights included.
+    from keras_ceb.training import model_files
+
+    keras.utils.set_random_seed(0)
+    images = keras.Input((8, 8, 1), name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    encoded = keras_ceb.StochasticEncoder(4, marginal=keras_ceb.MixtureMarginal(4, name="marginal"),
+                                          seed=0, name="encoder")(backbone()(images))
+    encoded = keras_ceb.BackwardEncoder(4, output_mode="bottleneck", name="backward")(
+        encoded, labels=labels)
+    logits = keras_ceb.models.mlp_head(4, (8, 8))(encoded["z"])
+    old = keras.Model({"images": images, "labels": labels}, logits)
+    old.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = data(32)
+    old.fit({"images": x, "labels": y}, y, epochs=1, verbose=0)
+    old.save(tmp_path / "old.keras")
+    model = model_files.load_classifier(tmp_path / "old.keras")
+    assert isinstance(model, CEBClassifier) and model.head_kind == "mlp"
+    assert model.head_units == (8, 8) and model.needs_labels
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               old.predict({"images": x, "labels": y}, verbose=0), atol=1e-5)
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["rex"][0])

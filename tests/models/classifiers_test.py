@@ -29,13 +29,14 @@ def data():
 
 def _weight_shapes(layer):
     """(path inside the layer, shape) of the trainable weights."""
-    return sorted((w.path.split("/", 1)[-1], tuple(w.shape)) for w in layer.trainable_weights)
+    return sorted((w.path.split(f"{layer.name}/", 1)[-1], tuple(w.shape))
+                  for w in layer.trainable_weights)
 
 
 def test_objectives_share_the_architecture():
     built = {objective: _tiny(objective) for objective in OBJECTIVES}
     for objective, model in built.items():
-        assert [layer.name for layer in model.layers] == ["images", "backbone", "encoder", "head"]
+        assert [layer.name for layer in model.layers] == ["backbone", "encoder", "head"]
         assert model.get_layer("encoder").objective == objective
         assert model_objective(model) == objective
         assert model.output_shape == (None, 10)
@@ -184,28 +185,18 @@ def test_mlp_head_is_the_papers_model(objective, data, tmp_path):
     """head="mlp": an ELU MLP c(y|z) for every objective; under CEB b(z|y) is fed the labels."""
     x, y = data
     model = compile_classifier(_tiny(objective, head="mlp"), learning_rate=1e-3)
-    head = model.get_layer("head")
+    head = model.head
     assert [layer.activation.__name__ for layer in head.layers[:-1]] == ["elu", "elu"]
-    takes_labels = keras_ceb.models.takes_labels(model)
-    assert takes_labels == (objective == "ceb")
-    inputs = {"images": x, "labels": y} if takes_labels else x
-    history = model.fit(inputs, y, batch_size=32, epochs=1, verbose=0).history
+    assert model.needs_labels == (objective == "ceb")
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0).history
     if objective == "ceb":
         assert {"rex", "rate", "i_xz_lower"} <= set(history)
-        assert isinstance(model.get_layer("backward"), keras_ceb.BackwardEncoder)
-    inference = keras_ceb.models.inference_model(model)
-    assert inference.input_shape == (None, 28, 28, 1)
-    logits = inference.predict(x, verbose=0)
+        assert isinstance(model.backward, keras_ceb.BackwardEncoder)
+    logits = model.predict(x, verbose=0)
     assert logits.shape == (64, 10)
-    if takes_labels:  # The labels do not change the logits.
-        np.testing.assert_allclose(model.predict(inputs, verbose=0), logits, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(
-            model.predict({"images": x, "labels": np.zeros_like(y)}, verbose=0), logits,
-            rtol=1e-5, atol=1e-5)
     model.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    np.testing.assert_allclose(keras_ceb.models.inference_model(reloaded).predict(x, verbose=0),
-                               logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, rtol=1e-5, atol=1e-5)
 
 
 def test_bad_head_arguments():
@@ -215,10 +206,9 @@ def test_bad_head_arguments():
         _tiny("ceb", head="mlp", head_units=())
 
 
-def test_the_inference_model_of_the_mlp_head_has_a_rate(data):
+def test_the_mlp_head_has_a_rate(data):
     x, y = data
     model = compile_classifier(_tiny("ceb", head="mlp"))
-    model.fit({"images": x, "labels": y}, y, epochs=1, verbose=0)
-    inference = keras_ceb.models.inference_model(model)
-    rate = keras_ceb.evaluation.rate_scores(inference, x[:8])
+    model.fit(x, y, epochs=1, verbose=0)
+    rate = keras_ceb.evaluation.rate_scores(model, x[:8])
     assert rate.shape == (8,) and np.all(np.isfinite(rate))

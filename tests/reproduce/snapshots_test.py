@@ -28,12 +28,12 @@ def test_snapshots_are_saved_as_taken_and_loaded_when_training_resumes(tmp_path)
     np.testing.assert_array_equal(resumed.probabilities[1], first.probabilities[1])
 
 
-def test_a_model_that_takes_labels_is_given_images_alone():
+def test_the_papers_mlp_head_is_given_images_alone():
     backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
     model = models.compile_classifier(models.build_classifier(
         "ceb", input_shape=(4,), num_classes=3, head="mlp", backbone=backbone,
         marginal_components=2))
     x, y = np.random.default_rng(1).random((16, 4)).astype("float32"), np.arange(16) % 3
     snapshots = CalibrationSnapshots(x, epochs=(1,))
-    model.fit({"images": x, "labels": y}, y, epochs=1, verbose=0, callbacks=[snapshots])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[snapshots])
     np.testing.assert_allclose(snapshots.probabilities[1].sum(axis=-1), 1.0, rtol=1e-5)

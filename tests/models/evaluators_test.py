@@ -1,5 +1,6 @@
-"""The paper's models (`head="mlp"` under CEB, and `head="catgen"`) take `{"images", "labels"}`;
-every evaluator of keras_ceb takes them with images alone (`keras_ceb.inference.images_only`)."""
+"""Every evaluator of keras_ceb (scores, attacks, probabilities, SavedModel) takes the images
+alone, for every head, including the paper's (`head="mlp"` under CEB, `head="catgen"`) whose
+b(z|y) sees the labels in training."""
 
 import keras
 import numpy as np
@@ -22,24 +23,21 @@ def trained(request):
                                  keras.layers.Dense(16, activation="relu")])
     model = models.compile_classifier(models.build_classifier(
         "ceb", head=head, backbone=backbone, marginal_components=4, seed=0))
-    inputs = {"images": x, "labels": y} if models.takes_labels(model) else x
-    model.fit(inputs, y, epochs=1, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     return head, model, x, y
 
 
-def test_the_images_only_model(trained):
-    head, model, x, _ = trained
-    served = inference.images_only(model)
-    assert served is inference.images_only(model)  # Made once.
-    assert (served is model) == (head == "consistent")
-    assert served.predict(x, verbose=0).shape == (64, 10)
+def test_predict_takes_the_images(trained):
+    _, model, x, _ = trained
+    assert model.predict(x, verbose=0).shape == (64, 10)
 
 
 def test_scores_take_images_alone(trained):
     _, model, x, _ = trained
     rate = evaluation.rate_scores(model, x)
     assert rate.shape == (64,) and np.all(np.isfinite(rate))
-    np.testing.assert_allclose(rate, evaluation.rate_scores(inference.images_only(model), x))
+    np.testing.assert_allclose(rate, keras.ops.convert_to_numpy(model.rate(x)), rtol=1e-5,
+                               atol=1e-5)
     assert set(evaluation.ood_scores(model, x)) == {"rate", "entropy", "max_softmax",
                                                     "max_logit", "energy"}
     rows = evaluation.evaluate_ood(model, x, {"noise": np.clip(x * 3, 0, 1)})
@@ -66,14 +64,6 @@ def test_the_saved_model_serves_images_alone(trained, tmp_path):
     export.export_saved_model(model, tmp_path / "served")
     served = tf.saved_model.load(str(tmp_path / "served"))
     logits = served.serve(x[:4])
-    np.testing.assert_allclose(np.asarray(logits), inference.images_only(model).predict(
+    np.testing.assert_allclose(np.asarray(logits), model.predict(
         x[:4], verbose=0), rtol=1e-4, atol=1e-5)
     assert np.asarray(served.rate(x[:4])).shape == (4,)
-
-
-@pytest.mark.parametrize("objective", ["ceb", "vib", "determ"])
-@pytest.mark.parametrize("head", models.HEADS)
-def test_head_takes_labels_says_what_the_builder_makes(objective, head):
-    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
-    model = models.build_classifier(objective, head=head, backbone=backbone)
-    assert models.head_takes_labels(objective, head) == models.takes_labels(model)
