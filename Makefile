@@ -17,7 +17,7 @@ PARALLEL = -n 2 --dist loadfile
 # statistics, the CLI's argument handling, the tuner's bookkeeping, the callbacks, the other
 # model builders' unit tests, the docstring examples, the docs build and the tutorials.
 JAX_TESTS = tests/ops tests/layers tests/losses_test.py tests/wiring_test.py \
-	tests/scenarios_test.py tests/models/classifiers_test.py tests/attacks tests/distribute_test.py \
+	tests/scenarios_test.py tests/models/classifiers_test.py tests/models/ceb_classifier_test.py tests/attacks tests/distribute_test.py \
 	tests/distribution_test.py tests/jax_cpu_crash_test.py \
 	tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head
 # The long JAX checks, run by `make test-long` and `make test-all` (and CI), not `make test`:

@@ -56,12 +56,11 @@ def main(argv=None):
     if objective != "determ":
         schedule = callbacks.linear_anneal(rho + 3, rho, min(5, args.epochs - 1))
         fit_callbacks.append(callbacks.RhoScheduler(schedule))
-    inputs = {"images": x, "labels": y} if models.takes_labels(model) else x
     start = time.time()
-    model.fit(inputs, y, epochs=args.epochs, batch_size=128, verbose=2, callbacks=fit_callbacks)
+    model.fit(x, y, epochs=args.epochs, batch_size=128, verbose=2, callbacks=fit_callbacks)
     result = {"config": args.config, "epochs": args.epochs, "train_seconds": time.time() - start}
 
-    classifier = models.inference_model(model)
+    classifier = model
     probs = inference.predict_probabilities(classifier, x_test)
     result["accuracy"] = float((probs.argmax(-1) == y_test).mean())
     sets = evaluation.paper_ood_sets(x_test[:2000], seed=0, mnist_x=x_mnist[:2000])

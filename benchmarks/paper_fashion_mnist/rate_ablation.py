@@ -41,7 +41,6 @@ SETS = ("uniform_noise", "mnist", "vertical_flip")
 
 def parts(model, x, batch_size=500, seed=0):
     """Per example: log e(mu|x), log m(mu), the rate from one draw, and mu and one draw z."""
-    model = keras_ceb.inference.images_only(model)
     encoder = export.rate_encoder(model)
     features = export.feature_model(model, encoder).predict(x, batch_size=batch_size, verbose=0)
     out = {k: [] for k in ("log_e", "log_m", "sampled_rate", "mu", "z")}

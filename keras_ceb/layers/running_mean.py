@@ -29,6 +29,7 @@ variable while the step runs); the progress bar shows `nan` for it there, while 
 """
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -48,6 +49,12 @@ class StateMean(keras.metrics.Metric):
         # Bypass attribute tracking: the variables belong to the layer, not to the metric.
         object.__setattr__(self, "_state", (total, count))
         object.__setattr__(self, "_switch", switch)
+        object.__setattr__(self, "_floor", None)
+
+    def warn_below(self, floor, message, category):
+        """Warns with `message.format(value=...)` when an eager read finds the mean below
+        `floor` (at the end of an epoch of `fit`, or of `evaluate`)."""
+        object.__setattr__(self, "_floor", (float(floor), message, category))
 
     def update_state(self, *args, **kwargs):
         """The owning layer updates the state during `call`; nothing to do here."""
@@ -65,10 +72,17 @@ class StateMean(keras.metrics.Metric):
         except TypeError:
             # JAX: inside a jitted step the state is held outside the variable.
             return ops.convert_to_tensor(math.nan, dtype=self.dtype)
-        if self._switch is not None and _is_eager(count):
+        eager = _is_eager(count)
+        if self._switch is not None and eager:
             self._switch.close()  # Read eagerly: `evaluate` (or the epoch) has ended.
         nan = ops.convert_to_tensor(math.nan, dtype=total.dtype)
-        return ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
+        value = ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
+        if self._floor is not None and eager:
+            floor, message, category = self._floor
+            mean = float(ops.convert_to_numpy(value))
+            if mean < floor:  # NaN (nothing recorded) compares False.
+                warnings.warn(message.format(value=mean), category, stacklevel=2)
+        return value
 
 
 def _is_eager(tensor):

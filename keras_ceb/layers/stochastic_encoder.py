@@ -24,6 +24,14 @@ DEFAULT_WARMUP_STEPS = 2000
 HELD_OUT_SEED = 1234
 
 
+# An epoch whose mean I(X;Z) lower bound is below this many nats warns (EncoderCollapseWarning).
+COLLAPSE_NATS = 0.01
+
+
+class EncoderCollapseWarning(UserWarning):
+    """A `StochasticEncoder`'s I(X;Z) estimate fell to about 0: z ignores the input."""
+
+
 @keras.saving.register_keras_serializable(package="keras_ceb")
 class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     """Gaussian encoder `e(z|x) = N(mu(x), L(x) L(x)^T)` of CEB and VIB.
@@ -224,6 +232,13 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             self.running_means = running_mean.RunningMeans(
                 self, [self.metric_prefix + name for name in names]
             )
+            i_xz = self.running_means.metrics[names.index("i_xz_lower")]
+            i_xz.warn_below(
+                COLLAPSE_NATS,
+                f"StochasticEncoder {self.name!r} has collapsed: its I(X;Z) lower bound is "
+                "{value:.2g} nats (below " f"{COLLAPSE_NATS:g}" "), so z carries next to no "
+                "information about the input (uninformative features, e.g. a frozen backbone, "
+                "or rho too low for the model).", EncoderCollapseWarning)
 
     def distribution(self, inputs):
         """e(z|x) for `inputs`, a float32 `Gaussian` (`loc` `[B, D]`, `scale` per covariance)."""

@@ -1,6 +1,7 @@
 """`CEBClassifier`: every head and objective, images in and logits out, through Keras's own API."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -85,25 +86,22 @@ def test_the_labelled_term_reaches_b_of_z_given_y_in_compute_loss():
     np.testing.assert_allclose(loss, cross_entropy + residual, rtol=1e-4, atol=1e-5)
 
 
-def test_a_keras_applications_backbone_trains_freezes_and_unfreezes():
-    x = np.random.default_rng(0).random((32, 32, 32, 3)).astype("float32") * 255
-    y = np.arange(32) % 4
-    keras.utils.set_random_seed(0)
-    backbone = keras.applications.MobileNetV3Small(
-        input_shape=(32, 32, 3), include_top=False, pooling="avg", weights=None,
-        include_preprocessing=True)
-    model = CEBClassifier(backbone, num_classes=4, marginal=8, warmup_steps=0, seed=0)
-    backbone.trainable = False
+def test_a_frozen_backbone_stays_put_and_unfreezes():
+    # keras.applications end to end: tests/models/classifier_guide_test.py (the guide's code).
+    x, y = data()
+    model = classifier("consistent", "ceb")
+    model.backbone.trainable = False
     model.compile(keras.optimizers.Adam(1e-3))
-    frozen = [to_numpy(w).copy() for w in backbone.weights]
-    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
-    assert np.isfinite(history["loss"][0]) and "rate" in history
-    assert all(np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, backbone.weights))
-    backbone.trainable = True
-    model.compile(keras.optimizers.Adam(1e-5))  # recompile after changing `trainable`
+    frozen = [to_numpy(w).copy() for w in model.backbone.weights]
+    encoder = [to_numpy(w).copy() for w in model.encoder.trainable_weights]
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert any(not np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, backbone.weights))
-    assert model.predict(x, verbose=0).shape == (32, 4)
+    assert all(np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, model.backbone.weights))
+    assert any(not np.array_equal(a, to_numpy(w))
+               for a, w in zip(encoder, model.encoder.trainable_weights))
+    model.backbone.trainable = True
+    model.compile(keras.optimizers.Adam(1e-3))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, model.backbone.weights))
 
 
 def test_rate_scores_and_export_take_images(tmp_path):
@@ -160,3 +158,19 @@ def test_a_functional_model_of_the_old_layout_loads_as_a_classifier(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                old.predict({"images": x, "labels": y}, verbose=0), atol=1e-5)
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["rex"][0])
+
+
+def test_a_collapsed_encoder_is_reported_in_one_line_per_epoch():
+    # Constant features: nothing about x can reach z, and the I(X;Z) bound is 0.
+    x, y = np.zeros((64, 8, 8, 1), "float32"), (np.arange(64) % 4).astype("int32")
+    model = classifier("consistent", "ceb")
+    with pytest.warns(keras_ceb.layers.EncoderCollapseWarning) as caught:
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, keras_ceb.layers.EncoderCollapseWarning)]
+    assert len(messages) == 1 and "\n" not in messages[0], messages
+    assert "'encoder' has collapsed" in messages[0], messages
+    healthy = classifier("consistent", "ceb", rho=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", keras_ceb.layers.EncoderCollapseWarning)
+        healthy.fit(*data(), batch_size=16, epochs=2, verbose=0)
