@@ -50,16 +50,19 @@ class StateMean(keras.metrics.Metric):
         object.__setattr__(self, "_state", (total, count))
         object.__setattr__(self, "_switch", switch)
         object.__setattr__(self, "_floor", None)
+        object.__setattr__(self, "_warned", False)
 
     def warn_below(self, floor, message, category):
         """Warns with `message.format(value=...)` when an eager read finds the mean below
-        `floor` (at the end of an epoch of `fit`, or of `evaluate`)."""
+        `floor`: at the end of an epoch of `fit` or of `evaluate`, once per reset (the PyTorch
+        trainer reads the metrics eagerly after every batch)."""
         object.__setattr__(self, "_floor", (float(floor), message, category))
 
     def update_state(self, *args, **kwargs):
         """The owning layer updates the state during `call`; nothing to do here."""
 
     def reset_state(self):
+        object.__setattr__(self, "_warned", False)
         for variable in self._state:
             variable.assign(0.0)
         if self._switch is not None:
@@ -73,16 +76,28 @@ class StateMean(keras.metrics.Metric):
             # JAX: inside a jitted step the state is held outside the variable.
             return ops.convert_to_tensor(math.nan, dtype=self.dtype)
         eager = _is_eager(count)
-        if self._switch is not None and eager:
+        if self._switch is not None and eager and _ends_a_loop():
             self._switch.close()  # Read eagerly: `evaluate` (or the epoch) has ended.
         nan = ops.convert_to_tensor(math.nan, dtype=total.dtype)
         value = ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
-        if self._floor is not None and eager:
+        if self._floor is not None and eager and not self._warned:
             floor, message, category = self._floor
             mean = float(ops.convert_to_numpy(value))
             if mean < floor:  # NaN (nothing recorded) compares False.
+                object.__setattr__(self, "_warned", True)
                 warnings.warn(message.format(value=mean), category, stacklevel=2)
         return value
+
+
+def _ends_a_loop():
+    """Whether an eager read of the results ends `evaluate`. On PyTorch the trainer reads them
+    after every batch too, inside `test_step`, which runs under `torch.no_grad()`; the read that
+    ends `evaluate` runs outside it."""
+    if keras.backend.backend() != "torch":
+        return True
+    import torch
+
+    return torch.is_grad_enabled()
 
 
 def _is_eager(tensor):

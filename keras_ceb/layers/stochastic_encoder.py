@@ -233,12 +233,15 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 self, [self.metric_prefix + name for name in names]
             )
             i_xz = self.running_means.metrics[names.index("i_xz_lower")]
-            i_xz.warn_below(
-                COLLAPSE_NATS,
-                f"StochasticEncoder {self.name!r} has collapsed: its I(X;Z) lower bound is "
-                "{value:.2g} nats (below " f"{COLLAPSE_NATS:g}" "), so z carries next to no "
-                "information about the input (uninformative features, e.g. a frozen backbone, "
-                "or rho too low for the model).", EncoderCollapseWarning)
+            # Not on PyTorch: its trainer reads the metrics after every batch, and a fresh
+            # encoder's first batches read near 0 (docs/guide/known-problems.md).
+            if keras.backend.backend() != "torch":
+                i_xz.warn_below(
+                    COLLAPSE_NATS,
+                    f"StochasticEncoder {self.name!r} has collapsed: its I(X;Z) lower bound is "
+                    "{value:.2g} nats (below " f"{COLLAPSE_NATS:g}" "), so z carries next to no "
+                    "information about the input (uninformative features, e.g. a frozen "
+                    "backbone, or rho too low for the model).", EncoderCollapseWarning)
 
     def distribution(self, inputs):
         """e(z|x) for `inputs`, a float32 `Gaussian` (`loc` `[B, D]`, `scale` per covariance)."""

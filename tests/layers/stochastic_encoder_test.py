@@ -362,3 +362,18 @@ def test_large_batch_never_forms_the_batch_by_batch_matrix(monkeypatch):
     assert shapes and all(s[1] <= information.DEFAULT_BLOCK_SIZE for s in shapes), shapes
     total, count = (to_numpy(v) for v in layer.running_means.variables["i_xz_lower"])
     assert count == batch and 0.0 <= total / count <= math.log(batch) + 1e-4
+
+
+def test_evaluates_estimates_cover_every_batch_and_predict_none():
+    # The PyTorch trainer reads the metrics after every batch: the held-out switch must stay
+    # on until `evaluate` ends there too.
+    x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
+    model = keras.Sequential([keras.Input((8,)),
+                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+                              keras_ceb.BackwardEncoder(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    _, count = model.layers[0].running_means.variables["i_xz_lower"]
+    assert float(keras.ops.convert_to_numpy(count)) == 64.0
+    model.predict(x, batch_size=16, verbose=0)
+    assert float(keras.ops.convert_to_numpy(count)) == 64.0
