@@ -34,7 +34,7 @@ _LOGITS, _BOTTLENECK = "logits", "bottleneck"
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class CEBClassifier(weighted._WeightedAddedLosses, keras.Model):
+class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
     """A CEB, VIB or Determ image classifier on any backbone; `predict(images)` gives logits.
 
     Three heads:

@@ -43,8 +43,9 @@ def weighted_added_losses(added_losses, sample_weight):
     return correction
 
 
-class _WeightedAddedLosses:
-    """The `compute_loss` of both classes: Keras's, plus the weighting of the added shares."""
+class WeightedAddedLosses:
+    """A mixin: Keras's `compute_loss`, plus the weighting of the added shares (the
+    `compute_loss` of `Sequential`, `Model` and `keras_ceb.models.CEBClassifier`)."""
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
@@ -53,7 +54,7 @@ class _WeightedAddedLosses:
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class Sequential(_WeightedAddedLosses, keras.Sequential):
+class Sequential(WeightedAddedLosses, keras.Sequential):
     """`keras.Sequential` whose sample and class weights weight the layers' terms too.
 
     Examples:
@@ -70,7 +71,7 @@ class Sequential(_WeightedAddedLosses, keras.Sequential):
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class Model(_WeightedAddedLosses, keras.Model):
+class Model(WeightedAddedLosses, keras.Model):
     """`keras.Model` (functional) whose sample and class weights weight the layers' terms too.
 
     Examples:
