@@ -82,7 +82,10 @@ class StateMean(keras.metrics.Metric):
         value = ops.where(count > 0, total / ops.maximum(count, 1.0), nan)
         if self._floor is not None and eager and not self._warned:
             floor, message, category = self._floor
-            mean = float(ops.convert_to_numpy(value))
+            try:
+                mean = float(ops.convert_to_numpy(value))
+            except Exception:  # JAX: a traced value inside a compiled step.
+                mean = math.nan
             if mean < floor:  # NaN (nothing recorded) compares False.
                 object.__setattr__(self, "_warned", True)
                 warnings.warn(message.format(value=mean), category, stacklevel=2)
