@@ -3,7 +3,8 @@
 # test file stays on one worker, so its module fixtures are built once). `make test` runs both
 # even when the first fails, prints one summary line per backend, and fails if either failed
 # (pytest's exit code 5, no tests collected, included). `make test-all` adds the long checks
-# that `make test` leaves out (JAX_LONG below); CI runs `make test`, then `make test-long`.
+# that `make test` leaves out (the tests marked `long`, over 15 s each, on TensorFlow, and
+# JAX_LONG below); CI runs `make test`, then `make test-long`.
 # docs/guide/testing.md has the times.
 .PHONY: test test-long test-all test-tensorflow test-jax test-jax-core test-torch
 
@@ -42,16 +43,17 @@ SUMMARY = summary() { \
 
 test:
 	@tf=0; jax=0; \
-	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) || tf=$$?; \
-	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) $(JAX_TESTS) $(JAX_DESELECT) || jax=$$?; \
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m "not long" || tf=$$?; \
+	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) -m "not long" $(JAX_TESTS) $(JAX_DESELECT) || jax=$$?; \
 	$(SUMMARY); summary "test: tensorflow" $$tf; summary "test: jax" $$jax; \
 	test $$tf -eq 0 && test $$jax -eq 0
 
 test-long:
-	@jax=0; \
+	@tf=0; jax=0; \
+	KERAS_BACKEND=tensorflow $(PYTEST) $(PARALLEL) -m long || tf=$$?; \
 	KERAS_BACKEND=jax $(PYTEST) $(PARALLEL) $(JAX_LONG) || jax=$$?; \
-	$(SUMMARY); summary "test-long: jax" $$jax; \
-	test $$jax -eq 0
+	$(SUMMARY); summary "test-long: tensorflow" $$tf; summary "test-long: jax" $$jax; \
+	test $$tf -eq 0 && test $$jax -eq 0
 
 test-all: test test-long
 

@@ -46,7 +46,9 @@ def compile_and_fit(model, x, y, epochs=2, **compile_kwargs):
     return model.fit(x, y, epochs=epochs, batch_size=32, verbose=0).history
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("policy", [
+    "mixed_float16",
+    pytest.param("mixed_bfloat16", marks=pytest.mark.long)])  # 10-25 s each: `make test-long`
 @pytest.mark.parametrize("objective", ["ceb", "vib", "determ"])
 def test_mixed_precision(policy, objective, tmp_path):
     """Train, evaluate, predict, save, reload (and export on TF); with and without a float32 head."""

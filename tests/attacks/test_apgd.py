@@ -173,6 +173,7 @@ def test_dlr_needs_three_classes():
 HAS_ART = importlib.util.find_spec("art") is not None
 
 
+@pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 @pytest.mark.skipif(not HAS_ART, reason="the Adversarial Robustness Toolbox is not installed")
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="ART's TF2 estimator")
 @pytest.mark.parametrize("loss", ["ce", "dlr"])

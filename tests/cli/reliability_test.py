@@ -315,6 +315,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 def test_resume_after_sigkill_matches_an_uninterrupted_run(uninterrupted, fashion_mnist_dir,
                                                            tmp_path, monkeypatch):
     """Killed (SIGKILL) in epoch 2 of 4; resumed by the same command but interrupted while

@@ -113,6 +113,7 @@ def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
     assert not (tmp_path / "out").exists()  # failed before any training
 
 
+@pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
     out = tmp_path / "cifar10_cpu"
     code, stdout, stderr = _run([

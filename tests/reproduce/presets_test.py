@@ -101,6 +101,7 @@ def test_the_presets():
     assert fashion_mnist.TINY.train_examples <= 512 and fashion_mnist.TINY.cw_examples == 2
 
 
+@pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 def test_the_paper_preset_runs_end_to_end_on_tiny_data(fashion_mnist_dir, tmp_path):
     """The `paper` preset's plan (its backbone, schedule and sampled evaluation) on a few
     images: what an accelerator would run, shrunk to seconds."""

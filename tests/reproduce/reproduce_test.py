@@ -40,6 +40,7 @@ def tiny_run(fashion_mnist_dir, tmp_path_factory):
     return out, argv, stdout
 
 
+@pytest.mark.long  # shares `tiny_run` (a 45 s reproduction): `make test-long`
 def test_writes_the_report_json_and_figures(tiny_run):
     out, _, stdout = tiny_run
     for name in FIGURES:
@@ -63,6 +64,7 @@ def test_writes_the_report_json_and_figures(tiny_run):
     assert "Wrote " in stdout and "i_xz_mni" in stdout
 
 
+@pytest.mark.long  # shares `tiny_run` (a 45 s reproduction): `make test-long`
 def test_results_hold_every_measurement_with_its_interval(tiny_run):
     out, _, _ = tiny_run
     results = json.loads((out / "results.json").read_text())
@@ -108,6 +110,7 @@ def test_results_hold_every_measurement_with_its_interval(tiny_run):
                 assert f"ood_{ood_set}_{score}_auroc" in metrics, (name, score, ood_set)
 
 
+@pytest.mark.long  # shares `tiny_run` (a 45 s reproduction): `make test-long`
 def test_per_example_arrays_agree_with_the_recorded_rates(tiny_run):
     out, _, _ = tiny_run
     folder = out / storage.MODELS / "ceb_rho0_seed0"
@@ -127,6 +130,7 @@ def test_per_example_arrays_agree_with_the_recorded_rates(tiny_run):
     assert 1.5 < first <= 3.0 and second == 0.0
 
 
+@pytest.mark.long  # shares `tiny_run` (a 45 s reproduction): `make test-long`
 def test_second_invocation_retrains_nothing_and_redoes_only_what_is_missing(tiny_run):
     out, argv, _ = tiny_run
     model = out / storage.MODELS / "ceb_rho0_seed0" / storage.MODEL_FILE
@@ -141,6 +145,7 @@ def test_second_invocation_retrains_nothing_and_redoes_only_what_is_missing(tiny
     assert model.stat().st_mtime_ns == before
 
 
+@pytest.mark.long  # shares `tiny_run` (a 45 s reproduction): `make test-long`
 def test_changed_training_settings_are_refused(tiny_run, fashion_mnist_dir):
     out, _, _ = tiny_run
     changed = dataclasses.replace(fashion_mnist.TINY, epochs=3)

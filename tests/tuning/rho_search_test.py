@@ -24,6 +24,7 @@ def data(n, seed):
     return (np.eye(3, 8)[y] * 3 + rng.normal(size=(n, 8))).astype("float32"), y
 
 
+@pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 def test_grid_search_tries_every_rho(tmp_path):
     x, y = data(128, 0)
     tuner = tuning.search_rho(build, x, y, data(64, 1), rho_values=[0.0, 4.0], epochs=1,

@@ -49,6 +49,7 @@ def test_committed_outputs_are_clean(path):
     assert "absl::InitializeLog" not in text and "oneDNN" not in text, path.name
 
 
+@pytest.mark.long  # `make test-long` runs the tutorials on TensorFlow and JAX.
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch, fashion_mnist_dir):
     monkeypatch.setenv("KERAS_CEB_TUTORIAL_FAST", "1")
