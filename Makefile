@@ -19,19 +19,30 @@ PARALLEL = -n 2 --dist loadfile
 # model builders' unit tests, the docstring examples, the docs build and the tutorials.
 JAX_TESTS = tests/ops tests/layers tests/losses_test.py tests/wiring_test.py \
 	tests/scenarios_test.py tests/models/classifiers_test.py tests/models/ceb_classifier_test.py tests/attacks tests/distribute_test.py \
-	tests/distribution_test.py tests/jax_cpu_crash_test.py \
-	tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head
+	tests/distribution_test.py tests/jax_cpu_crash_test.py
 # The long JAX checks, run by `make test-long` and `make test-all` (and CI), not `make test`:
-# the tutorials on JAX (TensorFlow runs them in `make test`), the 2-process training, bfloat16
-# wiring (float16 stays in `make test`) and 2,000 steps at high rho on Fashion-MNIST (on
-# TensorFlow in `make test`).
+# the tutorials, the 2-process training, mixed precision, 2,000 steps at high rho, the
+# train / evaluate round trip and the other JAX tests over 10 s (each also runs on TensorFlow,
+# in `make test` or, marked long, in `make test-long`).
 JAX_LONG = tests/tutorials/notebooks_test.py \
 	tests/distribution_test.py::test_two_processes_train_like_one_process_on_the_global_batch \
 	"tests/wiring_test.py::test_mixed_precision[ceb-mixed_bfloat16]" \
 	"tests/wiring_test.py::test_mixed_precision[vib-mixed_bfloat16]" \
 	"tests/wiring_test.py::test_mixed_precision[determ-mixed_bfloat16]" \
-	tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite
-JAX_DESELECT = $(foreach t,$(filter-out tests/tutorials/%,$(JAX_LONG)),--deselect $(t))
+	tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite \
+	tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head \
+	"tests/wiring_test.py::test_mixed_precision[ceb-mixed_float16]" \
+	"tests/wiring_test.py::test_mixed_precision[vib-mixed_float16]" \
+	"tests/wiring_test.py::test_mixed_precision[determ-mixed_float16]" \
+	tests/scenarios_test.py::test_ceb_learns_fashion_mnist_subset \
+	tests/models/ceb_classifier_test.py::test_fit_evaluate_predict_and_reload \
+	tests/models/ceb_classifier_test.py::test_a_functional_model_of_the_old_layout_loads_as_a_classifier \
+	tests/ops/triangular_test.py::test_concurrent_large_solves_finish \
+	tests/distribution_test.py::test_jax_data_parallel_two_devices \
+	"tests/layers/stochastic_encoder_test.py::test_layer_harness[full-ceb-None-0]" \
+	"tests/layers/backward_encoder_test.py::test_layer_harness_consistent_classifier[full]" \
+	tests/attacks/test_auto_attack.py::test_rand_version_for_a_model_that_samples
+JAX_DESELECT = $(foreach t,$(filter-out tests/tutorials/% tests/cli/%,$(JAX_LONG)),--deselect $(t))
 
 SUMMARY = summary() { \
 		case $$2 in \
