@@ -134,15 +134,12 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             term = self.residual_loss(inputs, labels, training=training)
             if term is not None:
                 self.add_loss(losses.batch_share(term))
-            if passthrough:
-                return inputs
-        elif not training:
+        if labels is not None or not training:
             return inputs if passthrough else self._logits(inputs)
         class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
         log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
-        if training and labels is None:
-            self.add_loss(losses.batch_share(
-                losses.consistent_classifier_term(log_e, class_log_b, rho)))
+        self.add_loss(losses.batch_share(
+            losses.consistent_classifier_term(log_e, class_log_b, rho)))
         if passthrough:
             return inputs
         return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)

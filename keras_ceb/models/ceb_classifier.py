@@ -191,9 +191,8 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             if term is None:
                 return total
         share = losses.batch_share(ops.cast(term, "float32"))
-        if sample_weight is not None:
-            share = share * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return total + ops.cast(ops.sum(share), total.dtype)
+        labelled = ops.sum(share) + weighted.weighted_added_losses([share], sample_weight)
+        return total + ops.cast(labelled, total.dtype)
 
     def _bottleneck_at_the_mean(self, images):
         """The bottleneck `call` computes at inference (the encoder mean), without estimates."""
