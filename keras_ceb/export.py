@@ -21,9 +21,8 @@ def model_input(model):
 
 def feature_model(model, encoder):
     """A model from `model`'s inputs to the features that `encoder` consumes."""
-    if getattr(model, "encoder", None) is encoder and isinstance(getattr(model, "backbone", None),
-                                                                 keras.Model):
-        return model.backbone  # A CEBClassifier.
+    if getattr(model, "encoder", None) is encoder and hasattr(model, "feature_extractor"):
+        return model.feature_extractor  # A CEBClassifier.
     return keras.Model(model_input(model), encoder.input, name=f"{encoder.name}_features")
 
 

@@ -28,6 +28,7 @@ from keras_ceb.models import weighted
 from keras_ceb.ops import gaussian
 
 HEADS = ("consistent", "mlp", "catgen")
+POOLINGS = ("avg", "max", "flatten")
 DEFAULT_HEAD_UNITS = (256, 256)
 PAPER_MARGINAL_COMPONENTS = 240
 _LOGITS, _BOTTLENECK = "logits", "bottleneck"
@@ -53,8 +54,9 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
 
     Args:
         backbone: `"small_convnet"`, `"wide_resnet"`, or any `keras.Model` mapping images to
-            features `[batch, F]` (a `keras.applications` model with `include_top=False,
-            pooling="avg"`, a KerasHub backbone with a pooling layer, your own).
+            features: a vector `[batch, F]` (a `keras.applications` model with
+            `include_top=False, pooling="avg"`, your own) or a feature map `[batch, H, W, C]` or
+            `[batch, tokens, C]` (a KerasHub image backbone), which `pooling` reduces.
         num_classes: Number of classes (>= 2).
         latent_dim: Dimension of z.
         objective: `"ceb"`, `"vib"` or `"determ"`.
@@ -67,6 +69,8 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         seed: Seed of the sampling.
         warmup_rho, warmup_steps: The encoder's rho warm-up (see `StochasticEncoder`).
         backbone_kwargs: Arguments of a named backbone's builder, e.g. `{"depth": 16}`.
+        pooling: How a feature map becomes a vector: `"avg"` (global average, as KerasHub's
+            `ImageClassifier`), `"max"` or `"flatten"`. Unused for vector features.
         **kwargs: `keras.Model` arguments (`name`, `dtype`).
 
     Examples:
@@ -98,10 +102,12 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         warmup_rho=DEFAULT_WARMUP_RHO,
         warmup_steps=DEFAULT_WARMUP_STEPS,
         backbone_kwargs=None,
+        pooling="avg",
         **kwargs,
     ):
         validation.one_of(objective, validation.OBJECTIVES, "objective")
         validation.one_of(head, HEADS, "head")
+        validation.one_of(pooling, POOLINGS, "pooling")
         num_classes = validation.positive_int(num_classes, "num_classes")
         if num_classes < 2:
             raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
@@ -120,7 +126,8 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         elif not isinstance(backbone, keras.Model):
             raise ValueError("`backbone` must be a backbone name or a `keras.Model`. "
                              f"Received: backbone={backbone!r}")
-        self.backbone = backbone
+        self.backbone, self.pooling_kind = backbone, pooling
+        self.pooling = feature_pooling(backbone, pooling)
         self.encoder = StochasticEncoder(
             latent_dim, covariance=covariance, objective=objective, rho=rho,
             marginal=(None if marginal is None
@@ -147,7 +154,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
 
     def build(self, input_shape):
         images = keras.KerasTensor(tuple(input_shape))
-        encoded = self.encoder(self.backbone(images))
+        encoded = self.encoder(self.features(images))
         labels = keras.KerasTensor((input_shape[0],), dtype="int32")
         if self.backward is not None:
             self.backward(encoded, labels=labels)
@@ -157,8 +164,21 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             self.head(_z(encoded) if self.head_kind == "mlp" else encoded)
         self.built = True
 
+    def features(self, images, training=False):
+        """The backbone's features of `images`, pooled to `[batch, F]`: the encoder's input."""
+        features = self.backbone(images, training=training)
+        return features if self.pooling is None else self.pooling(features)
+
+    @property
+    def feature_extractor(self):
+        """A `keras.Model` from the images to `features` (the backbone itself for vectors)."""
+        if self.pooling is None:
+            return self.backbone
+        return keras.Model(self.backbone.inputs, self.pooling(self.backbone.outputs[0]),
+                           name=f"{self.backbone.name}_pooled")
+
     def call(self, images, training=None):
-        encoded = self.encoder(self.backbone(images, training=training), training=training)
+        encoded = self.encoder(self.features(images, training=training), training=training)
         logits = self._logits(encoded, training)
         if training and self.needs_labels:
             return {_LOGITS: logits, _BOTTLENECK: encoded}
@@ -196,7 +216,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
 
     def _bottleneck_at_the_mean(self, images):
         """The bottleneck `call` computes at inference (the encoder mean), without estimates."""
-        features = self.backbone(images, training=False)
+        features = self.features(images, training=False)
         if self.objective == "determ":
             return ops.cast(self.encoder.loc_projection(features), "float32")
         dist = self.encoder.distribution(features)
@@ -229,7 +249,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
 
     def rate(self, images, estimator="mean", num_samples=1):
         """The per-example rate `log e(z|x) - log m(z)` of `images` (see `StochasticEncoder.rate`)."""
-        return self.encoder.rate(self.backbone(images, training=False), estimator=estimator,
+        return self.encoder.rate(self.features(images, training=False), estimator=estimator,
                                  num_samples=num_samples)
 
     @property
@@ -263,6 +283,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             "seed": self.seed,
             "warmup_rho": encoder.warmup_rho,
             "warmup_steps": encoder.warmup_steps,
+            "pooling": self.pooling_kind,
         }
 
     @classmethod
@@ -309,6 +330,26 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
+
+
+def feature_pooling(backbone, pooling):
+    """The layer that reduces `backbone`'s feature map to a vector, or `None` for vectors."""
+    rank = len(backbone.outputs[0].shape) if getattr(backbone, "outputs", None) else None
+    if rank is None:
+        rank = len(backbone.compute_output_shape(backbone.input_shape))
+    if rank == 2:
+        return None
+    if rank not in (3, 4):
+        raise ValueError(
+            "`backbone` must map images to features `[batch, F]`, `[batch, tokens, C]` or "
+            f"`[batch, H, W, C]`. Received: a backbone with outputs of rank {rank}")
+    if pooling == "flatten":
+        return keras.layers.Flatten(name="pooling")
+    layers = {("avg", 3): keras.layers.GlobalAveragePooling1D,
+              ("avg", 4): keras.layers.GlobalAveragePooling2D,
+              ("max", 3): keras.layers.GlobalMaxPooling1D,
+              ("max", 4): keras.layers.GlobalMaxPooling2D}
+    return layers[pooling, rank](name="pooling")
 
 
 def mlp_head(num_classes, units=DEFAULT_HEAD_UNITS, name="head"):
