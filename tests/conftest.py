@@ -62,3 +62,71 @@ def fashion_mnist(fashion_mnist_dir):
     for array in (a for split in splits for a in split):
         array.flags.writeable = False
     return splits
+
+
+# Tests over about 8 s on 2 cores on one backend (measured with `--durations`), beside the
+# ones decorated `@pytest.mark.long`: marked long on that backend, so `make test` leaves them
+# to `make test-long` (CI runs both). An id without parameters marks all its parameters.
+LONG_ON_BACKEND = {
+    "tensorflow": (
+        "tests/models/classifier_guide_test.py::test_the_fine_tuning_code_runs",
+        "tests/models/keras_hub_backbone_test.py::test_a_keras_hub_backbone_trains_under_ceb"
+        "[resnet-mlp]",
+        "tests/models/keras_hub_backbone_test.py::test_a_keras_hub_backbone_trains_under_ceb"
+        "[resnet-catgen]",
+        "tests/models/keras_hub_backbone_test.py::test_a_keras_hub_backbone_trains_under_ceb"
+        "[vit-mlp]",
+        "tests/models/keras_hub_backbone_test.py::"
+        "test_a_frozen_keras_hub_backbone_stays_put_then_fine_tunes",
+        "tests/distribution_test.py::test_mirrored_strategy_two_replicas",
+        "tests/distribution_test.py::test_mirrored_strategy_bounds_and_gradients_use_the_global"
+        "_batch",
+        "tests/distribution_test.py::test_multi_worker_mirrored_strategy_two_workers_fit",
+        "tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head",
+        "tests/cli/console_test.py::test_redirected_train_is_quiet_and_short",
+        "tests/wiring_test.py::test_mixed_precision[ceb-mixed_float16]",
+        "tests/wiring_test.py::test_mixed_precision[vib-mixed_float16]",
+        "tests/wiring_test.py::test_jit_compile_and_clone_model",
+        "tests/docstrings_test.py::test_docstring_examples[keras_ceb.tuning.rho_search]",
+        "tests/docstrings_test.py::test_docstring_examples[keras_ceb.callbacks."
+        "evaluation_callbacks]",
+        "tests/docstrings_test.py::test_docstring_examples[keras_ceb.tuning.rho_tuner]",
+        "tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite",
+        "tests/layers/vceb_head_test.py::test_layer_harness",
+        "tests/models/evaluators_test.py::test_the_saved_model_serves_images_alone",
+    ),
+    "jax": (
+        "tests/distribution_test.py::test_two_processes_train_like_one_process_on_the_global_batch",
+        "tests/distribution_test.py::test_jax_data_parallel_two_devices",
+        "tests/wiring_test.py::test_mixed_precision",
+        "tests/wiring_test.py::test_jit_compile_and_clone_model",
+        "tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite",
+        "tests/scenarios_test.py::test_ceb_learns_fashion_mnist_subset",
+        "tests/cli/cli_test.py::test_train_and_evaluate_the_papers_mlp_head",
+        "tests/models/ceb_classifier_test.py::test_fit_evaluate_predict_and_reload",
+        "tests/models/ceb_classifier_test.py::test_a_functional_model_of_the_old_layout_loads_as"
+        "_a_classifier",
+        "tests/models/ceb_classifier_test.py::test_a_collapsed_encoder_is_reported_in_one_line"
+        "_per_epoch",
+        "tests/models/classifiers_test.py::test_wide_resnet_classifier",
+        "tests/ops/triangular_test.py::test_concurrent_large_solves_finish",
+        "tests/layers/stochastic_encoder_test.py::test_layer_harness[full-ceb-None-0]",
+        "tests/layers/stochastic_encoder_test.py::test_layer_harness[full-ceb-4-1]",
+        "tests/layers/backward_encoder_test.py::test_layer_harness_consistent_classifier",
+        "tests/layers/backward_encoder_test.py::test_layer_harness_with_labels_and_bottleneck"
+        "_output",
+        "tests/layers/catgen_head_test.py::test_layer_harness_class_labels",
+        "tests/attacks/test_auto_attack.py::test_rand_version_for_a_model_that_samples",
+        "tests/models/keras_hub_backbone_test.py",
+    ),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marks
+def pytest_collection_modifyitems(config, items):
+    import keras
+
+    long_ids = LONG_ON_BACKEND.get(keras.backend.backend(), ())
+    for item in items:
+        if any(item.nodeid == i or item.nodeid.startswith((i + "[", i + "::")) for i in long_ids):
+            item.add_marker(pytest.mark.long)

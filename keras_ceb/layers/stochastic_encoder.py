@@ -327,6 +327,27 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             rho = ops.convert_to_tensor(self.rho_variable)
             if self.running_means is not None and self.running_means.records_held_out(training):
                 self._record_held_out_estimates(dist, rho)
+        return self._output(z, dist, log_e, rho)
+
+    def bottleneck_at_mean(self, inputs):
+        """What `call` returns at inference (z at the encoder mean), recording no estimate.
+
+        For a model that needs the bottleneck of held-out data outside `call` (e.g.
+        `CEBClassifier.compute_loss` in `evaluate`).
+
+        Examples:
+
+            >>> encoder = keras_ceb.StochasticEncoder(2, marginal=None, seed=0)
+            >>> sorted(encoder.bottleneck_at_mean(np.zeros((3, 5), "float32")))
+            ['loc', 'log_prob', 'rho', 'scale', 'z']
+        """
+        if self.objective == "determ":
+            return ops.cast(self.loc_projection(inputs), self.compute_dtype)
+        dist = self.distribution(inputs)
+        return self._output(dist.loc, dist, gaussian.log_prob_at_mean(dist),
+                            ops.convert_to_tensor(self.rho_variable))
+
+    def _output(self, z, dist, log_e, rho):
         if self.objective == "vib":
             return ops.cast(z, self.compute_dtype)
         # Float32 throughout, so that z and log e(z|x) agree exactly; Keras layers that take

@@ -25,7 +25,6 @@ from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_STEPS
 from keras_ceb.layers.stochastic_encoder import StochasticEncoder
 from keras_ceb.models import backbones
 from keras_ceb.models import weighted
-from keras_ceb.ops import gaussian
 
 HEADS = ("consistent", "mlp", "catgen")
 POOLINGS = ("avg", "max", "flatten")
@@ -215,14 +214,9 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         return total + ops.cast(labelled, total.dtype)
 
     def _bottleneck_at_the_mean(self, images):
-        """The bottleneck `call` computes at inference (the encoder mean), without estimates."""
-        features = self.features(images, training=False)
-        if self.objective == "determ":
-            return ops.cast(self.encoder.loc_projection(features), "float32")
-        dist = self.encoder.distribution(features)
-        log_e = gaussian.log_prob_at_mean(dist)
-        rho = ops.zeros_like(log_e) + ops.convert_to_tensor(self.encoder.rho_variable)
-        return bottleneck_lib.make(dist.loc, dist, log_e, rho)
+        """The bottleneck `call` computes at inference, recording no estimate."""
+        encoded = self.encoder.bottleneck_at_mean(self.features(images, training=False))
+        return ops.cast(encoded, "float32") if self.objective == "determ" else encoded
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, _split(y_pred)[0], sample_weight)

@@ -15,10 +15,8 @@ import numbers
 import keras
 
 from keras_ceb import rho as rho_lib
-from keras_ceb import validation
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_RHO
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_STEPS
-from keras_ceb.layers.stochastic_encoder import OBJECTIVES
 from keras_ceb.models.ceb_classifier import DEFAULT_HEAD_UNITS
 from keras_ceb.models.ceb_classifier import HEADS
 from keras_ceb.models.ceb_classifier import PAPER_MARGINAL_COMPONENTS
@@ -34,13 +32,6 @@ def _is_int(value, minimum):
     return (
         not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
     )
-
-
-def _check_objective(objective):
-    if objective not in OBJECTIVES:
-        raise ValueError(
-            f"`objective` must be one of {OBJECTIVES}. Received: objective={objective!r}"
-        )
 
 
 def build_classifier(
@@ -107,12 +98,7 @@ def build_classifier(
         >>> model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape
         (2, 10)
     """
-    _check_objective(objective)
-    validation.one_of(head, HEADS, "head")
-    if not _is_int(num_classes, 2):
-        raise ValueError(
-            f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
-        )
+    # `CEBClassifier` checks the other arguments; this one has another name there.
     if marginal_components is not None and not _is_int(marginal_components, 1):
         raise ValueError(
             "`marginal_components` must be a positive integer or None. "
