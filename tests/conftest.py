@@ -94,6 +94,8 @@ LONG_ON_BACKEND = {
         "tests/scenarios_test.py::test_high_rho_with_full_covariance_stays_finite",
         "tests/layers/vceb_head_test.py::test_layer_harness",
         "tests/models/evaluators_test.py::test_the_saved_model_serves_images_alone",
+        "tests/models/ceb_classifier_test.py::test_the_labelled_terms_under_a_distribution"
+        "_strategy",
     ),
     "jax": (
         "tests/distribution_test.py::test_two_processes_train_like_one_process_on_the_global_batch",
@@ -118,6 +120,8 @@ LONG_ON_BACKEND = {
         "tests/layers/catgen_head_test.py::test_layer_harness_class_labels",
         "tests/attacks/test_auto_attack.py::test_rand_version_for_a_model_that_samples",
         "tests/models/keras_hub_backbone_test.py",
+        "tests/models/ceb_classifier_test.py::test_the_labelled_terms_under_a_distribution"
+        "_strategy",
     ),
 }
 

@@ -211,7 +211,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
                 return total
         share = losses.batch_share(ops.cast(term, "float32"))
         labelled = ops.sum(share) + weighted.weighted_added_losses([share], sample_weight)
-        return total + ops.cast(labelled, total.dtype)
+        return total + ops.cast(weighted.as_added_loss(self, labelled), total.dtype)
 
     def _bottleneck_at_the_mean(self, images):
         """The bottleneck `call` computes at inference, recording no estimate."""

@@ -49,8 +49,19 @@ class WeightedAddedLosses:
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        correction = weighted_added_losses(self.losses, sample_weight)
+        correction = as_added_loss(self, weighted_added_losses(self.losses, sample_weight))
         return total + ops.cast(correction, total.dtype)
+
+
+def as_added_loss(model, value):
+    """`value` as Keras adds an `add_loss` term to `model`'s loss: a float scalar, scaled by
+    1 / replicas under `tf.distribute` (each replica's loss is summed over the replicas).
+
+    Keras's `Trainer._aggregate_additional_loss` does this for the terms it adds itself
+    (`keras.losses.loss.scale_loss_for_distribution` on TensorFlow); a term added in
+    `compute_loss` needs the same, or it counts once per replica.
+    """
+    return model._aggregate_additional_loss(value)
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")

@@ -176,3 +176,90 @@ def test_a_collapsed_encoder_is_reported_in_one_line_per_epoch():
     with warnings.catch_warnings():
         warnings.simplefilter("error", keras_ceb.layers.EncoderCollapseWarning)
         healthy.fit(*data(), batch_size=16, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_clone_model_and_mixed_precision(head):
+    # `clone_model` of a subclassed model rebuilds it from its config: same config, fresh
+    # weights, and it trains. Under mixed_float16 the information math stays in float32.
+    x, y = data()
+    model = classifier(head, "ceb")
+    clone = keras.models.clone_model(model)
+    assert isinstance(clone, CEBClassifier) and clone.get_config() == model.get_config()
+    clone.compile(keras.optimizers.Adam(1e-3))
+    assert np.isfinite(clone.fit(x, y, batch_size=16, verbose=0).history["loss"][0])
+    keras.utils.set_random_seed(0)
+    mixed = CEBClassifier(backbone(), num_classes=4, head=head, marginal=4, warmup_steps=0,
+                          seed=0, dtype="mixed_float16")
+    mixed.compile(keras.optimizers.Adam(1e-3))
+    history = mixed.fit(x, y, batch_size=16, verbose=0, validation_data=(x, y)).history
+    assert all(np.isfinite(v[0]) for v in history.values()), history
+    assert np.all(np.isfinite(mixed.predict(x, verbose=0).astype("float32")))
+
+
+DISTRIBUTED = """
+import json, numpy as np, keras, keras_ceb
+rng = np.random.default_rng(0)
+y = (np.arange(256) % 4).astype("int32")
+x = np.clip(rng.normal(0.5, 0.2, (256, 8, 8, 1)) + 0.2 * y[:, None, None, None], 0, 1)
+x = x.astype("float32")
+WEIGHTS = [None, (np.arange(256) % 3).astype("float32")]  # unweighted, and weights 0, 1, 2
+
+def build(head):
+    backbone = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(16, activation="relu")])
+    model = keras_ceb.models.CEBClassifier(backbone, num_classes=4, head=head, marginal=4,
+                                           warmup_steps=0, seed=0)
+    model.compile(keras.optimizers.Adam(1e-2))
+    return model
+
+report = {}
+for head in ("mlp", "catgen"):
+    with SCOPE():
+        model = build(head)
+        history = model.fit(x, y, epochs=2, batch_size=64, verbose=0).history
+        distributed = [model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True,
+                                      sample_weight=weight) for weight in WEIGHTS]
+    single = build(head)
+    single.set_weights(model.get_weights())
+    report[head] = {"history": history, "distributed": distributed,
+                    "single": [single.evaluate(x, y, batch_size=64, verbose=0, return_dict=True,
+                                               sample_weight=weight) for weight in WEIGHTS]}
+print(json.dumps({"replicas": REPLICAS, "report": report}))
+"""
+
+MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+SCOPE, REPLICAS = strategy.scope, strategy.num_replicas_in_sync
+"""
+
+DATA_PARALLEL = """
+import contextlib, jax, keras
+keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+SCOPE, REPLICAS = contextlib.nullcontext, len(jax.devices())
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
+                    reason="tf.distribute on TensorFlow, keras.distribution on JAX")
+def test_the_labelled_terms_under_a_distribution_strategy():
+    # The MLP head's b(z|y) term and CatGen's objective are added in `compute_loss`: with two
+    # replicas (each holding half of every batch) the evaluation of the same weights must give
+    # what one device gives, so the labelled terms are scaled to the global batch.
+    from tests.distribution_test import run_script
+
+    tensorflow = keras.backend.backend() == "tensorflow"
+    setup = MIRRORED if tensorflow else DATA_PARALLEL
+    result = run_script(setup + DISTRIBUTED, keras.backend.backend(),
+                        None if tensorflow else
+                        {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert result["replicas"] == 2
+    for head, report in result["report"].items():
+        assert all(np.isfinite(v[-1]) for v in report["history"].values()), (head, report)
+        for distributed, single in zip(report["distributed"], report["single"]):
+            for name in ("loss", "accuracy"):  # deterministic at the encoder mean
+                assert distributed[name] == pytest.approx(single[name], abs=1e-4), (
+                    head, name, report)
