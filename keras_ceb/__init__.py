@@ -51,7 +51,6 @@ _SUBMODULES = (
     "metrics",
     "models",
     "ops",
-    "reproduce",
     "reporting",
     "rho",
     "run_folder",

@@ -3,8 +3,10 @@
     keras-ceb train --objective ceb --rho 0 --out runs/ceb
     keras-ceb train --dataset cifar10 --wrn-depth 16 --wrn-width 4   # the paper's CIFAR-10 recipe
     keras-ceb evaluate runs/ceb/model.keras
-    keras-ceb reproduce fashion-mnist --preset cpu --out runs/paper
-    keras-ceb reproduce cifar10 --preset cpu
+    keras-ceb tune --rho-values -1,0,1,2
+
+The paper's reproduction is not a command of the package: from a clone,
+`python -m benchmarks.paper fashion-mnist --preset cpu` (benchmarks/paper/).
 
 `main(argv)` returns 0 on success; bad arguments, missing files, missing or damaged data and
 unusable output folders end with a one-line `keras-ceb <command>: error: ...` on stderr and a
@@ -31,7 +33,6 @@ import time
 
 from keras_ceb import arguments
 from keras_ceb import console
-from keras_ceb.reproduce.errors import ReproduceError
 from keras_ceb.training import config as config_lib
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -78,7 +79,6 @@ training_data = _LazyModule("keras_ceb.training.data")
 model_files = _LazyModule("keras_ceb.training.model_files")
 recipe = _LazyModule("keras_ceb.training.recipe")
 report_lib = _LazyModule("keras_ceb.evaluation.report")
-reproduce_command = _LazyModule("keras_ceb.reproduce.command")
 tune_command = _LazyModule("keras_ceb.tuning.command")
 
 DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
@@ -97,7 +97,6 @@ COMMAND_HELP = {
     "train": "train a classifier and write model, history, metrics and plots",
     "evaluate": "evaluate a saved .keras model on the test set",
     "tune": "search rho with keras-tuner and write the trials, a plot and the best model",
-    "reproduce": "reproduce a section of the paper and write its report",
 }
 
 
@@ -117,13 +116,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(command=None):
-    """The `argparse` parser of `keras-ceb`: `train`, `evaluate`, `tune` and `reproduce`.
+    """The `argparse` parser of `keras-ceb`: `train`, `evaluate` and `tune`.
 
     Args:
         command: Build only this command's sub-parser in full, and the others as their
             one-line help (what `keras-ceb --help` lists): `main` passes the command named
-            on the command line, or `""` for none, so that `--help` imports nothing heavy
-            (`reproduce` imports its dataset modules). Default: every command in full.
+            on the command line, or `""` for none, so that `--help` imports nothing heavy.
+            Default: every command in full.
 
     Examples:
 
@@ -142,7 +141,6 @@ def build_parser(command=None):
         "train": _add_train_parser,
         "evaluate": _add_evaluate_parser,
         "tune": _add_tune_parser,
-        "reproduce": lambda sub: reproduce_command.add_parser(sub, handler=run_reproduce),
     }
     for name, add in builders.items():
         if command is None or command == name:
@@ -550,14 +548,6 @@ def run_tune(args):
     return result
 
 
-def run_reproduce(args):
-    """Runs `keras-ceb reproduce <dataset>` (`keras_ceb.reproduce.command`)."""
-    try:
-        return reproduce_command.run(args)
-    except ReproduceError as e:
-        raise CLIError(str(e)) from e
-
-
 # Options whose value is a comma-separated list of numbers that may start with a minus sign.
 _NUMBER_LIST_OPTIONS = ("--rho-values",)
 
@@ -606,7 +596,7 @@ def main(argv=None):
         # Keras and TensorFlow load here, once the arguments are known to be good, with
         # their import-time log lines dropped (shown with --verbose 3).
         console.quiet_frameworks(getattr(args, "verbose", console.PROGRESS),
-                                 tensorflow=args.command in ("train", "tune", "reproduce"))
+                                 tensorflow=args.command in ("train", "tune"))
         args.handler(args)
     except (CLIError, TrainingError, console.BackendNotInstalledError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

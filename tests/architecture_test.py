@@ -20,7 +20,7 @@ LAYERS = [
     {"attacks", "evaluation", "callbacks"},
     {"reporting", "run_folder"},
     {"training"},
-    {"reproduce", "tuning"},
+    {"tuning"},
     {"cli", "__main__"},
 ]
 

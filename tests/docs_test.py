@@ -29,7 +29,6 @@ API_PAGES = {
             "keras_ceb.ops.information", "keras_ceb.ops.triangular"],
     "distribute": ["keras_ceb.distribute"],
     "export": ["keras_ceb.export"],
-    "reproduce": ["keras_ceb.reproduce"],
     "internals": ["keras_ceb.cli", "keras_ceb.arguments", "keras_ceb.console", "keras_ceb.reporting",
                   "keras_ceb.run_folder", "keras_ceb.validation", "keras_ceb.inference",
                   "keras_ceb.tuning.command"],

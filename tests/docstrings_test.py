@@ -20,10 +20,10 @@ import keras_ceb
 TENSORFLOW_ONLY = {"keras_ceb.export"}
 
 
-def package_modules():
+def package_modules(package=keras_ceb):
     names = []
-    for info in pkgutil.walk_packages(keras_ceb.__path__, prefix="keras_ceb."):
-        if info.name.endswith("__main__"):
+    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
+        if info.name.endswith(("__main__", "_test", ".tests", "conftest")):
             continue
         names.append(info.name)
     return sorted(names)
@@ -38,6 +38,11 @@ def examples(module_name):
 
 @pytest.mark.parametrize("module_name", package_modules())
 def test_docstring_examples(module_name, tmp_path, monkeypatch):
+    run_examples(module_name, tmp_path, monkeypatch)
+
+
+def run_examples(module_name, tmp_path, monkeypatch):
+    """Runs the docstring examples of `module_name` (also used by benchmarks/paper/tests)."""
     tests = examples(module_name)
     if not tests:
         pytest.skip("no examples")

@@ -3,7 +3,7 @@
     python benchmarks/paper_fashion_mnist/compare_runs.py \
         seeds=<DIR>/seeds/results.json wrn=<DIR>/wrn/results.json --json out.json
 
-Each argument is `NAME=PATH` of a `results.json` written by `keras-ceb reproduce fashion-mnist`.
+Each argument is `NAME=PATH` of a `results.json` written by `python -m benchmarks.paper fashion-mnist`.
 For each (model, quantity) the table gives, per run, the value (the mean over seeds when a run
 has several) and, for a run with several seeds, every seed's value and their range
 (max - min): how far a claim's number moves across seeds. Quantities a run did not measure are

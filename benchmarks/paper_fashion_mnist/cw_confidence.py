@@ -9,20 +9,23 @@ boundary, where the entropy H is near its maximum. This script asks how the OoD 
 set depend on the margin: for each confidence kappa, CW-L2 (5 x 1,000 iterations) against each
 model at its encoder mean on the first `--examples` test images, then the AUROC of H,
 max-softmax and (CEB, VIB) the rate R between the successful adversarial examples and their own
-clean originals, as the reproducer pairs them. <DIR> is a `keras-ceb reproduce fashion-mnist`
+clean originals, as the reproducer pairs them. <DIR> is a `python -m benchmarks.paper fashion-mnist`
 output folder (`cpu`, `cpu-table1` or `cpu-seeds`).
 """
 
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import keras
 import numpy as np
 
 from keras_ceb import datasets
-from keras_ceb.reproduce import measurements
+# Run as a script from a clone: the repository root holds `benchmarks.paper`.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from benchmarks.paper import measurements
 
 
 def attack_and_score(model, x, y, confidence, seed=0):

@@ -2,7 +2,7 @@
 
 Every Fashion-MNIST training image (60,000) with a fixed random label, 100 epochs, for each
 model given, with the cpu preset's small convnet and settings: the reproducer's memorization
-unit (`keras_ceb.reproduce.runner.memorize`) at a larger size. Accuracy is measured after every
+unit (`benchmarks.paper.runner.memorize`) at a larger size. Accuracy is measured after every
 epoch, in inference mode, on the first 10,000 of those images (an unbiased estimate of the
 accuracy on all 60,000, standard error under 0.5 points).
 
@@ -27,12 +27,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_ceb.reproduce import fashion_mnist  # noqa: E402
-from keras_ceb.reproduce import figures  # noqa: E402
-from keras_ceb.reproduce import presets  # noqa: E402
-from keras_ceb.reproduce import results as results_lib  # noqa: E402
-from keras_ceb.reproduce import runner  # noqa: E402
-from keras_ceb.reproduce import storage  # noqa: E402
+# Run as a script from a clone: the repository root holds `benchmarks.paper`.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from benchmarks.paper import fashion_mnist  # noqa: E402
+from benchmarks.paper import figures  # noqa: E402
+from benchmarks.paper import presets  # noqa: E402
+from benchmarks.paper import results as results_lib  # noqa: E402
+from benchmarks.paper import runner  # noqa: E402
+from benchmarks.paper import storage  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODELS = ("determ", "ceb_rho0", "ceb_rho5", "vib_rho0", "ceb_rho2")

@@ -11,7 +11,7 @@ images against U(0,1), MNIST and the vertical flip), this prints the AUROC of
   (scikit-learn's EM) on one draw z ~ e(z|x) per training image (the aggregate posterior);
 - `R` from one draw of z (the paper's protocol).
 
-Run from the repository root on folders of `keras-ceb reproduce` (the numbers in
+Run from the repository root on folders of `python -m benchmarks.paper` (the numbers in
 `benchmarks/paper_fashion_mnist/README.md`):
 
     python benchmarks/paper_fashion_mnist/rate_ablation.py \
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,7 +35,9 @@ from sklearn.mixture import GaussianMixture  # noqa: E402
 import keras_ceb  # noqa: E402
 from keras_ceb import export  # noqa: E402
 from keras_ceb.ops import gaussian  # noqa: E402
-from keras_ceb.reproduce import fashion_mnist  # noqa: E402
+# Run as a script from a clone: the repository root holds `benchmarks.paper`.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from benchmarks.paper import fashion_mnist  # noqa: E402
 
 SETS = ("uniform_noise", "mnist", "vertical_flip")
 

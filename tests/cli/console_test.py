@@ -117,7 +117,7 @@ def test_parser_constants_match_the_package():
 def test_top_level_help_lists_the_commands_as_the_full_parser_does():
     assert cli.build_parser("").format_help() == cli.build_parser().format_help()
     text = cli.build_parser("").format_help()
-    for command in ("train", "evaluate", "tune", "reproduce"):
+    for command in ("train", "evaluate", "tune"):
         assert command in text
 
 

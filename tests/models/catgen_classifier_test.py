@@ -14,7 +14,7 @@ def _backbone():
 
 
 def test_catgen_classifier_trains_and_serves_images_only(tmp_path):
-    objective = "ceb"  # Determ with this head runs in tests/reproduce (CIFAR-10 end to end).
+    objective = "ceb"  # Determ with this head runs in benchmarks/paper/tests (CIFAR-10 end to end).
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     y = (np.arange(64) % 4).astype("int32")

@@ -14,8 +14,8 @@ number has no interval the rule uses its value.
 import dataclasses
 import math
 
-from keras_ceb.reproduce import results as results_lib
-from keras_ceb.reproduce.statistics import Estimate
+from benchmarks.paper import results as results_lib
+from benchmarks.paper.statistics import Estimate
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_ceb import models
-from keras_ceb.reproduce.snapshots import CalibrationSnapshots
+from benchmarks.paper.snapshots import CalibrationSnapshots
 
 
 def _model():

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_ceb import validation
-from keras_ceb.reproduce import storage
+from benchmarks.paper import storage
 
 
 class CalibrationSnapshots(keras.callbacks.Callback):

@@ -47,7 +47,7 @@ class Progress:
     Examples:
 
         >>> import io
-        >>> from keras_ceb.reproduce import presets
+        >>> from benchmarks.paper import presets
         >>> units = [presets.Unit("train", presets.ModelSpec("determ"), 0), presets.Unit("report")]
         >>> stream = io.StringIO()
         >>> progress = Progress(units, mode="lines", stream=stream, clock=iter([0, 0, 60, 60]).__next__)

@@ -4,5 +4,5 @@
 class ReproduceError(Exception):
     """A reproduction cannot go on; the message says why and what to do, in one line.
 
-    `keras-ceb reproduce` prints it as `keras-ceb reproduce: error: <message>`.
+    `python -m benchmarks.paper` prints it as `python -m benchmarks.paper: error: <message>`.
     """

@@ -17,8 +17,8 @@ import numpy as np
 
 from keras_ceb import reporting
 from keras_ceb.evaluation import calibration as calibration_lib
-from keras_ceb.reproduce import results as results_lib
-from keras_ceb.reproduce.statistics import Estimate
+from benchmarks.paper import results as results_lib
+from benchmarks.paper.statistics import Estimate
 
 DPI = 110
 

@@ -1,4 +1,4 @@
-"""`keras-ceb reproduce fashion-mnist`: the paper's section 3.1 on Fashion-MNIST.
+"""`python -m benchmarks.paper fashion-mnist`: the paper's section 3.1 on Fashion-MNIST.
 
 Trains Determ, VIB at rho 0 and 4 and CEB at rho -1 to 5 (the preset choosing which), measures
 Figure 4 (accuracy, max I(X;Z), targeted PGD towards "Trouser"), Table 1 (OoD detection of
@@ -20,13 +20,13 @@ import pathlib
 import time
 
 from keras_ceb import datasets
-from keras_ceb.reproduce import claims
-from keras_ceb.reproduce import data as data_lib
-from keras_ceb.reproduce import presets
-from keras_ceb.reproduce import progress as progress_lib
-from keras_ceb.reproduce import report as report_lib
-from keras_ceb.reproduce import runner
-from keras_ceb.reproduce.errors import ReproduceError
+from benchmarks.paper import claims
+from benchmarks.paper import data as data_lib
+from benchmarks.paper import presets
+from benchmarks.paper import progress as progress_lib
+from benchmarks.paper import report as report_lib
+from benchmarks.paper import runner
+from benchmarks.paper.errors import ReproduceError
 
 NAME = "fashion-mnist"
 DATASET = "fashion_mnist"
@@ -279,7 +279,7 @@ def default_out(preset):
 def command_line(preset, seeds, out):
     """The command that makes (or resumes) this reproduction."""
     name = preset.name if PRESETS.get(preset.name) == preset else f"{preset.name} (custom)"
-    return f"keras-ceb reproduce {NAME} --preset {name} --seeds {seeds} --out {out}"
+    return f"python -m benchmarks.paper {NAME} --preset {name} --seeds {seeds} --out {out}"
 
 
 def check_out(out):

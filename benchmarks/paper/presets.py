@@ -1,4 +1,4 @@
-"""Presets of `keras-ceb reproduce` and the plan of work they make.
+"""Presets of `python -m benchmarks.paper` and the plan of work they make.
 
 A `Preset` holds every size of a reproduction: which models (`ModelSpec`), the backbone and
 head, the training schedule, and every evaluation size (attack examples and radii, OoD and

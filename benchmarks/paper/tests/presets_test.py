@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from keras_ceb.reproduce import fashion_mnist
-from keras_ceb.reproduce import presets
+from benchmarks.paper import fashion_mnist
+from benchmarks.paper import presets
 
 
 def test_model_names_and_labels():

@@ -1,4 +1,4 @@
-"""`keras-ceb reproduce cifar10`: the paper's CIFAR-10 experiment (sec. 3.1.6, Figure 6).
+"""`python -m benchmarks.paper cifar10`: the paper's CIFAR-10 experiment (sec. 3.1.6, Figure 6).
 
 Trains CEB at rho = 0 ("CEB0"), CEB at rho = 5 ("CEB5") and Determ (the same network with
 z = mu(x)), each by `keras-ceb train --dataset cifar10` with the paper's recipe
@@ -11,8 +11,8 @@ Figure 6: untargeted PGD in L-inf and L2, 7 steps, over a sweep of radii, on eve
 transfer attacks crafted on CEB5 and on Determ and scored on CEB0. Writes one folder per seed
 and model (the outputs of `keras-ceb train`), `results.json`, `report.md` and `figure6.png`.
 
-    keras-ceb reproduce cifar10 --preset cpu --out runs/cifar10_cpu   # a smoke run, minutes
-    keras-ceb reproduce cifar10 --preset gpu --out runs/cifar10_gpu   # the real recipe, GPU
+    python -m benchmarks.paper cifar10 --preset cpu --out runs/cifar10_cpu   # a smoke run, minutes
+    python -m benchmarks.paper cifar10 --preset gpu --out runs/cifar10_gpu   # the real recipe, GPU
 
 The sweep is `keras_ceb.attacks.epsilon_sweep(..., cumulative=True)`: a success at a smaller
 radius counts at the larger ones (an upper bound on the robustness at each radius). Presets
@@ -103,7 +103,7 @@ PRESETS = {
 
 
 def add_arguments(parser):
-    """The preset overrides of `keras-ceb reproduce cifar10` (on top of the shared options)."""
+    """The preset overrides of `python -m benchmarks.paper cifar10` (on top of the shared options)."""
     overrides = parser.add_argument_group("overrides of the preset")
     for flag, kind, metavar, help_text in (
         ("--wrn-depth", arguments.positive_int, "DEPTH", "Wide ResNet depth, 6n+4"),
@@ -296,7 +296,7 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
     """
     from keras_ceb import models
     from keras_ceb import reporting
-    from keras_ceb.reproduce.errors import ReproduceError
+    from benchmarks.paper.errors import ReproduceError
     from keras_ceb.training import TrainingError
     from keras_ceb.training import data as training_data
     from keras_ceb.training import model_files
@@ -343,7 +343,7 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
 
     results = {
         "experiment": NAME,
-        "command": f"keras-ceb reproduce {NAME} --preset {preset.name} --seeds {seeds} "
+        "command": f"python -m benchmarks.paper {NAME} --preset {preset.name} --seeds {seeds} "
                    f"--out {out}",
         "preset": preset.name,
         "settings": dataclasses.asdict(preset),
@@ -375,7 +375,7 @@ def run(preset="cpu", seeds=1, out=None, data_dir=None, download=None, progress=
 
 
 def summary(results, out):
-    """The lines `keras-ceb reproduce cifar10` prints at the end."""
+    """The lines `python -m benchmarks.paper cifar10` prints at the end."""
     return "\n".join(["", format_results(results),
                       f"Wrote {out}/: seed_*/ (one folder per model), results.json, report.md, "
                       "figure6.png"])

@@ -9,13 +9,13 @@ import math
 
 from keras_ceb import reporting
 from keras_ceb.evaluation import ood_sets as ood_sets_lib
-from keras_ceb.reproduce import claims as claims_lib
-from keras_ceb.reproduce import figures
-from keras_ceb.reproduce import measurements
-from keras_ceb.reproduce import results as results_lib
-from keras_ceb.reproduce import storage
-from keras_ceb.reproduce.progress import format_duration
-from keras_ceb.reproduce.statistics import Estimate
+from benchmarks.paper import claims as claims_lib
+from benchmarks.paper import figures
+from benchmarks.paper import measurements
+from benchmarks.paper import results as results_lib
+from benchmarks.paper import storage
+from benchmarks.paper.progress import format_duration
+from benchmarks.paper.statistics import Estimate
 
 def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS):
     """Gathers the results, checks the claims, writes `results.json`, the PNGs and `report.md`.

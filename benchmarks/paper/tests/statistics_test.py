@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from keras_ceb.reproduce import statistics
+from benchmarks.paper import statistics
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 9, 29, 200])

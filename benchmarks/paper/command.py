@@ -1,32 +1,44 @@
-"""The `keras-ceb reproduce <dataset>` subcommand: one sub-parser per module of `DATASETS`.
+"""The command `python -m benchmarks.paper <dataset>` (from a clone): one sub-parser per module
+of `DATASETS`.
 
-    keras-ceb reproduce fashion-mnist --preset cpu --seeds 1 --out runs/paper
+    python -m benchmarks.paper fashion-mnist --preset cpu --seeds 1 --out runs/paper
 
-`keras_ceb.cli` adds it with `add_parser(commands, handler)`; a new dataset only needs an entry
-in `keras_ceb.reproduce.DATASETS` and a module with `HELP`, `PRESETS`, `PRESETS_HELP`,
+A new dataset only needs an entry in `benchmarks.paper.DATASETS` and a module with `HELP`, `PRESETS`, `PRESETS_HELP`,
 `default_out`, `run` and `describe_plan`. Optionally, the module's `add_arguments(parser)` adds
 its own options, `run_options(args)` turns them into keyword arguments of its `run`, and
 `summary(results, out)` replaces the claims summary (`cifar10` uses all three).
 """
 
+import argparse
 import pathlib
+import sys
 
+from benchmarks import paper as reproduce
+from benchmarks.paper import claims
+from benchmarks.paper.errors import ReproduceError
 from keras_ceb import arguments
-from keras_ceb import reproduce
-from keras_ceb.reproduce import claims
+from keras_ceb import console
+
+PROG = "python -m benchmarks.paper"
 
 
-def add_parser(commands, handler):
-    """Adds `reproduce` with one sub-parser per dataset to the `keras-ceb` sub-parsers."""
-    parser = commands.add_parser(
-        "reproduce", help="reproduce a section of the paper and write its report",
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage block) on stderr."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser():
+    """The parser of `python -m benchmarks.paper`: one sub-parser per dataset."""
+    parser = _Parser(
+        prog=PROG,
         description="Train the paper's models, measure them as the paper does, and write "
         "report.md, results.json and the figures (ours with intervals beside the paper's, and "
         "a verdict per claim). Finished models are never retrained: run the same command again "
         "to resume after an interruption.",
     )
-    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET",
-                                     parser_class=type(parser))
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", parser_class=_Parser)
     datasets.required = True
     for name in reproduce.DATASETS:
         module = reproduce.dataset_module(name)
@@ -48,8 +60,25 @@ def add_parser(commands, handler):
                          help="print the plan and the preset's settings; train nothing")
         if hasattr(module, "add_arguments"):
             module.add_arguments(sub)
-        sub.set_defaults(handler=handler)
     return parser
+
+
+def main(argv=None):
+    """Parses `argv` (default `sys.argv[1:]`), runs the reproduction; errors end in one line
+    on stderr and exit code 1 (2 for bad arguments, 130 for Ctrl-C)."""
+    console.quiet_frameworks(tensorflow=True)  # the dataset modules import Keras
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from keras_ceb.training import TrainingError
+
+    try:
+        run(args)
+    except (ReproduceError, TrainingError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; run the same command to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    return 0
 
 
 def run(args):

@@ -17,10 +17,10 @@ from keras_ceb import evaluation
 from keras_ceb import models
 from keras_ceb import run_folder
 from keras_ceb import training
-from keras_ceb.reproduce import measurements
-from keras_ceb.reproduce import storage
-from keras_ceb.reproduce.errors import ReproduceError
-from keras_ceb.reproduce.snapshots import CalibrationSnapshots
+from benchmarks.paper import measurements
+from benchmarks.paper import storage
+from benchmarks.paper.errors import ReproduceError
+from benchmarks.paper.snapshots import CalibrationSnapshots
 from keras_ceb.training import TrainConfig
 
 

@@ -1,4 +1,4 @@
-"""`keras-ceb reproduce fashion-mnist --preset tiny` end to end, twice, and its errors."""
+"""`python -m benchmarks.paper fashion-mnist --preset tiny` end to end, twice, and its errors."""
 
 import contextlib
 import dataclasses
@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from keras_ceb import cli
 from keras_ceb import datasets
-from keras_ceb.reproduce import ReproduceError
-from keras_ceb.reproduce import claims
-from keras_ceb.reproduce import fashion_mnist
-from keras_ceb.reproduce import results as results_lib
-from keras_ceb.reproduce import storage
+from benchmarks.paper import ReproduceError
+from benchmarks.paper import claims
+from benchmarks.paper import command
+from benchmarks.paper import fashion_mnist
+from benchmarks.paper import results as results_lib
+from benchmarks.paper import storage
 
 FIGURES = ("figure4.png", "table1.png", "ece.png", "calibration_determ.png",
            "calibration_ceb_rho0.png", "memorization.png")
@@ -24,7 +24,7 @@ def _run(argv):
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            code = cli.main(argv)
+            code = command.main(argv)
         except SystemExit as e:
             code = e.code
     return code, stdout.getvalue(), stderr.getvalue()
@@ -33,7 +33,7 @@ def _run(argv):
 @pytest.fixture(scope="module")
 def tiny_run(fashion_mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce") / "tiny"
-    argv = ["reproduce", "fashion-mnist", "--preset", "tiny", "--data-dir",
+    argv = ["fashion-mnist", "--preset", "tiny", "--data-dir",
             str(fashion_mnist_dir), "--no-download", "--out", str(out)]
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
@@ -157,10 +157,10 @@ def test_changed_training_settings_are_refused(tiny_run, fashion_mnist_dir):
 def test_out_must_be_a_folder(tmp_path):
     path = tmp_path / "file"
     path.write_text("")
-    code, _, stderr = _run(["reproduce", "fashion-mnist", "--preset", "tiny", "--out",
+    code, _, stderr = _run(["fashion-mnist", "--preset", "tiny", "--out",
                             str(path)])
     assert code == 1
-    assert stderr == f"keras-ceb reproduce: error: --out exists and is not a folder: {path}\n"
+    assert stderr == f"python -m benchmarks.paper: error: --out exists and is not a folder: {path}\n"
 
 
 def test_missing_data_is_one_line(monkeypatch, tmp_path):
@@ -169,18 +169,18 @@ def test_missing_data_is_one_line(monkeypatch, tmp_path):
                                             ["put the files there"])
 
     monkeypatch.setattr(fashion_mnist.datasets, "load_mnist_test", missing)
-    code, _, stderr = _run(["reproduce", "fashion-mnist", "--preset", "tiny", "--out",
+    code, _, stderr = _run(["fashion-mnist", "--preset", "tiny", "--out",
                             str(tmp_path / "out"), "--no-download"])
     assert code == 1
-    assert stderr.startswith("keras-ceb reproduce: error: Could not find MNIST")
+    assert stderr.startswith("python -m benchmarks.paper: error: Could not find MNIST")
     assert stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["reproduce"], "the following arguments are required: DATASET"),
-    (["reproduce", "cifar100"], "invalid choice: 'cifar100'"),
-    (["reproduce", "fashion-mnist", "--preset", "huge"], "invalid choice: 'huge'"),
-    (["reproduce", "fashion-mnist", "--seeds", "0"], "expected a positive integer, got '0'"),
+    ([], "the following arguments are required: DATASET"),
+    (["cifar100"], "invalid choice: 'cifar100'"),
+    (["fashion-mnist", "--preset", "huge"], "invalid choice: 'huge'"),
+    (["fashion-mnist", "--seeds", "0"], "expected a positive integer, got '0'"),
 ])
 def test_bad_arguments_are_one_line(argv, message):
     code, _, stderr = _run(argv)
@@ -189,6 +189,6 @@ def test_bad_arguments_are_one_line(argv, message):
 
 
 def test_dry_run_prints_the_plan():
-    code, stdout, _ = _run(["reproduce", "fashion-mnist", "--preset", "cpu", "--dry-run"])
+    code, stdout, _ = _run(["fashion-mnist", "--preset", "cpu", "--dry-run"])
     assert code == 0
     assert "preset cpu" in stdout and "units:" in stdout

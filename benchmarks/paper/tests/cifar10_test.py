@@ -1,4 +1,4 @@
-"""`keras-ceb reproduce cifar10` and `keras-ceb train --dataset cifar10`, on tiny generated
+"""`python -m benchmarks.paper cifar10` and `keras-ceb train --dataset cifar10`, on tiny generated
 CIFAR-shaped data prepared by tensorflow-datasets itself (no network)."""
 
 import contextlib
@@ -19,7 +19,8 @@ from keras_ceb.training import TrainConfig
 from keras_ceb.training import presets
 from keras_ceb.training import recipe
 from keras_ceb.datasets import locate
-from keras_ceb.reproduce import cifar10
+from benchmarks.paper import cifar10
+from benchmarks.paper import command
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -31,7 +32,7 @@ def _run(argv):
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            code = cli.main(argv)
+            code = command.main(argv)
         except SystemExit as e:
             code = e.code
     return code, stdout.getvalue(), stderr.getvalue()
@@ -105,10 +106,10 @@ def test_train_takes_the_paper_recipe_for_cifar10():
 
 
 def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
-    code, stdout, stderr = _run(["reproduce", "cifar10", "--data-dir", str(tmp_path / "none"),
+    code, stdout, stderr = _run(["cifar10", "--data-dir", str(tmp_path / "none"),
                                  "--out", str(tmp_path / "out")])
-    assert code == cli.EXIT_FAILURE
-    assert stderr.startswith("keras-ceb reproduce: error: Could not find CIFAR-10")
+    assert code == 1
+    assert stderr.startswith("python -m benchmarks.paper: error: Could not find CIFAR-10")
     assert "--data-dir" in stderr and "TFDS_DATA_DIR" in stderr
     assert not (tmp_path / "out").exists()  # failed before any training
 
@@ -117,7 +118,7 @@ def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
 def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
     out = tmp_path / "cifar10_cpu"
     code, stdout, stderr = _run([
-        "reproduce", "cifar10", "--preset", "cpu", "--data-dir", str(tfds_dir),
+        "cifar10", "--preset", "cpu", "--data-dir", str(tfds_dir),
         "--out", str(out), "--epochs", "1", "--attack-examples", "8",
         "--linf-epsilons", "0.03", "--l2-epsilons", "0.5"])
     assert code == 0, stderr

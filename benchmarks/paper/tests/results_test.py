@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from keras_ceb import evaluation
-from keras_ceb.reproduce import results
+from benchmarks.paper import results
 
 
 def test_fast_ece_equals_the_calibration_module():

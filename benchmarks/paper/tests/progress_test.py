@@ -2,8 +2,8 @@
 
 import io
 
-from keras_ceb.reproduce import presets
-from keras_ceb.reproduce import progress as progress_lib
+from benchmarks.paper import presets
+from benchmarks.paper import progress as progress_lib
 
 UNITS = [presets.Unit("train", presets.ModelSpec("determ"), 0),
          presets.Unit("evaluate", presets.ModelSpec("determ"), 0),

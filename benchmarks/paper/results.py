@@ -25,9 +25,9 @@ import math
 import numpy as np
 
 from keras_ceb import evaluation
-from keras_ceb.reproduce import measurements
-from keras_ceb.reproduce import statistics
-from keras_ceb.reproduce import storage
+from benchmarks.paper import measurements
+from benchmarks.paper import statistics
+from benchmarks.paper import storage
 
 OOD_SETS = ("uniform_noise", "mnist", "vertical_flip", measurements.CW_SET)  # Table 1's order
 OOD_SET_LABELS = {"uniform_noise": "U(0,1)", "mnist": "MNIST", "vertical_flip": "Vertical Flip",

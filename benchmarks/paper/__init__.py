@@ -1,20 +1,20 @@
-"""`keras-ceb reproduce`: one command that reproduces a section of the paper and writes its report.
+"""`python -m benchmarks.paper`: one command that reproduces a section of the paper and writes its report.
 
 One module per dataset (`DATASETS` maps the command's dataset name to it); each has `PRESETS`,
 `run(preset, seeds, out, ...)` and `describe_plan(preset, seeds)`. The shared machinery:
 `presets` (the plan), `runner` (training, evaluation and caching), `measurements`,
 `statistics` (intervals), `claims`, `results`, `report` and `figures`, `progress`.
 
-    keras-ceb reproduce fashion-mnist --preset cpu --seeds 1 --out runs/paper
+    python -m benchmarks.paper fashion-mnist --preset cpu --seeds 1 --out runs/paper
 """
 
 import importlib
 
-from keras_ceb.reproduce.errors import ReproduceError
+from benchmarks.paper.errors import ReproduceError
 
 # The dataset name of the command -> the module that reproduces it.
-DATASETS = {"fashion-mnist": "keras_ceb.reproduce.fashion_mnist",
-            "cifar10": "keras_ceb.reproduce.cifar10"}
+DATASETS = {"fashion-mnist": "benchmarks.paper.fashion_mnist",
+            "cifar10": "benchmarks.paper.cifar10"}
 
 
 def dataset_module(name):

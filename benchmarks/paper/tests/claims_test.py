@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from keras_ceb.reproduce import claims
-from keras_ceb.reproduce import results as results_lib
-from keras_ceb.reproduce.statistics import Estimate
+from benchmarks.paper import claims
+from benchmarks.paper import results as results_lib
+from benchmarks.paper.statistics import Estimate
 
 
 def est(value, half=None):

@@ -1,1 +1,0 @@
-"""Tests of `keras-ceb reproduce` and `keras_ceb.reproduce`."""
