@@ -6,7 +6,7 @@
 # that `make test` leaves out (the tests marked `long`, over about 8 s each on 2 cores, on each
 # backend); CI runs `make test`, then `make test-long`.
 # docs/guide/testing.md has the times.
-.PHONY: test test-long test-all test-tensorflow test-jax test-jax-core test-torch
+.PHONY: test test-long test-all test-tensorflow test-jax test-jax-core test-torch lint
 
 # The README's command 1 installs into .venv; use it when it is there.
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
@@ -64,3 +64,9 @@ test-jax-core:
 # Not part of `make test` (CI installs no PyTorch): the core on the PyTorch backend.
 test-torch:
 	KERAS_BACKEND=torch $(PYTEST) tests/ops tests/layers tests/scenarios_test.py
+
+# ruff's linter and its formatter's check (pyproject.toml's [tool.ruff]); CI runs it. `ruff
+# format .` and `ruff check --fix .` apply what they can.
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .

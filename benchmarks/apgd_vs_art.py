@@ -68,25 +68,57 @@ def main(argv=None):
     x, y = load(args.data_dir, "test", args.examples)
     model = build_model(x_train, y_train)
     classifier = TensorFlowV2Classifier(
-        model=model, nb_classes=10, input_shape=(28, 28, 1), clip_values=(0.0, 1.0),
-        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model=model,
+        nb_classes=10,
+        input_shape=(28, 28, 1),
+        clip_values=(0.0, 1.0),
+        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     art_apgd = AutoProjectedGradientDescent(
-        classifier, norm=np.inf, eps=args.eps, eps_step=2 * args.eps, max_iter=args.steps,
-        nb_random_init=1, batch_size=args.batch_size, loss_type="cross_entropy", verbose=False)
-    art_square = SquareAttack(classifier, norm=np.inf, eps=args.eps, max_iter=args.queries,
-                              nb_restarts=1, batch_size=args.batch_size, verbose=False)
+        classifier,
+        norm=np.inf,
+        eps=args.eps,
+        eps_step=2 * args.eps,
+        max_iter=args.steps,
+        nb_random_init=1,
+        batch_size=args.batch_size,
+        loss_type="cross_entropy",
+        verbose=False,
+    )
+    art_square = SquareAttack(
+        classifier,
+        norm=np.inf,
+        eps=args.eps,
+        max_iter=args.queries,
+        nb_restarts=1,
+        batch_size=args.batch_size,
+        verbose=False,
+    )
     rows = {
-        "apgd-ce": (lambda: apgd_attack(model, x, y, eps=args.eps, steps=args.steps, seed=0,
-                                        batch_size=args.batch_size),
-                    lambda: art_apgd.generate(x, y=y)),
-        "square": (lambda: square_attack(model, x, y, eps=args.eps, queries=args.queries,
-                                         seed=0, batch_size=args.batch_size),
-                   lambda: art_square.generate(x, y=y)),
+        "apgd-ce": (
+            lambda: apgd_attack(
+                model, x, y, eps=args.eps, steps=args.steps, seed=0, batch_size=args.batch_size
+            ),
+            lambda: art_apgd.generate(x, y=y),
+        ),
+        "square": (
+            lambda: square_attack(
+                model, x, y, eps=args.eps, queries=args.queries, seed=0, batch_size=args.batch_size
+            ),
+            lambda: art_square.generate(x, y=y),
+        ),
     }
-    result = {"examples": args.examples, "eps": args.eps, "steps": args.steps,
-              "queries": args.queries, "clean_accuracy": accuracy_under_attack(model, x, y)}
-    print(f"{args.examples} test images, L-inf eps {args.eps}, clean accuracy "
-          f"{result['clean_accuracy']:.3f}")
+    result = {
+        "examples": args.examples,
+        "eps": args.eps,
+        "steps": args.steps,
+        "queries": args.queries,
+        "clean_accuracy": accuracy_under_attack(model, x, y),
+    }
+    print(
+        f"{args.examples} test images, L-inf eps {args.eps}, clean accuracy "
+        f"{result['clean_accuracy']:.3f}"
+    )
     for name, (ours_fn, art_fn) in rows.items():
         ours, ours_s = timed(ours_fn, args.repeats)
         theirs, art_s = timed(art_fn, args.repeats)
@@ -98,10 +130,12 @@ def main(argv=None):
             "art_robust_accuracy": accuracy_under_attack(model, theirs, y),
         }
         result[name] = entry
-        print(f"{name}: ours {entry['ours_images_per_second']:.1f} images/s, ART "
-              f"{entry['art_images_per_second']:.1f} images/s, ratio ours/ART "
-              f"{entry['speedup']:.2f}; robust accuracy ours {entry['ours_robust_accuracy']:.3f}"
-              f", ART {entry['art_robust_accuracy']:.3f}")
+        print(
+            f"{name}: ours {entry['ours_images_per_second']:.1f} images/s, ART "
+            f"{entry['art_images_per_second']:.1f} images/s, ratio ours/ART "
+            f"{entry['speedup']:.2f}; robust accuracy ours {entry['ours_robust_accuracy']:.3f}"
+            f", ART {entry['art_robust_accuracy']:.3f}"
+        )
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return result

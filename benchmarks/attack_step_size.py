@@ -40,9 +40,11 @@ FEATURES = 28 * 28
 
 def capped(fraction):
     """`min(2.5 eps / steps, cap)`, cap = `fraction` of the [0, 1] range per feature."""
+
     def rule(eps, steps, norm):
-        cap = fraction * (1.0 if norm == "linf" else FEATURES ** 0.5)
+        cap = fraction * (1.0 if norm == "linf" else FEATURES**0.5)
         return min(2.5 * eps / steps, cap)
+
     return rule
 
 
@@ -78,11 +80,14 @@ def main():
 
     start = time.perf_counter()
     (x_train, y_train), (x_test, y_test) = keras_ceb.datasets.load_fashion_mnist(
-        data_dir=args.data_dir, download=False)
+        data_dir=args.data_dir, download=False
+    )
     x_train, y_train = x_train[: args.train_examples], y_train[: args.train_examples]
     x_test, y_test = x_test[: args.examples], y_test[: args.examples].astype("int64")
-    print(f"backend={keras.backend.backend()} train={len(x_train)} epochs={args.epochs} "
-          f"test={len(x_test)} steps={args.steps} target={TARGET} cpus={os.cpu_count()}")
+    print(
+        f"backend={keras.backend.backend()} train={len(x_train)} epochs={args.epochs} "
+        f"test={len(x_test)} steps={args.steps} target={TARGET} cpus={os.cpu_count()}"
+    )
 
     results = {}
     for objective in ("determ", "ceb"):
@@ -91,20 +96,38 @@ def main():
         # Only the counted examples are attacked: success among them is the paper's measure.
         counted = (clean == y_test) & (y_test != TARGET)
         x = x_test[counted]
-        print(f"{objective}: clean accuracy {np.mean(clean == y_test):.4f}, "
-              f"counted examples {len(x)}")
+        print(
+            f"{objective}: clean accuracy {np.mean(clean == y_test):.4f}, "
+            f"counted examples {len(x)}"
+        )
         done = {}  # rules that give the same step size run the same attack: run it once
         for norm, epsilons in EPSILONS.items():
             for rule, (step_size, random_start) in RULES.items():
                 for eps in epsilons:
                     step = step_size(eps, args.steps, norm)
-                    key = (norm, eps, random_start, float(
-                        pgd.default_step_size(eps, args.steps, norm, FEATURES) if step is None
-                        else step))
+                    key = (
+                        norm,
+                        eps,
+                        random_start,
+                        float(
+                            pgd.default_step_size(eps, args.steps, norm, FEATURES)
+                            if step is None
+                            else step
+                        ),
+                    )
                     if key not in done:
-                        x_adv = pgd_attack(model, x, TARGET, eps=eps, norm=norm,
-                                           steps=args.steps, step_size=step, targeted=True,
-                                           random_start=random_start, seed=0)
+                        x_adv = pgd_attack(
+                            model,
+                            x,
+                            TARGET,
+                            eps=eps,
+                            norm=norm,
+                            steps=args.steps,
+                            step_size=step,
+                            targeted=True,
+                            random_start=random_start,
+                            seed=0,
+                        )
                         done[key] = 100.0 * np.mean(predict_classes(model, x_adv) == TARGET)
                     results[objective, norm, rule, eps] = done[key]
 
@@ -112,16 +135,23 @@ def main():
     for norm, epsilons in EPSILONS.items():
         print()
         print(f"{norm}: targeted success (%) towards class {TARGET}, Determ / CEB")
-        print("| step size | " + " | ".join(f"eps {e:g}" for e in epsilons)
-              + " | monotone in eps |")
+        print(
+            "| step size | " + " | ".join(f"eps {e:g}" for e in epsilons) + " | monotone in eps |"
+        )
         print("|---|" + "---:|" * len(epsilons) + ":---:|")
         for rule in RULES:
             rows = {o: [results[o, norm, rule, e] for e in epsilons] for o in objectives}
-            cells = [" / ".join(f"{rows[o][i]:.1f}" for o in objectives)
-                     for i in range(len(epsilons))]
+            cells = [
+                " / ".join(f"{rows[o][i]:.1f}" for o in objectives) for i in range(len(epsilons))
+            ]
             monotone = [all(b >= a for a, b in zip(rows[o], rows[o][1:])) for o in objectives]
-            print(f"| {rule} | " + " | ".join(cells) + " | "
-                  + " / ".join("yes" if m else "**no**" for m in monotone) + " |")
+            print(
+                f"| {rule} | "
+                + " | ".join(cells)
+                + " | "
+                + " / ".join("yes" if m else "**no**" for m in monotone)
+                + " |"
+            )
     print(f"\nwall time {time.perf_counter() - start:.0f} s")
 
 

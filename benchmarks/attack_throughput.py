@@ -63,16 +63,18 @@ def build_model(x_train, y_train, downsample="maxpool"):
     def down():
         return [keras.layers.MaxPooling2D(2)] if downsample == "maxpool" else []
 
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, strides=stride, activation="relu"),
-        *down(),
-        keras.layers.Conv2D(64, 3, strides=stride, activation="relu"),
-        *down(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(32, 3, strides=stride, activation="relu"),
+            *down(),
+            keras.layers.Conv2D(64, 3, strides=stride, activation="relu"),
+            *down(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -104,8 +106,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--downsample", choices=("maxpool", "stride"), default="maxpool",
-                        help="max-pooling layers, or stride-2 convolutions instead")
+    parser.add_argument(
+        "--downsample",
+        choices=("maxpool", "stride"),
+        default="maxpool",
+        help="max-pooling layers, or stride-2 convolutions instead",
+    )
     args = parser.parse_args()
 
     if args.model:
@@ -145,9 +151,11 @@ def main():
 
     clean = predict(x)
     ours_pred, ref_pred = predict(x_ours), predict(x_ref)
-    print(f"backend={keras.backend.backend()} model={args.model or args.downsample} "
-          f"examples={len(x)} batch_size={args.batch_size} eps={args.eps} steps=7 "
-          f"cpus={os.cpu_count()}")
+    print(
+        f"backend={keras.backend.backend()} model={args.model or args.downsample} "
+        f"examples={len(x)} batch_size={args.batch_size} eps={args.eps} steps=7 "
+        f"cpus={os.cpu_count()}"
+    )
     print(f"clean accuracy                  {np.mean(clean == y):.4f}")
     print(f"accuracy under attack keras_ceb {np.mean(ours_pred == y):.4f}")
     print(f"accuracy under attack reference {np.mean(ref_pred == y):.4f}")

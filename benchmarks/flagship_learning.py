@@ -1,4 +1,5 @@
-"""How fast the flagship usage learns: `model.add(StochasticEncoder(4))`, `model.add(BackwardEncoder(10))`.
+"""How fast the flagship usage learns: `model.add(StochasticEncoder(4))`,
+`model.add(BackwardEncoder(10))`.
 
 Reproduce (TensorFlow backend, this 2-core CPU, about 3 minutes):
 
@@ -54,9 +55,12 @@ def build(variant, seed):
     """The model of `variant` (see the module docstring) and its `fit` callbacks and epochs."""
     keras.utils.set_random_seed(seed)
     wide = variant.startswith("wide_")
-    name = variant[len("wide_"):] if wide else variant
-    hidden = ([keras.layers.Dense(256, activation="relu") for _ in range(2)] if wide
-              else [keras.layers.Dense(64, activation="relu")])
+    name = variant[len("wide_") :] if wide else variant
+    hidden = (
+        [keras.layers.Dense(256, activation="relu") for _ in range(2)]
+        if wide
+        else [keras.layers.Dense(64, activation="relu")]
+    )
     layers = [keras.Input((FEATURES,)), *hidden]
     callbacks, epochs = [], EPOCHS
     if name == "plain":
@@ -69,14 +73,18 @@ def build(variant, seed):
         encoder = keras_ceb.StochasticEncoder(4, objective=objective, rho=rho, seed=seed)
         layers += [encoder, keras_ceb.BackwardEncoder(CLASSES)]
         if name.startswith("ceb_rho0_anneal"):
-            length = int(name[len("ceb_rho0_anneal"):])
-            callbacks.append(keras_ceb.callbacks.RhoScheduler(
-                keras_ceb.callbacks.linear_anneal(6.0, 0.0, length)))
+            length = int(name[len("ceb_rho0_anneal") :])
+            callbacks.append(
+                keras_ceb.callbacks.RhoScheduler(
+                    keras_ceb.callbacks.linear_anneal(6.0, 0.0, length)
+                )
+            )
         if name == "ceb_rho0_100_epochs":
             epochs = 100
     model = keras.Sequential(layers)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])  # The encoder logs i_xz_lower itself in training.
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )  # The encoder logs i_xz_lower itself in training.
     if name == "ceb_rho0_scale0.1":
         encoder = model.layers[-2]
         diagonal = _diagonal_params(encoder)
@@ -102,9 +110,21 @@ def _diagonal_params(encoder):
     return found
 
 
-VARIANTS = ("plain", "plain_4d", "determ", "ceb_rho0", "ceb_rho0_anneal5", "ceb_rho0_anneal15",
-            "ceb_rho0_100_epochs", "ceb_rho3", "ceb_rho6", "ceb_rho0_scale0.1",
-            "wide_plain", "wide_determ", "wide_ceb_rho0")
+VARIANTS = (
+    "plain",
+    "plain_4d",
+    "determ",
+    "ceb_rho0",
+    "ceb_rho0_anneal5",
+    "ceb_rho0_anneal15",
+    "ceb_rho0_100_epochs",
+    "ceb_rho3",
+    "ceb_rho6",
+    "ceb_rho0_scale0.1",
+    "wide_plain",
+    "wide_determ",
+    "wide_ceb_rho0",
+)
 
 
 def main():
@@ -120,15 +140,17 @@ def main():
         for seed in range(args.seeds):
             (x, y), (x_held, y_held) = linear_problem(seed)
             model, callbacks, epochs = build(variant, seed)
-            history = model.fit(x, y, epochs=epochs, batch_size=BATCH, callbacks=callbacks,
-                                verbose=0).history
+            history = model.fit(
+                x, y, epochs=epochs, batch_size=BATCH, callbacks=callbacks, verbose=0
+            ).history
             accuracies.append(float(model.evaluate(x_held, y_held, verbose=0)[1]))
             if "i_xz_lower" in history:  # The last epoch's minibatch bound on I(X;Z), nats.
                 information.append(float(history["i_xz_lower"][-1]))
-        results[variant] = {"held_out_accuracy": accuracies,
-                            "mean": float(np.mean(accuracies))}
-        line = (f"{variant:22s} mean {np.mean(accuracies):.3f}  per seed "
-                f"{', '.join(f'{a:.3f}' for a in accuracies)}")
+        results[variant] = {"held_out_accuracy": accuracies, "mean": float(np.mean(accuracies))}
+        line = (
+            f"{variant:22s} mean {np.mean(accuracies):.3f}  per seed "
+            f"{', '.join(f'{a:.3f}' for a in accuracies)}"
+        )
         if information:
             results[variant]["i_xz_lower_last_epoch"] = information
             line += f"  I(X;Z) bound {np.mean(information):.2f} nats"
@@ -137,8 +159,13 @@ def main():
     if plain is not None and "ceb_rho0" in results:
         print(f"flagship gap to plain: {plain - results['ceb_rho0']['mean']:.3f}")
     if args.out:
-        payload = {"backend": keras.backend.backend(), "keras": keras.__version__,
-                   "seeds": args.seeds, "wall_time_s": time.time() - start, "results": results}
+        payload = {
+            "backend": keras.backend.backend(),
+            "keras": keras.__version__,
+            "seeds": args.seeds,
+            "wall_time_s": time.time() - start,
+            "results": results,
+        }
         with open(args.out, "w") as f:
             json.dump(payload, f, indent=2)
 

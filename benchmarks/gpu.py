@@ -45,10 +45,24 @@ import sys
 import time
 
 OBJECTIVES = ("determ", "ceb", "vib")
-FULL = {"depth": 28, "width": 10, "batch_sizes": [128, 1024], "steps": 20, "warmup": 3,
-        "pgd_examples": 1024, "pgd_steps": 7}
-TINY = {"depth": 10, "width": 1, "batch_sizes": [8, 16], "steps": 3, "warmup": 1,
-        "pgd_examples": 16, "pgd_steps": 2}
+FULL = {
+    "depth": 28,
+    "width": 10,
+    "batch_sizes": [128, 1024],
+    "steps": 20,
+    "warmup": 3,
+    "pgd_examples": 1024,
+    "pgd_steps": 7,
+}
+TINY = {
+    "depth": 10,
+    "width": 1,
+    "batch_sizes": [8, 16],
+    "steps": 3,
+    "warmup": 1,
+    "pgd_examples": 16,
+    "pgd_steps": 2,
+}
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -82,8 +96,10 @@ def _peak_memory(backend):
         import tensorflow as tf
 
         if tf.config.list_physical_devices("GPU"):
-            return {"peak_bytes": int(tf.config.experimental.get_memory_info("GPU:0")["peak"]),
-                    "kind": "device"}
+            return {
+                "peak_bytes": int(tf.config.experimental.get_memory_info("GPU:0")["peak"]),
+                "kind": "device",
+            }
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_bytes": int(rss_kib) * 1024, "kind": "host_rss"}
 
@@ -92,8 +108,12 @@ def _model(objective, settings):
     from keras_ceb import models
 
     model = models.build_classifier(
-        objective, input_shape=(32, 32, 3), num_classes=10, backbone="wide_resnet",
-        backbone_kwargs={"depth": settings["depth"], "width": settings["width"]}, seed=0,
+        objective,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        backbone="wide_resnet",
+        backbone_kwargs={"depth": settings["depth"], "width": settings["width"]},
+        seed=0,
     )
     return models.compile_classifier(model, learning_rate=1e-4)
 
@@ -119,14 +139,25 @@ def _train_step_time(objective, batch_size, settings):
             float(logs["loss"])  # Waits for the step.
             times.append(time.perf_counter())
 
-    model.fit(data, epochs=1, steps_per_epoch=settings["warmup"] + settings["steps"],
-              callbacks=[Timer()], verbose=0, shuffle=False)
+    model.fit(
+        data,
+        epochs=1,
+        steps_per_epoch=settings["warmup"] + settings["steps"],
+        callbacks=[Timer()],
+        verbose=0,
+        shuffle=False,
+    )
     steps = [b - a for a, b in zip(times, times[1:])]
-    timed = steps[settings["warmup"]:]
+    timed = steps[settings["warmup"] :]
     median = statistics.median(timed)
-    return {"objective": objective, "batch_size": batch_size,
-            "first_step_s": steps[0], "median_step_s": median,
-            "images_per_s": batch_size / median, "steps_timed": len(timed)}
+    return {
+        "objective": objective,
+        "batch_size": batch_size,
+        "first_step_s": steps[0],
+        "median_step_s": median,
+        "images_per_s": batch_size / median,
+        "steps_timed": len(timed),
+    }
 
 
 def _pgd_throughput(settings):
@@ -147,9 +178,15 @@ def _pgd_throughput(settings):
     start = time.perf_counter()
     pgd_attack(model, x, y, **kwargs)
     elapsed = time.perf_counter() - start
-    return {"objective": "ceb", "pgd_steps": settings["pgd_steps"], "examples": n,
-            "batch_size": batch, "first_call_s": first, "seconds": elapsed,
-            "examples_per_s": n / elapsed}
+    return {
+        "objective": "ceb",
+        "pgd_steps": settings["pgd_steps"],
+        "examples": n,
+        "batch_size": batch,
+        "first_call_s": first,
+        "seconds": elapsed,
+        "examples_per_s": n / elapsed,
+    }
 
 
 def worker(backend, measurements, settings):
@@ -165,8 +202,9 @@ def worker(backend, measurements, settings):
             result = _train_step_time(measurement[1], measurement[2], settings)
         else:
             result = _pgd_throughput(settings)
-        result.update(kind=measurement[0], wall_s=time.perf_counter() - start,
-                      memory=_peak_memory(backend))
+        result.update(
+            kind=measurement[0], wall_s=time.perf_counter() - start, memory=_peak_memory(backend)
+        )
         print(json.dumps({"result": result}), flush=True)
 
 
@@ -181,18 +219,34 @@ def _plan(settings):
 
 def _run_worker(backend, measurements, settings, timeout):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [
-        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    command = [sys.executable, __file__, "--worker", backend, "--measurements",
-               json.dumps(measurements), "--settings", json.dumps(settings)]
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        backend,
+        "--measurements",
+        json.dumps(measurements),
+        "--settings",
+        json.dumps(settings),
+    ]
     try:
-        completed = subprocess.run(command, env=env, capture_output=True, text=True,
-                                   timeout=max(timeout, 1))
-        stdout, error = completed.stdout, None if completed.returncode == 0 else (
-            completed.stderr.strip().splitlines() or ["failed"])[-1]
+        completed = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=max(timeout, 1)
+        )
+        stdout, error = (
+            completed.stdout,
+            None
+            if completed.returncode == 0
+            else (completed.stderr.strip().splitlines() or ["failed"])[-1],
+        )
     except subprocess.TimeoutExpired as e:
-        stdout, error = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (
-            e.stdout or ""), f"timed out after {timeout:.0f} s"
+        stdout, error = (
+            (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""),
+            f"timed out after {timeout:.0f} s",
+        )
     device, results = None, []
     for line in stdout.splitlines():
         if line.startswith("{"):
@@ -205,8 +259,11 @@ def _run_worker(backend, measurements, settings, timeout):
 
 def _ratios(results):
     ratios = {}
-    steps = {(r["objective"], r["batch_size"]): r["median_step_s"]
-             for r in results if r["kind"] == "train"}
+    steps = {
+        (r["objective"], r["batch_size"]): r["median_step_s"]
+        for r in results
+        if r["kind"] == "train"
+    }
     for (objective, batch), seconds in steps.items():
         if objective != "determ" and ("determ", batch) in steps:
             ratios[f"{objective}/determ@{batch}"] = seconds / steps[("determ", batch)]
@@ -217,19 +274,25 @@ def _format(report):
     lines = []
     for backend, entry in report["backends"].items():
         device = entry.get("device") or {}
-        lines.append(f"{backend} on {device.get('name', '?')} ({report['settings']['model']}, "
-                     f"{report['settings']['dtype_policy']})")
+        lines.append(
+            f"{backend} on {device.get('name', '?')} ({report['settings']['model']}, "
+            f"{report['settings']['dtype_policy']})"
+        )
         lines.append(f"  {'measurement':<22}{'step ms':>10}{'images/s':>11}{'peak MiB':>11}")
         for r in entry["results"]:
             memory = r["memory"]["peak_bytes"] / 2**20
             mark = "" if r["memory"]["kind"] == "device" else " (host RSS)"
             if r["kind"] == "train":
-                lines.append(f"  {r['objective'] + ' @' + str(r['batch_size']):<22}"
-                             f"{1000 * r['median_step_s']:>10.1f}{r['images_per_s']:>11.1f}"
-                             f"{memory:>11.0f}{mark}")
+                lines.append(
+                    f"  {r['objective'] + ' @' + str(r['batch_size']):<22}"
+                    f"{1000 * r['median_step_s']:>10.1f}{r['images_per_s']:>11.1f}"
+                    f"{memory:>11.0f}{mark}"
+                )
             else:
-                lines.append(f"  {'PGD ' + str(r['pgd_steps']) + ' steps (ex/s)':<22}{'':>10}"
-                             f"{r['examples_per_s']:>11.1f}{memory:>11.0f}{mark}")
+                lines.append(
+                    f"  {'PGD ' + str(r['pgd_steps']) + ' steps (ex/s)':<22}{'':>10}"
+                    f"{r['examples_per_s']:>11.1f}{memory:>11.0f}{mark}"
+                )
         for name, value in entry["ratios"].items():
             lines.append(f"  step-time ratio {name}: {value:.3f}")
         for item in entry["skipped"]:
@@ -241,15 +304,20 @@ def _format(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="WRN-10-1, tiny batches, CPU check")
-    parser.add_argument("--backends", nargs="+", default=None,
-                        help="default: jax, then tensorflow where installed")
+    parser.add_argument(
+        "--backends", nargs="+", default=None, help="default: jax, then tensorflow where installed"
+    )
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--pgd-examples", type=int, default=None)
     parser.add_argument("--dtype-policy", default="float32")
-    parser.add_argument("--time-budget", type=float, default=420.0,
-                        help="seconds after which no new measurement starts (default 420)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=420.0,
+        help="seconds after which no new measurement starts (default 420)",
+    )
     parser.add_argument("--out", type=pathlib.Path, default=None, help="JSON results file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--measurements", default=None, help=argparse.SUPPRESS)
@@ -266,7 +334,8 @@ def main(argv=None):
     settings["dtype_policy"] = args.dtype_policy
     settings["model"] = f"WRN-{settings['depth']}-{settings['width']}"
     backends = args.backends or ["jax"] + (
-        ["tensorflow"] if importlib.util.find_spec("tensorflow") else [])
+        ["tensorflow"] if importlib.util.find_spec("tensorflow") else []
+    )
     start = time.perf_counter()
     report = {"settings": settings, "backends": {}}
     for backend in backends:

@@ -50,8 +50,9 @@ def main(argv=None):
     x_mnist, _ = datasets.load_mnist_test(download=False)
     start_rho = rho if objective == "determ" else rho + 3
     model = models.build_classifier(objective, head=head, rho=start_rho, seed=0)
-    models.compile_classifier(model, learning_rate=1e-3,
-                              decay_steps=int(np.ceil(len(x) / 128)) * args.epochs)
+    models.compile_classifier(
+        model, learning_rate=1e-3, decay_steps=int(np.ceil(len(x) / 128)) * args.epochs
+    )
     fit_callbacks = []
     if objective != "determ":
         schedule = callbacks.linear_anneal(rho + 3, rho, min(5, args.epochs - 1))
@@ -70,8 +71,9 @@ def main(argv=None):
     result["targeted_success"] = {}
     for norm, radii in (("linf", (0.03, 0.1, 0.2, 0.3)), ("l2", (1.0, 2.0, 3.0))):
         for eps in radii:
-            x_adv = attacks.pgd_attack(classifier, x_eval, target, eps=eps, norm=norm, steps=7,
-                                       targeted=True, seed=0)
+            x_adv = attacks.pgd_attack(
+                classifier, x_eval, target, eps=eps, norm=norm, steps=7, targeted=True, seed=0
+            )
             rate, _ = attacks.targeted_success_rate(classifier, x_eval, x_adv, y_eval, target)
             result["targeted_success"][f"{norm}_{eps:g}"] = float(rate)
     (out / "result.json").write_text(json.dumps(result, indent=1))

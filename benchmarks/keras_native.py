@@ -64,16 +64,19 @@ def build(backbone, head):
         model.add(keras_ceb.StochasticEncoder(4, rho=rho, marginal=240, objective=objective))
         model.add(keras_ceb.BackwardEncoder(10))
         metrics = ["accuracy", *keras_ceb.metrics.information_metrics(objective=objective)]
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=metrics)
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics
+    )
     return model
 
 
 def scores(model, x):
     """Per-example OoD scores, each oriented so that higher means in-distribution."""
     logits = model.predict(x, batch_size=512, verbose=0).astype("float64")
-    out = {"energy": keras_ceb.evaluation.energy_score(logits),
-           "entropy": -keras_ceb.evaluation.entropy_score(logits)}
+    out = {
+        "energy": keras_ceb.evaluation.energy_score(logits),
+        "entropy": -keras_ceb.evaluation.entropy_score(logits),
+    }
     encoder = model.layers[-2]
     if isinstance(encoder, keras_ceb.StochasticEncoder) and encoder.has_rate:
         out["rate"] = -keras_ceb.evaluation.rate_scores(model, x, batch_size=512)
@@ -93,18 +96,33 @@ class EpochRecord(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logits = self.model.predict(self.x_test, batch_size=512, verbose=0)
-        row = {"epoch": epoch + 1, "test_accuracy": float(np.mean(logits.argmax(-1) == self.y_test)),
-               "train_logs": {k: float(v) for k, v in (logs or {}).items()}}
+        row = {
+            "epoch": epoch + 1,
+            "test_accuracy": float(np.mean(logits.argmax(-1) == self.y_test)),
+            "train_logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
         in_scores = scores(self.model, self.x_test)
         for name, x in self.ood_sets.items():
             out_scores = scores(self.model, x)
             row[f"auroc_{name}"] = {
-                score: float(ood_metrics(in_scores[score], out_scores[score],
-                                         higher_is_in_distribution=True)["auroc"])
-                for score in in_scores}
+                score: float(
+                    ood_metrics(
+                        in_scores[score], out_scores[score], higher_is_in_distribution=True
+                    )["auroc"]
+                )
+                for score in in_scores
+            }
         self.rows.append(row)
-        print(json.dumps({"epoch": row["epoch"], "test_accuracy": row["test_accuracy"],
-                          "auroc_mnist": row["auroc_mnist"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "epoch": row["epoch"],
+                    "test_accuracy": row["test_accuracy"],
+                    "auroc_mnist": row["auroc_mnist"],
+                }
+            ),
+            flush=True,
+        )
 
 
 def run_piece(backbone, head, seed, data, out):
@@ -117,9 +135,15 @@ def run_piece(backbone, head, seed, data, out):
     record = EpochRecord(x_test, y_test, ood_sets)
     start = time.time()
     model.fit(x_train, y_train, epochs=EPOCHS, verbose=0, callbacks=[record])
-    result = {"backbone": backbone, "head": head, "seed": seed, "epochs": record.rows,
-              "seconds": time.time() - start, "backend": keras.backend.backend(),
-              "keras_ceb": keras_ceb.__version__}
+    result = {
+        "backbone": backbone,
+        "head": head,
+        "seed": seed,
+        "epochs": record.rows,
+        "seconds": time.time() - start,
+        "backend": keras.backend.backend(),
+        "keras_ceb": keras_ceb.__version__,
+    }
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(result, indent=1))
     os.replace(temporary, path)
@@ -140,12 +164,16 @@ def _row(label, values, fmt):
 def summary(out):
     """The Markdown tables of the pieces in `out`: accuracy, then AUROC per OoD set."""
     pieces = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
-    header = ["| | " + " | ".join(f"epoch {e}" for e in range(1, EPOCHS + 1)) + " |",
-              "|---|" + "---:|" * EPOCHS]
+    header = [
+        "| | " + " | ".join(f"epoch {e}" for e in range(1, EPOCHS + 1)) + " |",
+        "|---|" + "---:|" * EPOCHS,
+    ]
     lines = []
     for backbone in BACKBONES:
-        runs = {head: [p for p in pieces if p["backbone"] == backbone and p["head"] == head]
-                for head in HEADS}
+        runs = {
+            head: [p for p in pieces if p["backbone"] == backbone and p["head"] == head]
+            for head in HEADS
+        }
         if not any(runs.values()):
             continue
         lines += ["", f"**{backbone}**: test accuracy (%), mean over seeds (n)", ""] + header
@@ -159,15 +187,19 @@ def summary(out):
                 for score in ("rate", "log_e", "marginal", "energy", "entropy"):
                     found = [r for r in runs[head] if score in r["epochs"][0][f"auroc_{ood}"]]
                     if found and (head == "ceb" or score == "rate"):
-                        values = np.mean([[e[f"auroc_{ood}"][score] for e in r["epochs"]]
-                                          for r in found], axis=0)
+                        values = np.mean(
+                            [[e[f"auroc_{ood}"][score] for e in r["epochs"]] for r in found],
+                            axis=0,
+                        )
                         lines.append(_row(f"{head}: {score} ({len(found)})", values, "{:.2f}"))
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("benchmarks/keras_native"))
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("benchmarks/keras_native")
+    )
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--heads", default=",".join(HEADS))
     parser.add_argument("--seeds", default="0,1,2")

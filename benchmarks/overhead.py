@@ -74,8 +74,9 @@ def step_times(data_dir, rounds, steps, batch_size):
     for _ in range(rounds):
         for name, model in models.items():
             timer = StepTimer()
-            model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False,
-                      callbacks=[timer])
+            model.fit(
+                x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[timer]
+            )
             times[name].extend(timer.step_seconds())
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -104,7 +105,8 @@ def mixture_benchmark(repeats, tfp_python):
     logits = rng.normal(size=k).astype("float32")
     loc = rng.normal(size=(k, d)).astype("float32")
     tril = np.tril(rng.normal(size=(k, d, d)) * 0.3, -1) + np.einsum(
-        "ki,ij->kij", np.exp(rng.uniform(-1, 1, size=(k, d))), np.eye(d))
+        "ki,ij->kij", np.exp(rng.uniform(-1, 1, size=(k, d))), np.eye(d)
+    )
     tril = tril.astype("float32")
 
     def timed(fn):
@@ -119,14 +121,20 @@ def mixture_benchmark(repeats, tfp_python):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        compiled = tf.function(lambda z: mixture.mixture_log_prob(z, logits, gaussian.Gaussian(loc, tril)))
+        compiled = tf.function(
+            lambda z: mixture.mixture_log_prob(z, logits, gaussian.Gaussian(loc, tril))
+        )
         ours = lambda: compiled(x).numpy()  # noqa: E731
     else:
-        ours = lambda: np.asarray(mixture.mixture_log_prob(x, logits, gaussian.Gaussian(loc, tril)))  # noqa: E731
+
+        def ours():
+            return np.asarray(mixture.mixture_log_prob(x, logits, gaussian.Gaussian(loc, tril)))  # noqa: E731
 
     def reference():
-        comps = np.stack([stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x)
-                          for j in range(k)], axis=-1)
+        comps = np.stack(
+            [stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x) for j in range(k)],
+            axis=-1,
+        )
         return special.logsumexp(comps + logits - special.logsumexp(logits), axis=-1)
 
     result = {
@@ -137,14 +145,19 @@ def mixture_benchmark(repeats, tfp_python):
     if tfp_python:
         path = "/tmp/keras_ceb_mixture_benchmark.npz"
         np.savez(path, x=x, logits=logits, loc=loc, tril=tril)
-        proc = subprocess.run([tfp_python, "-c", TFP_SCRIPT, path, str(repeats)],
-                              capture_output=True, text=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        proc = subprocess.run(
+            [tfp_python, "-c", TFP_SCRIPT, path, str(repeats)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         if proc.returncode == 0:
             tfp_result = json.loads(proc.stdout.strip().splitlines()[-1])
             result["tfp_seconds"] = tfp_result["seconds"]
             result["tfp_version"] = tfp_result["version"]
-            result["max_abs_diff_vs_tfp"] = float(np.max(np.abs(ours() - np.array(tfp_result["values"]))))
+            result["max_abs_diff_vs_tfp"] = float(
+                np.max(np.abs(ours() - np.array(tfp_result["values"])))
+            )
         else:
             result["tfp_error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
     return result
@@ -157,8 +170,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--tfp-python", default=None,
-                        help="Python interpreter with tensorflow-probability installed.")
+    parser.add_argument(
+        "--tfp-python",
+        default=None,
+        help="Python interpreter with tensorflow-probability installed.",
+    )
     parser.add_argument("--json", default=None, help="Also write the results to this file.")
     args = parser.parse_args(argv)
 

@@ -10,7 +10,8 @@ two backbones: the default `small_convnet`, and a light one (Flatten + Dense(64)
 bottleneck's own cost is not hidden by the convolutions. Rounds are interleaved (CEB, Determ,
 CEB, ...) so that drift in the machine's speed hits both alike; each time is the minimum over
 the rounds (the run least disturbed by other load on a shared machine; the medians are
-recorded too), and the ratio CEB / Determ comes from one run. `predict` should pay only for what inference needs: the mean
+recorded too), and the ratio CEB / Determ comes from one run. `predict` should pay only for
+what inference needs: the mean
 of e(z|x) and the class densities, not the I(X;Z) bound (B x B) or the marginal. The same
 holds for attacks, which call the model at inference: the script also times 7-step L-inf PGD
 (`keras_ceb.attacks.pgd_attack`, eps 0.1, batch 256) on 1024 images of each model, in
@@ -33,21 +34,29 @@ from keras_ceb.models import compile_classifier
 
 
 def light_backbone():
-    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                             keras.layers.Dense(64, activation="relu")], name="backbone")
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+        ],
+        name="backbone",
+    )
 
 
 def predict_seconds(models, x, batch_size, rounds):
     for model in models.values():
-        model.predict(x[:batch_size * 2], batch_size=batch_size, verbose=0)  # Trace, warm up.
+        model.predict(x[: batch_size * 2], batch_size=batch_size, verbose=0)  # Trace, warm up.
     times = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
             start = time.perf_counter()
             model.predict(x, batch_size=batch_size, verbose=0)
             times[name].append(time.perf_counter() - start)
-    return ({name: min(values) for name, values in times.items()},
-            {name: statistics.median(values) for name, values in times.items()})
+    return (
+        {name: min(values) for name, values in times.items()},
+        {name: statistics.median(values) for name, values in times.items()},
+    )
 
 
 def attack_throughput(models, x, rounds):
@@ -55,14 +64,16 @@ def attack_throughput(models, x, rounds):
 
     labels = np.zeros(len(x), "int32")
     for model in models.values():
-        attacks.pgd_attack(model, x[:256], labels[:256], eps=0.1, norm="linf", steps=7, seed=0,
-                           batch_size=256)  # Trace, warm up.
+        attacks.pgd_attack(
+            model, x[:256], labels[:256], eps=0.1, norm="linf", steps=7, seed=0, batch_size=256
+        )  # Trace, warm up.
     times = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
             start = time.perf_counter()
-            attacks.pgd_attack(model, x, labels, eps=0.1, norm="linf", steps=7, seed=0,
-                               batch_size=256)
+            attacks.pgd_attack(
+                model, x, labels, eps=0.1, norm="linf", steps=7, seed=0, batch_size=256
+            )
             times[name].append(time.perf_counter() - start)
     return {name: len(x) / min(values) for name, values in times.items()}
 
@@ -81,16 +92,21 @@ def main(argv=None):
         for objective in ("ceb", "determ"):
             keras.utils.set_random_seed(0)
             backbone = light_backbone() if backbone_name == "light" else "small_convnet"
-            models[objective] = compile_classifier(build_classifier(objective, backbone=backbone,
-                                                                    seed=0))
+            models[objective] = compile_classifier(
+                build_classifier(objective, backbone=backbone, seed=0)
+            )
         for batch_size in (256, 1024):
             seconds, medians = predict_seconds(models, x, batch_size, args.rounds)
-            results["rows"].append({
-                "backbone": backbone_name, "batch_size": batch_size,
-                "ceb_seconds": seconds["ceb"], "determ_seconds": seconds["determ"],
-                "ratio_ceb_over_determ": seconds["ceb"] / seconds["determ"],
-                "median_ratio_ceb_over_determ": medians["ceb"] / medians["determ"],
-            })
+            results["rows"].append(
+                {
+                    "backbone": backbone_name,
+                    "batch_size": batch_size,
+                    "ceb_seconds": seconds["ceb"],
+                    "determ_seconds": seconds["determ"],
+                    "ratio_ceb_over_determ": seconds["ceb"] / seconds["determ"],
+                    "median_ratio_ceb_over_determ": medians["ceb"] / medians["determ"],
+                }
+            )
         if backbone_name == "small_convnet":
             rate = attack_throughput(models, x[:1024], max(args.rounds // 2, 1))
             results["pgd_linf_7_steps"] = {

@@ -72,9 +72,21 @@ def random_start(x, eps, norm, seed, clip_min=0.0, clip_max=1.0):
     return np.clip(x.astype("float64") + noise, clip_min, clip_max).astype("float32")
 
 
-def reference_pgd(forward, x, y, *, eps, norm="linf", steps=7, step_size=None,
-                  targeted=False, random_start_seed=None, clip_min=0.0, clip_max=1.0,
-                  batch_size=256):
+def reference_pgd(
+    forward,
+    x,
+    y,
+    *,
+    eps,
+    norm="linf",
+    steps=7,
+    step_size=None,
+    targeted=False,
+    random_start_seed=None,
+    clip_min=0.0,
+    clip_max=1.0,
+    batch_size=256,
+):
     """PGD (Madry et al., 2018) one eager step at a time.
 
     Args:
@@ -95,8 +107,11 @@ def reference_pgd(forward, x, y, *, eps, norm="linf", steps=7, step_size=None,
         step_size = min(2.5 * eps / steps, cap)
     sign = -1.0 if targeted else 1.0
     x = np.asarray(x, "float32")
-    start = x if random_start_seed is None else random_start(
-        x, eps, norm, random_start_seed, clip_min, clip_max)
+    start = (
+        x
+        if random_start_seed is None
+        else random_start(x, eps, norm, random_start_seed, clip_min, clip_max)
+    )
     out = []
     for i in range(0, len(x), batch_size):
         x0 = tf.constant(x[i : i + batch_size])
@@ -105,8 +120,9 @@ def reference_pgd(forward, x, y, *, eps, norm="linf", steps=7, step_size=None,
         for _ in range(steps):
             with tf.GradientTape() as tape:
                 tape.watch(x_adv)
-                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels, forward(x_adv)))
+                loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels, forward(x_adv))
+                )
             grad = tape.gradient(loss, x_adv)
             if norm == "linf":
                 x_adv = x_adv + sign * step_size * tf.sign(grad)

@@ -1,4 +1,5 @@
-"""keras_ceb: the Conditional Entropy Bottleneck and the Variational Information Bottleneck for Keras 3.
+"""keras_ceb: the Conditional Entropy Bottleneck and the Variational Information Bottleneck,
+for Keras 3.
 
 Importing `keras_ceb` is cheap: its submodules and public names load on first use
 (`keras_ceb.StochasticEncoder`, `keras_ceb.callbacks`, ...), so that `keras-ceb --help`

@@ -1,4 +1,5 @@
-"""Command-line argument types: each parses one option's text or raises `argparse.ArgumentTypeError`.
+"""Command-line argument types: each parses one option's text or raises
+`argparse.ArgumentTypeError`.
 
 argparse reports the error as one line (`keras-ceb train: error: argument --epochs: expected a
 positive integer, got '0'`). The same types parse `keras-ceb train`'s options (derived from
@@ -47,8 +48,7 @@ def _float32(text, alternatives=""):
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number{alternatives}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number{alternatives}, got {text!r}")
     if abs(value) > validation.FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
             f"expected a number of magnitude at most {validation.FLOAT32_MAX:.4g} "
@@ -126,5 +126,6 @@ def rho_list(text):
             values.append(finite_float(part.strip()))
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
-                f"expected finite numbers separated by commas, got {text!r}") from None
+                f"expected finite numbers separated by commas, got {text!r}"
+            ) from None
     return sorted(set(values))

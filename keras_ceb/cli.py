@@ -90,8 +90,15 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
 # and running the parser imports no Keras: `keras-ceb --help` answers at once.
 DATASET_NAMES = arguments.DATASET_NAMES  # datasets.DATASET_NAMES
 HEADS = config_lib.HEADS  # keras_ceb.models.HEADS
-ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2", "apgd-ce", "apgd-t", "square",
-           "autoattack")  # keras_ceb.evaluation.report.ATTACKS
+ATTACKS = (
+    "pgd-linf",
+    "pgd-l2",
+    "cw-l2",
+    "apgd-ce",
+    "apgd-t",
+    "square",
+    "autoattack",
+)  # keras_ceb.evaluation.report.ATTACKS
 # The one-line help of each command, shown by `keras-ceb --help`.
 COMMAND_HELP = {
     "train": "train a classifier and write model, history, metrics and plots",
@@ -182,7 +189,8 @@ def _add_config_option(parser, field):
 def _add_train_parser(commands):
     """`train`: one option per `TrainConfig` field, in the config's order."""
     train = commands.add_parser(
-        "train", help=COMMAND_HELP["train"],
+        "train",
+        help=COMMAND_HELP["train"],
         description="Train a CEB, VIB or Determ classifier (small convnet -> 4-d Gaussian "
         "encoder -> head), then evaluate it on the test set. Writes model.keras, history.json, "
         "metrics.json, training_curves.png and information_plane.png into --out, each "
@@ -198,8 +206,9 @@ def train_config(args):
     """The `TrainConfig` of parsed `train` arguments."""
     names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
     try:
-        return config_lib.TrainConfig(**{key: value for key, value in vars(args).items()
-                                         if key in names})
+        return config_lib.TrainConfig(
+            **{key: value for key, value in vars(args).items() if key in names}
+        )
     except ValueError as error:  # A rule across fields: said in the options' words.
         raise CLIError(_in_flags(str(error), names)) from None
 
@@ -213,8 +222,14 @@ def _in_flags(message, names):
 
 
 def _add_verbose_argument(parser):
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2, 3), default=console.PROGRESS,
-                        metavar="0|1|2|3", help=f"{console.VERBOSE_HELP} (default: 1)")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2, 3),
+        default=console.PROGRESS,
+        metavar="0|1|2|3",
+        help=f"{console.VERBOSE_HELP} (default: 1)",
+    )
 
 
 TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
@@ -227,7 +242,8 @@ OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
 
 def _add_tune_parser(commands):
     tune = commands.add_parser(
-        "tune", help=COMMAND_HELP["tune"],
+        "tune",
+        help=COMMAND_HELP["tune"],
         description="Search rho with keras-tuner (grid, random or Bayesian). Each trial "
         "trains the `train` command's classifier at one rho on the training set less a "
         "held-out part, then scores it on that held-out part: validation accuracy; the "
@@ -240,152 +256,331 @@ def _add_tune_parser(commands):
         "search.",
     )
     search = tune.add_argument_group("the search")
-    search.add_argument("--search", choices=TUNE_SEARCHES, default="grid",
-                        help="grid over --rho-values, or random / Bayesian over [--rho-min, "
-                        "--rho-max] (default: grid)")
-    search.add_argument("--tune-objective", choices=TUNE_OBJECTIVES, default="combined",
-                        help="what the search optimizes (default: combined)")
-    search.add_argument("--rho-values", type=arguments.rho_list, metavar="LIST", default=None,
-                        help=f"comma-separated rho values of the grid (default: "
-                        f"{DEFAULT_TUNE_RHOS})")
-    search.add_argument("--rho-min", type=arguments.finite_float, metavar="RHO", default=-1.0,
-                        help="lower end of a random or Bayesian search (default: -1)")
-    search.add_argument("--rho-max", type=arguments.finite_float, metavar="RHO", default=5.0,
-                        help="upper end of a random or Bayesian search (default: 5)")
-    search.add_argument("--max-trials", type=arguments.positive_int, metavar="N", default=None,
-                        help="trials of a random or Bayesian search (default: 8; a grid "
-                        "tries every value)")
-    search.add_argument("--validation-examples", type=arguments.positive_int, metavar="N",
-                        default=DEFAULT_VALIDATION_EXAMPLES,
-                        help="the last N training examples are held out to score the trials "
-                        f"(default: {DEFAULT_VALIDATION_EXAMPLES})")
-    search.add_argument("--ood-set", choices=OOD_SETS, default=None,
-                        help="held-out OoD set of --tune-objective ood_auroc and combined, "
-                        "as many images as --validation-examples (default: mnist for "
-                        "fashion_mnist, else vertical_flip)")
+    search.add_argument(
+        "--search",
+        choices=TUNE_SEARCHES,
+        default="grid",
+        help="grid over --rho-values, or random / Bayesian over [--rho-min, "
+        "--rho-max] (default: grid)",
+    )
+    search.add_argument(
+        "--tune-objective",
+        choices=TUNE_OBJECTIVES,
+        default="combined",
+        help="what the search optimizes (default: combined)",
+    )
+    search.add_argument(
+        "--rho-values",
+        type=arguments.rho_list,
+        metavar="LIST",
+        default=None,
+        help=f"comma-separated rho values of the grid (default: {DEFAULT_TUNE_RHOS})",
+    )
+    search.add_argument(
+        "--rho-min",
+        type=arguments.finite_float,
+        metavar="RHO",
+        default=-1.0,
+        help="lower end of a random or Bayesian search (default: -1)",
+    )
+    search.add_argument(
+        "--rho-max",
+        type=arguments.finite_float,
+        metavar="RHO",
+        default=5.0,
+        help="upper end of a random or Bayesian search (default: 5)",
+    )
+    search.add_argument(
+        "--max-trials",
+        type=arguments.positive_int,
+        metavar="N",
+        default=None,
+        help="trials of a random or Bayesian search (default: 8; a grid tries every value)",
+    )
+    search.add_argument(
+        "--validation-examples",
+        type=arguments.positive_int,
+        metavar="N",
+        default=DEFAULT_VALIDATION_EXAMPLES,
+        help="the last N training examples are held out to score the trials "
+        f"(default: {DEFAULT_VALIDATION_EXAMPLES})",
+    )
+    search.add_argument(
+        "--ood-set",
+        choices=OOD_SETS,
+        default=None,
+        help="held-out OoD set of --tune-objective ood_auroc and combined, "
+        "as many images as --validation-examples (default: mnist for "
+        "fashion_mnist, else vertical_flip)",
+    )
     model = tune.add_argument_group("each trial (as in `train`)")
-    model.add_argument("--objective", choices=("ceb", "vib"), default="ceb",
-                       help="training objective (default: ceb)")
-    model.add_argument("--epochs",
-                       type=arguments.positive_int, metavar="N", default=DEFAULT_TUNE_EPOCHS,
-                       help=f"training epochs per trial (default: {DEFAULT_TUNE_EPOCHS})")
     model.add_argument(
-        "--rho-anneal", type=arguments.anneal_offset, default=RHO_ANNEAL_AUTO_OFFSET,
+        "--objective",
+        choices=("ceb", "vib"),
+        default="ceb",
+        help="training objective (default: ceb)",
+    )
+    model.add_argument(
+        "--epochs",
+        type=arguments.positive_int,
+        metavar="N",
+        default=DEFAULT_TUNE_EPOCHS,
+        help=f"training epochs per trial (default: {DEFAULT_TUNE_EPOCHS})",
+    )
+    model.add_argument(
+        "--rho-anneal",
+        type=arguments.anneal_offset,
+        default=RHO_ANNEAL_AUTO_OFFSET,
         metavar="OFFSET|off",
         help="anneal each trial's rho from rho + OFFSET down to rho over the first "
-        f"--rho-anneal-epochs epochs (default: {RHO_ANNEAL_AUTO_OFFSET:g})")
-    model.add_argument("--rho-anneal-epochs",
-                       type=arguments.non_negative_int, metavar="N", default=None,
-                       help="length of the anneal, at most --epochs - 1 (default: --epochs // 2)")
-    model.add_argument("--learning-rate", type=arguments.positive_float, metavar="LR",
-                       default=DEFAULT_LEARNING_RATE,
-                       help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})")
-    model.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
-                       help="learning-rate schedule (default: cosine)")
-    model.add_argument("--latent-dim", type=arguments.positive_int, metavar="D", default=4,
-                       help="dimension of the bottleneck z (default: 4)")
-    model.add_argument("--covariance", choices=("full", "diag"), default="full",
-                       help="Gaussian covariance (default: full)")
-    model.add_argument("--marginal-components",
-                       type=arguments.non_negative_int, metavar="K", default=240,
-                       help="components of m(z); the rate and ood_auroc need K > 0 (default: "
-                       "240)")
-    model.add_argument("--head", choices=HEADS, default="consistent",
-                       help="classifier head, as in train (default: consistent)")
+        f"--rho-anneal-epochs epochs (default: {RHO_ANNEAL_AUTO_OFFSET:g})",
+    )
+    model.add_argument(
+        "--rho-anneal-epochs",
+        type=arguments.non_negative_int,
+        metavar="N",
+        default=None,
+        help="length of the anneal, at most --epochs - 1 (default: --epochs // 2)",
+    )
+    model.add_argument(
+        "--learning-rate",
+        type=arguments.positive_float,
+        metavar="LR",
+        default=DEFAULT_LEARNING_RATE,
+        help=f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
+    )
+    model.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="learning-rate schedule (default: cosine)",
+    )
+    model.add_argument(
+        "--latent-dim",
+        type=arguments.positive_int,
+        metavar="D",
+        default=4,
+        help="dimension of the bottleneck z (default: 4)",
+    )
+    model.add_argument(
+        "--covariance",
+        choices=("full", "diag"),
+        default="full",
+        help="Gaussian covariance (default: full)",
+    )
+    model.add_argument(
+        "--marginal-components",
+        type=arguments.non_negative_int,
+        metavar="K",
+        default=240,
+        help="components of m(z); the rate and ood_auroc need K > 0 (default: 240)",
+    )
+    model.add_argument(
+        "--head",
+        choices=HEADS,
+        default="consistent",
+        help="classifier head, as in train (default: consistent)",
+    )
     data = tune.add_argument_group("data")
-    data.add_argument("--dataset", type=arguments.dataset, metavar="NAME", default="fashion_mnist",
-                      help="dataset name (default: fashion_mnist; also mnist, cifar10)")
-    data.add_argument("--data-dir", type=pathlib.Path, metavar="DIR", default=None,
-                      help="folder searched first for the data files")
-    data.add_argument("--no-download", dest="download", action="store_false",
-                      help="never download: fail if no local copy of the data is found")
-    data.add_argument("--batch-size", type=arguments.positive_int, metavar="N",
-                      default=config_lib.DEFAULT_BATCH_SIZE,
-                      help=f"batch size (default: {config_lib.DEFAULT_BATCH_SIZE})")
-    data.add_argument("--max-train-examples",
-                      type=arguments.positive_int, metavar="N", default=None,
-                      help="train each trial on the first N training examples only")
-    data.add_argument("--seed", type=int, metavar="SEED", default=0,
-                      help="seed of every trial (same initial weights and data order) and "
-                      "of the search (default: 0)")
-    tune.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                      help="output folder (default: runs/tune_<objective>); an unfinished "
-                      "search there is resumed, a finished one is kept unless --overwrite")
-    tune.add_argument("--overwrite", action="store_true",
-                      help="replace the search in --out (finished or not)")
+    data.add_argument(
+        "--dataset",
+        type=arguments.dataset,
+        metavar="NAME",
+        default="fashion_mnist",
+        help="dataset name (default: fashion_mnist; also mnist, cifar10)",
+    )
+    data.add_argument(
+        "--data-dir",
+        type=pathlib.Path,
+        metavar="DIR",
+        default=None,
+        help="folder searched first for the data files",
+    )
+    data.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never download: fail if no local copy of the data is found",
+    )
+    data.add_argument(
+        "--batch-size",
+        type=arguments.positive_int,
+        metavar="N",
+        default=config_lib.DEFAULT_BATCH_SIZE,
+        help=f"batch size (default: {config_lib.DEFAULT_BATCH_SIZE})",
+    )
+    data.add_argument(
+        "--max-train-examples",
+        type=arguments.positive_int,
+        metavar="N",
+        default=None,
+        help="train each trial on the first N training examples only",
+    )
+    data.add_argument(
+        "--seed",
+        type=int,
+        metavar="SEED",
+        default=0,
+        help="seed of every trial (same initial weights and data order) and "
+        "of the search (default: 0)",
+    )
+    tune.add_argument(
+        "--out",
+        type=pathlib.Path,
+        metavar="DIR",
+        default=None,
+        help="output folder (default: runs/tune_<objective>); an unfinished "
+        "search there is resumed, a finished one is kept unless --overwrite",
+    )
+    tune.add_argument(
+        "--overwrite", action="store_true", help="replace the search in --out (finished or not)"
+    )
     _add_verbose_argument(tune)
     tune.set_defaults(handler=run_tune)
 
 
 def _add_evaluate_parser(commands):
     evaluate = commands.add_parser(
-        "evaluate", help=COMMAND_HELP["evaluate"],
+        "evaluate",
+        help=COMMAND_HELP["evaluate"],
         description="Reload a saved .keras classifier and report its test accuracy and "
         "information metrics (rate, ReX, I(X;Z) and I(Y;Z) bounds, consistency).",
     )
-    evaluate.add_argument("model", type=pathlib.Path, metavar="MODEL",
-                          help="path of a model saved by `keras-ceb train` (model.keras)")
+    evaluate.add_argument(
+        "model",
+        type=pathlib.Path,
+        metavar="MODEL",
+        help="path of a model saved by `keras-ceb train` (model.keras)",
+    )
     _add_data_arguments(evaluate)
-    evaluate.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                          help="folder to write metrics.json (and the figures) into "
-                          "(default: print only); an existing metrics.json there is kept "
-                          "unless --overwrite")
-    evaluate.add_argument("--overwrite", action="store_true",
-                          help="replace the metrics.json and figures already in --out")
+    evaluate.add_argument(
+        "--out",
+        type=pathlib.Path,
+        metavar="DIR",
+        default=None,
+        help="folder to write metrics.json (and the figures) into "
+        "(default: print only); an existing metrics.json there is kept "
+        "unless --overwrite",
+    )
+    evaluate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the metrics.json and figures already in --out",
+    )
     robustness = evaluate.add_argument_group(
         "robustness (the paper's Table 1)",
-        "OoD detection is scored with in-distribution as the positive class.")
-    robustness.add_argument("--ood", action="store_true",
-                            help="OoD detection by the rate R, entropy H, max-softmax, "
-                            "max-logit, energy, and Mahalanobis and KNN (on the features and "
-                            "on z, fitted on training images) on near sets (vertical flip, "
-                            "90-degree rotation) and far sets (U(0,1) and Gaussian noise, for "
-                            "Fashion-MNIST the MNIST test set), with per-group means")
-    robustness.add_argument("--ood-reference-examples",
-                            type=arguments.non_negative_int, metavar="N", default=10000,
-                            help="with --ood, fit Mahalanobis and KNN on the first N training "
-                            "images (0: leave them out; default: 10000)")
-    robustness.add_argument("--cw-ood-examples",
-                            type=arguments.non_negative_int, metavar="N", default=0,
-                            help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
-                            "as an OoD set (slow: 5 x 1000 iterations; default: 0)")
-    robustness.add_argument("--attack", choices=ATTACKS, default=None,
-                            help="adversarial attack to run on the test set: PGD (the paper's), "
-                            "CW-L2, APGD-CE, APGD-T (targeted DLR over the top 9 classes), the "
-                            "gradient-free Square, or autoattack (APGD-CE, APGD-T, Square; "
-                            "APGD with EOT for a model that samples z at inference)")
-    robustness.add_argument("--eps", type=arguments.non_negative_float, metavar="EPS", default=0.1,
-                            help="attack radius (default: 0.1)")
-    robustness.add_argument("--attack-norm", choices=("linf", "l2"), default="linf",
-                            help="norm of apgd-ce, apgd-t, square and autoattack (default: linf)")
-    robustness.add_argument("--attack-steps", type=arguments.positive_int, metavar="N",
-                            default=None, help="PGD or APGD steps (default: 7 for PGD, 100 "
-                            "for APGD)")
-    robustness.add_argument("--queries", type=arguments.positive_int, metavar="N", default=5000,
-                            help="queries of the Square attack (default: 5000)")
-    robustness.add_argument("--attack-step-size",
-                            type=arguments.positive_float, metavar="S", default=None,
-                            help="PGD step size in the attack's norm (default: "
-                            "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
-                            "L-inf, 0.03 * sqrt(pixels) for L2)")
-    robustness.add_argument("--attack-examples",
-                            type=arguments.positive_int, metavar="N", default=1000,
-                            help="attack the first N test examples (default: 1000)")
-    robustness.add_argument("--target-class",
-                            type=arguments.non_negative_int, metavar="K", default=None,
-                            help="targeted attack towards class K (default: untargeted)")
-    robustness.add_argument("--calibration", action="store_true",
-                            help="expected calibration error and the reliability diagram (5%% bins)")
+        "OoD detection is scored with in-distribution as the positive class.",
+    )
     robustness.add_argument(
-        "--rate-estimator", choices=("mean", "sample"), default=None,
+        "--ood",
+        action="store_true",
+        help="OoD detection by the rate R, entropy H, max-softmax, "
+        "max-logit, energy, and Mahalanobis and KNN (on the features and "
+        "on z, fitted on training images) on near sets (vertical flip, "
+        "90-degree rotation) and far sets (U(0,1) and Gaussian noise, for "
+        "Fashion-MNIST the MNIST test set), with per-group means",
+    )
+    robustness.add_argument(
+        "--ood-reference-examples",
+        type=arguments.non_negative_int,
+        metavar="N",
+        default=10000,
+        help="with --ood, fit Mahalanobis and KNN on the first N training "
+        "images (0: leave them out; default: 10000)",
+    )
+    robustness.add_argument(
+        "--cw-ood-examples",
+        type=arguments.non_negative_int,
+        metavar="N",
+        default=0,
+        help="with --ood, also use N Carlini-Wagner L2 adversarial examples "
+        "as an OoD set (slow: 5 x 1000 iterations; default: 0)",
+    )
+    robustness.add_argument(
+        "--attack",
+        choices=ATTACKS,
+        default=None,
+        help="adversarial attack to run on the test set: PGD (the paper's), "
+        "CW-L2, APGD-CE, APGD-T (targeted DLR over the top 9 classes), the "
+        "gradient-free Square, or autoattack (APGD-CE, APGD-T, Square; "
+        "APGD with EOT for a model that samples z at inference)",
+    )
+    robustness.add_argument(
+        "--eps",
+        type=arguments.non_negative_float,
+        metavar="EPS",
+        default=0.1,
+        help="attack radius (default: 0.1)",
+    )
+    robustness.add_argument(
+        "--attack-norm",
+        choices=("linf", "l2"),
+        default="linf",
+        help="norm of apgd-ce, apgd-t, square and autoattack (default: linf)",
+    )
+    robustness.add_argument(
+        "--attack-steps",
+        type=arguments.positive_int,
+        metavar="N",
+        default=None,
+        help="PGD or APGD steps (default: 7 for PGD, 100 for APGD)",
+    )
+    robustness.add_argument(
+        "--queries",
+        type=arguments.positive_int,
+        metavar="N",
+        default=5000,
+        help="queries of the Square attack (default: 5000)",
+    )
+    robustness.add_argument(
+        "--attack-step-size",
+        type=arguments.positive_float,
+        metavar="S",
+        default=None,
+        help="PGD step size in the attack's norm (default: "
+        "min(2.5 * EPS / N, cap), N the --attack-steps and cap 0.03 for "
+        "L-inf, 0.03 * sqrt(pixels) for L2)",
+    )
+    robustness.add_argument(
+        "--attack-examples",
+        type=arguments.positive_int,
+        metavar="N",
+        default=1000,
+        help="attack the first N test examples (default: 1000)",
+    )
+    robustness.add_argument(
+        "--target-class",
+        type=arguments.non_negative_int,
+        metavar="K",
+        default=None,
+        help="targeted attack towards class K (default: untargeted)",
+    )
+    robustness.add_argument(
+        "--calibration",
+        action="store_true",
+        help="expected calibration error and the reliability diagram (5%% bins)",
+    )
+    robustness.add_argument(
+        "--rate-estimator",
+        choices=("mean", "sample"),
+        default=None,
         help="OoD scores at the encoder mean (deterministic; the default for one draw) or "
-        "averaged over --num-samples draws of z (the default for several)")
-    robustness.add_argument("--num-samples", type=arguments.positive_int, metavar="N", default=1,
-                            help="draws of z to average the scores and the PGD gradients (EOT) "
-                            "over (default: 1)")
-    robustness.add_argument("--seed", type=arguments.non_negative_int, metavar="SEED", default=0,
-                            help="seed of the noise images, the attack's random start and its "
-                            "draws of z")
+        "averaged over --num-samples draws of z (the default for several)",
+    )
+    robustness.add_argument(
+        "--num-samples",
+        type=arguments.positive_int,
+        metavar="N",
+        default=1,
+        help="draws of z to average the scores and the PGD gradients (EOT) over (default: 1)",
+    )
+    robustness.add_argument(
+        "--seed",
+        type=arguments.non_negative_int,
+        metavar="SEED",
+        default=0,
+        help="seed of the noise images, the attack's random start and its draws of z",
+    )
     _add_verbose_argument(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -419,8 +614,10 @@ def run_train(args):
 
 
 # The closing line of the commands that save a model: loading needs keras_ceb imported.
-LOAD_HINT = ("To load the model in Python, import keras_ceb first (it registers the layers): "
-             "import keras, keras_ceb; model = keras.models.load_model(\"{path}\")")
+LOAD_HINT = (
+    "To load the model in Python, import keras_ceb first (it registers the layers): "
+    'import keras, keras_ceb; model = keras.models.load_model("{path}")'
+)
 
 
 def _first_line(error):
@@ -463,8 +660,7 @@ def run_evaluate(args):
     _check_input_shape(model, x_test, args.dataset)
 
     objective = models.model_objective(model)
-    test = recipe.evaluate_test_metrics(model, x_test, y_test,
-                                 args.batch_size)
+    test = recipe.evaluate_test_metrics(model, x_test, y_test, args.batch_size)
     result = {
         "model": str(args.model),
         "dataset": args.dataset,
@@ -522,21 +718,38 @@ def evaluate_robustness(model, x, y, args):
         )
         mnist_x = mnist_x[: len(x)]
     if args.target_class is not None and args.attack in report_lib.NORMED_ATTACKS:
-        raise CLIError(f"--target-class is for the pgd and cw attacks; {args.attack} aims at "
-                       "any wrong class")
+        raise CLIError(
+            f"--target-class is for the pgd and cw attacks; {args.attack} aims at any wrong class"
+        )
     reference = None
     if args.ood and args.ood_reference_examples:
-        reference = training_data.load_split(args.dataset, args.data_dir, "train",
-                                             _download_flag(args),
-                                             max_examples=args.ood_reference_examples)
+        reference = training_data.load_split(
+            args.dataset,
+            args.data_dir,
+            "train",
+            _download_flag(args),
+            max_examples=args.ood_reference_examples,
+        )
     return report_lib.robustness_report(
-        model, x, y, ood=args.ood, mnist_x=mnist_x, cw_ood_examples=args.cw_ood_examples,
-        attack=args.attack, eps=args.eps, attack_steps=args.attack_steps,
-        attack_step_size=args.attack_step_size, attack_norm=args.attack_norm,
-        queries=args.queries, reference=reference,
-        attack_examples=args.attack_examples, target_class=args.target_class,
-        run_calibration=args.calibration, num_samples=args.num_samples,
-        rate_estimator=args.rate_estimator, seed=args.seed,
+        model,
+        x,
+        y,
+        ood=args.ood,
+        mnist_x=mnist_x,
+        cw_ood_examples=args.cw_ood_examples,
+        attack=args.attack,
+        eps=args.eps,
+        attack_steps=args.attack_steps,
+        attack_step_size=args.attack_step_size,
+        attack_norm=args.attack_norm,
+        queries=args.queries,
+        reference=reference,
+        attack_examples=args.attack_examples,
+        target_class=args.target_class,
+        run_calibration=args.calibration,
+        num_samples=args.num_samples,
+        rate_estimator=args.rate_estimator,
+        seed=args.seed,
         batch_size=args.batch_size,
     )
 
@@ -595,8 +808,10 @@ def main(argv=None):
     try:
         # Keras and TensorFlow load here, once the arguments are known to be good, with
         # their import-time log lines dropped (shown with --verbose 3).
-        console.quiet_frameworks(getattr(args, "verbose", console.PROGRESS),
-                                 tensorflow=args.command in ("train", "tune"))
+        console.quiet_frameworks(
+            getattr(args, "verbose", console.PROGRESS),
+            tensorflow=args.command in ("train", "tune"),
+        )
         args.handler(args)
     except (CLIError, TrainingError, console.BackendNotInstalledError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -604,8 +819,11 @@ def main(argv=None):
     except (Interrupted, KeyboardInterrupt) as e:  # TrainingInterrupted too
         if sys.stdout.isatty():  # End the progress bar's line first.
             print(flush=True)
-        print(f"{prog}: {e}" if isinstance(e, (Interrupted, TrainingInterrupted))
-              else f"{prog}: interrupted",
-              file=sys.stderr)
+        print(
+            f"{prog}: {e}"
+            if isinstance(e, (Interrupted, TrainingInterrupted))
+            else f"{prog}: interrupted",
+            file=sys.stderr,
+        )
         raise SystemExit(EXIT_INTERRUPTED) from None
     return 0

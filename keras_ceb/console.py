@@ -39,15 +39,21 @@ VERBOSE_HELP = (
 _NOISE = (
     # absl/TensorFlow C++ log lines: "I0000 00:00:1795862506.068998   25860 port.cc:153] ..."
     re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+\s+\S+:\d+\] "),
-    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are "
-               r"written to STDERR\s*$"),
+    re.compile(
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are "
+        r"written to STDERR\s*$"
+    ),
     # The second line of TensorFlow's cpu_feature_guard message.
-    re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with the "
-               r"appropriate compiler flags\.\s*$"),
+    re.compile(
+        r"^To enable the following instructions: .* rebuild TensorFlow with the "
+        r"appropriate compiler flags\.\s*$"
+    ),
 )
 # Modules whose Python warnings are the frameworks' business, not the user's.
-_FRAMEWORK_MODULES = (r"(keras|tensorflow|tf_keras|jax|jaxlib|absl|keras_tuner|tensorflow_datasets|sklearn"
-                      r"|scipy)")
+_FRAMEWORK_MODULES = (
+    r"(keras|tensorflow|tf_keras|jax|jaxlib|absl|keras_tuner|tensorflow_datasets|sklearn"
+    r"|scipy)"
+)
 
 
 def is_noise(line):
@@ -97,7 +103,7 @@ def _filtered_stderr_fd():
 # What to install for each Keras backend, by the module that Keras fails to import.
 BACKEND_INSTALL = {
     "tensorflow": 'pip install "keras-ceb[cpu]" (or "keras-ceb[gpu]" for CUDA; from a clone: '
-                  'pip install -e ".[cpu]")',
+    'pip install -e ".[cpu]")',
     "jax": 'pip install "keras-ceb[jax]" (from a clone: pip install -e ".[jax]")',
     "torch": "pip install torch",
 }

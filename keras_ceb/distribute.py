@@ -107,8 +107,10 @@ class DataParallel:
         return self.engine.scope()
 
     def __repr__(self):
-        return (f"DataParallel({type(self.engine).__name__}, num_replicas={self.num_replicas}, "
-                f"num_processes={self.num_processes}, process_id={self.process_id})")
+        return (
+            f"DataParallel({type(self.engine).__name__}, num_replicas={self.num_replicas}, "
+            f"num_processes={self.num_processes}, process_id={self.process_id})"
+        )
 
 
 def data_parallel(devices=None):

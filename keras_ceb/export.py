@@ -48,7 +48,8 @@ def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
     which computes no information estimate. `rate` returns the per-example rate
     `R = log e(z|x) - log m(z)`, the paper's OoD score, at the encoder mean by default
     (deterministic; see `StochasticEncoder.rate`). Both take the images alone. A model without
-    a rate (Determ, or no marginal) gets the `serve` endpoint only. The directory is written beside `path` first and
+    a rate (Determ, or no marginal) gets the `serve` endpoint only. The directory is written
+    beside `path` first and
     moved into place only when complete, so a failure leaves no half-written export.
 
     Args:
@@ -81,7 +82,6 @@ def export_saved_model(model, path, overwrite=False, rate_estimator="mean"):
     import tensorflow as tf
 
     from keras_ceb.layers.stochastic_encoder import RATE_ESTIMATORS
-
 
     validation.one_of(rate_estimator, RATE_ESTIMATORS, "rate_estimator")
     path = os.fspath(path)

@@ -38,7 +38,7 @@ def sampling_at_inference(model):
 
 
 def output_logits(outputs, output_key=None):
-    """The logits from a model's outputs: the tensor itself, or `outputs[output_key]` for a dict."""
+    """A model's logits: the tensor itself, or `outputs[output_key]` for a dict."""
     if isinstance(outputs, dict):
         key = output_key or ("classifier" if "classifier" in outputs else next(iter(outputs)))
         if key not in outputs:

@@ -348,23 +348,38 @@ def plot_training_curves(history, path, title=None, validation_label="validation
         _integer_ticks(ax.xaxis)
         train, val = _series(history, key), _series(history, f"val_{key}")
         if train is None and val is None:
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes,
-                    color="gray")
+            ax.text(
+                0.5,
+                0.5,
+                "not logged",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             continue
         if train is not None:
-            handles["train"], = ax.plot(_epochs(train), train, "-o", markersize=3,
-                                        color="tab:blue", label="train")
+            (handles["train"],) = ax.plot(
+                _epochs(train), train, "-o", markersize=3, color="tab:blue", label="train"
+            )
         if val is not None:
-            handles[validation_label], = ax.plot(_epochs(val), val, "--s", markersize=3,
-                                                 color="tab:orange", label=validation_label)
+            (handles[validation_label],) = ax.plot(
+                _epochs(val), val, "--s", markersize=3, color="tab:orange", label=validation_label
+            )
         ax.grid(alpha=0.3)
     # The legend's title says how the two curves are measured.
     legend = figure.legend(
-        list(handles.values()), list(handles), loc="outside lower center",
-        ncols=len(handles) or 1, frameon=False, fontsize="medium", title_fontsize="small",
-        title=textwrap.fill(CURVES_NOTE.format(validation=validation_label), 170))
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncols=len(handles) or 1,
+        frameon=False,
+        fontsize="medium",
+        title_fontsize="small",
+        title=textwrap.fill(CURVES_NOTE.format(validation=validation_label), 170),
+    )
     legend.get_title().set_color("dimgray")
     heading = "Training curves" + (f": {title}" if title else "")
     figure.suptitle(heading, fontsize="large")
@@ -373,7 +388,12 @@ def plot_training_curves(history, path, title=None, validation_label="validation
 
 
 def plot_information_plane(
-    history, path, num_classes=None, batch_size=None, title=None, validation_label="validation",
+    history,
+    path,
+    num_classes=None,
+    batch_size=None,
+    title=None,
+    validation_label="validation",
     dpi=100,
 ):
     """Saves the information plane: the I(X;Z) lower bound (x) against I(Y;Z) (y) per epoch.
@@ -413,41 +433,79 @@ def plot_information_plane(
     ax.set_xlabel("I(X;Z) lower bound (nats)")
     ax.set_ylabel("I(Y;Z) lower bound (nats)")
     heading = "Information plane" + (f": {title}" if title else "")
-    ax.set_title(heading + "\nper epoch; train: epoch mean of the minibatch bounds, "
-                 f"{validation_label}: held-out, end of epoch", fontsize="medium")
+    ax.set_title(
+        heading + "\nper epoch; train: epoch mean of the minibatch bounds, "
+        f"{validation_label}: held-out, end of epoch",
+        fontsize="medium",
+    )
     i_xz, i_yz = _series(history, "i_xz_lower"), _series(history, "i_yz")
     val_xz, val_yz = _series(history, "val_i_xz_lower"), _series(history, "val_i_yz")
     xs, ys = [], []
     if i_xz is None or i_yz is None:
-        ax.text(0.5, 0.5, "I(X;Z) lower bound not logged\n(deterministic encoder)",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "I(X;Z) lower bound not logged\n(deterministic encoder)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     else:
         n = min(len(i_xz), len(i_yz))
         epochs = max(n, min(len(val_xz or []), len(val_yz or [])))
         cmap = colormaps["viridis"]
         norm = BoundaryNorm([e - 0.5 for e in range(1, epochs + 2)], cmap.N)
         ax.plot(i_xz[:n], i_yz[:n], "-", color="tab:blue", alpha=0.4, zorder=2)
-        points = ax.scatter(i_xz[:n], i_yz[:n], c=_epochs(i_xz[:n]), cmap=cmap, norm=norm,
-                            marker="o", s=40, edgecolors="black", linewidths=0.5, zorder=3,
-                            label="train (circles)")
+        points = ax.scatter(
+            i_xz[:n],
+            i_yz[:n],
+            c=_epochs(i_xz[:n]),
+            cmap=cmap,
+            norm=norm,
+            marker="o",
+            s=40,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=3,
+            label="train (circles)",
+        )
         xs += i_xz[:n]
         ys += i_yz[:n]
         if val_xz is not None and val_yz is not None:
             m = min(len(val_xz), len(val_yz))
             ax.plot(val_xz[:m], val_yz[:m], ":", color="tab:orange", alpha=0.6, zorder=2)
-            ax.scatter(val_xz[:m], val_yz[:m], c=_epochs(val_xz[:m]), cmap=cmap, norm=norm,
-                       marker="s", s=40, edgecolors="tab:orange", linewidths=1.2, zorder=3,
-                       label=f"{validation_label} (squares)")
+            ax.scatter(
+                val_xz[:m],
+                val_yz[:m],
+                c=_epochs(val_xz[:m]),
+                cmap=cmap,
+                norm=norm,
+                marker="s",
+                s=40,
+                edgecolors="tab:orange",
+                linewidths=1.2,
+                zorder=3,
+                label=f"{validation_label} (squares)",
+            )
             xs += val_xz[:m]
             ys += val_yz[:m]
         colorbar = figure.colorbar(points, ax=ax, label="epoch", pad=0.02)
         _integer_ticks(colorbar.ax.yaxis)
     if num_classes:
         h_y = math.log(num_classes)
-        ax.axhline(h_y, color="gray", linestyle=":",
-                   label=f"H(Y) = log {num_classes} = {h_y:.2f} nats")
-        ax.plot([h_y], [h_y], "*", color="gold", markeredgecolor="black", markersize=14,
-                zorder=4, label="MNI point: I(X;Z) = I(Y;Z) = H(Y)")
+        ax.axhline(
+            h_y, color="gray", linestyle=":", label=f"H(Y) = log {num_classes} = {h_y:.2f} nats"
+        )
+        ax.plot(
+            [h_y],
+            [h_y],
+            "*",
+            color="gold",
+            markeredgecolor="black",
+            markersize=14,
+            zorder=4,
+            label="MNI point: I(X;Z) = I(Y;Z) = H(Y)",
+        )
         xs.append(h_y)
         ys.append(h_y)
     finite_x = [v for v in xs if _finite(v)]
@@ -455,16 +513,26 @@ def plot_information_plane(
         log_b = math.log(batch_size)
         low, high = min(finite_x), max(finite_x)
         if log_b <= high + 0.25 * max(high - low, 0.5):
-            ax.axvline(log_b, color="gray", linestyle="--",
-                       label=f"log B = {log_b:.2f} nats: the I(X;Z) bound's ceiling "
-                       f"(B = {batch_size})")
+            ax.axvline(
+                log_b,
+                color="gray",
+                linestyle="--",
+                label=f"log B = {log_b:.2f} nats: the I(X;Z) bound's ceiling (B = {batch_size})",
+            )
         else:
-            ax.annotate(f"log B = {log_b:.2f} nats (B = {batch_size}),\nthe I(X;Z) bound's "
-                        "ceiling, lies further right", xy=(1.0, 0.02),
-                        xycoords="axes fraction", ha="right", va="bottom", fontsize="small",
-                        color="dimgray")
+            ax.annotate(
+                f"log B = {log_b:.2f} nats (B = {batch_size}),\nthe I(X;Z) bound's "
+                "ceiling, lies further right",
+                xy=(1.0, 0.02),
+                xycoords="axes fraction",
+                ha="right",
+                va="bottom",
+                fontsize="small",
+                color="dimgray",
+            )
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), ncols=2, fontsize="small",
-              frameon=False)
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(0.0, -0.13), ncols=2, fontsize="small", frameon=False
+    )
     figure.savefig(path, dpi=dpi)
     return pathlib.Path(path)

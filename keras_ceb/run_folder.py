@@ -98,7 +98,8 @@ def check_writable_folder(path, flag="--out"):
             existing = existing.parent
         if not existing.is_dir():
             where = (
-                "is" if existing == path.absolute()
+                "is"
+                if existing == path.absolute()
                 else f"lies under {show_path(existing)}, which is"
             )
             raise RunFolderError(f"{flag} {shown} {where} a file, not a folder")

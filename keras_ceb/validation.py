@@ -1,4 +1,4 @@
-"""Argument checks shared across the package: each error names the argument and the value received."""
+"""Argument checks shared by the package: each error names the argument and the value it got."""
 
 import math
 import numbers

@@ -45,7 +45,9 @@ def _imports(tree):
                     yield alias.name, None, alias.asname or alias.name
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras_ceb"):
             for alias in node.names:
-                target = f"{node.module}.{alias.name}" if node.module == "keras_ceb" else node.module
+                target = (
+                    f"{node.module}.{alias.name}" if node.module == "keras_ceb" else node.module
+                )
                 yield target, alias.name, alias.asname or alias.name
 
 
@@ -69,8 +71,12 @@ def test_imports_go_down_the_layers():
 
 
 def test_only_main_imports_the_cli():
-    found = [module for module, tree in _modules() for target, _, _ in _imports(tree)
-             if target == "keras_ceb.cli" and module != "keras_ceb.__main__"]
+    found = [
+        module
+        for module, tree in _modules()
+        for target, _, _ in _imports(tree)
+        if target == "keras_ceb.cli" and module != "keras_ceb.__main__"
+    ]
     assert not found, found
 
 
@@ -81,12 +87,17 @@ def test_no_module_uses_another_modules_private_names():
         for target, name, alias in _imports(tree):
             if name is not None and name.startswith("_") and not name.startswith("__"):
                 found.append(f"{module}: from {target} import {name}")
-            aliases[alias] = target if name is None or target.endswith(f".{name}") else \
-                f"{target}.{name}"
+            aliases[alias] = (
+                target if name is None or target.endswith(f".{name}") else f"{target}.{name}"
+            )
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases and node.attr.startswith("_")
-                    and not node.attr.startswith("__")):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
                 found.append(f"{module}: {aliases[node.value.id]}.{node.attr}")
     assert not found, sorted(set(found))
 

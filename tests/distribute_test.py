@@ -27,8 +27,13 @@ def test_data_parallel_trains_on_one_device():
     assert (parallel.num_processes, parallel.process_id, parallel.is_chief) == (1, 0, True)
     assert parallel.num_replicas >= 1
     with parallel.scope():
-        model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, seed=0),
-                                  keras_ceb.BackwardEncoder(3)])
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras_ceb.StochasticEncoder(2, seed=0),
+                keras_ceb.BackwardEncoder(3),
+            ]
+        )
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         history = model.fit(np.random.rand(32, 8), np.arange(32) % 3, batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -38,8 +43,11 @@ def test_data_parallel_trains_on_one_device():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the TensorFlow refusal")
 def test_multi_process_variables_are_refused_on_tensorflow(monkeypatch):
     monkeypatch.setenv(distribute.NUM_PROCESSES_VARIABLE, "2")
-    with pytest.raises(ValueError, match=r"keras-team/keras#20585.*"
-                       r"Received: KERAS_BACKEND='tensorflow', KERAS_DISTRIBUTION_NUM_PROCESSES=2$"):
+    with pytest.raises(
+        ValueError,
+        match=r"keras-team/keras#20585.*"
+        r"Received: KERAS_BACKEND='tensorflow', KERAS_DISTRIBUTION_NUM_PROCESSES=2$",
+    ):
         distribute.data_parallel()
 
 

@@ -34,7 +34,9 @@ def build():
     return model
 """
 
-MIRRORED = MODEL + """
+MIRRORED = (
+    MODEL
+    + """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -50,6 +52,7 @@ reference = single.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": history,
                   "distributed": distributed, "single": reference}))
 """
+)
 
 # CatGen between two encoders of the same input (`spread` scales their mean maps alike), fit on
 # 512 examples: under MirroredStrategy with 2 replicas, each replica holds half of a batch.
@@ -98,7 +101,9 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "saturated": [mirro
                   "step": [m_step, s_step], "weights": diffs}))
 """
 
-JAX_DATA_PARALLEL = MODEL + """
+JAX_DATA_PARALLEL = (
+    MODEL
+    + """
 import jax
 devices = jax.devices()
 keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -107,12 +112,23 @@ history = model.fit(x, y, epochs=4, batch_size=64, verbose=0).history
 print(json.dumps({"replicas": len(devices), "history": history,
                   "distributed": model.evaluate(x, y, verbose=0, return_dict=True)}))
 """
+)
 
 
 def run_script(source, backend, extra_env=None):
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(extra_env or {}),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -126,7 +142,9 @@ def check_training(report):
     assert report["distributed"]["accuracy"] > 0.8, report
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's"
+)
 def test_mirrored_strategy_two_replicas():
     report = run_script(MIRRORED, "tensorflow")
     check_training(report)
@@ -138,12 +156,15 @@ def test_mirrored_strategy_two_replicas():
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution runs on JAX here")
 def test_jax_data_parallel_two_devices():
-    report = run_script(JAX_DATA_PARALLEL, "jax",
-                        {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    report = run_script(
+        JAX_DATA_PARALLEL, "jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    )
     check_training(report)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's"
+)
 def test_mirrored_strategy_bounds_and_gradients_use_the_global_batch():
     report = run_script(CROSS_REPLICA, "tensorflow")
     assert report["replicas"] == 2
@@ -204,29 +225,63 @@ def test_two_processes_train_like_one_process_on_the_global_batch(fashion_mnist_
     """`keras-ceb train --distribute data-parallel` in 2 processes on 127.0.0.1 (one CPU device
     each, gloo collectives): the same losses, bounds and test metrics as 1 process, which runs
     without TensorFlow."""
-    argv = [sys.executable, "-m", "keras_ceb", "train", "--epochs", "1", "--batch-size", "64",
-            "--max-train-examples", "256", "--max-test-examples", "64", "--rho-anneal", "off",
-            "--seed", "3", "--verbose", "0", "--data-dir", str(fashion_mnist_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "keras_ceb",
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--max-train-examples",
+        "256",
+        "--max-test-examples",
+        "64",
+        "--rho-anneal",
+        "off",
+        "--seed",
+        "3",
+        "--verbose",
+        "0",
+        "--data-dir",
+        str(fashion_mnist_dir),
+    ]
     address = f"127.0.0.1:{free_port()}"
     # The 1-process reference runs with TensorFlow made unimportable (as on a machine with
     # only Keras and JAX): `keras-ceb train` must never need it on JAX.
     single = [sys.executable, "-c", WITHOUT_TENSORFLOW] + argv[3:]
     # The reference runs first, alone, so that the two processes share the machine only with
     # each other.
-    reference = subprocess.run(single + ["--out", str(tmp_path / "single")], cwd=tmp_path,
-                               env=subprocess_env(KERAS_BACKEND="jax"), capture_output=True,
-                               text=True, timeout=600)
+    reference = subprocess.run(
+        single + ["--out", str(tmp_path / "single")],
+        cwd=tmp_path,
+        env=subprocess_env(KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     runs = [reference]
     for process_id in (0, 1):
-        runs.append(subprocess.Popen(
-            argv + ["--distribute", "data-parallel", "--out", str(tmp_path / "multi")],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=subprocess_env(KERAS_BACKEND="jax", KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
-                               KERAS_DISTRIBUTION_NUM_PROCESSES="2",
-                               KERAS_DISTRIBUTION_PROCESS_ID=str(process_id))))
+        runs.append(
+            subprocess.Popen(
+                argv + ["--distribute", "data-parallel", "--out", str(tmp_path / "multi")],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=subprocess_env(
+                    KERAS_BACKEND="jax",
+                    KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
+                    KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+                    KERAS_DISTRIBUTION_PROCESS_ID=str(process_id),
+                ),
+            )
+        )
     try:
         outputs = [(reference.stdout, reference.stderr)] + [
-            run.communicate(timeout=600) for run in runs[1:]]
+            run.communicate(timeout=600) for run in runs[1:]
+        ]
     finally:
         for run in runs[1:]:
             run.kill()
@@ -234,14 +289,17 @@ def test_two_processes_train_like_one_process_on_the_global_batch(fashion_mnist_
         assert run.returncode == 0, stderr[-3000:]
     assert json.loads(outputs[0][0].strip().splitlines()[-1]) == {"tensorflow_loaded": False}
     assert "process 1 of 2: training done" in outputs[2][0]
-    single, multi = (json.loads((tmp_path / name / "history.json").read_text())
-                     for name in ("single", "multi"))
+    single, multi = (
+        json.loads((tmp_path / name / "history.json").read_text()) for name in ("single", "multi")
+    )
     # The 2-process step is one jit program over the global batch of 64: the same numbers as
     # one process, to float32 round-off (measured: identical to 7 digits).
     for name in ("loss", "val_loss", "i_xz_lower", "rate", "rex", "accuracy"):
         assert multi[name] == pytest.approx(single[name], rel=1e-4, abs=1e-5), (name, multi)
-    single, multi = (json.loads((tmp_path / name / "metrics.json").read_text())["test"]
-                     for name in ("single", "multi"))
+    single, multi = (
+        json.loads((tmp_path / name / "metrics.json").read_text())["test"]
+        for name in ("single", "multi")
+    )
     for name in ("loss", "accuracy", "i_xz_lower", "rate"):
         assert multi[name] == pytest.approx(single[name], rel=1e-4, abs=1e-5), (name, multi)
 
@@ -269,19 +327,36 @@ class KnownUpstreamFailure(Exception):
     """Keras 3's fit under MultiWorkerMirroredStrategy: keras-team/keras#20585."""
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
-@pytest.mark.xfail(raises=KnownUpstreamFailure, strict=True, reason=(
-    "keras-team/keras#20585: Keras 3's fit fails under MultiWorkerMirroredStrategy "
-    "(\"Attempt to convert a value (PerReplica...)\"), for a plain Keras model too. Strict: "
-    "when it passes, multi-worker TensorFlow works; update the README."))
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's"
+)
+@pytest.mark.xfail(
+    raises=KnownUpstreamFailure,
+    strict=True,
+    reason=(
+        "keras-team/keras#20585: Keras 3's fit fails under MultiWorkerMirroredStrategy "
+        '("Attempt to convert a value (PerReplica...)"), for a plain Keras model too. Strict: '
+        "when it passes, multi-worker TensorFlow works; update the README."
+    ),
+)
 def test_multi_worker_mirrored_strategy_two_workers_fit():
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    runs = [subprocess.Popen(
-        [sys.executable, "-c", MULTI_WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=subprocess_env(KERAS_BACKEND="tensorflow", TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}})))
-        for index in (0, 1)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MULTI_WORKER],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=subprocess_env(
+                KERAS_BACKEND="tensorflow",
+                TF_CONFIG=json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
+            ),
+        )
+        for index in (0, 1)
+    ]
     try:
         outputs = [run.communicate(timeout=300) for run in runs]
     finally:

@@ -22,16 +22,33 @@ API_PAGES = {
     "evaluation": ["keras_ceb.evaluation"],
     "attacks": ["keras_ceb.attacks"],
     "tuning": ["keras_ceb.tuning"],
-    "training": ["keras_ceb.training.config", "keras_ceb.training.recipe",
-                 "keras_ceb.training.presets", "keras_ceb.training.data",
-                 "keras_ceb.training.model_files", "keras_ceb.training.errors"],
-    "ops": ["keras_ceb.ops.gaussian", "keras_ceb.ops.mixture", "keras_ceb.ops.catgen",
-            "keras_ceb.ops.information", "keras_ceb.ops.triangular"],
+    "training": [
+        "keras_ceb.training.config",
+        "keras_ceb.training.recipe",
+        "keras_ceb.training.presets",
+        "keras_ceb.training.data",
+        "keras_ceb.training.model_files",
+        "keras_ceb.training.errors",
+    ],
+    "ops": [
+        "keras_ceb.ops.gaussian",
+        "keras_ceb.ops.mixture",
+        "keras_ceb.ops.catgen",
+        "keras_ceb.ops.information",
+        "keras_ceb.ops.triangular",
+    ],
     "distribute": ["keras_ceb.distribute"],
     "export": ["keras_ceb.export"],
-    "internals": ["keras_ceb.cli", "keras_ceb.arguments", "keras_ceb.console", "keras_ceb.reporting",
-                  "keras_ceb.run_folder", "keras_ceb.validation", "keras_ceb.inference",
-                  "keras_ceb.tuning.command"],
+    "internals": [
+        "keras_ceb.cli",
+        "keras_ceb.arguments",
+        "keras_ceb.console",
+        "keras_ceb.reporting",
+        "keras_ceb.run_folder",
+        "keras_ceb.validation",
+        "keras_ceb.inference",
+        "keras_ceb.tuning.command",
+    ],
 }
 
 
@@ -58,7 +75,11 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -86,8 +107,9 @@ def test_every_public_submodule_and_top_level_name_has_a_page(site):
 
     documented = {module for modules in API_PAGES.values() for module in modules}
     for name in keras_ceb._SUBMODULES:
-        assert any(m == f"keras_ceb.{name}" or m.startswith(f"keras_ceb.{name}.")
-                   for m in documented), name
+        assert any(
+            m == f"keras_ceb.{name}" or m.startswith(f"keras_ceb.{name}.") for m in documented
+        ), name
     overview = (site / "api" / "index.html").read_text()
     for name in keras_ceb._NAMES:
         assert f"keras_ceb.{name}" in overview, name

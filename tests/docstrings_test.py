@@ -7,7 +7,6 @@ Each module's examples run as one doctest, in a fresh temporary folder, with `ke
 
 import doctest
 import importlib
-import pathlib
 import pkgutil
 
 import keras
@@ -32,8 +31,11 @@ def package_modules(package=keras_ceb):
 def examples(module_name):
     module = importlib.import_module(module_name)
     finder = doctest.DocTestFinder(exclude_empty=True)
-    return [t for t in finder.find(module, module_name, globs={}) if t.examples
-            and t.name.startswith(module_name)]
+    return [
+        t
+        for t in finder.find(module, module_name, globs={})
+        if t.examples and t.name.startswith(module_name)
+    ]
 
 
 @pytest.mark.parametrize("module_name", package_modules())
@@ -56,7 +58,12 @@ def run_examples(module_name, tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
     failures = []
     for test in tests:
-        test.globs = {**vars(module), "keras": keras, "keras_ceb": keras_ceb, "np": np,
-                      "ops": keras.ops}
+        test.globs = {
+            **vars(module),
+            "keras": keras,
+            "keras_ceb": keras_ceb,
+            "np": np,
+            "ops": keras.ops,
+        }
         runner.run(test, out=lambda text: failures.append(text))
     assert runner.failures == 0, "\n".join(failures)

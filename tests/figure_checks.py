@@ -56,12 +56,16 @@ def assert_readable(figure, path):
 def assert_legends_off_the_data(figure, path):
     """No legend box overlaps the plotting area of an axes with data."""
     renderer = figure.canvas.get_renderer()
-    legends = list(figure.legends) + [ax.get_legend() for ax in figure.axes
-                                      if ax.get_legend() is not None]
+    legends = list(figure.legends) + [
+        ax.get_legend() for ax in figure.axes if ax.get_legend() is not None
+    ]
     for legend in legends:
         box = legend.get_window_extent(renderer)
         for ax in data_axes(figure):
             area = ax.get_window_extent(renderer)
-            overlap = box.overlaps(area) and min(box.x1, area.x1) - max(box.x0, area.x0) > 1 \
+            overlap = (
+                box.overlaps(area)
+                and min(box.x1, area.x1) - max(box.x0, area.x0) > 1
                 and min(box.y1, area.y1) - max(box.y0, area.y0) > 1
+            )
             assert not overlap, f"{path.name}: a legend lies on the data of {ax.get_title()!r}"

@@ -9,8 +9,9 @@ imported on JAX.
 
 The reproduction trains WRN-16-4 on 1024 random CIFAR-shaped images (batch 64) and evaluates
 and predicts, twice; it takes minutes of CPU, so it runs only with
-`KERAS_CEB_JAX_CPU_CRASH_REPRO=1` (with the check that `--xla_cpu_experimental_ynn_fusion_type=+dot`
-in `$XLA_FLAGS` brings the fusions back, which the `on` case uses):
+`KERAS_CEB_JAX_CPU_CRASH_REPRO=1` (with the check that
+`--xla_cpu_experimental_ynn_fusion_type=+dot` in `$XLA_FLAGS` brings the fusions back, which
+the `on` case uses):
 
     KERAS_CEB_JAX_CPU_CRASH_REPRO=1 KERAS_BACKEND=jax python3 -m pytest tests/jax_cpu_crash_test.py
 
@@ -49,7 +50,9 @@ print(json.dumps({"xla_flags": os.environ.get("XLA_FLAGS", ""),
 """
 
 # WRN-16-4 with a plain Dense head (no keras_ceb layer), TensorFlow unimportable.
-REPRODUCTION = distribution_test.WITHOUT_TENSORFLOW.split("sys.argv =")[0] + """
+REPRODUCTION = (
+    distribution_test.WITHOUT_TENSORFLOW.split("sys.argv =")[0]
+    + """
 import time
 import numpy as np
 import keras_ceb  # The workaround, unless $XLA_FLAGS sets the flag.
@@ -68,14 +71,16 @@ for repetition in range(2):
     print("repetition", repetition, "done", flush=True)
 print(json.dumps({"tensorflow_loaded": "tensorflow" in sys.modules}))
 """
+)
 
 
 def run(source, xla_flags=None, timeout=300):
     env = distribution_test.subprocess_env(KERAS_BACKEND="jax")
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
-    return subprocess.run([sys.executable, "-c", source], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", source], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_importing_keras_ceb_turns_the_ynnpack_fusions_off():
@@ -86,8 +91,10 @@ def test_importing_keras_ceb_turns_the_ynnpack_fusions_off():
     assert report["ynn_fusions"] == 0
 
 
-REPRODUCE = pytest.mark.skipif(not os.environ.get("KERAS_CEB_JAX_CPU_CRASH_REPRO"),
-                               reason="minutes of CPU: set KERAS_CEB_JAX_CPU_CRASH_REPRO=1")
+REPRODUCE = pytest.mark.skipif(
+    not os.environ.get("KERAS_CEB_JAX_CPU_CRASH_REPRO"),
+    reason="minutes of CPU: set KERAS_CEB_JAX_CPU_CRASH_REPRO=1",
+)
 
 
 @REPRODUCE
@@ -105,8 +112,9 @@ def test_wide_resnet_fit_evaluate_predict(fusions):
     """With the workaround the reproduction completes; with XLA's fusions on it crashed or
     hung (`on` asserts that it still does, to show the test can catch it)."""
     try:
-        result = run(REPRODUCTION, xla_flags=None if fusions == "off" else FLAG + "+dot",
-                     timeout=1800)
+        result = run(
+            REPRODUCTION, xla_flags=None if fusions == "off" else FLAG + "+dot", timeout=1800
+        )
         completed = result.returncode == 0
         output = result.stdout + result.stderr
     except subprocess.TimeoutExpired:

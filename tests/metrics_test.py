@@ -8,16 +8,26 @@ import keras_ceb
 
 
 def model(objective="ceb"):
-    model = keras.Sequential([keras.Input((6,)), keras_ceb.StochasticEncoder(2, objective=objective),
-                              keras_ceb.BackwardEncoder(10)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=keras_ceb.metrics.information_metrics(objective=objective))
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras_ceb.StochasticEncoder(2, objective=objective),
+            keras_ceb.BackwardEncoder(10),
+        ]
+    )
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=keras_ceb.metrics.information_metrics(objective=objective),
+    )
     return model
 
 
 def test_rex_only_for_ceb():
-    names = {objective: [m.name for m in keras_ceb.metrics.information_metrics(objective=objective)]
-             for objective in ("ceb", "vib", "determ")}
+    names = {
+        objective: [m.name for m in keras_ceb.metrics.information_metrics(objective=objective)]
+        for objective in ("ceb", "vib", "determ")
+    }
     assert names == {"ceb": ["rex", "i_yz"], "vib": ["i_yz"], "determ": ["i_yz"]}
     assert [m.name for m in keras_ceb.metrics.information_metrics(False)] == ["i_yz"]
     with pytest.raises(ValueError, match="objective='mlp'"):
@@ -41,9 +51,11 @@ def test_a_label_outside_the_classes_is_one_line_naming_it(bad):
         # TensorFlow runs the metric's label check and the compiled loss's in parallel, and
         # either may stop the step first; both messages name the label and the range.
         message = str(error.value)
-        assert ("must be class ids in [0, 10)" in message
-                or f"Received a label value of {bad} which is outside the valid range of [0, 10)"
-                in message), message
+        assert (
+            "must be class ids in [0, 10)" in message
+            or f"Received a label value of {bad} which is outside the valid range of [0, 10)"
+            in message
+        ), message
     direct = keras_ceb.metrics.i_yz_lower_bound_from_logits
     with pytest.raises(ValueError, match=r"class ids in \[0, 2\). Received: labels containing"):
         direct(np.array([bad if bad < 0 else 2]), np.zeros((1, 2), "float32"))

@@ -10,12 +10,17 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def test_the_readmes_local_links_and_images_exist():
     missing = []
-    pages = [REPO_ROOT / "README.md", REPO_ROOT / "CHANGELOG.md",
-             *sorted(REPO_ROOT.glob("benchmarks/**/README.md")),
-             *sorted(REPO_ROOT.glob("docs/**/*.md"))]
+    pages = [
+        REPO_ROOT / "README.md",
+        REPO_ROOT / "CHANGELOG.md",
+        *sorted(REPO_ROOT.glob("benchmarks/**/README.md")),
+        *sorted(REPO_ROOT.glob("docs/**/*.md")),
+    ]
     for readme in pages:
         text = readme.read_text()
-        targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'(?:src|href)="([^"]+)"', text)
+        targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(
+            r'(?:src|href)="([^"]+)"', text
+        )
         for target in targets:
             path = target.split("#")[0]
             if not path or re.match(r"[a-z]+:", path):  # An anchor or a URL.
@@ -30,8 +35,13 @@ def test_the_readme_is_a_front_page():
     lines = (REPO_ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 250, len(lines)
     text = "\n".join(lines)
-    for needed in ("model.add(keras_ceb.StochasticEncoder(4", "python3 -m venv .venv",
-                   "make test", "rate_scores", "docs/api/index.md"):
+    for needed in (
+        "model.add(keras_ceb.StochasticEncoder(4",
+        "python3 -m venv .venv",
+        "make test",
+        "rate_scores",
+        "docs/api/index.md",
+    ):
         assert needed in text, needed
 
 

@@ -37,21 +37,31 @@ def scenario_a(objective="ceb"):
     model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(32, activation="relu")])
     model.add(keras_ceb.StochasticEncoder(4, objective=objective, marginal=8, seed=1))
     model.add(keras_ceb.BackwardEncoder(NUM_CLASSES))
-    model.compile(keras.optimizers.Adam(1e-2), ce_loss(),
-                  metrics=["accuracy", *keras_ceb.metrics.information_metrics()])
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        ce_loss(),
+        metrics=["accuracy", *keras_ceb.metrics.information_metrics()],
+    )
     return model
 
 
 def scenario_b():
     """Sequential VIB with the mixture marginal and a plain classifier head."""
-    model = keras.Sequential([
-        keras.Input((FEATURES,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras_ceb.StochasticEncoder(4, objective="vib", marginal=keras_ceb.MixtureMarginal(8), seed=1),
-        keras.layers.Dense(NUM_CLASSES),
-    ])
-    model.compile(keras.optimizers.Adam(1e-2), ce_loss(),
-                  metrics=["accuracy", keras_ceb.metrics.IYZLowerBound()])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras_ceb.StochasticEncoder(
+                4, objective="vib", marginal=keras_ceb.MixtureMarginal(8), seed=1
+            ),
+            keras.layers.Dense(NUM_CLASSES),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        ce_loss(),
+        metrics=["accuracy", keras_ceb.metrics.IYZLowerBound()],
+    )
     return model
 
 
@@ -62,12 +72,17 @@ def scenario_c():
     h = keras.layers.Dense(32, activation="relu")(image)
     bottleneck = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(h)
     bottleneck = keras_ceb.BackwardEncoder(NUM_CLASSES, output_mode="bottleneck", name="backward")(
-        bottleneck, labels=label)
+        bottleneck, labels=label
+    )
     logits = keras.layers.Dense(NUM_CLASSES, name="classifier")(
-        keras.layers.Dense(32, activation="elu")(bottleneck["z"]))
+        keras.layers.Dense(32, activation="elu")(bottleneck["z"])
+    )
     model = keras.Model({"image": image, "label": label}, logits)
-    model.compile(keras.optimizers.Adam(1e-2), loss=ce_loss(),
-                  metrics=["accuracy", keras_ceb.metrics.IYZLowerBound()])
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        loss=ce_loss(),
+        metrics=["accuracy", keras_ceb.metrics.IYZLowerBound()],
+    )
     return model
 
 
@@ -76,7 +91,8 @@ def scenario_d():
     image = keras.Input((FEATURES,), name="image")
     label = keras.Input((), dtype="int32", name="label")
     bottleneck = keras_ceb.StochasticEncoder(4, marginal=8, seed=1)(
-        keras.layers.Dense(32, activation="relu")(image))
+        keras.layers.Dense(32, activation="relu")(image)
+    )
     logits = keras_ceb.CatGenHead(num_classes=NUM_CLASSES, seed=2)([bottleneck, label])
     model = keras.Model({"image": image, "label": label}, logits)
     model.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"])
@@ -121,17 +137,23 @@ def test_scenario_trains_logs_and_saves(name, tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     restored = keras.models.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(predictions(restored, inputs), predictions(model, inputs),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        predictions(restored, inputs), predictions(model, inputs), rtol=1e-5, atol=1e-5
+    )
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         served = tf.saved_model.load(export.export_saved_model(model, tmp_path / "exported"))
-        feed = ({k: tf.constant(v) for k, v in inputs.items()} if isinstance(inputs, dict)
-                else tf.constant(inputs))
+        feed = (
+            {k: tf.constant(v) for k, v in inputs.items()}
+            if isinstance(inputs, dict)
+            else tf.constant(inputs)
+        )
         logits = served.serve(feed)
-        np.testing.assert_allclose(logits.numpy(), predictions(model, inputs), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            logits.numpy(), predictions(model, inputs), rtol=1e-4, atol=1e-4
+        )
         if name == "e":  # Determ has no rate.
             assert not hasattr(served, "rate")
         else:
@@ -197,11 +219,17 @@ def test_no_nan_after_2000_steps_at_high_learning_rate():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2000 * 8, FEATURES)).astype("float32") * 3
     y = rng.integers(0, NUM_CLASSES, size=len(x)).astype("int32")
-    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(32, activation="relu"),
-                              keras_ceb.StochasticEncoder(4, marginal=16, seed=2),
-                              keras_ceb.BackwardEncoder(NUM_CLASSES)])
-    model.compile(keras.optimizers.Adam(1e-2), ce_loss(),
-                  metrics=keras_ceb.metrics.information_metrics())
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras_ceb.StochasticEncoder(4, marginal=16, seed=2),
+            keras_ceb.BackwardEncoder(NUM_CLASSES),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2), ce_loss(), metrics=keras_ceb.metrics.information_metrics()
+    )
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
     assert all(math.isfinite(v) for values in history.values() for v in values), history
     for weight in model.weights:
@@ -213,13 +241,21 @@ def test_ceb_learns_fashion_mnist_subset(fashion_mnist):
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = fashion_mnist
     x_train, y_train = x_train[:6000], y_train[:6000]
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Flatten(),
-        keras.layers.Dense(256, activation="relu"), keras.layers.Dense(128, activation="relu"),
-        keras_ceb.StochasticEncoder(4, marginal=16, seed=0), keras_ceb.BackwardEncoder(10),
-    ])
-    model.compile(keras.optimizers.Adam(1e-3), ce_loss(),
-                  metrics=["accuracy", *keras_ceb.metrics.information_metrics()])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
+            keras_ceb.StochasticEncoder(4, marginal=16, seed=0),
+            keras_ceb.BackwardEncoder(10),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        ce_loss(),
+        metrics=["accuracy", *keras_ceb.metrics.information_metrics()],
+    )
     model.fit(x_train, y_train, epochs=5, batch_size=128, verbose=0)
     result = model.evaluate(x_test[:2000], y_test[:2000], verbose=0, return_dict=True)
     assert result["accuracy"] > 0.7, result
@@ -233,7 +269,8 @@ def test_high_rho_with_full_covariance_stays_finite(fashion_mnist):
     keras.utils.set_random_seed(0)
     (x, y), _ = fashion_mnist
     model = keras_ceb.models.compile_classifier(
-        keras_ceb.models.build_classifier("ceb", rho=10.0, seed=0), learning_rate=1e-3)
+        keras_ceb.models.build_classifier("ceb", rho=10.0, seed=0), learning_rate=1e-3
+    )
     history = model.fit(x[:20000], y[:20000], epochs=1, batch_size=128, verbose=0).history
     assert all(math.isfinite(v[0]) for v in history.values()), history
     assert history["i_xz_lower"][0] <= math.log(128) + 1e-4

@@ -12,12 +12,15 @@ def test_finite_float_accepts_float32_finite_values(value):
     assert validation.finite_float(value, "rho") == value
 
 
-@pytest.mark.parametrize("value, message", [
-    (1e39, r"`rho` must be finite in float32 \(\|rho\| <= 3.403e\+38\). Received: rho=1e\+39"),
-    (-1e39, r"Received: rho=-1e\+39"),
-    (float("inf"), r"`rho` must be a finite number. Received: rho=inf"),
-    (float("nan"), r"Received: rho=nan"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (1e39, r"`rho` must be finite in float32 \(\|rho\| <= 3.403e\+38\). Received: rho=1e\+39"),
+        (-1e39, r"Received: rho=-1e\+39"),
+        (float("inf"), r"`rho` must be a finite number. Received: rho=inf"),
+        (float("nan"), r"Received: rho=nan"),
+    ],
+)
 def test_finite_float_refuses_values_that_are_inf_in_float32(value, message):
     with pytest.raises(ValueError, match=message):
         validation.finite_float(value, "rho")

@@ -29,29 +29,38 @@ def data(n=64, seed=0):
 
 def classifier(objective="ceb", covariance="full", head_dtype=None, dtype=None, encoder=None):
     encoder = encoder or keras_ceb.StochasticEncoder(
-        3, objective=objective, covariance=covariance,
-        marginal=keras_ceb.MixtureMarginal(4, covariance=covariance), seed=1, dtype=dtype)
+        3,
+        objective=objective,
+        covariance=covariance,
+        marginal=keras_ceb.MixtureMarginal(4, covariance=covariance),
+        seed=1,
+        dtype=dtype,
+    )
     if objective == "vib":
         head = keras.layers.Dense(CLASSES, dtype=head_dtype or dtype)
     else:
         head = keras_ceb.BackwardEncoder(CLASSES, covariance=covariance, dtype=head_dtype or dtype)
-    return keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(16, "relu", dtype=dtype),
-                             encoder, head])
+    return keras.Sequential(
+        [keras.Input((FEATURES,)), keras.layers.Dense(16, "relu", dtype=dtype), encoder, head]
+    )
 
 
 def compile_and_fit(model, x, y, epochs=2, **compile_kwargs):
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], **compile_kwargs)
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        **compile_kwargs,
+    )
     return model.fit(x, y, epochs=epochs, batch_size=32, verbose=0).history
 
 
-@pytest.mark.parametrize("policy", [
-    "mixed_float16",
-    pytest.param("mixed_bfloat16", marks=pytest.mark.long)])  # 10-25 s each: `make test-long`
+@pytest.mark.parametrize(
+    "policy", ["mixed_float16", pytest.param("mixed_bfloat16", marks=pytest.mark.long)]
+)  # 10-25 s each: `make test-long`
 @pytest.mark.parametrize("objective", ["ceb", "vib", "determ"])
 def test_mixed_precision(policy, objective, tmp_path):
-    """Train, evaluate, predict, save, reload (and export on TF); with and without a float32 head."""
+    """Train, evaluate, predict, save, reload (export on TF); with and without a float32 head."""
     x, y = data()
     for covariance in ("full", "diag"):
         for head_dtype in (None, "float32"):
@@ -66,14 +75,22 @@ def test_mixed_precision(policy, objective, tmp_path):
             path = tmp_path / f"{covariance}_{head_dtype}.keras"
             model.save(path)
             reloaded = keras.models.load_model(path, safe_mode=True)
-            np.testing.assert_allclose(reloaded.predict(x, verbose=0).astype("float32"),
-                                       logits.astype("float32"), rtol=1e-3, atol=1e-3)
+            np.testing.assert_allclose(
+                reloaded.predict(x, verbose=0).astype("float32"),
+                logits.astype("float32"),
+                rtol=1e-3,
+                atol=1e-3,
+            )
             # Export (slow) once per policy and objective: the mixed head, full covariance.
-            if keras.backend.backend() == "tensorflow" and (covariance, head_dtype) == ("full", None):
+            if keras.backend.backend() == "tensorflow" and (covariance, head_dtype) == (
+                "full",
+                None,
+            ):
                 import tensorflow as tf
 
                 exported = keras_ceb.export.export_saved_model(
-                    model, tmp_path / f"exported_{covariance}_{head_dtype}")
+                    model, tmp_path / f"exported_{covariance}_{head_dtype}"
+                )
                 served = tf.saved_model.load(exported)
                 assert served.serve(tf.constant(x)).shape == (len(x), CLASSES)
                 if objective != "determ":
@@ -99,8 +116,9 @@ def test_remat_scope_around_the_layers(mode):
         encoder = keras_ceb.StochasticEncoder(3, marginal=4, seed=1)
         head = keras_ceb.BackwardEncoder(CLASSES)
     assert encoder.remat_pure_part is False  # Set on the first call under the scope's mode.
-    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(16, "relu"),
-                              encoder, head])
+    model = keras.Sequential(
+        [keras.Input((FEATURES,)), keras.layers.Dense(16, "relu"), encoder, head]
+    )
     history = compile_and_fit(model, x, y)
     assert encoder.remat_pure_part and head.remat_pure_part
     assert all(math.isfinite(v) for v in history["loss"] + history["rate"]), history
@@ -108,8 +126,14 @@ def test_remat_scope_around_the_layers(mode):
 
 def test_identity_between_encoder_and_consumer():
     x, y = data()
-    model = keras.Sequential([keras.Input((FEATURES,)), keras_ceb.StochasticEncoder(3, seed=1),
-                              keras.layers.Identity(), keras_ceb.BackwardEncoder(CLASSES)])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(3, seed=1),
+            keras.layers.Identity(),
+            keras_ceb.BackwardEncoder(CLASSES),
+        ]
+    )
     history = compile_and_fit(model, x, y)
     assert all(math.isfinite(v) for v in history["loss"])
 
@@ -117,8 +141,9 @@ def test_identity_between_encoder_and_consumer():
 def test_dense_between_ceb_encoder_and_head_fails_at_construction():
     """A CEB encoder returns the bottleneck dict; a Dense cannot take it: an error before fit."""
     with pytest.raises(ValueError, match="expects 1 input"):
-        keras.Sequential([keras.Input((FEATURES,)), keras_ceb.StochasticEncoder(3),
-                          keras.layers.Dense(CLASSES)])
+        keras.Sequential(
+            [keras.Input((FEATURES,)), keras_ceb.StochasticEncoder(3), keras.layers.Dense(CLASSES)]
+        )
     # Taking z explicitly is the supported way to feed other layers.
     inputs = keras.Input((FEATURES,))
     out = keras_ceb.StochasticEncoder(3)(inputs)
@@ -137,8 +162,13 @@ def test_jit_compile_and_clone_model():
 def test_nested_encoder_model():
     x, y = data()
     inner_in = keras.Input((FEATURES,))
-    inner = keras.Model(inner_in, keras_ceb.StochasticEncoder(3, marginal=4, seed=1)(
-        keras.layers.Dense(16, "relu")(inner_in)), name="inner")
+    inner = keras.Model(
+        inner_in,
+        keras_ceb.StochasticEncoder(3, marginal=4, seed=1)(
+            keras.layers.Dense(16, "relu")(inner_in)
+        ),
+        name="inner",
+    )
     outer_in = keras.Input((FEATURES,))
     model = keras.Model(outer_in, keras_ceb.BackwardEncoder(CLASSES)(inner(outer_in)))
     history = compile_and_fit(model, x, y)
@@ -155,8 +185,13 @@ def test_shared_encoder_feeds_two_heads():
     a = keras_ceb.BackwardEncoder(CLASSES, name="a")(encoder(features))
     b = keras_ceb.BackwardEncoder(CLASSES, name="b")(encoder(features))
     model = keras.Model(inputs, {"a": a, "b": b})
-    model.compile("adam", loss={"a": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                                "b": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    model.compile(
+        "adam",
+        loss={
+            "a": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "b": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        },
+    )
     history = model.fit(x, {"a": y, "b": y}, epochs=2, verbose=0).history
     assert all(math.isfinite(v) for v in history["loss"])
 
@@ -176,10 +211,14 @@ def test_predict_pays_for_no_estimate_and_changes_no_state():
 def test_no_private_keras_attributes_and_no_side_channels():
     """The package reads no Keras private attribute and attaches nothing to tensors."""
     root = pathlib.Path(keras_ceb.__file__).parent
-    pattern = re.compile(r"keras\.src|_outbound_nodes|_inbound_nodes|_keras_history|"
-                         r"_keras_mask|setattr\(tensor|_losses_override|_remat_mode")
-    offenders = [f"{path.relative_to(root)}:{number}: {line.strip()}"
-                 for path in root.rglob("*.py")
-                 for number, line in enumerate(path.read_text().splitlines(), 1)
-                 if pattern.search(line)]
+    pattern = re.compile(
+        r"keras\.src|_outbound_nodes|_inbound_nodes|_keras_history|"
+        r"_keras_mask|setattr\(tensor|_losses_override|_remat_mode"
+    )
+    offenders = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in root.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not offenders, offenders

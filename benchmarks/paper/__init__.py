@@ -1,4 +1,5 @@
-"""`python -m benchmarks.paper`: one command that reproduces a section of the paper and writes its report.
+"""`python -m benchmarks.paper`: one command that reproduces a section of the paper and writes
+its report.
 
 One module per dataset (`DATASETS` maps the command's dataset name to it); each has `PRESETS`,
 `run(preset, seeds, out, ...)` and `describe_plan(preset, seeds)`. The shared machinery:
@@ -13,8 +14,10 @@ import importlib
 from benchmarks.paper.errors import ReproduceError
 
 # The dataset name of the command -> the module that reproduces it.
-DATASETS = {"fashion-mnist": "benchmarks.paper.fashion_mnist",
-            "cifar10": "benchmarks.paper.cifar10"}
+DATASETS = {
+    "fashion-mnist": "benchmarks.paper.fashion_mnist",
+    "cifar10": "benchmarks.paper.cifar10",
+}
 
 
 def dataset_module(name):
@@ -30,8 +33,15 @@ def dataset_module(name):
     return importlib.import_module(DATASETS[name])
 
 
-def reproduce(dataset="fashion-mnist", preset="cpu", seeds=1, out=None, data_dir=None,
-              download=None, progress="auto"):
+def reproduce(
+    dataset="fashion-mnist",
+    preset="cpu",
+    seeds=1,
+    out=None,
+    data_dir=None,
+    download=None,
+    progress="auto",
+):
     """Runs (or resumes) the reproduction of `dataset` and writes its report into `out`.
 
     Finished models are never retrained and finished evaluations are reused, so calling it
@@ -50,8 +60,14 @@ def reproduce(dataset="fashion-mnist", preset="cpu", seeds=1, out=None, data_dir
     Returns:
         The results dict, as written to `results.json`.
     """
-    return dataset_module(dataset).run(preset=preset, seeds=seeds, out=out, data_dir=data_dir,
-                                       download=download, progress=progress)
+    return dataset_module(dataset).run(
+        preset=preset,
+        seeds=seeds,
+        out=out,
+        data_dir=data_dir,
+        download=download,
+        progress=progress,
+    )
 
 
 __all__ = ["DATASETS", "ReproduceError", "dataset_module", "reproduce"]

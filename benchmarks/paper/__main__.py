@@ -1,4 +1,4 @@
-"""`python -m benchmarks.paper <dataset> [--preset ...]`: the paper's reproduction, from a clone."""
+"""`python -m benchmarks.paper <dataset> [--preset ...]`: the paper's reproduction (a clone)."""
 
 from keras_ceb import console
 

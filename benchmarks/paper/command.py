@@ -3,7 +3,8 @@ of `DATASETS`.
 
     python -m benchmarks.paper fashion-mnist --preset cpu --seeds 1 --out runs/paper
 
-A new dataset only needs an entry in `benchmarks.paper.DATASETS` and a module with `HELP`, `PRESETS`, `PRESETS_HELP`,
+A new dataset only needs an entry in `benchmarks.paper.DATASETS` and a module with `HELP`,
+`PRESETS`, `PRESETS_HELP`,
 `default_out`, `run` and `describe_plan`. Optionally, the module's `add_arguments(parser)` adds
 its own options, `run_options(args)` turns them into keyword arguments of its `run`, and
 `summary(results, out)` replaces the claims summary (`cifar10` uses all three).
@@ -42,22 +43,49 @@ def build_parser():
     datasets.required = True
     for name in reproduce.DATASETS:
         module = reproduce.dataset_module(name)
-        sub = datasets.add_parser(name, help=module.HELP, description=module.__doc__.strip()
-                                  .split("\n\n")[1])
-        sub.add_argument("--preset", choices=tuple(module.PRESETS), default="cpu",
-                         help=f"{module.PRESETS_HELP} (default: cpu)")
-        sub.add_argument("--seeds", type=arguments.positive_int, metavar="N", default=1,
-                         help="seeds 0..N-1; with 2 or more, intervals are t-intervals over "
-                         "seeds, with 1 a bootstrap over test examples (default: 1)")
-        sub.add_argument("--out", type=pathlib.Path, metavar="DIR", default=None,
-                         help="output folder (default: reproduce/<dataset>-<preset>); "
-                         "what is finished there is reused")
-        sub.add_argument("--data-dir", type=pathlib.Path, metavar="DIR", default=None,
-                         help="folder searched first for the data files")
-        sub.add_argument("--no-download", dest="download", action="store_false",
-                         help="never download: fail if no local copy of the data is found")
-        sub.add_argument("--dry-run", action="store_true",
-                         help="print the plan and the preset's settings; train nothing")
+        sub = datasets.add_parser(
+            name, help=module.HELP, description=module.__doc__.strip().split("\n\n")[1]
+        )
+        sub.add_argument(
+            "--preset",
+            choices=tuple(module.PRESETS),
+            default="cpu",
+            help=f"{module.PRESETS_HELP} (default: cpu)",
+        )
+        sub.add_argument(
+            "--seeds",
+            type=arguments.positive_int,
+            metavar="N",
+            default=1,
+            help="seeds 0..N-1; with 2 or more, intervals are t-intervals over "
+            "seeds, with 1 a bootstrap over test examples (default: 1)",
+        )
+        sub.add_argument(
+            "--out",
+            type=pathlib.Path,
+            metavar="DIR",
+            default=None,
+            help="output folder (default: reproduce/<dataset>-<preset>); "
+            "what is finished there is reused",
+        )
+        sub.add_argument(
+            "--data-dir",
+            type=pathlib.Path,
+            metavar="DIR",
+            default=None,
+            help="folder searched first for the data files",
+        )
+        sub.add_argument(
+            "--no-download",
+            dest="download",
+            action="store_false",
+            help="never download: fail if no local copy of the data is found",
+        )
+        sub.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the plan and the preset's settings; train nothing",
+        )
         if hasattr(module, "add_arguments"):
             module.add_arguments(sub)
     return parser
@@ -93,9 +121,14 @@ def run(args):
         return None
     out = args.out if args.out is not None else module.default_out(module.PRESETS[args.preset])
     options = module.run_options(args) if hasattr(module, "run_options") else {}
-    results = module.run(preset=args.preset, seeds=args.seeds, out=out,
-                         data_dir=args.data_dir, download=None if args.download else False,
-                         **options)
+    results = module.run(
+        preset=args.preset,
+        seeds=args.seeds,
+        out=out,
+        data_dir=args.data_dir,
+        download=None if args.download else False,
+        **options,
+    )
     print(module.summary(results, out) if hasattr(module, "summary") else summary(results, out))
     return results
 
@@ -105,7 +138,8 @@ def summary(results, out):
     lines = ["", f"{results['command']}: the paper's claims"]
     width = max(len(c["id"]) for c in results["claims"])
     for claim in results["claims"]:
-        lines.append(f"  {claim['id']:<{width}}  {claim['verdict']:<{len(claims.PARTLY)}}  "
-                     f"{claim['ours']}")
+        lines.append(
+            f"  {claim['id']:<{width}}  {claim['verdict']:<{len(claims.PARTLY)}}  {claim['ours']}"
+        )
     lines.append(f"Wrote {out}/: report.md, results.json, {', '.join(results['figures'])}")
     return "\n".join(lines)

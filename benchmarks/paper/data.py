@@ -42,13 +42,17 @@ class ReproductionData:
 
     def sizes(self):
         """The number of images of each part, JSON-ready."""
-        return {"train": int(len(self.x_train)), "test": int(len(self.x_test)),
-                "ood_in": int(len(self.x_in)),
-                **{f"ood_{name}": int(len(x)) for name, x in self.ood_sets.items()}}
+        return {
+            "train": int(len(self.x_train)),
+            "test": int(len(self.x_test)),
+            "ood_in": int(len(self.x_in)),
+            **{f"ood_{name}": int(len(x)) for name, x in self.ood_sets.items()},
+        }
 
 
-def make_data(dataset, class_names, train, test, ood_examples, train_examples=None,
-              extra_ood_sets=None):
+def make_data(
+    dataset, class_names, train, test, ood_examples, train_examples=None, extra_ood_sets=None
+):
     """The `ReproductionData` of a dataset: the paper's noise and flip sets, extra sets, and
     OpenOOD's 90-degree rotation (near) and Gaussian noise (far) for square images.
 
@@ -76,11 +80,15 @@ def make_data(dataset, class_names, train, test, ood_examples, train_examples=No
     x_in = x_test[:ood_examples]
     sets = ood_sets_lib.paper_ood_sets(x_in, seed=NOISE_SEED)
     for name, images in (extra_ood_sets or {}).items():
-        sets[name] = ood_sets_lib.mnist_test_images(images[:ood_examples],
-                                                   image_shape=x_in.shape[1:])
+        sets[name] = ood_sets_lib.mnist_test_images(
+            images[:ood_examples], image_shape=x_in.shape[1:]
+        )
     if x_in.shape[1] == x_in.shape[2]:  # OpenOOD's near rotation needs square images
         standard = ood_sets_lib.standard_ood_sets(x_in, seed=NOISE_SEED)
-        sets["rotate_90"], sets["gaussian_noise"] = (standard["rotate_90"],
-                                                     standard["gaussian_noise"])
-    return ReproductionData(dataset, tuple(class_names), x_train, y_train, x_test,
-                            np.asarray(y_test), x_in, sets)
+        sets["rotate_90"], sets["gaussian_noise"] = (
+            standard["rotate_90"],
+            standard["gaussian_noise"],
+        )
+    return ReproductionData(
+        dataset, tuple(class_names), x_train, y_train, x_test, np.asarray(y_test), x_in, sets
+    )

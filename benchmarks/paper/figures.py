@@ -15,10 +15,10 @@ import pathlib
 
 import numpy as np
 
-from keras_ceb import reporting
-from keras_ceb.evaluation import calibration as calibration_lib
 from benchmarks.paper import results as results_lib
 from benchmarks.paper.statistics import Estimate
+from keras_ceb import reporting
+from keras_ceb.evaluation import calibration as calibration_lib
 
 DPI = 110
 
@@ -58,8 +58,9 @@ def _styles(models):
         if model["objective"] == "determ":
             styles[name] = dict(color="black", linestyle="-", marker="s")
         elif model["objective"] == "vib":
-            styles[name] = dict(color="tab:red" if model["rho"] <= 0 else "tab:orange",
-                                linestyle="--", marker="^")
+            styles[name] = dict(
+                color="tab:red" if model["rho"] <= 0 else "tab:orange", linestyle="--", marker="^"
+            )
         else:
             position = ceb.index(model["rho"]) / max(len(ceb) - 1, 1)
             styles[name] = dict(color=cmap(0.9 * position), linestyle="-", marker="o")
@@ -91,17 +92,32 @@ def _interval(ax, x, values, lower, upper, color, band=True, label=None):
 
 def _by_rho_panel(ax, models, key, scale, ylabel, title):
     for objective, marker in (("ceb", "o"), ("vib", "^")):
-        chosen = sorted((m for m in models.values() if m["objective"] == objective),
-                        key=lambda m: m["rho"])
+        chosen = sorted(
+            (m for m in models.values() if m["objective"] == objective), key=lambda m: m["rho"]
+        )
         if not chosen:
             continue
         rhos = np.array([m["rho"] for m in chosen])
         values = np.array([[part[0] for part in _series(m, [key], scale)] for m in chosen])
         color = "tab:blue" if objective == "ceb" else "tab:red"
-        ax.plot(rhos, values[:, 0], marker=marker, color=color, label=objective.upper(),
-                linestyle="-" if objective == "ceb" else "none")
-        _interval(ax, rhos, values[:, 0], values[:, 1], values[:, 2], color,
-                  band=objective == "ceb", label=f"{objective.upper()} interval")
+        ax.plot(
+            rhos,
+            values[:, 0],
+            marker=marker,
+            color=color,
+            label=objective.upper(),
+            linestyle="-" if objective == "ceb" else "none",
+        )
+        _interval(
+            ax,
+            rhos,
+            values[:, 0],
+            values[:, 1],
+            values[:, 2],
+            color,
+            band=objective == "ceb",
+            label=f"{objective.upper()} interval",
+        )
     determ = models.get("determ")
     if determ is not None:
         value, lower, upper = (v[0] for v in _series(determ, [key], scale))
@@ -145,50 +161,90 @@ def _sweep_panel(ax, models, styles, norm, epsilons, target_name):
 def plot_figure4(results, path):
     """Figure 4: accuracy and max I(X;Z) against rho; targeted success against eps."""
     models, preset = results["models"], results["preset"]
-    figure, axes = reporting.new_figure(2, 2, (14, 10), "Figure 4, Fashion-MNIST: accuracy, information, "
-                           f"targeted robustness ({interval_note(results)})")
-    _by_rho_panel(axes[0, 0], models, "accuracy", 100.0, "test accuracy (%)",
-                  "test accuracy against rho")
-    axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3,
-                      fontsize="small", frameon=False)
+    figure, axes = reporting.new_figure(
+        2,
+        2,
+        (14, 10),
+        "Figure 4, Fashion-MNIST: accuracy, information, "
+        f"targeted robustness ({interval_note(results)})",
+    )
+    _by_rho_panel(
+        axes[0, 0], models, "accuracy", 100.0, "test accuracy (%)", "test accuracy against rho"
+    )
+    axes[0, 0].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize="small", frameon=False
+    )
     ax = axes[0, 1]
-    _by_rho_panel(ax, models, "i_xz_max_train_at_rho", 1.0, "max I(X;Z) lower bound (nats)",
-                  "max over training of the I(X;Z) bound (epochs at rho)")
+    _by_rho_panel(
+        ax,
+        models,
+        "i_xz_max_train_at_rho",
+        1.0,
+        "max I(X;Z) lower bound (nats)",
+        "max over training of the I(X;Z) bound (epochs at rho)",
+    )
     for objective, color in (("ceb", "tab:blue"), ("vib", "tab:red")):
-        chosen = sorted((m for m in models.values() if m["objective"] == objective),
-                        key=lambda m: m["rho"])
+        chosen = sorted(
+            (m for m in models.values() if m["objective"] == objective), key=lambda m: m["rho"]
+        )
         if chosen:
-            ax.plot([m["rho"] for m in chosen],
-                    [_series(m, ["i_xz_max_test_at_rho"])[0][0] for m in chosen],
-                    color=color, linestyle="--", marker="x",
-                    label=f"{objective.upper()}, held-out test images")
+            ax.plot(
+                [m["rho"] for m in chosen],
+                [_series(m, ["i_xz_max_test_at_rho"])[0][0] for m in chosen],
+                color=color,
+                linestyle="--",
+                marker="x",
+                label=f"{objective.upper()}, held-out test images",
+            )
     ax.axhline(math.log(10), color="gray", linestyle="-.", label="log 10 = 2.30 nats")
-    ax.plot([0.0], [math.log(10)], "*", color="gold", markeredgecolor="black", markersize=14,
-            label="paper: CEB0 at log 10")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize="small",
-              frameon=False)
+    ax.plot(
+        [0.0],
+        [math.log(10)],
+        "*",
+        color="gold",
+        markeredgecolor="black",
+        markersize=14,
+        label="paper: CEB0 at log 10",
+    )
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize="small", frameon=False
+    )
     target_name = results.get("class_names", [None] * 10)[preset["target_class"]]
     styles = _styles(models)
     _sweep_panel(axes[1, 0], models, styles, "linf", preset["linf_epsilons"], target_name)
     _sweep_panel(axes[1, 1], models, styles, "l2", preset["l2_epsilons"], target_name)
-    axes[1, 1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
-                      title="model")
+    axes[1, 1].legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", title="model"
+    )
     return _save(figure, path)
 
 
 def plot_table1(results, path):
     """Table 1 as bars: each model's paper score (H for Determ, R otherwise) on each OoD set."""
     models = results["models"]
-    sets = [s for s in results_lib.OOD_SETS
-            if any(results_lib.ood_key(s, m["primary_score"], "auroc") in m["metrics"]
-                   for m in models.values())]
-    figure, axes = reporting.new_figure(1, 3, (16, 5.5), "Table 1, Fashion-MNIST: OoD detection by each "
-                           "model's paper score (H for Determ, R for VIB/CEB), in-distribution "
-                           f"positive ({interval_note(results)})")
+    sets = [
+        s
+        for s in results_lib.OOD_SETS
+        if any(
+            results_lib.ood_key(s, m["primary_score"], "auroc") in m["metrics"]
+            for m in models.values()
+        )
+    ]
+    figure, axes = reporting.new_figure(
+        1,
+        3,
+        (16, 5.5),
+        "Table 1, Fashion-MNIST: OoD detection by each "
+        "model's paper score (H for Determ, R for VIB/CEB), in-distribution "
+        f"positive ({interval_note(results)})",
+    )
     styles = _styles(models)
     width = 0.8 / max(len(models), 1)
-    titles = {"fpr_at_95_tpr": "FPR at 95% TPR (%, lower is better)",
-              "auroc": "AUROC (%, higher is better)", "aupr_in": "AUPR-In (%, higher is better)"}
+    titles = {
+        "fpr_at_95_tpr": "FPR at 95% TPR (%, lower is better)",
+        "auroc": "AUROC (%, higher is better)",
+        "aupr_in": "AUPR-In (%, higher is better)",
+    }
     for ax, metric in zip(axes[0], results_lib.OOD_METRICS):
         for i, (name, model) in enumerate(models.items()):
             keys = [results_lib.ood_key(s, model["primary_score"], metric) for s in sets]
@@ -196,11 +252,21 @@ def plot_table1(results, path):
             x = np.arange(len(sets)) + (i - (len(models) - 1) / 2) * width
             error = None
             if np.isfinite(lower).any():
-                error = [np.maximum(np.nan_to_num(values - lower), 0.0),
-                         np.maximum(np.nan_to_num(upper - values), 0.0)]
-            ax.bar(x, values, width, yerr=error, capsize=2, color=styles[name]["color"],
-                   edgecolor="black", linewidth=0.4,
-                   label=f"{model['label']} ({results_lib.SCORE_LABELS[model['primary_score']]})")
+                error = [
+                    np.maximum(np.nan_to_num(values - lower), 0.0),
+                    np.maximum(np.nan_to_num(upper - values), 0.0),
+                ]
+            ax.bar(
+                x,
+                values,
+                width,
+                yerr=error,
+                capsize=2,
+                color=styles[name]["color"],
+                edgecolor="black",
+                linewidth=0.4,
+                label=f"{model['label']} ({results_lib.SCORE_LABELS[model['primary_score']]})",
+            )
         ax.set_xticks(np.arange(len(sets)), [results_lib.OOD_SET_LABELS[s] for s in sets])
         ax.set_ylim(0, 105)
         ax.set_ylabel(titles[metric].split(" (")[0] + " (%)")
@@ -209,24 +275,38 @@ def plot_table1(results, path):
         if metric == "auroc":
             ax.axhline(50.0, color="red", linestyle=":", linewidth=1.2, label="chance (50%)")
     handles, labels = axes[0, 1].get_legend_handles_labels()
-    axes[0, 2].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                      fontsize="small", title="model (score)")
+    axes[0, 2].legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize="small",
+        title="model (score)",
+    )
     return _save(figure, path)
 
 
 def plot_calibration(name, model, snapshots, labels, results, path):
-    """Reliability diagrams of one model at its snapshot epochs (seed 0), 5% bins, 90% intervals."""
+    """Reliability diagrams of a model at its snapshot epochs (seed 0): 5% bins, 90% intervals."""
     preset = results["preset"]
-    figure, axes = reporting.new_figure(1, len(snapshots), (5 * len(snapshots), 5),
-                           f"Calibration of {model['label']} on {len(labels)} test images, "
-                           f"seed {model['seeds'][0]}: reliability diagrams "
-                           f"({preset['calibration_interval']:.0%} Wilson intervals per bin)")
+    figure, axes = reporting.new_figure(
+        1,
+        len(snapshots),
+        (5 * len(snapshots), 5),
+        f"Calibration of {model['label']} on {len(labels)} test images, "
+        f"seed {model['seeds'][0]}: reliability diagrams "
+        f"({preset['calibration_interval']:.0%} Wilson intervals per bin)",
+    )
     for ax, (epoch, probs) in zip(axes[0], sorted(snapshots.items())):
         diagram = calibration_lib.reliability_diagram(
-            probs, labels, num_bins=preset["calibration_bins"],
-            interval=preset["calibration_interval"])
+            probs,
+            labels,
+            num_bins=preset["calibration_bins"],
+            interval=preset["calibration_interval"],
+        )
         calibration_lib.plot_reliability_diagram(  # Its title ends with the ECE.
-            diagram, ax=ax, title=f"after epoch {epoch} of {preset['epochs']}")
+            diagram, ax=ax, title=f"after epoch {epoch} of {preset['epochs']}"
+        )
     return _save(figure, path)
 
 
@@ -234,8 +314,9 @@ def plot_ece(results, path):
     """ECE at the snapshot epochs, per model, with intervals."""
     models = results["models"]
     epochs = results["preset_calibration_epochs"]
-    figure, axes = reporting.new_figure(1, 1, (9, 5.5), f"Expected calibration error during training\n"
-                           f"({interval_note(results)})")
+    figure, axes = reporting.new_figure(
+        1, 1, (9, 5.5), f"Expected calibration error during training\n({interval_note(results)})"
+    )
     ax = axes[0, 0]
     styles = _styles(models)
     for name, model in models.items():
@@ -254,17 +335,28 @@ def plot_ece(results, path):
 def plot_memorization(results, path):
     """Training accuracy on fixed random labels per epoch, with the chance level."""
     memorization = results["memorization"]
-    figure, axes = reporting.new_figure(1, 1, (9, 5.5), "Memorization: training accuracy on fixed random "
-                           f"labels\n({interval_note(results, 'training images')})")
+    figure, axes = reporting.new_figure(
+        1,
+        1,
+        (9, 5.5),
+        "Memorization: training accuracy on fixed random "
+        f"labels\n({interval_note(results, 'training images')})",
+    )
     ax = axes[0, 0]
     chance = None
     for name, entry in memorization.items():
         curve = [Estimate.from_dict(e) for e in entry["curve"]]
         epochs = np.arange(1, len(curve) + 1)
         values = np.array([e.value for e in curve]) * 100
-        line, = ax.plot(epochs, values, marker="o", label=f"{entry['label']}")
-        _interval(ax, epochs, values, np.array([e.lower * 100 for e in curve]),
-                  np.array([e.upper * 100 for e in curve]), line.get_color())
+        (line,) = ax.plot(epochs, values, marker="o", label=f"{entry['label']}")
+        _interval(
+            ax,
+            epochs,
+            values,
+            np.array([e.lower * 100 for e in curve]),
+            np.array([e.upper * 100 for e in curve]),
+            line.get_color(),
+        )
         chance = entry["chance_level"]
         n = entry["num_examples"]
     if chance is not None:

@@ -83,8 +83,11 @@ def ood_evaluation(model, x_in, ood_sets, in_sets=None, reference=None):
     arrays = {f"ood_in_{score}": values for score, values in in_scores.items()}
     metrics = {}
     for name, x_out in ood_sets.items():
-        own_in = scores_lib.ood_scores(model, in_sets[name], **kwargs) if (
-            in_sets and name in in_sets) else None
+        own_in = (
+            scores_lib.ood_scores(model, in_sets[name], **kwargs)
+            if (in_sets and name in in_sets)
+            else None
+        )
         out_scores = scores_lib.ood_scores(model, x_out, **kwargs)
         metrics[name] = {}
         for score, values in out_scores.items():
@@ -93,7 +96,8 @@ def ood_evaluation(model, x_in, ood_sets, in_sets=None, reference=None):
             if own_in is not None:
                 reference = arrays[f"ood_{name}_in_{score}"] = own_in[score]
             metrics[name][score] = evaluation.ood_metrics(
-                reference, values, higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
+                reference, values, higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score]
+            )
     return metrics, arrays
 
 
@@ -111,8 +115,15 @@ def carlini_wagner(model, x, y, binary_search_steps, max_iterations, seed, confi
     """
     inference = model
     x_adv = attacks.carlini_wagner_l2(
-        inference, x, y, binary_search_steps=binary_search_steps, max_iterations=max_iterations,
-        confidence=confidence, batch_size=BATCH_SIZE, seed=seed)
+        inference,
+        x,
+        y,
+        binary_search_steps=binary_search_steps,
+        max_iterations=max_iterations,
+        confidence=confidence,
+        batch_size=BATCH_SIZE,
+        seed=seed,
+    )
     rate, count = attacks.untargeted_success_rate(inference, x, x_adv, y, batch_size=BATCH_SIZE)
     clean = attacks.predict_classes(inference, x, batch_size=BATCH_SIZE) == y
     adv = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE)
@@ -149,17 +160,31 @@ def targeted_sweep(model, x, y, target, epsilons, steps, step_size, seed):
     for norm in NORMS:
         record[norm] = []
         for i, eps in enumerate(epsilons[norm]):
-            step = step_size if step_size is not None else float(
-                pgd.default_step_size(eps, steps, norm, features))
-            x_adv = attacks.pgd_attack(inference, x, target, eps=eps, norm=norm, steps=steps,
-                                       step_size=step, targeted=True, batch_size=BATCH_SIZE,
-                                       seed=seed)
-            rate, count = attacks.targeted_success_rate(inference, x, x_adv, y, target,
-                                                        batch_size=BATCH_SIZE)
+            step = (
+                step_size
+                if step_size is not None
+                else float(pgd.default_step_size(eps, steps, norm, features))
+            )
+            x_adv = attacks.pgd_attack(
+                inference,
+                x,
+                target,
+                eps=eps,
+                norm=norm,
+                steps=steps,
+                step_size=step,
+                targeted=True,
+                batch_size=BATCH_SIZE,
+                seed=seed,
+            )
+            rate, count = attacks.targeted_success_rate(
+                inference, x, x_adv, y, target, batch_size=BATCH_SIZE
+            )
             hit = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE) == target
             arrays[f"targeted_{norm}_{i}_hit"] = hit
-            record[norm].append({"eps": float(eps), "step_size": step, "success": rate,
-                                 "count": count})
+            record[norm].append(
+                {"eps": float(eps), "step_size": step, "success": rate, "count": count}
+            )
     return record, arrays
 
 
@@ -201,8 +226,10 @@ def protocol_evaluation(model, data, preset, seed):
                 arrays[f"sampled_ood_{name}_{score}"] = out_scores[score]
                 arrays[f"sampled_ood_in_{score}"] = in_scores[score]
                 record["ood"][name][score] = evaluation.ood_metrics(
-                    in_scores[score], out_scores[score],
-                    higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score])
+                    in_scores[score],
+                    out_scores[score],
+                    higher_is_in_distribution=scores_lib.SCORE_DIRECTIONS[score],
+                )
         counted = (clean == y) & (y != target)
         arrays["sampled_targeted_counted"] = counted
         record["targeted"], record["apgd"] = [], []
@@ -211,17 +238,34 @@ def protocol_evaluation(model, data, preset, seed):
             step = float(pgd.default_step_size(eps, preset.attack_steps, "linf", features))
             row = {"eps": float(eps), "count": int(counted.sum())}
             for kind, draws in (("plain", 1), ("eot", preset.eot_samples)):
-                x_adv = attacks.pgd_attack(net, x, target, eps=eps, steps=preset.attack_steps,
-                                           step_size=step, targeted=True, num_samples=draws,
-                                           batch_size=BATCH_SIZE, seed=seed)
+                x_adv = attacks.pgd_attack(
+                    net,
+                    x,
+                    target,
+                    eps=eps,
+                    steps=preset.attack_steps,
+                    step_size=step,
+                    targeted=True,
+                    num_samples=draws,
+                    batch_size=BATCH_SIZE,
+                    seed=seed,
+                )
                 hit = _sampled_classes(net, x_adv, seed) == target
                 arrays[f"sampled_targeted_{i}_{kind}_hit"] = hit
                 row[kind] = float(hit[counted].mean()) if counted.any() else None
             record["targeted"].append(row)
             row = {"eps": float(eps)}
             for kind, draws in (("plain", 1), ("eot", preset.eot_samples)):
-                x_adv = attacks.apgd_attack(net, x, y, eps=eps, steps=preset.apgd_steps,
-                                            num_samples=draws, batch_size=BATCH_SIZE, seed=seed)
+                x_adv = attacks.apgd_attack(
+                    net,
+                    x,
+                    y,
+                    eps=eps,
+                    steps=preset.apgd_steps,
+                    num_samples=draws,
+                    batch_size=BATCH_SIZE,
+                    seed=seed,
+                )
                 correct = _sampled_classes(net, x_adv, seed) == y
                 arrays[f"sampled_apgd_{i}_{kind}_correct"] = correct
                 row[kind] = float(correct.mean())
@@ -230,13 +274,21 @@ def protocol_evaluation(model, data, preset, seed):
         if m:
             x_cw, y_cw = data.x_test[:m], np.asarray(data.y_test[:m])
             x_adv = attacks.carlini_wagner_l2(
-                net, x_cw, y_cw, binary_search_steps=preset.cw_binary_search_steps,
-                max_iterations=preset.cw_max_iterations, batch_size=BATCH_SIZE, seed=seed)
+                net,
+                x_cw,
+                y_cw,
+                binary_search_steps=preset.cw_binary_search_steps,
+                max_iterations=preset.cw_max_iterations,
+                batch_size=BATCH_SIZE,
+                seed=seed,
+            )
             ok = _sampled_classes(net, x_cw, seed) == y_cw
             fooled = _sampled_classes(net, x_adv, seed) != y_cw
             arrays["sampled_cw_counted"], arrays["sampled_cw_success"] = ok, ok & fooled
-            record["cw"] = {"success": float(fooled[ok].mean()) if ok.any() else None,
-                            "count": int(ok.sum())}
+            record["cw"] = {
+                "success": float(fooled[ok].mean()) if ok.any() else None,
+                "count": int(ok.sum()),
+            }
     return record, arrays
 
 
@@ -262,17 +314,38 @@ def robust_accuracy(model, x, y, epsilons, preset, seed):
         union = clean.copy()
         for name in ROBUST_ATTACKS:
             if name == "pgd":
-                x_adv = attacks.pgd_attack(inference, x, y, eps=eps, steps=preset.attack_steps,
-                                           batch_size=BATCH_SIZE, seed=seed)
+                x_adv = attacks.pgd_attack(
+                    inference,
+                    x,
+                    y,
+                    eps=eps,
+                    steps=preset.attack_steps,
+                    batch_size=BATCH_SIZE,
+                    seed=seed,
+                )
             elif name == "square":
-                x_adv = attacks.square_attack(inference, x, y, eps=eps,
-                                              queries=preset.square_queries,
-                                              batch_size=BATCH_SIZE, seed=seed)
+                x_adv = attacks.square_attack(
+                    inference,
+                    x,
+                    y,
+                    eps=eps,
+                    queries=preset.square_queries,
+                    batch_size=BATCH_SIZE,
+                    seed=seed,
+                )
             else:
                 x_adv = attacks.apgd_attack(
-                    inference, x, y, eps=eps, loss="ce" if name == "apgd-ce" else "dlr",
-                    targeted=name == "apgd-t", steps=preset.apgd_steps,
-                    num_targets=preset.apgd_targets, batch_size=BATCH_SIZE, seed=seed)
+                    inference,
+                    x,
+                    y,
+                    eps=eps,
+                    loss="ce" if name == "apgd-ce" else "dlr",
+                    targeted=name == "apgd-t",
+                    steps=preset.apgd_steps,
+                    num_targets=preset.apgd_targets,
+                    batch_size=BATCH_SIZE,
+                    seed=seed,
+                )
             correct = attacks.predict_classes(inference, x_adv, batch_size=BATCH_SIZE) == y
             arrays[f"robust_linf_{i}_{name}"] = correct
             row[name] = float(correct.mean())
@@ -281,17 +354,26 @@ def robust_accuracy(model, x, y, epsilons, preset, seed):
         arrays[f"robust_linf_{i}_{AUTOATTACK}"] = union
         row[AUTOATTACK] = float(union.mean())
         rows.append(row)
-    unbounded = attacks.apgd_attack(inference, x, y, eps=1.0, steps=10, batch_size=BATCH_SIZE,
-                                    seed=seed)
-    short = attacks.apgd_attack(inference, x, y, eps=max(epsilons),
-                                steps=max(preset.apgd_steps // 10, 1), batch_size=BATCH_SIZE,
-                                seed=seed)
+    unbounded = attacks.apgd_attack(
+        inference, x, y, eps=1.0, steps=10, batch_size=BATCH_SIZE, seed=seed
+    )
+    short = attacks.apgd_attack(
+        inference,
+        x,
+        y,
+        eps=max(epsilons),
+        steps=max(preset.apgd_steps // 10, 1),
+        batch_size=BATCH_SIZE,
+        seed=seed,
+    )
     sanity = {
-        "unbounded_accuracy": float(np.mean(attacks.predict_classes(
-            inference, unbounded, batch_size=BATCH_SIZE) == y)),
+        "unbounded_accuracy": float(
+            np.mean(attacks.predict_classes(inference, unbounded, batch_size=BATCH_SIZE) == y)
+        ),
         "short_apgd_steps": max(preset.apgd_steps // 10, 1),
-        "short_apgd_accuracy": float(np.mean(attacks.predict_classes(
-            inference, short, batch_size=BATCH_SIZE) == y)),
+        "short_apgd_accuracy": float(
+            np.mean(attacks.predict_classes(inference, short, batch_size=BATCH_SIZE) == y)
+        ),
     }
     return {"linf": rows, "sanity": sanity, "num_examples": int(len(x))}, arrays
 
@@ -315,7 +397,7 @@ def evaluate_model(model, data, preset, seed, name=None):
     seconds, cpu_seconds = {}, {}
     clock = _Clock(seconds, cpu_seconds)
     clock.start()
-    x_test, y_test = data.x_test[:preset.test_examples], data.y_test[:preset.test_examples]
+    x_test, y_test = data.x_test[: preset.test_examples], data.y_test[: preset.test_examples]
     correct = accuracy(model, x_test, y_test)
     record = {"accuracy": float(correct.mean()), "num_test": int(len(correct))}
     arrays = {"correct": correct}
@@ -326,8 +408,13 @@ def evaluate_model(model, data, preset, seed, name=None):
     ood_sets, in_sets = dict(data.ood_sets), {}
     if n:
         record["cw"], cw_arrays, x_cw = carlini_wagner(
-            model, data.x_test[:n], data.y_test[:n], preset.cw_binary_search_steps,
-            preset.cw_max_iterations, seed)
+            model,
+            data.x_test[:n],
+            data.y_test[:n],
+            preset.cw_binary_search_steps,
+            preset.cw_max_iterations,
+            seed,
+        )
         arrays.update(cw_arrays)
         if len(x_cw):
             ood_sets[CW_SET] = x_cw
@@ -338,22 +425,33 @@ def evaluate_model(model, data, preset, seed, name=None):
 
     clock.start()
     reference = evaluation.FeatureDetectors().fit(
-        model, data.x_train[:preset.reference_examples],
-        np.asarray(data.y_train[:preset.reference_examples]), batch_size=BATCH_SIZE)
+        model,
+        data.x_train[: preset.reference_examples],
+        np.asarray(data.y_train[: preset.reference_examples]),
+        batch_size=BATCH_SIZE,
+    )
     record["ood"], ood_arrays = ood_evaluation(model, data.x_in, ood_sets, in_sets, reference)
-    record["ood_sizes"] = {"in": int(len(data.x_in)),
-                           **{name: int(len(x)) for name, x in ood_sets.items()},
-                           **{f"{name}_in": int(len(x)) for name, x in in_sets.items()}}
+    record["ood_sizes"] = {
+        "in": int(len(data.x_in)),
+        **{name: int(len(x)) for name, x in ood_sets.items()},
+        **{f"{name}_in": int(len(x)) for name, x in in_sets.items()},
+    }
     arrays.update(ood_arrays)
     clock.stop("ood")
 
     clock.start()
-    x_attack = data.x_test[:preset.attack_examples]
-    y_attack = np.asarray(data.y_test[:preset.attack_examples])
+    x_attack = data.x_test[: preset.attack_examples]
+    y_attack = np.asarray(data.y_test[: preset.attack_examples])
     record["targeted"], targeted_arrays = targeted_sweep(
-        model, x_attack, y_attack, preset.target_class,
-        {"linf": preset.linf_epsilons, "l2": preset.l2_epsilons}, preset.attack_steps,
-        preset.attack_step_size, seed)
+        model,
+        x_attack,
+        y_attack,
+        preset.target_class,
+        {"linf": preset.linf_epsilons, "l2": preset.l2_epsilons},
+        preset.attack_steps,
+        preset.attack_step_size,
+        seed,
+    )
     record["target_class"] = int(preset.target_class)
     arrays.update(targeted_arrays)
     clock.stop("targeted")
@@ -362,8 +460,13 @@ def evaluate_model(model, data, preset, seed, name=None):
         clock.start()
         n = preset.robust_examples
         record["robust"], robust_arrays = robust_accuracy(
-            model, data.x_test[:n], np.asarray(data.y_test[:n]), preset.robust_linf_epsilons,
-            preset, seed)
+            model,
+            data.x_test[:n],
+            np.asarray(data.y_test[:n]),
+            preset.robust_linf_epsilons,
+            preset,
+            seed,
+        )
         arrays.update(robust_arrays)
         clock.stop("robust")
     if name in preset.protocol_models:

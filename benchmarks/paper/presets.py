@@ -202,19 +202,41 @@ class Preset:
     estimate_note: str = ""
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "latent_dim", "marginal_components",
-                     "information_examples", "calibration_examples", "calibration_bins",
-                     "attack_examples", "attack_steps", "ood_examples",
-                     "memorization_examples", "memorization_epochs", "bootstrap_resamples",
-                     "cw_binary_search_steps", "cw_max_iterations", "robust_examples",
-                     "apgd_steps", "apgd_targets", "square_queries", "reference_examples",
-                     "protocol_examples", "eot_samples"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "marginal_components",
+            "information_examples",
+            "calibration_examples",
+            "calibration_bins",
+            "attack_examples",
+            "attack_steps",
+            "ood_examples",
+            "memorization_examples",
+            "memorization_epochs",
+            "bootstrap_resamples",
+            "cw_binary_search_steps",
+            "cw_max_iterations",
+            "robust_examples",
+            "apgd_steps",
+            "apgd_targets",
+            "square_queries",
+            "reference_examples",
+            "protocol_examples",
+            "eot_samples",
+        ):
             validation.positive_int(getattr(self, name), name)
         for name in ("train_examples", "test_examples", "memorization_accuracy_examples"):
             if getattr(self, name) is not None:
                 validation.positive_int(getattr(self, name), name)
-        for name in ("rho_anneal_epochs", "cw_examples", "target_class", "bootstrap_seed",
-                     "protocol_cw_examples"):
+        for name in (
+            "rho_anneal_epochs",
+            "cw_examples",
+            "target_class",
+            "bootstrap_seed",
+            "protocol_cw_examples",
+        ):
             _non_negative_int(getattr(self, name), name)
         validation.one_of(self.head, ("mlp", "consistent"), "head")
         validation.one_of(self.lr_schedule, ("cosine", "constant"), "lr_schedule")
@@ -229,36 +251,56 @@ class Preset:
         if self.attack_step_size is not None:
             validation.positive_float(self.attack_step_size, "attack_step_size")
         for name in ("ceb_rhos", "vib_rhos"):
-            object.__setattr__(self, name, tuple(
-                validation.finite_float(rho, name) for rho in getattr(self, name)))
-        for name in ("linf_epsilons", "l2_epsilons", "robust_linf_epsilons",
-                     "protocol_linf_epsilons"):
+            object.__setattr__(
+                self,
+                name,
+                tuple(validation.finite_float(rho, name) for rho in getattr(self, name)),
+            )
+        for name in (
+            "linf_epsilons",
+            "l2_epsilons",
+            "robust_linf_epsilons",
+            "protocol_linf_epsilons",
+        ):
             values = tuple(getattr(self, name))
-            if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real)
-                                 or not math.isfinite(v) or v <= 0 for v in values):
-                raise ValueError(f"`{name}` must be a non-empty tuple of positive numbers. "
-                                 f"Received: {name}={values!r}")
+            if not values or any(
+                isinstance(v, bool)
+                or not isinstance(v, numbers.Real)
+                or not math.isfinite(v)
+                or v <= 0
+                for v in values
+            ):
+                raise ValueError(
+                    f"`{name}` must be a non-empty tuple of positive numbers. "
+                    f"Received: {name}={values!r}"
+                )
             object.__setattr__(self, name, tuple(sorted(float(v) for v in values)))
         object.__setattr__(self, "backbone_kwargs", tuple(self.backbone_kwargs))
         if not self.models:
-            raise ValueError("A preset needs at least one model. "
-                             f"Received: ceb_rhos={self.ceb_rhos!r}, vib_rhos={self.vib_rhos!r}, "
-                             f"determ={self.determ!r}")
+            raise ValueError(
+                "A preset needs at least one model. "
+                f"Received: ceb_rhos={self.ceb_rhos!r}, vib_rhos={self.vib_rhos!r}, "
+                f"determ={self.determ!r}"
+            )
         names = {spec.name for spec in self.models}
         if self.cw_models is not None:
             object.__setattr__(self, "cw_models", tuple(self.cw_models))
         for field in ("memorization_models", "robust_models", "protocol_models") + (
-                ("cw_models",) if self.cw_models is not None else ()):
+            ("cw_models",) if self.cw_models is not None else ()
+        ):
             object.__setattr__(self, field, tuple(getattr(self, field)))
             for name in getattr(self, field):
                 if model_spec(name).name not in names:
                     raise ValueError(
                         f"Every model of `{field}` must be in the plan ({sorted(names)}). "
-                        f"Received: {field}={getattr(self, field)!r}")
+                        f"Received: {field}={getattr(self, field)!r}"
+                    )
         for name in self.protocol_models:
             if model_spec(name).objective == "determ":
-                raise ValueError("`protocol_models` must be CEB or VIB models: Determ has no z "
-                                 f"to sample. Received: protocol_models={self.protocol_models!r}")
+                raise ValueError(
+                    "`protocol_models` must be CEB or VIB models: Determ has no z "
+                    f"to sample. Received: protocol_models={self.protocol_models!r}"
+                )
 
     @property
     def models(self):
@@ -298,22 +340,61 @@ class Preset:
 
 
 TRAINING_FIELDS = (
-    "backbone", "backbone_kwargs", "head", "latent_dim", "marginal_components", "covariance",
-    "epochs", "batch_size", "learning_rate", "lr_schedule", "rho_anneal_offset",
-    "rho_anneal_epochs", "train_examples", "information_examples", "calibration_examples",
+    "backbone",
+    "backbone_kwargs",
+    "head",
+    "latent_dim",
+    "marginal_components",
+    "covariance",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "lr_schedule",
+    "rho_anneal_offset",
+    "rho_anneal_epochs",
+    "train_examples",
+    "information_examples",
+    "calibration_examples",
 )
 EVALUATION_FIELDS = (
-    "test_examples", "attack_examples", "attack_steps", "attack_step_size", "target_class",
-    "linf_epsilons", "l2_epsilons", "ood_examples", "cw_examples", "cw_binary_search_steps",
-    "cw_max_iterations", "robust_models", "robust_examples", "robust_linf_epsilons",
-    "apgd_steps", "apgd_targets", "square_queries", "reference_examples", "cw_models",
-    "protocol_models", "protocol_examples", "protocol_linf_epsilons", "eot_samples",
+    "test_examples",
+    "attack_examples",
+    "attack_steps",
+    "attack_step_size",
+    "target_class",
+    "linf_epsilons",
+    "l2_epsilons",
+    "ood_examples",
+    "cw_examples",
+    "cw_binary_search_steps",
+    "cw_max_iterations",
+    "robust_models",
+    "robust_examples",
+    "robust_linf_epsilons",
+    "apgd_steps",
+    "apgd_targets",
+    "square_queries",
+    "reference_examples",
+    "cw_models",
+    "protocol_models",
+    "protocol_examples",
+    "protocol_linf_epsilons",
+    "eot_samples",
     "protocol_cw_examples",
 )
 MEMORIZATION_FIELDS = (
-    "backbone", "backbone_kwargs", "head", "latent_dim", "marginal_components", "covariance",
-    "batch_size", "learning_rate", "lr_schedule", "memorization_examples",
-    "memorization_epochs", "memorization_accuracy_examples",
+    "backbone",
+    "backbone_kwargs",
+    "head",
+    "latent_dim",
+    "marginal_components",
+    "covariance",
+    "batch_size",
+    "learning_rate",
+    "lr_schedule",
+    "memorization_examples",
+    "memorization_epochs",
+    "memorization_accuracy_examples",
 )
 
 

@@ -50,7 +50,8 @@ class Progress:
         >>> from benchmarks.paper import presets
         >>> units = [presets.Unit("train", presets.ModelSpec("determ"), 0), presets.Unit("report")]
         >>> stream = io.StringIO()
-        >>> progress = Progress(units, mode="lines", stream=stream, clock=iter([0, 0, 60, 60]).__next__)
+        >>> clock = iter([0, 0, 60, 60]).__next__
+        >>> progress = Progress(units, mode="lines", stream=stream, clock=clock)
         >>> progress.start(units[0]); progress.finish(units[0])
         >>> print(stream.getvalue().strip())
         [1/2] train determ_seed0: done in 1m00s (elapsed 1m00s, ETA 1m00s)
@@ -83,7 +84,7 @@ class Progress:
             return None
         overall = sum(measured) / len(measured)
         left = 0.0
-        for unit in self.units[self.done:]:
+        for unit in self.units[self.done :]:
             times = self.times.get(unit.kind)
             left += sum(times) / len(times) if times else overall
         if self.current is not None and self.unit_started is not None:
@@ -109,8 +110,9 @@ class Progress:
         self.current, self.unit_started, self.detail = None, None, ""
         if self.mode == "lines":
             what = "found done, skipped" if cached else f"done in {format_duration(seconds)}"
-            self._write(f"[{self.done}/{self.total}] {unit.key}: {what}{note}"
-                        f" ({self._times_text()})\n")
+            self._write(
+                f"[{self.done}/{self.total}] {unit.key}: {what}{note} ({self._times_text()})\n"
+            )
         else:
             self._draw()
 

@@ -7,8 +7,6 @@ paper, our numbers, the rule and the verdict.
 
 import math
 
-from keras_ceb import reporting
-from keras_ceb.evaluation import ood_sets as ood_sets_lib
 from benchmarks.paper import claims as claims_lib
 from benchmarks.paper import figures
 from benchmarks.paper import measurements
@@ -16,6 +14,9 @@ from benchmarks.paper import results as results_lib
 from benchmarks.paper import storage
 from benchmarks.paper.progress import format_duration
 from benchmarks.paper.statistics import Estimate
+from keras_ceb import reporting
+from keras_ceb.evaluation import ood_sets as ood_sets_lib
+
 
 def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS):
     """Gathers the results, checks the claims, writes `results.json`, the PNGs and `report.md`.
@@ -43,7 +44,8 @@ def build(units, preset, data, out, meta, claims=claims_lib.FASHION_MNIST_CLAIMS
     results["claims"] = claims_lib.evaluate_claims(results, claims)
     results["paper_values"] = [
         {"model": model, "metric": key, "value": value, "what": what, "source": source}
-        for (model, key), (value, what, source) in claims_lib.PAPER_VALUES.items()]
+        for (model, key), (value, what, source) in claims_lib.PAPER_VALUES.items()
+    ]
     results["figures"] = write_figures(results, units, preset, data, out)
     storage.write_json(out / "results.json", results)
     storage.write_text(out / "report.md", format_report(results))
@@ -58,7 +60,7 @@ def write_figures(results, units, preset, data, out):
         figures.plot_table1(results, out / "table1.png")
         figures.plot_ece(results, out / "ece.png")
         names += ["figure4.png", "table1.png", "ece.png"]
-        labels = data.y_test[:preset.calibration_examples]
+        labels = data.y_test[: preset.calibration_examples]
         first_seed = min(results["seeds"])
         for unit in units:
             if unit.kind != "evaluate" or unit.seed != first_seed:
@@ -66,8 +68,14 @@ def write_figures(results, units, preset, data, out):
             entry = results_lib.load_entry(unit, out)
             if entry["calibration"]:
                 name = f"calibration_{unit.spec.name}.png"
-                figures.plot_calibration(unit.spec.name, results["models"][unit.spec.name],
-                                         entry["calibration"], labels, results, out / name)
+                figures.plot_calibration(
+                    unit.spec.name,
+                    results["models"][unit.spec.name],
+                    entry["calibration"],
+                    labels,
+                    results,
+                    out / name,
+                )
                 names.append(name)
     if results["memorization"]:
         figures.plot_memorization(results, out / "memorization.png")
@@ -83,9 +91,14 @@ def _cell(model, key, percent=False, digits=3):
 
 
 def _paper_cell(name, keys, table):
-    found = [_paper_number(key, value, label, source) for key, (value, label, source) in
-             ((k, claims_lib.PAPER_VALUES[(name, k)]) for k in keys
-              if (name, k) in claims_lib.PAPER_VALUES)]
+    found = [
+        _paper_number(key, value, label, source)
+        for key, (value, label, source) in (
+            (k, claims_lib.PAPER_VALUES[(name, k)])
+            for k in keys
+            if (name, k) in claims_lib.PAPER_VALUES
+        )
+    ]
     if found:
         return ", ".join(found)
     return claims_lib.PAPER_FIGURE_ONLY[table]
@@ -102,12 +115,14 @@ def interval_text(results):
     preset, seeds = results["preset"], results["seeds"]
     confidence = f"{preset['confidence']:.0%}"
     if len(seeds) >= 2:
-        return (f"Every number is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) "
-                f"with its two-sided {confidence} Student-t interval, `mean [lower, upper]`, "
-                "computed from the per-seed values (the memorization curves too), cut to "
-                "the range of the quantity ([0, 100%] for accuracies, rates, AUROCs and ECE). "
-                "With few seeds these intervals are wide: the per-seed values are in "
-                "`results.json`.")
+        return (
+            f"Every number is the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}) "
+            f"with its two-sided {confidence} Student-t interval, `mean [lower, upper]`, "
+            "computed from the per-seed values (the memorization curves too), cut to "
+            "the range of the quantity ([0, 100%] for accuracies, rates, AUROCs and ECE). "
+            "With few seeds these intervals are wide: the per-seed values are in "
+            "`results.json`."
+        )
     return (
         f"One seed ({seeds[0]}): numbers are `value [lower, upper]` with a {confidence} "
         f"percentile bootstrap over the test examples ({preset['bootstrap_resamples']} "
@@ -118,7 +133,8 @@ def interval_text(results):
         "percentile interval of a biased statistic need not contain its value: resampling "
         "raises the ECE, so its interval can lie above it. The maximum "
         "of the I(X;Z) bound over training is not a per-example quantity: it has no interval "
-        "with one seed (run `--seeds 3` or more for t-intervals over seeds).")
+        "with one seed (run `--seeds 3` or more for t-intervals over seeds)."
+    )
 
 
 def _figure4_tables(results):
@@ -126,55 +142,93 @@ def _figure4_tables(results):
     rows = []
     keys = ("i_xz_max_train_at_rho", "i_xz_max_test_at_rho", "i_xz_max_train", "i_xz_max_test")
     for name, model in models.items():
-        rows.append([model["label"], _cell(model, "accuracy", percent=True, digits=2)]
-                    + [_cell(model, k, digits=2) for k in keys]
-                    + [_paper_cell(name, ("accuracy",) + keys, "figure4")])
+        rows.append(
+            [model["label"], _cell(model, "accuracy", percent=True, digits=2)]
+            + [_cell(model, k, digits=2) for k in keys]
+            + [_paper_cell(name, ("accuracy",) + keys, "figure4")]
+        )
     information = reporting.markdown_table(
-        ["model", "test accuracy", "max I(X;Z), train, epochs at rho (nats)",
-         "max I(X;Z), held-out, epochs at rho", "max I(X;Z), train, all epochs",
-         "max I(X;Z), held-out, all epochs", "paper"], rows)
+        [
+            "model",
+            "test accuracy",
+            "max I(X;Z), train, epochs at rho (nats)",
+            "max I(X;Z), held-out, epochs at rho",
+            "max I(X;Z), train, all epochs",
+            "max I(X;Z), held-out, all epochs",
+            "paper",
+        ],
+        rows,
+    )
     columns = [("linf", eps) for eps in preset["linf_epsilons"]] + [
-        ("l2", eps) for eps in preset["l2_epsilons"]]
+        ("l2", eps) for eps in preset["l2_epsilons"]
+    ]
     rows = []
     for name, model in models.items():
         keys = [results_lib.targeted_key(norm, eps) for norm, eps in columns]
-        rows.append([model["label"]] + [_cell(model, k, percent=True, digits=1) for k in keys]
-                    + [_paper_cell(name, keys, "figure4")])
-    header = ["model"] + [f"{'L-inf' if norm == 'linf' else 'L2'} {eps:g}"
-                          for norm, eps in columns] + ["paper"]
+        rows.append(
+            [model["label"]]
+            + [_cell(model, k, percent=True, digits=1) for k in keys]
+            + [_paper_cell(name, keys, "figure4")]
+        )
+    header = (
+        ["model"]
+        + [f"{'L-inf' if norm == 'linf' else 'L2'} {eps:g}" for norm, eps in columns]
+        + ["paper"]
+    )
     return information, reporting.markdown_table(header, rows)
 
 
 def _table1_tables(results):
     models = results["models"]
-    sets = [s for s in results_lib.OOD_SETS
-            if any(results_lib.ood_key(s, "entropy", "auroc") in m["metrics"]
-                   for m in models.values())]
+    sets = [
+        s
+        for s in results_lib.OOD_SETS
+        if any(results_lib.ood_key(s, "entropy", "auroc") in m["metrics"] for m in models.values())
+    ]
     rows = []
     for ood_set in sets:
         for name, model in models.items():
             score = model["primary_score"]
             keys = [results_lib.ood_key(ood_set, score, m) for m in results_lib.OOD_METRICS]
-            rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"],
-                         results_lib.SCORE_LABELS[score]]
-                        + [_cell(model, k, percent=True, digits=1) for k in keys]
-                        + [_paper_cell(name, keys, "table1")])
+            rows.append(
+                [
+                    results_lib.OOD_SET_LABELS[ood_set],
+                    model["label"],
+                    results_lib.SCORE_LABELS[score],
+                ]
+                + [_cell(model, k, percent=True, digits=1) for k in keys]
+                + [_paper_cell(name, keys, "table1")]
+            )
     main = reporting.markdown_table(
-        ["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows)
+        ["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows
+    )
     rows = []
     for ood_set in sets:
         for model in models.values():
-            rows.append([results_lib.OOD_SET_LABELS[ood_set], model["label"]] + [
-                _cell(model, results_lib.ood_key(ood_set, score, "auroc"), percent=True,
-                      digits=1) for score in results_lib.SCORES])
+            rows.append(
+                [results_lib.OOD_SET_LABELS[ood_set], model["label"]]
+                + [
+                    _cell(
+                        model, results_lib.ood_key(ood_set, score, "auroc"), percent=True, digits=1
+                    )
+                    for score in results_lib.SCORES
+                ]
+            )
     scores = reporting.markdown_table(
-        ["OoD set", "model", "AUROC of R", "AUROC of H", "AUROC of max-softmax"], rows)
+        ["OoD set", "model", "AUROC of R", "AUROC of H", "AUROC of max-softmax"], rows
+    )
     rows = []
     for name, model in models.items():
-        rows.append([model["label"], _cell(model, "cw_success", percent=True, digits=1),
-                     _paper_cell(name, ("cw_success",), "table1")])
+        rows.append(
+            [
+                model["label"],
+                _cell(model, "cw_success", percent=True, digits=1),
+                _paper_cell(name, ("cw_success",), "table1"),
+            ]
+        )
     cw = reporting.markdown_table(
-        ["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows)
+        ["model", "CW-L2 success (untargeted, among clean-correct)", "paper"], rows
+    )
     return main, scores, cw
 
 
@@ -194,30 +248,43 @@ def _baselines_tables(results):
     answer per set: does CEB0's rate beat the best baseline on Determ and on CEB0?"""
     models = results["models"]
     chosen = [n for n in BASELINE_MODELS if n in models]
-    sets = [s for s in results_lib.STANDARD_OOD_SETS + (measurements.CW_SET,)
-            if any(results_lib.ood_key(s, "entropy", "auroc") in models[n]["metrics"]
-                   for n in chosen)]
+    sets = [
+        s
+        for s in results_lib.STANDARD_OOD_SETS + (measurements.CW_SET,)
+        if any(results_lib.ood_key(s, "entropy", "auroc") in models[n]["metrics"] for n in chosen)
+    ]
     if not chosen or not sets:
         return None
     groups = {name: ood_sets_lib.ood_group(name) or "adversarial" for name in sets}
     rows = []
     for name in chosen:
         model = models[name]
-        scores = [sc for sc in results_lib.ALL_SCORES
-                  if any(results_lib.ood_key(s, sc, "auroc") in model["metrics"] for s in sets)]
+        scores = [
+            sc
+            for sc in results_lib.ALL_SCORES
+            if any(results_lib.ood_key(s, sc, "auroc") in model["metrics"] for s in sets)
+        ]
         for score in scores:
-            cells = [_cell(model, results_lib.ood_key(s, score, "auroc"), percent=True,
-                           digits=1) for s in sets]
+            cells = [
+                _cell(model, results_lib.ood_key(s, score, "auroc"), percent=True, digits=1)
+                for s in sets
+            ]
             means = []
             for group in ("near", "far"):
-                values = [_estimate(model, results_lib.ood_key(s, score, "auroc"))
-                          for s in sets if groups[s] == group]
+                values = [
+                    _estimate(model, results_lib.ood_key(s, score, "auroc"))
+                    for s in sets
+                    if groups[s] == group
+                ]
                 values = [v.value for v in values if v is not None]
                 means.append(f"{100 * sum(values) / len(values):.1f}" if values else "n/a")
             rows.append([model["label"], results_lib.SCORE_LABELS[score]] + cells + means)
     table = reporting.markdown_table(
-        ["model", "score"] + [results_lib.OOD_SET_LABELS[s] for s in sets]
-        + ["near (mean)", "far (mean)"], rows)
+        ["model", "score"]
+        + [results_lib.OOD_SET_LABELS[s] for s in sets]
+        + ["near (mean)", "far (mean)"],
+        rows,
+    )
     answers = []
     rate_model = models.get("ceb_rho0")
     if rate_model is not None:
@@ -234,33 +301,57 @@ def _baselines_tables(results):
                         best = (score, value)
                 if best is None:
                     continue
-                verdict = ("beats" if rate.lower > best[1].upper else "loses to"
-                           if rate.upper < best[1].lower else "ties with")
-                parts.append(f"{verdict} {models[name]['label']}'s best baseline, "
-                             f"{results_lib.SCORE_LABELS[best[0]]} "
-                             f"({best[1].format(percent=True, digits=1)})")
-            answers.append(f"- {results_lib.OOD_SET_LABELS[s]}: CEB0's R "
-                           f"({rate.format(percent=True, digits=1)}) " + "; ".join(parts) + ".")
+                verdict = (
+                    "beats"
+                    if rate.lower > best[1].upper
+                    else "loses to"
+                    if rate.upper < best[1].lower
+                    else "ties with"
+                )
+                parts.append(
+                    f"{verdict} {models[name]['label']}'s best baseline, "
+                    f"{results_lib.SCORE_LABELS[best[0]]} "
+                    f"({best[1].format(percent=True, digits=1)})"
+                )
+            answers.append(
+                f"- {results_lib.OOD_SET_LABELS[s]}: CEB0's R "
+                f"({rate.format(percent=True, digits=1)}) " + "; ".join(parts) + "."
+            )
     return table, "\n".join(answers)
 
 
 def _robust_table(results):
     """Untargeted robust accuracy per model, radius and attack, with the sanity checks."""
     preset = results["preset"]
-    models = {n: m for n, m in results["models"].items()
-              if any(k.startswith("robust_linf") for k in m["metrics"])}
+    models = {
+        n: m
+        for n, m in results["models"].items()
+        if any(k.startswith("robust_linf") for k in m["metrics"])
+    }
     if not models:
         return None
     rows = []
     for model in models.values():
         for eps in preset["robust_linf_epsilons"]:
-            rows.append([model["label"], f"{eps:g}"] + [
-                _cell(model, results_lib.robust_key(eps, a), percent=True, digits=1)
-                for a in results_lib.ROBUST_ATTACKS])
+            rows.append(
+                [model["label"], f"{eps:g}"]
+                + [
+                    _cell(model, results_lib.robust_key(eps, a), percent=True, digits=1)
+                    for a in results_lib.ROBUST_ATTACKS
+                ]
+            )
     table = reporting.markdown_table(
-        ["model", "L-inf eps", f"PGD ({preset['attack_steps']} steps)",
-         f"APGD-CE ({preset['apgd_steps']})", f"APGD-T ({preset['apgd_targets']} targets)",
-         f"Square ({preset['square_queries']} queries)", "AutoAttack-style union"], rows)
+        [
+            "model",
+            "L-inf eps",
+            f"PGD ({preset['attack_steps']} steps)",
+            f"APGD-CE ({preset['apgd_steps']})",
+            f"APGD-T ({preset['apgd_targets']} targets)",
+            f"Square ({preset['square_queries']} queries)",
+            "AutoAttack-style union",
+        ],
+        rows,
+    )
     checks = []
     largest = max(preset["robust_linf_epsilons"])
     for model in models.values():
@@ -269,83 +360,144 @@ def _robust_table(results):
         full = _estimate(model, results_lib.robust_key(largest, "apgd-ce"))
         pgd = _estimate(model, results_lib.robust_key(largest, "pgd"))
         square = _estimate(model, results_lib.robust_key(largest, "square"))
-        best_gradient = min((e.value for e in (
-            full, _estimate(model, results_lib.robust_key(largest, "apgd-t"))) if e), default=None)
+        best_gradient = min(
+            (
+                e.value
+                for e in (full, _estimate(model, results_lib.robust_key(largest, "apgd-t")))
+                if e
+            ),
+            default=None,
+        )
         parts = []
         if unbounded is not None:
-            parts.append(f"unbounded APGD-CE (L-inf 1): {unbounded.value:.1%} accuracy"
-                         + (" (reaches 0: yes)" if unbounded.value == 0 else " (**not 0**)"))
+            parts.append(
+                f"unbounded APGD-CE (L-inf 1): {unbounded.value:.1%} accuracy"
+                + (" (reaches 0: yes)" if unbounded.value == 0 else " (**not 0**)")
+            )
         if short is not None and full is not None:
-            parts.append(f"APGD-CE at eps {largest:g} with {preset['apgd_steps'] // 10 or 1} "
-                         f"steps {short.value:.1%} vs {preset['apgd_steps']} steps "
-                         f"{full.value:.1%}"
-                         + (" (more steps are not weaker: yes)" if full.value <= short.value
-                            else " (**more steps weaker**)"))
+            parts.append(
+                f"APGD-CE at eps {largest:g} with {preset['apgd_steps'] // 10 or 1} "
+                f"steps {short.value:.1%} vs {preset['apgd_steps']} steps "
+                f"{full.value:.1%}"
+                + (
+                    " (more steps are not weaker: yes)"
+                    if full.value <= short.value
+                    else " (**more steps weaker**)"
+                )
+            )
         if pgd is not None and full is not None:
-            parts.append("APGD-CE at least as strong as PGD: "
-                         + ("yes" if full.value <= pgd.value else "**no**"))
+            parts.append(
+                "APGD-CE at least as strong as PGD: "
+                + ("yes" if full.value <= pgd.value else "**no**")
+            )
         if square is not None and best_gradient is not None:
             gap = best_gradient - square.value
-            parts.append(f"Square {square.value:.1%} vs best gradient attack "
-                         f"{best_gradient:.1%}: " + (
-                             f"**Square stronger by {gap:.1%}: gradients are masked**"
-                             if gap > 0.02 else "no sign of gradient masking"))
+            parts.append(
+                f"Square {square.value:.1%} vs best gradient attack "
+                f"{best_gradient:.1%}: "
+                + (
+                    f"**Square stronger by {gap:.1%}: gradients are masked**"
+                    if gap > 0.02
+                    else "no sign of gradient masking"
+                )
+            )
         checks.append(f"- {model['label']}: " + "; ".join(parts) + ".")
     return table, "\n".join(checks)
 
 
 def _protocol_text(results, preset):
     """The paper's protocol (z sampled at evaluation) beside ours (the encoder mean)."""
-    models = {n: m for n, m in results["models"].items()
-              if results_lib.sampled_key("accuracy") in m["metrics"]}
+    models = {
+        n: m
+        for n, m in results["models"].items()
+        if results_lib.sampled_key("accuracy") in m["metrics"]
+    }
     if not models:
-        return ("## The evaluation protocol: z sampled, as the paper evaluates\n\n"
-                "Not in this preset.")
+        return (
+            "## The evaluation protocol: z sampled, as the paper evaluates\n\nNot in this preset."
+        )
     key = results_lib.sampled_key
     rows = []
     for model in models.values():
         for eps in preset["protocol_linf_epsilons"]:
-            rows.append([
-                model["label"],
-                _cell(model, "accuracy", percent=True, digits=1),
-                _cell(model, key("accuracy"), percent=True, digits=1),
-                _cell(model, results_lib.targeted_key("linf", eps), percent=True, digits=1),
-                _cell(model, key("targeted", "linf", f"eps{eps:g}", "plain"), percent=True,
-                      digits=1),
-                _cell(model, key("targeted", "linf", f"eps{eps:g}", "eot"), percent=True,
-                      digits=1),
-                _cell(model, results_lib.robust_key(eps, "apgd-ce"), percent=True, digits=1),
-                _cell(model, key("apgd", "linf", f"eps{eps:g}", "plain"), percent=True,
-                      digits=1),
-                _cell(model, key("apgd", "linf", f"eps{eps:g}", "eot"), percent=True,
-                      digits=1),
-                _cell(model, "cw_success", percent=True, digits=1),
-                _cell(model, key("cw", "success"), percent=True, digits=1),
-            ])
+            rows.append(
+                [
+                    model["label"],
+                    _cell(model, "accuracy", percent=True, digits=1),
+                    _cell(model, key("accuracy"), percent=True, digits=1),
+                    _cell(model, results_lib.targeted_key("linf", eps), percent=True, digits=1),
+                    _cell(
+                        model,
+                        key("targeted", "linf", f"eps{eps:g}", "plain"),
+                        percent=True,
+                        digits=1,
+                    ),
+                    _cell(
+                        model,
+                        key("targeted", "linf", f"eps{eps:g}", "eot"),
+                        percent=True,
+                        digits=1,
+                    ),
+                    _cell(model, results_lib.robust_key(eps, "apgd-ce"), percent=True, digits=1),
+                    _cell(
+                        model, key("apgd", "linf", f"eps{eps:g}", "plain"), percent=True, digits=1
+                    ),
+                    _cell(
+                        model, key("apgd", "linf", f"eps{eps:g}", "eot"), percent=True, digits=1
+                    ),
+                    _cell(model, "cw_success", percent=True, digits=1),
+                    _cell(model, key("cw", "success"), percent=True, digits=1),
+                ]
+            )
     eps_text = ", ".join(f"{e:g}" for e in preset["protocol_linf_epsilons"])
     attacks_table = reporting.markdown_table(
-        ["model", "accuracy, mean", "accuracy, sampled",
-         f"targeted PGD (L-inf {eps_text}), mean", "targeted PGD, sampled",
-         f"targeted PGD, sampled + EOT {preset['eot_samples']}", "APGD-CE accuracy, mean",
-         "APGD-CE accuracy, sampled", f"APGD-CE accuracy, sampled + EOT {preset['eot_samples']}",
-         "CW-L2 success, mean", "CW-L2 success, sampled"], rows)
+        [
+            "model",
+            "accuracy, mean",
+            "accuracy, sampled",
+            f"targeted PGD (L-inf {eps_text}), mean",
+            "targeted PGD, sampled",
+            f"targeted PGD, sampled + EOT {preset['eot_samples']}",
+            "APGD-CE accuracy, mean",
+            "APGD-CE accuracy, sampled",
+            f"APGD-CE accuracy, sampled + EOT {preset['eot_samples']}",
+            "CW-L2 success, mean",
+            "CW-L2 success, sampled",
+        ],
+        rows,
+    )
     rows = []
     for model in models.values():
         for ood_set in results_lib.OOD_SETS + ("rotate_90", "gaussian_noise"):
             mean = results_lib.ood_key(ood_set, "rate", "auroc")
             if mean not in model["metrics"]:
                 continue
-            rows.append([model["label"], results_lib.OOD_SET_LABELS[ood_set],
-                         _cell(model, mean, percent=True, digits=1),
-                         _cell(model, key("ood", ood_set, "rate", "auroc"), percent=True,
-                               digits=1),
-                         _cell(model, results_lib.ood_key(ood_set, "entropy", "auroc"),
-                               percent=True, digits=1),
-                         _cell(model, key("ood", ood_set, "entropy", "auroc"), percent=True,
-                               digits=1)])
+            rows.append(
+                [
+                    model["label"],
+                    results_lib.OOD_SET_LABELS[ood_set],
+                    _cell(model, mean, percent=True, digits=1),
+                    _cell(model, key("ood", ood_set, "rate", "auroc"), percent=True, digits=1),
+                    _cell(
+                        model,
+                        results_lib.ood_key(ood_set, "entropy", "auroc"),
+                        percent=True,
+                        digits=1,
+                    ),
+                    _cell(model, key("ood", ood_set, "entropy", "auroc"), percent=True, digits=1),
+                ]
+            )
     ood_table = reporting.markdown_table(
-        ["model", "OoD set", "R AUROC, mean", "R AUROC, one draw", "H AUROC, mean",
-         "H AUROC, one draw"], rows)
+        [
+            "model",
+            "OoD set",
+            "R AUROC, mean",
+            "R AUROC, one draw",
+            "H AUROC, mean",
+            "H AUROC, one draw",
+        ],
+        rows,
+    )
     return (
         "## The evaluation protocol: z sampled, as the paper evaluates\n\n"
         "Appendix A.1: 'Samples from that distribution are passed into the classifier MLP'. "
@@ -358,8 +510,10 @@ def _protocol_text(results, preset):
         "(expectation over transformation, Athalye et al. 2018), the adaptive attack. Where "
         "'sampled' lowers the attack's success and 'sampled + EOT' restores it, the robustness "
         "came from noise in the forward pass (gradient obfuscation), not from the model.\n\n"
-        + attacks_table + "\n\nTable 1's scores from one draw of z (the paper's R is "
-        "computed from a sampled z) against the encoder mean:\n\n" + ood_table)
+        + attacks_table
+        + "\n\nTable 1's scores from one draw of z (the paper's R is "
+        "computed from a sampled z) against the encoder mean:\n\n" + ood_table
+    )
 
 
 def _calibration_table(results):
@@ -367,10 +521,14 @@ def _calibration_table(results):
     rows = []
     for name, model in results["models"].items():
         keys = [results_lib.ece_key(e) for e in epochs]
-        rows.append([model["label"]] + [_cell(model, k, percent=True, digits=2) for k in keys]
-                    + [_paper_cell(name, keys, "calibration")])
+        rows.append(
+            [model["label"]]
+            + [_cell(model, k, percent=True, digits=2) for k in keys]
+            + [_paper_cell(name, keys, "calibration")]
+        )
     return reporting.markdown_table(
-        ["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows)
+        ["model"] + [f"ECE after epoch {e}" for e in epochs] + ["paper"], rows
+    )
 
 
 def _memorization_table(results):
@@ -378,22 +536,46 @@ def _memorization_table(results):
     for name, entry in results["memorization"].items():
         final = Estimate.from_dict(entry["final"])
         curve = ", ".join(f"{Estimate.from_dict(e).value:.0%}" for e in entry["curve"])
-        rows.append([entry["label"], final.format(percent=True, digits=1),
-                     f"{entry['chance_level']:.0%}", entry["num_examples"], curve,
-                     _paper_cell(name, ("memorization_final",), "memorization")])
+        rows.append(
+            [
+                entry["label"],
+                final.format(percent=True, digits=1),
+                f"{entry['chance_level']:.0%}",
+                entry["num_examples"],
+                curve,
+                _paper_cell(name, ("memorization_final",), "memorization"),
+            ]
+        )
     return reporting.markdown_table(
-        ["model", "final training accuracy on random labels", "chance", "images",
-         "per epoch", "paper"], rows)
+        [
+            "model",
+            "final training accuracy on random labels",
+            "chance",
+            "images",
+            "per epoch",
+            "paper",
+        ],
+        rows,
+    )
 
 
 def _claims_table(results):
     rows = []
     for i, claim in enumerate(results["claims"], 1):
         paper = claim["paper_text"]
-        rows.append([i, f"{claim['statement']} ({claim['section']})", paper, claim["ours"],
-                     f"**{claim['verdict']}**", claim["rule"]])
+        rows.append(
+            [
+                i,
+                f"{claim['statement']} ({claim['section']})",
+                paper,
+                claim["ours"],
+                f"**{claim['verdict']}**",
+                claim["rule"],
+            ]
+        )
     return reporting.markdown_table(
-        ["#", "claim (paper section)", "paper", "ours", "verdict", "rule"], rows)
+        ["#", "claim (paper section)", "paper", "ours", "verdict", "rule"], rows
+    )
 
 
 def _timing_text(results):
@@ -405,9 +587,11 @@ def _timing_text(results):
             return "n/a"
         return f"{wall:.1f} s" + ("" if cpu is None else f" ({cpu:.1f} s of CPU)")
 
-    parts = ", ".join(f"{part} {both(f'evaluate_{part}')}"
-                      for part in ("accuracy", "cw", "ood", "targeted")
-                      if f"evaluate_{part}_seconds" in timing)
+    parts = ", ".join(
+        f"{part} {both(f'evaluate_{part}')}"
+        for part in ("accuracy", "cw", "ood", "targeted")
+        if f"evaluate_{part}_seconds" in timing
+    )
     lines = [
         f"- Wall time of this invocation: {format_duration(results['wall_seconds'])} "
         f"({results['units_ran']} units ran, {results['units_cached']} found done).",
@@ -421,8 +605,10 @@ def _timing_text(results):
     ]
     estimate = results["preset"].get("estimated_minutes")
     if estimate:
-        lines.append(f"- The preset's recorded estimate: {estimate:g} minutes per seed "
-                     f"({results['preset'].get('estimate_note', '')}).")
+        lines.append(
+            f"- The preset's recorded estimate: {estimate:g} minutes per seed "
+            f"({results['preset'].get('estimate_note', '')})."
+        )
     return "\n".join(lines)
 
 
@@ -439,10 +625,12 @@ def _baselines_text(results, preset):
         "(class means, one shared covariance) and KNN (k = 50, normalized features) are "
         f"fitted on the first {preset['reference_examples']} training images, on the "
         "backbone's features and on z (the encoder mean). Higher is better for every score "
-        "here (each is oriented by its own direction).\n\n" + table
+        "here (each is oriented by its own direction).\n\n"
+        + table
         + "\n\nDoes CEB0's rate beat the best baseline (the best AUROC of every other score, H "
         "included) on each set? 'Beats' and 'loses to' need the intervals apart; otherwise "
-        "'ties with'.\n\n" + (answers or "CEB0 has no rate in this run."))
+        "'ties with'.\n\n" + (answers or "CEB0 has no rate in this run.")
+    )
 
 
 def _robust_text(results, preset):
@@ -457,8 +645,11 @@ def _robust_text(results, preset):
         "inference): 7-step PGD as the paper, APGD-CE, APGD-T (targeted DLR over the top "
         "classes) and the gradient-free Square attack, each run on every image; the union "
         "counts an image robust only when APGD-CE, APGD-T and Square all fail (AutoAttack's "
-        "standard version without FAB-T).\n\n" + table
-        + "\n\nSanity checks (Carlini et al., 2019), measured:\n\n" + checks)
+        "standard version without FAB-T).\n\n"
+        + table
+        + "\n\nSanity checks (Carlini et al., 2019), measured:\n\n"
+        + checks
+    )
 
 
 def format_report(results):
@@ -467,16 +658,18 @@ def format_report(results):
     information, targeted = _figure4_tables(results)
     table1, scores, cw = _table1_tables(results)
     verdicts = [c["verdict"] for c in results["claims"]]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in claims_lib.VERDICTS
-                       if verdicts.count(v))
+    counts = ", ".join(
+        f"{verdicts.count(v)} {v}" for v in claims_lib.VERDICTS if verdicts.count(v)
+    )
     sections = [
         f"# Reproducing Fischer (2020), section 3.1, on Fashion-MNIST: preset `{preset['name']}`",
         f"`{results['command']}`\n\n{preset['description']}\n\n"
         f"Models: {', '.join(m['label'] for m in results['models'].values())}; "
-        f"{preset['backbone']} backbone, `head=\"{preset['head']}\"`, {preset['epochs']} epochs, "
+        f'{preset["backbone"]} backbone, `head="{preset["head"]}"`, {preset["epochs"]} epochs, '
         f"batch {preset['batch_size']}, {results['data_sizes']['train']} training images; "
         f"Keras {results['environment']['keras']} on {results['environment']['backend']}.",
-        "## How to read the numbers\n\n" + interval_text(results)
+        "## How to read the numbers\n\n"
+        + interval_text(results)
         + "\n\nThe paper's column holds the numbers the paper prints (Table 1 as printed; "
         "section 3.1.1's log 10), with their table or section; where the paper shows only a "
         "figure or a sentence, the column says so. The paper's FPR@95%TPR figures are not "
@@ -488,10 +681,13 @@ def format_report(results):
         "\n\nThe I(X;Z) lower bound is the minibatch bound (at most log of the batch size), in "
         "nats; 'train' is its epoch mean in training, 'held-out' its value on "
         f"{preset['information_examples']} test images after each epoch. "
-        + ("'Epochs at rho' leaves out the epochs of the rho anneal (which start at rho + "
-           f"{preset['rho_anneal_offset']}), where the model is allowed more information."
-           if preset.get("rho_anneal_offset") is not None else
-           "This preset trains at rho from the first step (no anneal).") + "\n\n"
+        + (
+            "'Epochs at rho' leaves out the epochs of the rho anneal (which start at rho + "
+            f"{preset['rho_anneal_offset']}), where the model is allowed more information."
+            if preset.get("rho_anneal_offset") is not None
+            else "This preset trains at rho from the first step (no anneal)."
+        )
+        + "\n\n"
         + information
         + f"\n\nTargeted PGD towards class {preset['target_class']} "
         f"('{results['class_names'][preset['target_class']]}'), {preset['attack_steps']} steps, "
@@ -502,8 +698,12 @@ def format_report(results):
         "positive class. Scores at the encoder mean; the paper's score is H for Determ and R for "
         "VIB and CEB. CW-L2: the successful adversarial examples of the first "
         f"{preset['cw_examples']} test images ({preset['cw_binary_search_steps']} binary-search "
-        f"steps, {preset['cw_max_iterations']} iterations).\n\n" + table1
-        + "\n\nEvery score, AUROC (%):\n\n" + scores + "\n\n" + cw
+        f"steps, {preset['cw_max_iterations']} iterations).\n\n"
+        + table1
+        + "\n\nEvery score, AUROC (%):\n\n"
+        + scores
+        + "\n\n"
+        + cw
         + _baselines_text(results, preset),
         _robust_text(results, preset),
         _protocol_text(results, preset),
@@ -511,12 +711,16 @@ def format_report(results):
         f"On the first {preset['calibration_examples']} test images, {preset['calibration_bins']} "
         "bins; reliability diagrams with 90% intervals per bin: "
         + ", ".join(f"[{n}]({n})" for n in results["figures"] if n.startswith("calibration_"))
-        + ".\n\n" + _calibration_table(results),
+        + ".\n\n"
+        + _calibration_table(results),
         "## Memorization (section 3.1.5)\n\n![Memorization](memorization.png)\n\n"
         f"{preset['memorization_examples']} training images with fixed random labels, "
         f"{preset['memorization_epochs']} epochs at the model's rho (no anneal); accuracy on "
-        + ("those images" if not preset.get("memorization_accuracy_examples") else
-           f"the first {preset['memorization_accuracy_examples']} of those images")
+        + (
+            "those images"
+            if not preset.get("memorization_accuracy_examples")
+            else f"the first {preset['memorization_accuracy_examples']} of those images"
+        )
         + " and their labels after each epoch, in inference mode.\n\n"
         + (_memorization_table(results) if results["memorization"] else "Not in this preset."),
         "## Time\n\n" + _timing_text(results),

@@ -24,28 +24,51 @@ import math
 
 import numpy as np
 
-from keras_ceb import evaluation
 from benchmarks.paper import measurements
 from benchmarks.paper import statistics
 from benchmarks.paper import storage
+from keras_ceb import evaluation
 
 OOD_SETS = ("uniform_noise", "mnist", "vertical_flip", measurements.CW_SET)  # Table 1's order
-OOD_SET_LABELS = {"uniform_noise": "U(0,1)", "mnist": "MNIST", "vertical_flip": "Vertical Flip",
-                  measurements.CW_SET: "CW-L2"}
+OOD_SET_LABELS = {
+    "uniform_noise": "U(0,1)",
+    "mnist": "MNIST",
+    "vertical_flip": "Vertical Flip",
+    measurements.CW_SET: "CW-L2",
+}
 OOD_METRICS = ("fpr_at_95_tpr", "auroc", "aupr_in")
 SCORES = ("rate", "entropy", "max_softmax")
 SCORE_LABELS = {"rate": "R", "entropy": "H", "max_softmax": "max-softmax"}
 # OpenOOD's baselines beside the paper's scores, and its near and far sets.
-BASELINE_SCORES = ("max_softmax", "max_logit", "energy", "mahalanobis", "mahalanobis_z", "knn",
-                   "knn_z")
+BASELINE_SCORES = (
+    "max_softmax",
+    "max_logit",
+    "energy",
+    "mahalanobis",
+    "mahalanobis_z",
+    "knn",
+    "knn_z",
+)
 ALL_SCORES = ("rate", "entropy") + BASELINE_SCORES
-SCORE_LABELS.update({"max_logit": "max-logit", "energy": "energy", "mahalanobis": "Mahalanobis",
-                     "mahalanobis_z": "Mahalanobis (z)", "knn": "KNN", "knn_z": "KNN (z)"})
+SCORE_LABELS.update(
+    {
+        "max_logit": "max-logit",
+        "energy": "energy",
+        "mahalanobis": "Mahalanobis",
+        "mahalanobis_z": "Mahalanobis (z)",
+        "knn": "KNN",
+        "knn_z": "KNN (z)",
+    }
+)
 STANDARD_OOD_SETS = ("vertical_flip", "rotate_90", "mnist", "uniform_noise", "gaussian_noise")
 OOD_SET_LABELS.update({"rotate_90": "Rotation 90", "gaussian_noise": "Gaussian"})
 ROBUST_ATTACKS = measurements.ROBUST_ATTACKS + (measurements.AUTOATTACK,)
-INFORMATION_KEYS = ("i_xz_max_train", "i_xz_max_test", "i_xz_max_train_at_rho",
-                    "i_xz_max_test_at_rho")
+INFORMATION_KEYS = (
+    "i_xz_max_train",
+    "i_xz_max_test",
+    "i_xz_max_train_at_rho",
+    "i_xz_max_test_at_rho",
+)
 
 
 def targeted_key(norm, eps):
@@ -71,8 +94,9 @@ def robust_key(eps, attack):
 
 def sampled_key(*parts):
     """`sampled_targeted_linf_eps0.1_eot`: a metric of the sampled protocol."""
-    return "_".join(("sampled",) + tuple(f"{p:g}" if isinstance(p, float) else str(p)
-                                         for p in parts))
+    return "_".join(
+        ("sampled",) + tuple(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)
+    )
 
 
 def ece_key(epoch):
@@ -131,8 +155,9 @@ def ood_point_metrics(in_scores, out_scores, higher_is_in_distribution):
     ends = np.r_[np.flatnonzero(np.diff(scores[order])), scores.size - 1]
     true_pos = np.cumsum(is_positive)[ends]
     false_pos = ends + 1.0 - true_pos
-    aupr_in = float(np.sum(np.diff(true_pos / num_positive, prepend=0.0)
-                           * true_pos / (ends + 1.0)))
+    aupr_in = float(
+        np.sum(np.diff(true_pos / num_positive, prepend=0.0) * true_pos / (ends + 1.0))
+    )
     # Each positive beats the negatives of later groups and ties those of its own group.
     group_negatives = np.diff(false_pos, prepend=0.0)
     wins = np.diff(true_pos, prepend=0.0) * (num_negative - false_pos + 0.5 * group_negatives)
@@ -185,78 +210,105 @@ def seed_values(entry, data, preset):
             for row in sampled[kind]:
                 for protocol in ("plain", "eot"):
                     values[sampled_key(kind, "linf", f"eps{row['eps']:g}", protocol)] = row[
-                        protocol]
+                        protocol
+                    ]
         if "cw" in sampled:
             values[sampled_key("cw", "success")] = sampled["cw"]["success"]
-    labels = data.y_test[:preset.calibration_examples]
+    labels = data.y_test[: preset.calibration_examples]
     for epoch, probs in entry["calibration"].items():
         values[ece_key(epoch)] = evaluation.expected_calibration_error(
-            probs, labels, preset.calibration_bins)
+            probs, labels, preset.calibration_bins
+        )
     return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
 
 
 def bootstrap_values(entry, data, preset):
     """Bootstrap `Estimate`s of the per-example metrics of one (model, seed)."""
     arrays, record = entry["arrays"], entry["evaluation"]
-    kwargs = dict(resamples=preset.bootstrap_resamples, seed=preset.bootstrap_seed,
-                  confidence=preset.confidence)
-    result = {"accuracy": statistics.bootstrap_interval(np.mean, [(arrays["correct"],)],
-                                                        **kwargs)}
+    kwargs = dict(
+        resamples=preset.bootstrap_resamples,
+        seed=preset.bootstrap_seed,
+        confidence=preset.confidence,
+    )
+    result = {"accuracy": statistics.bootstrap_interval(np.mean, [(arrays["correct"],)], **kwargs)}
     counted = arrays["targeted_counted"]
     for norm, rows in record["targeted"].items():
         for i, row in enumerate(rows):
             result[targeted_key(norm, row["eps"])] = statistics.bootstrap_interval(
-                _fraction, [(arrays[f"targeted_{norm}_{i}_hit"], counted)], **kwargs)
+                _fraction, [(arrays[f"targeted_{norm}_{i}_hit"], counted)], **kwargs
+            )
     for ood_set, by_score in record["ood"].items():
         for score in by_score:
             direction = evaluation.SCORE_DIRECTIONS[score]
             estimates = statistics.bootstrap_intervals(
                 _ood_statistic(direction),
-                [(arrays.get(f"ood_{ood_set}_in_{score}", arrays[f"ood_in_{score}"]),),
-                 (arrays[f"ood_{ood_set}_{score}"],)], **kwargs)
+                [
+                    (arrays.get(f"ood_{ood_set}_in_{score}", arrays[f"ood_in_{score}"]),),
+                    (arrays[f"ood_{ood_set}_{score}"],),
+                ],
+                **kwargs,
+            )
             for metric, estimate in zip(OOD_METRICS, estimates):
                 result[ood_key(ood_set, score, metric)] = estimate
     if "cw_success" in arrays:
         result["cw_success"] = statistics.bootstrap_interval(
-            _fraction, [(arrays["cw_success"], arrays["cw_counted"])], **kwargs)
+            _fraction, [(arrays["cw_success"], arrays["cw_counted"])], **kwargs
+        )
     if "robust" in record:
         for i, row in enumerate(record["robust"]["linf"]):
             for attack in ROBUST_ATTACKS:
                 result[robust_key(row["eps"], attack)] = statistics.bootstrap_interval(
-                    np.mean, [(arrays[f"robust_linf_{i}_{attack}"],)], **kwargs)
+                    np.mean, [(arrays[f"robust_linf_{i}_{attack}"],)], **kwargs
+                )
     if "sampled" in record:
         sampled = record["sampled"]
         result[sampled_key("accuracy")] = statistics.bootstrap_interval(
-            np.mean, [(arrays["sampled_correct"],)], **kwargs)
+            np.mean, [(arrays["sampled_correct"],)], **kwargs
+        )
         for ood_set, by_score in sampled["ood"].items():
             for score in by_score:
                 estimates = statistics.bootstrap_intervals(
                     _ood_statistic(evaluation.SCORE_DIRECTIONS[score]),
-                    [(arrays[f"sampled_ood_in_{score}"],),
-                     (arrays[f"sampled_ood_{ood_set}_{score}"],)], **kwargs)
+                    [
+                        (arrays[f"sampled_ood_in_{score}"],),
+                        (arrays[f"sampled_ood_{ood_set}_{score}"],),
+                    ],
+                    **kwargs,
+                )
                 for metric, estimate in zip(OOD_METRICS, estimates):
                     result[sampled_key("ood", ood_set, score, metric)] = estimate
         for i, row in enumerate(sampled["targeted"]):
             for protocol in ("plain", "eot"):
                 result[sampled_key("targeted", "linf", f"eps{row['eps']:g}", protocol)] = (
-                    statistics.bootstrap_interval(_fraction, [(
-                        arrays[f"sampled_targeted_{i}_{protocol}_hit"],
-                        arrays["sampled_targeted_counted"])], **kwargs))
+                    statistics.bootstrap_interval(
+                        _fraction,
+                        [
+                            (
+                                arrays[f"sampled_targeted_{i}_{protocol}_hit"],
+                                arrays["sampled_targeted_counted"],
+                            )
+                        ],
+                        **kwargs,
+                    )
+                )
         for i, row in enumerate(sampled["apgd"]):
             for protocol in ("plain", "eot"):
                 result[sampled_key("apgd", "linf", f"eps{row['eps']:g}", protocol)] = (
-                    statistics.bootstrap_interval(np.mean, [(
-                        arrays[f"sampled_apgd_{i}_{protocol}_correct"],)], **kwargs))
+                    statistics.bootstrap_interval(
+                        np.mean, [(arrays[f"sampled_apgd_{i}_{protocol}_correct"],)], **kwargs
+                    )
+                )
         if "cw" in sampled:
             result[sampled_key("cw", "success")] = statistics.bootstrap_interval(
-                _fraction, [(arrays["sampled_cw_success"], arrays["sampled_cw_counted"])],
-                **kwargs)
-    labels = np.asarray(data.y_test[:preset.calibration_examples])
+                _fraction, [(arrays["sampled_cw_success"], arrays["sampled_cw_counted"])], **kwargs
+            )
+    labels = np.asarray(data.y_test[: preset.calibration_examples])
     for epoch, probs in entry["calibration"].items():
         confidence = probs.max(axis=1).astype("float64")
         correct = (probs.argmax(axis=1) == labels).astype("float64")
         result[ece_key(epoch)] = statistics.bootstrap_interval(
-            lambda c, k: _ece(c, k, preset.calibration_bins), [(confidence, correct)], **kwargs)
+            lambda c, k: _ece(c, k, preset.calibration_bins), [(confidence, correct)], **kwargs
+        )
     return result
 
 
@@ -282,11 +334,17 @@ def summarize_model(entries, data, preset):
     keys = [k for k in per_seed[0]]
     if len(entries) >= 2:
         # Every quantity but the I(X;Z) bound (nats) is a proportion or a rate in [0, 1].
-        return {k: statistics.t_interval(
-            [v.get(k, math.nan) for v in per_seed], preset.confidence,
-            bounds=None if k.startswith("i_xz") else (0.0, 1.0)) for k in keys}, per_seed
-    summary = {k: statistics.Estimate(v, confidence=preset.confidence)
-               for k, v in per_seed[0].items()}
+        return {
+            k: statistics.t_interval(
+                [v.get(k, math.nan) for v in per_seed],
+                preset.confidence,
+                bounds=None if k.startswith("i_xz") else (0.0, 1.0),
+            )
+            for k in keys
+        }, per_seed
+    summary = {
+        k: statistics.Estimate(v, confidence=preset.confidence) for k, v in per_seed[0].items()
+    }
     summary.update(bootstrap_values(entries[0], data, preset))
     return summary, per_seed
 
@@ -294,8 +352,11 @@ def summarize_model(entries, data, preset):
 def summarize_memorization(records, preset):
     """Training accuracy on random labels per epoch, and at the end, each an `Estimate`."""
     epochs = len(records[0]["train_accuracy"])
-    kwargs = dict(resamples=preset.bootstrap_resamples, seed=preset.bootstrap_seed,
-                  confidence=preset.confidence)
+    kwargs = dict(
+        resamples=preset.bootstrap_resamples,
+        seed=preset.bootstrap_seed,
+        confidence=preset.confidence,
+    )
     curve = []
     for epoch in range(epochs):
         values = [r["train_accuracy"][epoch] for r in records]
@@ -304,8 +365,9 @@ def summarize_memorization(records, preset):
         else:
             # The accuracy is a proportion of the images it was measured on.
             n = records[0].get("accuracy_examples", records[0]["num_examples"])
-            curve.append(statistics.proportion_bootstrap_interval(
-                int(round(values[0] * n)), n, **kwargs))
+            curve.append(
+                statistics.proportion_bootstrap_interval(int(round(values[0] * n)), n, **kwargs)
+            )
     return {
         "chance_level": records[0]["chance_level"],
         "num_examples": records[0]["num_examples"],
@@ -329,8 +391,12 @@ def timing(entries_by_model, memorization_records):
     for entries in entries_by_model.values():
         for entry in entries:
             trained = entry["trained"] or {}
-            for key in ("epoch_train_seconds", "epoch_seconds", "epoch_train_cpu_seconds",
-                        "epoch_cpu_seconds"):
+            for key in (
+                "epoch_train_seconds",
+                "epoch_seconds",
+                "epoch_train_cpu_seconds",
+                "epoch_cpu_seconds",
+            ):
                 add(key, trained.get(key, []))
             record = entry["evaluation"] or {}
             add("evaluate_seconds", [record.get("evaluate_seconds")])
@@ -340,8 +406,9 @@ def timing(entries_by_model, memorization_records):
     for record in memorization_records:
         add("memorization_seconds", [record.get("seconds")])
         add("memorization_cpu_seconds", [record.get("cpu_seconds")])
-    return {key: (sum(values) / len(values) if values else math.nan)
-            for key, values in lists.items()}
+    return {
+        key: (sum(values) / len(values) if values else math.nan) for key, values in lists.items()
+    }
 
 
 def gather(units, preset, data, out):
@@ -372,12 +439,17 @@ def gather(units, preset, data, out):
     for unit in units:
         if unit.kind == "memorize":
             record = storage.read_json(
-                storage.memorization_folder(out, unit) / storage.MEMORIZATION_FILE)
+                storage.memorization_folder(out, unit) / storage.MEMORIZATION_FILE
+            )
             memorization_records.setdefault(unit.spec.name, (unit.spec, []))[1].append(record)
     memorization = {}
     for name, (spec, records) in memorization_records.items():
-        memorization[name] = {"label": spec.label, "objective": spec.objective, "rho": spec.rho,
-                              **summarize_memorization(records, preset)}
+        memorization[name] = {
+            "label": spec.label,
+            "objective": spec.objective,
+            "rho": spec.rho,
+            **summarize_memorization(records, preset),
+        }
     all_memorization = [r for _, records in memorization_records.values() for r in records]
     return {
         "models": models_result,
@@ -392,7 +464,8 @@ def estimate(results, model, key):
     Examples:
 
         >>> results = {"models": {"ceb_rho0": {"metrics": {"accuracy": {"value": 0.9}}}}}
-        >>> estimate(results, "ceb_rho0", "accuracy").value, estimate(results, "determ", "accuracy")
+        >>> (estimate(results, "ceb_rho0", "accuracy").value,
+        ...  estimate(results, "determ", "accuracy"))
         (0.9, None)
     """
     data = results.get("models", {}).get(model, {}).get("metrics", {}).get(key)

@@ -13,14 +13,14 @@ import time
 import keras
 import numpy as np
 
-from keras_ceb import evaluation
-from keras_ceb import models
-from keras_ceb import run_folder
-from keras_ceb import training
 from benchmarks.paper import measurements
 from benchmarks.paper import storage
 from benchmarks.paper.errors import ReproduceError
 from benchmarks.paper.snapshots import CalibrationSnapshots
+from keras_ceb import evaluation
+from keras_ceb import models
+from keras_ceb import run_folder
+from keras_ceb import training
 from keras_ceb.training import TrainConfig
 
 
@@ -35,17 +35,25 @@ def build_model(spec, preset, data, steps_per_epoch, epochs, seed, anneal=True):
     rho = 0.0 if spec.rho is None else spec.rho
     warm = anneal and spec.rho is not None and bool(preset.anneal_epochs)
     model = models.build_classifier(
-        spec.objective, input_shape=data.input_shape, num_classes=data.num_classes,
-        backbone=preset.backbone, latent_dim=preset.latent_dim, rho=rho,
-        marginal_components=preset.marginal_components, covariance=preset.covariance,
-        head=preset.head, seed=seed, backbone_kwargs=dict(preset.backbone_kwargs),
+        spec.objective,
+        input_shape=data.input_shape,
+        num_classes=data.num_classes,
+        backbone=preset.backbone,
+        latent_dim=preset.latent_dim,
+        rho=rho,
+        marginal_components=preset.marginal_components,
+        covariance=preset.covariance,
+        head=preset.head,
+        seed=seed,
+        backbone_kwargs=dict(preset.backbone_kwargs),
         name=f"{spec.name}_seed{seed}",
         warmup_rho=preset.rho_anneal_offset if warm else 0.0,
         warmup_steps=min(preset.anneal_epochs, epochs - 1) * steps_per_epoch if warm else 0,
     )
     decay_steps = steps_per_epoch * epochs if preset.lr_schedule == "cosine" else None
-    return models.compile_classifier(model, learning_rate=preset.learning_rate,
-                                     decay_steps=decay_steps)
+    return models.compile_classifier(
+        model, learning_rate=preset.learning_rate, decay_steps=decay_steps
+    )
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -85,15 +93,27 @@ def training_config(spec, preset, data, seed, folder):
     anneal = spec.rho is not None and bool(preset.anneal_epochs)
     backbone = dict(preset.backbone_kwargs)
     return TrainConfig(
-        objective=spec.objective, rho=0.0 if spec.rho is None else float(spec.rho),
+        objective=spec.objective,
+        rho=0.0 if spec.rho is None else float(spec.rho),
         rho_anneal=spec.rho + preset.rho_anneal_offset if anneal else None,
-        rho_anneal_epochs=preset.anneal_epochs if anneal else 0, dataset=data.dataset,
-        backbone=preset.backbone, wrn_depth=backbone.get("depth"),
-        wrn_width=backbone.get("width"), head=preset.head, augment="none",
-        latent_dim=preset.latent_dim, covariance=preset.covariance,
-        marginal_components=preset.marginal_components or 0, epochs=preset.epochs,
-        batch_size=preset.batch_size, learning_rate=preset.learning_rate,
-        lr_schedule=preset.lr_schedule, seed=seed, out=folder, verbose=0)
+        rho_anneal_epochs=preset.anneal_epochs if anneal else 0,
+        dataset=data.dataset,
+        backbone=preset.backbone,
+        wrn_depth=backbone.get("depth"),
+        wrn_width=backbone.get("width"),
+        head=preset.head,
+        augment="none",
+        latent_dim=preset.latent_dim,
+        covariance=preset.covariance,
+        marginal_components=preset.marginal_components or 0,
+        epochs=preset.epochs,
+        batch_size=preset.batch_size,
+        learning_rate=preset.learning_rate,
+        lr_schedule=preset.lr_schedule,
+        seed=seed,
+        out=folder,
+        verbose=0,
+    )
 
 
 def train(unit, preset, data, out, progress=None):
@@ -109,29 +129,41 @@ def train(unit, preset, data, out, progress=None):
     folder = storage.model_folder(out, unit)
     resuming = (folder / run_folder.BACKUP_DIR).is_dir()
     stale = (storage.EVAL_MARKER, storage.EVAL_ARRAYS) + (
-        () if resuming else (storage.CALIBRATION_FILE,))  # of a model being replaced
+        () if resuming else (storage.CALIBRATION_FILE,)
+    )  # of a model being replaced
     for name in stale:
         (folder / name).unlink(missing_ok=True)
     spec, seed = unit.spec, unit.seed
     config = training_config(spec, preset, data, seed, folder)
-    snapshots = CalibrationSnapshots(data.x_test[:preset.calibration_examples],
-                                     preset.calibration_epochs,
-                                     path=folder / storage.CALIBRATION_FILE)
+    snapshots = CalibrationSnapshots(
+        data.x_test[: preset.calibration_examples],
+        preset.calibration_epochs,
+        path=folder / storage.CALIBRATION_FILE,
+    )
     timer = _EpochTimer()
     count = preset.information_examples
     start = time.monotonic()
     try:
         result = training.train(
-            config, callbacks=[timer, snapshots, _EpochDone(timer, progress, preset.epochs)],
-            data=(data.x_train, np.asarray(data.y_train, "int32"), data.x_test[:count],
-                  np.asarray(data.y_test[:count], "int32")),
-            summary=False)
+            config,
+            callbacks=[timer, snapshots, _EpochDone(timer, progress, preset.epochs)],
+            data=(
+                data.x_train,
+                np.asarray(data.y_train, "int32"),
+                data.x_test[:count],
+                np.asarray(data.y_test[:count], "int32"),
+            ),
+            summary=False,
+        )
     except training.TrainingError as e:
         raise ReproduceError(f"training {spec.name} (seed {seed}): {e}") from None
     seconds = time.monotonic() - start  # The snapshots saved themselves as they were taken.
     record = {
         **result.metrics,
-        "model": spec.name, "objective": spec.objective, "rho": spec.rho, "seed": seed,
+        "model": spec.name,
+        "objective": spec.objective,
+        "rho": spec.rho,
+        "seed": seed,
         "training_config": preset.training_config(),
         "num_train": int(len(data.x_train)),
         "train_seconds": seconds,
@@ -150,11 +182,15 @@ def evaluate(unit, preset, data, out):
     folder = storage.model_folder(out, unit)
     model = keras.models.load_model(folder / storage.MODEL_FILE, safe_mode=True, compile=False)
     start = time.monotonic()
-    record, arrays = measurements.evaluate_model(model, data, preset, unit.seed,
-                                                 name=unit.spec.name)
-    record.update(model=unit.spec.name, seed=unit.seed,
-                  evaluation_config=preset.evaluation_config(),
-                  evaluate_seconds=time.monotonic() - start)
+    record, arrays = measurements.evaluate_model(
+        model, data, preset, unit.seed, name=unit.spec.name
+    )
+    record.update(
+        model=unit.spec.name,
+        seed=unit.seed,
+        evaluation_config=preset.evaluation_config(),
+        evaluate_seconds=time.monotonic() - start,
+    )
     storage.write_arrays(folder / storage.EVAL_ARRAYS, arrays)
     storage.write_json(folder / storage.EVAL_MARKER, record)
     return record
@@ -171,18 +207,27 @@ def memorize(unit, preset, data, out):
     steps_per_epoch = math.ceil(n / preset.batch_size)
 
     def build():
-        return build_model(spec, preset, data, steps_per_epoch, preset.memorization_epochs,
-                           seed, anneal=False)
+        return build_model(
+            spec, preset, data, steps_per_epoch, preset.memorization_epochs, seed, anneal=False
+        )
 
     folder = storage.memorization_folder(out, unit)
     start, cpu_start = time.monotonic(), time.process_time()
     result = evaluation.memorization_run(
-        build, x, data.num_classes,
-        epochs=preset.memorization_epochs, batch_size=preset.batch_size, seed=seed,
+        build,
+        x,
+        data.num_classes,
+        epochs=preset.memorization_epochs,
+        batch_size=preset.batch_size,
+        seed=seed,
         accuracy_examples=preset.memorization_accuracy_examples,
-        backup_dir=folder / storage.MEMORIZATION_BACKUP)
+        backup_dir=folder / storage.MEMORIZATION_BACKUP,
+    )
     record = {
-        "model": spec.name, "objective": spec.objective, "rho": spec.rho, "seed": seed,
+        "model": spec.name,
+        "objective": spec.objective,
+        "rho": spec.rho,
+        "seed": seed,
         "memorization_config": preset.memorization_config(),
         "num_examples": int(n),
         "accuracy_examples": int(min(n, preset.memorization_accuracy_examples or n)),
@@ -203,19 +248,24 @@ def trained_record(unit, preset, out):
     if record is None or not (path.parent / storage.MODEL_FILE).is_file():
         return None
     if record.get("training_config") != preset.training_config():
-        changed = sorted(k for k, v in preset.training_config().items()
-                         if (record.get("training_config") or {}).get(k) != v)
+        changed = sorted(
+            k
+            for k, v in preset.training_config().items()
+            if (record.get("training_config") or {}).get(k) != v
+        )
         raise ReproduceError(
             f"{path.parent} holds a model trained with other settings ({', '.join(changed)}); "
-            "use another --out, or delete that folder to retrain it")
+            "use another --out, or delete that folder to retrain it"
+        )
     return record
 
 
 def evaluated_record(unit, preset, out):
     """The record of a finished evaluation made with the preset's settings, else `None`."""
     folder = storage.model_folder(out, unit)
-    record = storage.finished(folder / storage.EVAL_MARKER, "evaluation_config",
-                              preset.evaluation_config())
+    record = storage.finished(
+        folder / storage.EVAL_MARKER, "evaluation_config", preset.evaluation_config()
+    )
     if record is None or storage.read_arrays(folder / storage.EVAL_ARRAYS) is None:
         return None
     return record
@@ -225,7 +275,9 @@ def memorized_record(unit, preset, out):
     """The record of a finished memorization run with the preset's settings, else `None`."""
     return storage.finished(
         storage.memorization_folder(out, unit) / storage.MEMORIZATION_FILE,
-        "memorization_config", preset.memorization_config())
+        "memorization_config",
+        preset.memorization_config(),
+    )
 
 
 def run_units(units, preset, data, out, progress, report):

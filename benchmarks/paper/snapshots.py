@@ -8,8 +8,8 @@ report draws the diagrams (5% bins, 90% intervals) and bootstraps the ECE.
 import keras
 import numpy as np
 
-from keras_ceb import validation
 from benchmarks.paper import storage
+from keras_ceb import validation
 
 
 class CalibrationSnapshots(keras.callbacks.Callback):
@@ -50,19 +50,22 @@ class CalibrationSnapshots(keras.callbacks.Callback):
         if self.path is not None:
             try:
                 with np.load(self.path, allow_pickle=False) as saved:
-                    self.probabilities = {int(key.split("_")[1]): saved[key]
-                                          for key in saved.files}
+                    self.probabilities = {
+                        int(key.split("_")[1]): saved[key] for key in saved.files
+                    }
             except (OSError, ValueError, EOFError):
                 pass  # None saved yet.
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 not in self.epochs:
             return
-        logits = np.asarray(self.model.predict(self.x, batch_size=self.batch_size, verbose=0),
-                            "float64")
+        logits = np.asarray(
+            self.model.predict(self.x, batch_size=self.batch_size, verbose=0), "float64"
+        )
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         self.probabilities[epoch + 1] = probs.astype("float32")
         if self.path is not None:
-            storage.write_arrays(self.path, {f"epoch_{e}": p
-                                             for e, p in self.probabilities.items()})
+            storage.write_arrays(
+                self.path, {f"epoch_{e}": p for e, p in self.probabilities.items()}
+            )

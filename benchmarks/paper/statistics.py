@@ -48,8 +48,14 @@ class Estimate:
         return math.isfinite(self.lower) and math.isfinite(self.upper)
 
     def to_dict(self):
-        return {"value": self.value, "lower": self.lower, "upper": self.upper,
-                "method": self.method, "n": self.n, "confidence": self.confidence}
+        return {
+            "value": self.value,
+            "lower": self.lower,
+            "upper": self.upper,
+            "method": self.method,
+            "n": self.n,
+            "confidence": self.confidence,
+        }
 
     @classmethod
     def from_dict(cls, data):
@@ -57,9 +63,14 @@ class Estimate:
             value = data.get(key)
             return math.nan if value is None else float(value)
 
-        return cls(number("value"), number("lower"), number("upper"),
-                   data.get("method", NO_INTERVAL), int(data.get("n", 1)),
-                   float(data.get("confidence", 0.95)))
+        return cls(
+            number("value"),
+            number("lower"),
+            number("upper"),
+            data.get("method", NO_INTERVAL),
+            int(data.get("n", 1)),
+            float(data.get("confidence", 0.95)),
+        )
 
     def format(self, digits=3, percent=False):
         """`0.912 [0.905, 0.919]`, or the value alone without an interval.
@@ -88,8 +99,10 @@ def _betacf(a, b, x, iterations=300, eps=1e-15):
     h = d
     for m in range(1, iterations + 1):
         m2 = 2 * m
-        for numerator in (m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
-                          -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0))):
+        for numerator in (
+            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -105,8 +118,9 @@ def _regularized_beta(a, b, x):
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _betacf(a, b, x) / a
     return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
@@ -177,8 +191,11 @@ def t_interval(values, confidence=0.95, bounds=None):
     mean = float(values.mean())
     if values.size < 2:
         return Estimate(mean, n=int(values.size), confidence=confidence)
-    half = (student_t_quantile(0.5 + confidence / 2.0, values.size - 1)
-            * float(values.std(ddof=1)) / math.sqrt(values.size))
+    half = (
+        student_t_quantile(0.5 + confidence / 2.0, values.size - 1)
+        * float(values.std(ddof=1))
+        / math.sqrt(values.size)
+    )
     lower, upper = mean - half, mean + half
     if bounds is not None:
         lower, upper = max(lower, bounds[0]), min(upper, bounds[1])
@@ -211,8 +228,9 @@ def bootstrap_interval(statistic, groups, resamples=1000, seed=0, confidence=0.9
         >>> estimate.value, estimate.lower < 0.75 < estimate.upper
         (0.75, True)
     """
-    return bootstrap_intervals(lambda *arrays: [statistic(*arrays)], groups, resamples, seed,
-                               confidence)[0]
+    return bootstrap_intervals(
+        lambda *arrays: [statistic(*arrays)], groups, resamples, seed, confidence
+    )[0]
 
 
 def bootstrap_intervals(statistic, groups, resamples=1000, seed=0, confidence=0.95):
@@ -232,8 +250,10 @@ def bootstrap_intervals(statistic, groups, resamples=1000, seed=0, confidence=0.
     groups = [tuple(np.asarray(a) for a in group) for group in groups]
     for group in groups:
         if not group or any(len(a) != len(group[0]) for a in group):
-            raise ValueError("Every group must hold arrays with the same first dimension. "
-                             f"Received: groups={[tuple(len(a) for a in g) for g in groups]}")
+            raise ValueError(
+                "Every group must hold arrays with the same first dimension. "
+                f"Received: groups={[tuple(len(a) for a in g) for g in groups]}"
+            )
     points = np.asarray(statistic(*[a for group in groups for a in group]), "float64")
     if any(len(group[0]) == 0 for group in groups):
         return [Estimate(float(p), method=BOOTSTRAP, n=0, confidence=confidence) for p in points]
@@ -250,12 +270,12 @@ def bootstrap_intervals(statistic, groups, resamples=1000, seed=0, confidence=0.
     for j, point in enumerate(points):
         column = values[:, j][np.isfinite(values[:, j])]
         if column.size == 0:
-            estimates.append(Estimate(float(point), method=BOOTSTRAP, n=0,
-                                      confidence=confidence))
+            estimates.append(Estimate(float(point), method=BOOTSTRAP, n=0, confidence=confidence))
             continue
         lower, upper = np.quantile(column, [alpha, 1.0 - alpha])
-        estimates.append(Estimate(float(point), float(lower), float(upper), BOOTSTRAP,
-                                  resamples, confidence))
+        estimates.append(
+            Estimate(float(point), float(lower), float(upper), BOOTSTRAP, resamples, confidence)
+        )
     return estimates
 
 

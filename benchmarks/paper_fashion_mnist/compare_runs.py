@@ -3,7 +3,8 @@
     python benchmarks/paper_fashion_mnist/compare_runs.py \
         seeds=<DIR>/seeds/results.json wrn=<DIR>/wrn/results.json --json out.json
 
-Each argument is `NAME=PATH` of a `results.json` written by `python -m benchmarks.paper fashion-mnist`.
+Each argument is `NAME=PATH` of a `results.json` written by
+`python -m benchmarks.paper fashion-mnist`.
 For each (model, quantity) the table gives, per run, the value (the mean over seeds when a run
 has several) and, for a run with several seeds, every seed's value and their range
 (max - min): how far a claim's number moves across seeds. Quantities a run did not measure are
@@ -42,7 +43,7 @@ def _key(template, model):
 
 
 def _final_ece(metrics):
-    epochs = sorted(int(k[len("ece_epoch"):]) for k in metrics if k.startswith("ece_epoch"))
+    epochs = sorted(int(k[len("ece_epoch") :]) for k in metrics if k.startswith("ece_epoch"))
     return f"ece_epoch{epochs[-1]}" if epochs else None
 
 
@@ -51,8 +52,9 @@ def per_run(results):
     rows = {}
     for name, model in results["models"].items():
         for template, label, scale in QUANTITIES:
-            key = _final_ece(model["metrics"]) if template == "ece_final" else _key(
-                template, model)
+            key = (
+                _final_ece(model["metrics"]) if template == "ece_final" else _key(template, model)
+            )
             if key is None or key not in model["metrics"]:
                 continue
             value = model["metrics"][key]["value"]
@@ -83,8 +85,10 @@ def compare(runs):
             entry[name] = cell
             seeds = [s for s in cell["seeds"] if s is not None]
             if len(seeds) > 1:
-                cells.append(f"{cell['value']:.2f} ({', '.join(f'{s:.2f}' for s in seeds)}; "
-                             f"range {max(seeds) - min(seeds):.2f})")
+                cells.append(
+                    f"{cell['value']:.2f} ({', '.join(f'{s:.2f}' for s in seeds)}; "
+                    f"range {max(seeds) - min(seeds):.2f})"
+                )
             else:
                 cells.append(f"{cell['value']:.2f}")
         data.append(entry)
@@ -94,10 +98,12 @@ def compare(runs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="NAME=PATH",
-                        help="a name for the column and a results.json")
-    parser.add_argument("--json", type=pathlib.Path, default=None,
-                        help="also write the table as JSON here")
+    parser.add_argument(
+        "runs", nargs="+", metavar="NAME=PATH", help="a name for the column and a results.json"
+    )
+    parser.add_argument(
+        "--json", type=pathlib.Path, default=None, help="also write the table as JSON here"
+    )
     args = parser.parse_args(argv)
     runs = {}
     for item in args.runs:

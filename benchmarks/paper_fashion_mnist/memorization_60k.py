@@ -43,9 +43,13 @@ MODELS = ("determ", "ceb_rho0", "ceb_rho5", "vib_rho0", "ceb_rho2")
 def make_preset(models, examples, epochs, accuracy_examples):
     """The cpu preset with memorization at the given size."""
     return dataclasses.replace(
-        fashion_mnist.CPU, name="cpu-memorization", memorization_models=tuple(models),
-        memorization_examples=examples, memorization_epochs=epochs,
-        memorization_accuracy_examples=accuracy_examples)
+        fashion_mnist.CPU,
+        name="cpu-memorization",
+        memorization_models=tuple(models),
+        memorization_examples=examples,
+        memorization_epochs=epochs,
+        memorization_accuracy_examples=accuracy_examples,
+    )
 
 
 def record_path(records, unit):
@@ -67,8 +71,12 @@ def summarize(records, preset, out):
     memorization = {}
     for name, record in records.items():
         spec = presets.model_spec(name)
-        memorization[name] = {"label": spec.label, "objective": spec.objective, "rho": spec.rho,
-                              **results_lib.summarize_memorization([record], preset)}
+        memorization[name] = {
+            "label": spec.label,
+            "objective": spec.objective,
+            "rho": spec.rho,
+            **results_lib.summarize_memorization([record], preset),
+        }
     summary = {"preset": preset.to_dict(), "seeds": [0], "memorization": memorization}
     storage.write_json(out / "summary.json", summary)
     figures.plot_memorization(summary, out / "memorization.png")
@@ -76,7 +84,8 @@ def summarize(records, preset, out):
         f"{preset.memorization_examples:,} Fashion-MNIST training images with fixed random "
         f"labels, {preset.memorization_epochs} epochs, the cpu preset's convnet "
         f"(batch {preset.batch_size}, Adam {preset.learning_rate:g}, cosine decay, no rho "
-        f"anneal); accuracy in inference mode on the first {preset.memorization_accuracy_examples:,}"
+        "anneal); accuracy in inference mode on the first "
+        f"{preset.memorization_accuracy_examples:,}"
         " of those images, with a 95% bootstrap interval over them. Chance is 10%.",
         "",
         f"| model | accuracy after epoch 1 | 10 | 30 | {preset.memorization_epochs} (final) "
@@ -96,22 +105,30 @@ def summarize(records, preset, out):
             f"[{final['lower']:.1%}, {final['upper']:.1%}] | "
             f"{first_epoch_above(curve, 0.2) or 'never'} | "
             f"{first_epoch_above(curve, 0.5) or 'never'} | "
-            f"{records[name]['seconds'] / 60:.0f} ({records[name]['cpu_seconds'] / 60:.0f}) |")
+            f"{records[name]['seconds'] / 60:.0f} ({records[name]['cpu_seconds'] / 60:.0f}) |"
+        )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return summary
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help="comma-separated model names, run in this order")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="comma-separated model names, run in this order"
+    )
     parser.add_argument("--examples", type=int, default=60000)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--accuracy-examples", type=int, default=10000)
-    parser.add_argument("--work", default="reproduce/memorization-60k",
-                        help="folder of the per-epoch backups of unfinished runs")
-    parser.add_argument("--records", default=str(HERE / "memorization_60k"),
-                        help="folder of the finished runs' records and the summary")
+    parser.add_argument(
+        "--work",
+        default="reproduce/memorization-60k",
+        help="folder of the per-epoch backups of unfinished runs",
+    )
+    parser.add_argument(
+        "--records",
+        default=str(HERE / "memorization_60k"),
+        help="folder of the finished runs' records and the summary",
+    )
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
@@ -125,13 +142,18 @@ def main(argv=None):
         path = record_path(records_dir, unit)
         record = finished_record(path, preset)
         if record is None:
-            print(f"{time.strftime('%H:%M:%S')} memorizing {name}: {preset.memorization_examples}"
-                  f" images, {preset.memorization_epochs} epochs", flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')} memorizing {name}: {preset.memorization_examples}"
+                f" images, {preset.memorization_epochs} epochs",
+                flush=True,
+            )
             record = runner.memorize(unit, preset, data, args.work)
             storage.write_json(path, record)
-            print(f"{time.strftime('%H:%M:%S')} {name}: final accuracy "
-                  f"{record['train_accuracy'][-1]:.3f} in {record['seconds'] / 60:.1f} min",
-                  flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')} {name}: final accuracy "
+                f"{record['train_accuracy'][-1]:.3f} in {record['seconds'] / 60:.1f} min",
+                flush=True,
+            )
         records[name] = record
     summary = summarize(records, preset, records_dir)
     print(json.dumps({n: e["final"] for n, e in summary["memorization"].items()}, indent=1))

@@ -35,6 +35,7 @@ from sklearn.mixture import GaussianMixture  # noqa: E402
 import keras_ceb  # noqa: E402
 from keras_ceb import export  # noqa: E402
 from keras_ceb.ops import gaussian  # noqa: E402
+
 # Run as a script from a clone: the repository root holds `benchmarks.paper`.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from benchmarks.paper import fashion_mnist  # noqa: E402
@@ -49,7 +50,7 @@ def parts(model, x, batch_size=500, seed=0):
     out = {k: [] for k in ("log_e", "log_m", "sampled_rate", "mu", "z")}
     generator = keras.random.SeedGenerator(seed)
     for i in range(0, len(features), batch_size):
-        dist = encoder.distribution(features[i:i + batch_size])
+        dist = encoder.distribution(features[i : i + batch_size])
         z, log_e_z = gaussian.sample_and_log_prob(dist, seed=generator)
         out["log_e"].append(ops.convert_to_numpy(gaussian.log_prob_at_mean(dist)))
         out["log_m"].append(ops.convert_to_numpy(encoder.log_marginal(dist.loc)))
@@ -60,15 +61,17 @@ def parts(model, x, batch_size=500, seed=0):
 
 
 def auroc(in_scores, out_scores, higher_in):
-    return keras_ceb.evaluation.ood_metrics(in_scores, out_scores,
-                                            higher_is_in_distribution=higher_in)["auroc"]
+    return keras_ceb.evaluation.ood_metrics(
+        in_scores, out_scores, higher_is_in_distribution=higher_in
+    )["auroc"]
 
 
 def ablate(folder, data, components=240, seed=0):
     model = keras.models.load_model(pathlib.Path(folder) / "model.keras", compile=False)
     train = parts(model, data.x_train, seed=seed)
-    mixture = GaussianMixture(components, covariance_type="full", random_state=seed,
-                              reg_covar=1e-6, max_iter=200).fit(train["z"])
+    mixture = GaussianMixture(
+        components, covariance_type="full", random_state=seed, reg_covar=1e-6, max_iter=200
+    ).fit(train["z"])
     sets = {"in": data.x_in, **{name: data.ood_sets[name] for name in SETS}}
     values = {name: parts(model, x, seed=seed) for name, x in sets.items()}
     for v in values.values():
@@ -83,8 +86,10 @@ def ablate(folder, data, components=240, seed=0):
             "log_e": auroc(a["log_e"], b["log_e"], False),
             "refit_rate": auroc(a["refit_rate"], b["refit_rate"], False),
             "sampled_rate": auroc(a["sampled_rate"], b["sampled_rate"], False),
-            "mean_log_e_in": float(a["log_e"].mean()), "mean_log_e_out": float(b["log_e"].mean()),
-            "mean_log_m_in": float(a["log_m"].mean()), "mean_log_m_out": float(b["log_m"].mean()),
+            "mean_log_e_in": float(a["log_e"].mean()),
+            "mean_log_e_out": float(b["log_e"].mean()),
+            "mean_log_m_in": float(a["log_m"].mean()),
+            "mean_log_m_out": float(b["log_m"].mean()),
         }
     return result
 
@@ -97,14 +102,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = fashion_mnist.load_data(fashion_mnist.CPU, args.data_dir, download=False)
     results = [ablate(folder, data) for folder in args.folders]
-    print("| model | OoD set | R (as trained) | -log m(mu) | log e(mu|x) | R, m refit by EM "
-          "| R, one draw |")
+    print(
+        "| model | OoD set | R (as trained) | -log m(mu) | log e(mu|x) | R, m refit by EM "
+        "| R, one draw |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         for name in SETS:
             v = r[name]
-            print(f"| {r['model']} | {name} | {v['rate']:.3f} | {v['minus_log_m']:.3f} | "
-                  f"{v['log_e']:.3f} | {v['refit_rate']:.3f} | {v['sampled_rate']:.3f} |")
+            print(
+                f"| {r['model']} | {name} | {v['rate']:.3f} | {v['minus_log_m']:.3f} | "
+                f"{v['log_e']:.3f} | {v['refit_rate']:.3f} | {v['sampled_rate']:.3f} |"
+            )
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -6,10 +6,10 @@ of them, the Carlini & Wagner L2 attack, and the success measures of the CEB pap
 """
 
 from keras_ceb.attacks.apgd import apgd_attack
+from keras_ceb.attacks.carlini_wagner import carlini_wagner_l2
 from keras_ceb.attacks.ensemble import AutoAttackResult
 from keras_ceb.attacks.ensemble import auto_attack
 from keras_ceb.attacks.ensemble import default_version as auto_attack_default_version
-from keras_ceb.attacks.carlini_wagner import carlini_wagner_l2
 from keras_ceb.attacks.evaluation import accuracy_under_attack
 from keras_ceb.attacks.evaluation import epsilon_sweep
 from keras_ceb.attacks.evaluation import predict_classes

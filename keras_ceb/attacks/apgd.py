@@ -108,35 +108,52 @@ def apgd_attack(
         if num_targets > num_classes - 1:
             raise ValueError(
                 f"Argument `num_targets` must be at most the number of classes less one "
-                f"({num_classes - 1}). Received: num_targets={num_targets}")
+                f"({num_classes - 1}). Received: num_targets={num_targets}"
+            )
     needed = (4 if targeted else 3) if loss == "dlr" else 2
     if num_classes < needed:
         raise ValueError(
             f"The {'targeted ' if targeted else ''}{loss.upper()} loss needs at least {needed} "
-            f"classes. Received: a model with {num_classes} logits")
+            f"classes. Received: a model with {num_classes} logits"
+        )
 
     rng = np.random.default_rng(seed)
     y_onehot = np.eye(num_classes, dtype="float32")[labels]
     if targeted:
         clean = gradients.predict_logits(model, x, batch_size=batch_size, seed=seed)
         clean[np.arange(len(x)), labels] = -np.inf
-        targets = np.argsort(-clean, axis=1, kind="stable")[:, :int(num_targets)]
+        targets = np.argsort(-clean, axis=1, kind="stable")[:, : int(num_targets)]
     x_adv = x.copy()
     broken = np.zeros(len(x), bool)
     runs = [(t, r) for t in range(int(num_targets) if targeted else 1) for r in range(restarts)]
     with gradients.attack_scope(model, seed=seed, num_samples=num_samples):
         run = gradients.compiled_loop(
-            model, ("apgd", norm, loss, bool(targeted), int(num_samples)),
-            _apgd_body(norm, loss, bool(targeted), int(num_samples)))
+            model,
+            ("apgd", norm, loss, bool(targeted), int(num_samples)),
+            _apgd_body(norm, loss, bool(targeted), int(num_samples)),
+        )
         for target_index, _ in runs:
             active = np.flatnonzero(~broken)
             if not len(active):
                 break
             start = _random_start(x[active], eps[active], norm, rng, clip_min, clip_max)
-            target = y_onehot[active] if not targeted else np.eye(
-                num_classes, dtype="float32")[targets[active, target_index]]
-            found, fooled = _run(run, x[active], start, y_onehot[active], target, eps[active],
-                                 int(steps), batch_size, clip_min, clip_max)
+            target = (
+                y_onehot[active]
+                if not targeted
+                else np.eye(num_classes, dtype="float32")[targets[active, target_index]]
+            )
+            found, fooled = _run(
+                run,
+                x[active],
+                start,
+                y_onehot[active],
+                target,
+                eps[active],
+                int(steps),
+                batch_size,
+                clip_min,
+                clip_max,
+            )
             x_adv[active] = found
             broken[active] = fooled
     return x_adv.astype(out_dtype, copy=False)
@@ -180,15 +197,26 @@ def _run(run, x, start, y_onehot, target_onehot, eps, steps, batch_size, clip_mi
     points, broken = np.empty_like(x), np.zeros(len(x), bool)
     points_at = set(checkpoints(steps))
     for rows, (xb, sb, yb, tb, eb) in gradients.batches(
-            len(x), batch_size, x, start, y_onehot, target_onehot, eps):
+        len(x), batch_size, x, start, y_onehot, target_onehot, eps
+    ):
         n = len(xb)
         zeros = np.zeros(n, "float32")
         eta = 2.0 * eb
         # The state: current point, previous point, its gradient, best point, its gradient,
         # best loss, last loss, count of steps that raised the loss, last misclassified point,
         # whether misclassified.
-        state = (sb, sb, np.zeros_like(sb), sb, np.zeros_like(sb), zeros - np.inf,
-                 zeros - np.inf, zeros, sb, zeros)
+        state = (
+            sb,
+            sb,
+            np.zeros_like(sb),
+            sb,
+            np.zeros_like(sb),
+            zeros - np.inf,
+            zeros - np.inf,
+            zeros,
+            sb,
+            zeros,
+        )
         box = (np.float32(clip_min), np.float32(clip_max))
         # A step of size 0 evaluates the start (loss, gradient, misclassified) without moving.
         state = list(run(state, (xb, yb, tb, eb, zeros, np.float32(1.0)) + box, 1))
@@ -197,8 +225,9 @@ def _run(run, x, start, y_onehot, target_onehot, eps, steps, batch_size, clip_mi
         step, interval_start = 0, 0
         while step < steps:
             alpha = np.float32(1.0 if step == 0 else MOMENTUM)
-            stop = step + 1 if step == 0 else min(
-                [c + 1 for c in points_at if c >= step] + [steps])
+            stop = (
+                step + 1 if step == 0 else min([c + 1 for c in points_at if c >= step] + [steps])
+            )
             state = run(state, (xb, yb, tb, eb, eta, alpha) + box, stop - step)
             step = stop
             if step - 1 in points_at and step < steps:
@@ -219,8 +248,9 @@ def _run(run, x, start, y_onehot, target_onehot, eps, steps, batch_size, clip_mi
         values = [ops.convert_to_numpy(s) for s in state]
         fooled = values[9][: len(rows)] > 0.5
         column = (-1,) + (1,) * (x.ndim - 1)
-        points[rows] = np.where(fooled.reshape(column), values[8][: len(rows)],
-                                values[3][: len(rows)])
+        points[rows] = np.where(
+            fooled.reshape(column), values[8][: len(rows)], values[3][: len(rows)]
+        )
         broken[rows] = fooled
     return points, broken
 
@@ -256,8 +286,9 @@ def losses_of(logits, y_onehot, target_onehot, loss, targeted):
 
 def _apgd_body(norm, loss, targeted, num_samples):
     def body(ctx, state, consts):
-        (x_adv, x_prev, grad, x_best, grad_best, best_loss, last_loss, count, x_broken,
-         broken) = state
+        (x_adv, x_prev, grad, x_best, grad_best, best_loss, last_loss, count, x_broken, broken) = (
+            state
+        )
         x0, y_onehot, target_onehot, eps, eta, alpha, clip_min, clip_max = consts
         column = (-1,) + (1,) * (len(x0.shape) - 1)
         eps, eta = ops.reshape(eps, column), ops.reshape(eta, column)
@@ -267,8 +298,9 @@ def _apgd_body(norm, loss, targeted, num_samples):
                 v = ops.minimum(ops.maximum(v, x0 - eps), x0 + eps)
             else:
                 delta = v - x0
-                v = x0 + delta * ops.minimum(1.0, eps / ops.maximum(_per_example_norm(delta),
-                                                                    1e-12))
+                v = x0 + delta * ops.minimum(
+                    1.0, eps / ops.maximum(_per_example_norm(delta), 1e-12)
+                )
             return ops.minimum(ops.maximum(v, clip_min), clip_max)
 
         if norm == "linf":
@@ -282,16 +314,23 @@ def _apgd_body(norm, loss, targeted, num_samples):
 
         def objective(v):
             logits = gradients.eot_logits(ctx, v, num_samples)
-            values = ops.mean(ops.stack([
-                losses_of(logits[i], y_onehot, target_onehot, loss, targeted)
-                for i in range(num_samples)]), axis=0)
+            values = ops.mean(
+                ops.stack(
+                    [
+                        losses_of(logits[i], y_onehot, target_onehot, loss, targeted)
+                        for i in range(num_samples)
+                    ]
+                ),
+                axis=0,
+            )
             probabilities = ops.mean(ops.softmax(logits, axis=-1), axis=0)
             return ops.sum(values), (values, probabilities)
 
         _, (values, probabilities), new_grad = ctx.value_and_grad(objective, x_new)
         new_grad = ops.cast(new_grad, "float32")
-        wrong = ops.cast(ops.argmax(probabilities, axis=-1) != ops.argmax(y_onehot, axis=-1),
-                         "float32")
+        wrong = ops.cast(
+            ops.argmax(probabilities, axis=-1) != ops.argmax(y_onehot, axis=-1), "float32"
+        )
         improved = values > best_loss
         keep = ops.reshape(improved, column)
         x_best = ops.where(keep, x_new, x_best)
@@ -300,7 +339,17 @@ def _apgd_body(norm, loss, targeted, num_samples):
         count = count + ops.cast(values > last_loss, "float32")
         x_broken = ops.where(ops.reshape(wrong > 0.5, column), x_new, x_broken)
         broken = ops.maximum(broken, wrong)
-        return (ops.cast(x_new, "float32"), x_adv, new_grad, x_best, grad_best, best_loss,
-                values, count, x_broken, broken)
+        return (
+            ops.cast(x_new, "float32"),
+            x_adv,
+            new_grad,
+            x_best,
+            grad_best,
+            best_loss,
+            values,
+            count,
+            x_broken,
+            broken,
+        )
 
     return body

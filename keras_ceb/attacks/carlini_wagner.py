@@ -89,9 +89,11 @@ def carlini_wagner_l2(
     """
     training = gradients.deprecated_training(training)
     gradients.check_seed(seed)
-    for name, value in (("binary_search_steps", binary_search_steps),
-                        ("max_iterations", max_iterations),
-                        ("batch_size", batch_size)):
+    for name, value in (
+        ("binary_search_steps", binary_search_steps),
+        ("max_iterations", max_iterations),
+        ("batch_size", batch_size),
+    ):
         gradients.check_positive_int(value, name)
     for name, value in (("learning_rate", learning_rate), ("initial_const", initial_const)):
         if not value > 0:
@@ -101,7 +103,8 @@ def carlini_wagner_l2(
             f"Argument `confidence` must be non-negative. Received: confidence={confidence}"
         )
     x, labels, out_dtype, num_classes = gradients.prepare_inputs(
-        model, x, y, clip_min, clip_max, targeted=targeted)
+        model, x, y, clip_min, clip_max, targeted=targeted
+    )
     if len(x) == 0:
         return x.astype(out_dtype)
 
@@ -124,13 +127,24 @@ def carlini_wagner_l2(
             training=training,
         )
         for rows, (xb, yb, vb) in gradients.batches(len(x), batch_size, x, y_onehot, valid):
-            vb[len(rows):] = 0.0  # padding rows do not count in the loss
+            vb[len(rows) :] = 0.0  # padding rows do not count in the loss
             x_adv[rows] = _attack_batch(run, xb, yb, vb, **settings)[: len(rows)]
     return x_adv.astype(out_dtype, copy=False)
 
 
-def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iterations,
-                  abort_early, hyper, initial_const, clip):
+def _attack_batch(
+    run,
+    x,
+    y_onehot,
+    valid,
+    *,
+    binary_search_steps,
+    max_iterations,
+    abort_early,
+    hyper,
+    initial_const,
+    clip,
+):
     clip_min, clip_max = clip
     n = len(x)
     unit = np.clip((x.astype("float64") - clip_min) / (clip_max - clip_min), 0.0, 1.0)
@@ -147,8 +161,18 @@ def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iteration
         if binary_search_steps >= 10 and outer == binary_search_steps - 1:
             const = upper.copy()  # cleverhans repeats the search at the upper bound
         zeros = np.zeros_like(x)
-        state = (zeros, zeros, zeros, np.float32(0.0), np.full(n, 1e10, "float32"),
-                 np.full(n, -1, "int32"), best_l2, best_attack, np.float32(0.0), np.bool_(False))
+        state = (
+            zeros,
+            zeros,
+            zeros,
+            np.float32(0.0),
+            np.full(n, 1e10, "float32"),
+            np.full(n, -1, "int32"),
+            best_l2,
+            best_attack,
+            np.float32(0.0),
+            np.bool_(False),
+        )
         consts = (x_tanh, x_back, y_onehot, const.astype("float32"), valid)
         prev = never = np.float32(np.inf)
         if not abort_early:
@@ -172,8 +196,18 @@ def _attack_batch(run, x, y_onehot, valid, *, binary_search_steps, max_iteration
 def _cw_body(targeted):
     def body(ctx, state, consts):
         w, m, v, t, step_l2, step_label, best_l2, best_attack, _, _ = state
-        (x_tanh, x_back, y_onehot, const, valid, prev,
-         learning_rate, confidence, clip_min, clip_max) = consts
+        (
+            x_tanh,
+            x_back,
+            y_onehot,
+            const,
+            valid,
+            prev,
+            learning_rate,
+            confidence,
+            clip_min,
+            clip_max,
+        ) = consts
         axes = tuple(range(1, len(w.shape)))
 
         def objective(w):
@@ -197,8 +231,8 @@ def _cw_body(targeted):
         t = t + 1.0
         m = _BETA_1 * m + (1.0 - _BETA_1) * grad
         v = _BETA_2 * v + (1.0 - _BETA_2) * ops.square(grad)
-        rate = learning_rate * ops.sqrt(1.0 - ops.power(_BETA_2, t)) / (
-            1.0 - ops.power(_BETA_1, t)
+        rate = (
+            learning_rate * ops.sqrt(1.0 - ops.power(_BETA_2, t)) / (1.0 - ops.power(_BETA_1, t))
         )
         w = w - rate * m / (ops.sqrt(v) + _ADAM_EPSILON)
 
@@ -215,9 +249,17 @@ def _cw_body(targeted):
         best_l2 = ops.where(better, l2, best_l2)
         mask = ops.reshape(better, (-1,) + (1,) * len(axes))
         best_attack = ops.where(mask, x_new, best_attack)
-        return (ops.cast(w, "float32"), ops.cast(m, "float32"), ops.cast(v, "float32"),
-                ops.cast(t, "float32"), ops.cast(step_l2, "float32"),
-                ops.cast(step_label, "int32"), ops.cast(best_l2, "float32"),
-                ops.cast(best_attack, "float32"), ops.cast(loss, "float32"), abort)
+        return (
+            ops.cast(w, "float32"),
+            ops.cast(m, "float32"),
+            ops.cast(v, "float32"),
+            ops.cast(t, "float32"),
+            ops.cast(step_l2, "float32"),
+            ops.cast(step_label, "int32"),
+            ops.cast(best_l2, "float32"),
+            ops.cast(best_attack, "float32"),
+            ops.cast(loss, "float32"),
+            abort,
+        )
 
     return body

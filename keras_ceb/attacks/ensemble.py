@@ -1,4 +1,4 @@
-"""AutoAttack-style ensembles: APGD-CE, APGD-T and Square, or APGD with EOT for a sampling model."""
+"""AutoAttack-style ensembles: APGD-CE, APGD-T and Square, or APGD with EOT (sampling models)."""
 
 import dataclasses
 
@@ -123,30 +123,42 @@ def auto_attack(
     """
     version = default_version(model) if version is None else version
     if version not in VERSIONS:
-        raise ValueError(f"Argument `version` must be one of {VERSIONS} or None. "
-                         f"Received: version={version!r}")
+        raise ValueError(
+            f"Argument `version` must be one of {VERSIONS} or None. Received: version={version!r}"
+        )
     if num_samples is None:
         num_samples = RAND_SAMPLES if version == "rand" else 1
     gradients.check_num_samples(model, num_samples)
-    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x, y, clip_min,
-                                                                 clip_max)
+    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x, y, clip_min, clip_max)
     eps = gradients.per_example(eps, len(x), "eps")
-    common = dict(eps=None, norm=norm, clip_min=clip_min, clip_max=clip_max,
-                  batch_size=batch_size, seed=seed)
+    common = dict(
+        eps=None, norm=norm, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, seed=seed
+    )
     classes = num_classes or 4
     # The DLR losses need 3 (untargeted) or 4 (targeted) classes; below, the cross-entropy.
     if version == "standard":
         plan = (
             ("apgd-ce", apgd_attack, dict(loss="ce", steps=steps)),
-            ("apgd-t", apgd_attack, dict(loss="dlr" if classes >= 4 else "ce", targeted=True,
-                                         steps=steps, num_targets=min(num_targets, classes - 1))),
+            (
+                "apgd-t",
+                apgd_attack,
+                dict(
+                    loss="dlr" if classes >= 4 else "ce",
+                    targeted=True,
+                    steps=steps,
+                    num_targets=min(num_targets, classes - 1),
+                ),
+            ),
             ("square", square_attack, dict(queries=queries)),
         )
     else:
         plan = (
             ("apgd-ce", apgd_attack, dict(loss="ce", steps=steps, num_samples=num_samples)),
-            ("apgd-dlr", apgd_attack, dict(loss="dlr" if classes >= 3 else "ce", steps=steps,
-                                           num_samples=num_samples)),
+            (
+                "apgd-dlr",
+                apgd_attack,
+                dict(loss="dlr" if classes >= 3 else "ce", steps=steps, num_samples=num_samples),
+            ),
         )
     names = tuple(name for name, _, _ in plan)
     x_adv = x.copy()
@@ -158,14 +170,19 @@ def auto_attack(
             active = np.flatnonzero(broken_by == "")
             if not len(active):
                 break
-            found = attack(model, x[active], labels[active],
-                           **{**common, **kwargs, "eps": eps[active]})
+            found = attack(
+                model, x[active], labels[active], **{**common, **kwargs, "eps": eps[active]}
+            )
             fooled = ~_correct(model, found, labels[active], batch_size, seed)
             x_adv[active[fooled]] = found[fooled]
             broken_by[active[fooled]] = name
-    return AutoAttackResult(x_adv=x_adv.astype(out_dtype, copy=False),
-                            robust=broken_by == "", broken_by=broken_by.astype(str),
-                            attacks=names, version=version)
+    return AutoAttackResult(
+        x_adv=x_adv.astype(out_dtype, copy=False),
+        robust=broken_by == "",
+        broken_by=broken_by.astype(str),
+        attacks=names,
+        version=version,
+    )
 
 
 def _correct(model, x, labels, batch_size, seed):

@@ -124,8 +124,19 @@ def _rate(success, counted):
     return rate, count
 
 
-def epsilon_sweep(model, x, y, epsilons, *, norm="linf", target=None, step_size=None,
-                  cumulative=False, batch_size=256, **pgd_kwargs):
+def epsilon_sweep(
+    model,
+    x,
+    y,
+    epsilons,
+    *,
+    norm="linf",
+    target=None,
+    step_size=None,
+    cumulative=False,
+    batch_size=256,
+    **pgd_kwargs,
+):
     """PGD at each of several radii, scored by the measures above.
 
     Each radius is attacked independently, with the same `seed` (so the same
@@ -198,30 +209,46 @@ def epsilon_sweep(model, x, y, epsilons, *, norm="linf", target=None, step_size=
         eps = epsilons[i]
         step = step_size(eps) if callable(step_size) else step_size
         attacked = labels if targets is None else targets
-        x_adv = pgd_attack(model, x, attacked, eps=eps, norm=norm, step_size=step,
-                           targeted=targets is not None, batch_size=batch_size, **pgd_kwargs)
+        x_adv = pgd_attack(
+            model,
+            x,
+            attacked,
+            eps=eps,
+            norm=norm,
+            step_size=step,
+            targeted=targets is not None,
+            batch_size=batch_size,
+            **pgd_kwargs,
+        )
         adv = predict_classes(model, x_adv, batch_size=batch_size)
         if cumulative and best is not None:
             # Keep a success from a smaller radius where this radius failed.
-            adv = np.where(_succeeded(best, labels, targets) & ~_succeeded(adv, labels, targets),
-                           best, adv)
+            adv = np.where(
+                _succeeded(best, labels, targets) & ~_succeeded(adv, labels, targets), best, adv
+            )
         best = adv
         row = _scores_from_predictions(clean, adv, labels, targets)
-        rows[i] = {"eps": eps, "norm": norm, "step_size": None if step is None else float(step),
-                   "cumulative": bool(cumulative), **row}
+        rows[i] = {
+            "eps": eps,
+            "norm": norm,
+            "step_size": None if step is None else float(step),
+            "cumulative": bool(cumulative),
+            **row,
+        }
     return [rows[i] for i in range(len(epsilons))]
 
 
 def _check_epsilons(epsilons):
     values = list(epsilons)
     for eps in values:
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (
-            math.isfinite(eps) and eps >= 0
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, numbers.Real)
+            or not (math.isfinite(eps) and eps >= 0)
         ):
             shown = [v.item() if isinstance(v, np.generic) else v for v in values]
             raise ValueError(
-                "Argument `epsilons` must hold finite numbers >= 0. "
-                f"Received: epsilons={shown!r}"
+                f"Argument `epsilons` must hold finite numbers >= 0. Received: epsilons={shown!r}"
             )
     return [float(eps) for eps in values]
 
@@ -230,8 +257,9 @@ def _check_target(model, x, target):
     """Target classes of `x` (one integer broadcast), checked against the model's logits."""
     targets = gradients.labels_from(target, x, name="target")
     if len(x):
-        gradients.check_classes(targets, gradients.num_classes_of(model, x), name="target",
-                                what="target classes")
+        gradients.check_classes(
+            targets, gradients.num_classes_of(model, x), name="target", what="target classes"
+        )
     return targets
 
 
@@ -250,17 +278,20 @@ def _scores_from_predictions(clean, adv, labels, targets):
     }
     if targets is not None:
         row["targeted_success"], row["targeted_count"] = _rate(
-            adv == targets, correct & (labels != targets))
+            adv == targets, correct & (labels != targets)
+        )
     return row
 
 
 def _scores(model, x, x_adv, labels, targets):
-    return _scores_from_predictions(predict_classes(model, x), predict_classes(model, x_adv),
-                                    labels, targets)
+    return _scores_from_predictions(
+        predict_classes(model, x), predict_classes(model, x_adv), labels, targets
+    )
 
 
-def transfer_attack(source_model, target_model, x, y, *, attack="pgd", target=None,
-                    **attack_kwargs):
+def transfer_attack(
+    source_model, target_model, x, y, *, attack="pgd", target=None, **attack_kwargs
+):
     """Crafts adversarial examples on `source_model` and scores them on `target_model`.
 
     Args:

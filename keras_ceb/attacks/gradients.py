@@ -220,9 +220,7 @@ def compiled_loop(model, key, body, *, training=False):
     modes = tuple(encoder.inference for encoder in rho_lib.encoders(model))
     full_key = (backend, training, modes, key)
     if full_key not in loops:
-        loops[full_key] = _LOOP_BUILDERS[backend](
-            weakref.ref(model), body, training
-        )
+        loops[full_key] = _LOOP_BUILDERS[backend](weakref.ref(model), body, training)
     return loops[full_key]
 
 
@@ -299,8 +297,12 @@ def loss_gradient(model, x, y, *, num_samples=1, seed=None, batch_size=256, trai
     losses = np.empty(len(x), "float32")
     grads = np.empty_like(x)
     with attack_scope(model, seed=seed, num_samples=num_samples):
-        run = compiled_loop(model, ("crossentropy", int(num_samples)),
-                            _crossentropy_body(int(num_samples)), training=training)
+        run = compiled_loop(
+            model,
+            ("crossentropy", int(num_samples)),
+            _crossentropy_body(int(num_samples)),
+            training=training,
+        )
         for rows, (xb, yb) in batches(len(x), batch_size, x, y_onehot):
             init = (np.zeros(len(xb), "float32"), np.zeros_like(xb))
             loss_b, grad_b = run(init, (xb, yb), 1)
@@ -318,8 +320,9 @@ def sampling_encoders(model):
 
 
 def check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or seed < 0):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
         raise ValueError(
             f"Argument `seed` must be None or a non-negative integer. Received: seed={seed!r}"
         )
@@ -364,8 +367,9 @@ def attack_scope(model, *, seed, num_samples=1):
     values = np.random.default_rng(sequence).integers(0, 2**31 - 1, size=len(states))
     for state, value in zip(states, values):
         state.assign(np.array([value, 0], dtype=state.dtype))
-    sampling = (inference.sampling_at_inference(model) if num_samples > 1
-                else contextlib.nullcontext())
+    sampling = (
+        inference.sampling_at_inference(model) if num_samples > 1 else contextlib.nullcontext()
+    )
     try:
         with sampling:
             yield model
@@ -408,9 +412,7 @@ def batches(n, batch_size, *arrays):
 
 def check_positive_int(value, name):
     if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(
-            f"Argument `{name}` must be a positive integer. Received: {name}={value}"
-        )
+        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value}")
 
 
 def check_clip(x, clip_min, clip_max):
@@ -421,8 +423,11 @@ def check_clip(x, clip_min, clip_max):
             f"Received: clip_min={clip_min}, clip_max={clip_max}"
         )
     if x.size and (x.min() < clip_min or x.max() > clip_max):
-        hint = (" (raw 0..255 pixels? divide by 255, as the model's training data was)"
-                if x.max() > 2 and clip_max <= 1 else "")
+        hint = (
+            " (raw 0..255 pixels? divide by 255, as the model's training data was)"
+            if x.max() > 2 and clip_max <= 1
+            else ""
+        )
         raise ValueError(
             f"Argument `x` must lie inside [clip_min, clip_max] = "
             f"[{clip_min}, {clip_max}]{hint}. Received: min(x)={x.min()}, max(x)={x.max()}"
@@ -582,8 +587,9 @@ def predict_logits(model, x, *, batch_size=256, seed=None, num_samples=1):
     x = np.asarray(x, "float32")
     check_positive_int(batch_size, "batch_size")
     if len(x) == 0:
-        return np.zeros((0, num_classes_of(model, np.zeros((1,) + x.shape[1:], "float32"))),
-                        "float32")
+        return np.zeros(
+            (0, num_classes_of(model, np.zeros((1,) + x.shape[1:], "float32"))), "float32"
+        )
     out = None
     with attack_scope(model, seed=seed, num_samples=num_samples):
         forward = logits_function(model, num_samples)

@@ -132,11 +132,13 @@ def pgd_attack(
     gradients.check_seed(seed)
     gradients.check_num_samples(model, num_samples)
     x, labels, out_dtype, num_classes = gradients.prepare_inputs(
-        model, x, y, clip_min, clip_max, targeted=targeted)
+        model, x, y, clip_min, clip_max, targeted=targeted
+    )
     eps = gradients.per_example(eps, len(x), "eps")
     if step_size is None:
-        step_size = default_step_size(eps, steps, norm, int(np.prod(x.shape[1:])), clip_min,
-                                      clip_max)
+        step_size = default_step_size(
+            eps, steps, norm, int(np.prod(x.shape[1:])), clip_min, clip_max
+        )
     step_size = gradients.per_example(step_size, len(x), "step_size")
     if len(x) == 0:
         return x.astype(out_dtype)

@@ -78,10 +78,13 @@ def square_attack(
         raise ValueError(f"Argument `p_init` must be in (0, 1]. Received: p_init={p_init!r}")
     x_in = np.asarray(x)
     if x_in.ndim != 4 or x_in.shape[1] < 2 or x_in.shape[2] < 2:
-        raise ValueError("Argument `x` must hold images [N, H, W, C] with H, W >= 2. "
-                         f"Received: x.shape={x_in.shape}")
-    x, labels, out_dtype, num_classes = gradients.prepare_inputs(model, x_in, y, clip_min,
-                                                                 clip_max)
+        raise ValueError(
+            "Argument `x` must hold images [N, H, W, C] with H, W >= 2. "
+            f"Received: x.shape={x_in.shape}"
+        )
+    x, labels, out_dtype, num_classes = gradients.prepare_inputs(
+        model, x_in, y, clip_min, clip_max
+    )
     eps = gradients.per_example(eps, len(x), "eps").astype("float32")
     if len(x) == 0:
         return x.astype(out_dtype)
@@ -91,8 +94,7 @@ def square_attack(
         forward = gradients.logits_function(model)
         for rows, (xb, yb, eb) in gradients.batches(len(x), batch_size, x, labels, eps):
             search = _LinfSearch if norm == "linf" else _L2Search
-            best = search(forward, xb, yb, eb, rng, p_init, int(queries), clip_min,
-                          clip_max).run()
+            best = search(forward, xb, yb, eb, rng, p_init, int(queries), clip_min, clip_max).run()
             x_adv[rows] = best[: len(rows)]
     return x_adv.astype(out_dtype, copy=False)
 
@@ -121,8 +123,17 @@ def window_fraction(p_init, query, queries):
         (0.8, 0.2)
     """
     it = int(query / queries * 10000)
-    for bound, divisor in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32),
-                           (4000, 64), (6000, 128), (8000, 256)):
+    for bound, divisor in (
+        (10, 1),
+        (50, 2),
+        (200, 4),
+        (500, 8),
+        (1000, 16),
+        (2000, 32),
+        (4000, 64),
+        (6000, 128),
+        (8000, 256),
+    ):
         if it <= bound:
             return p_init / divisor
     return p_init / 512
@@ -169,8 +180,8 @@ class _LinfSearch(_Search):
         s = self.side(query)
         i, j = self.rng.integers(0, self.h - s + 1), self.rng.integers(0, self.w - s + 1)
         candidate = best.copy()
-        window = self.x[:, i:i + s, j:j + s] + self.eps * self.signs((self.n, 1, 1, self.c))
-        candidate[:, i:i + s, j:j + s] = window
+        window = self.x[:, i : i + s, j : j + s] + self.eps * self.signs((self.n, 1, 1, self.c))
+        candidate[:, i : i + s, j : j + s] = window
         low, high = self.x - self.eps, self.x + self.eps
         return np.clip(np.clip(candidate, low, high), *self.box).astype("float32")
 
@@ -187,8 +198,8 @@ def pseudo_gaussian_square(s, rng):
     """
     delta = np.zeros((s, s))
     delta[: s // 2] = _rectangles(s // 2, s)
-    delta[s // 2:] = -_rectangles(s - s // 2, s)
-    delta /= np.sqrt((delta ** 2).sum())
+    delta[s // 2 :] = -_rectangles(s - s // 2, s)
+    delta /= np.sqrt((delta**2).sum())
     return delta.T if rng.random() > 0.5 else delta
 
 
@@ -198,11 +209,13 @@ def _rectangles(rows, cols):
         return delta
     centre = [rows // 2, cols // 2]
     for k in range(max(rows // 2 + 1, cols // 2 + 1)):
-        delta[max(centre[0], 0):min(centre[0] + 2 * k + 1, rows),
-              max(centre[1], 0):min(centre[1] + 2 * k + 1, cols)] += 1.0 / (k + 1) ** 2
+        delta[
+            max(centre[0], 0) : min(centre[0] + 2 * k + 1, rows),
+            max(centre[1], 0) : min(centre[1] + 2 * k + 1, cols),
+        ] += 1.0 / (k + 1) ** 2
         centre[0] -= 1
         centre[1] -= 1
-    return delta / np.sqrt((delta ** 2).sum())
+    return delta / np.sqrt((delta**2).sum())
 
 
 class _L2Search(_Search):
@@ -212,13 +225,14 @@ class _L2Search(_Search):
         for i in range((self.h - s * (self.h // s)) // 2, self.h - s + 1, s):
             for j in range((self.w - s * (self.w // s)) // 2, self.w - s + 1, s):
                 square = pseudo_gaussian_square(s, self.rng)[None, :, :, None]
-                delta[:, i:i + s, j:j + s] += square * self.signs((self.n, 1, 1, self.c))
+                delta[:, i : i + s, j : j + s] += square * self.signs((self.n, 1, 1, self.c))
         return self.project(delta)
 
     def project(self, delta):
-        norm = np.sqrt((delta ** 2).sum(axis=(1, 2, 3), keepdims=True))
-        return np.clip(self.x + self.eps * delta / np.maximum(norm, 1e-12),
-                       *self.box).astype("float32")
+        norm = np.sqrt((delta**2).sum(axis=(1, 2, 3), keepdims=True))
+        return np.clip(self.x + self.eps * delta / np.maximum(norm, 1e-12), *self.box).astype(
+            "float32"
+        )
 
     def propose(self, best, query):
         s = self.side(query, minimum=3)
@@ -228,19 +242,20 @@ class _L2Search(_Search):
         i, j = self.rng.integers(0, self.h - s + 1), self.rng.integers(0, self.w - s + 1)
         i2, j2 = self.rng.integers(0, self.h - s + 1), self.rng.integers(0, self.w - s + 1)
         mask = np.zeros_like(delta[:1])
-        mask[:, i:i + s, j:j + s] = 1.0
-        mask[:, i2:i2 + s, j2:j2 + s] = 1.0
+        mask[:, i : i + s, j : j + s] = 1.0
+        mask[:, i2 : i2 + s, j2 : j2 + s] = 1.0
 
         def l2(t, axes=(1, 2, 3)):
-            return np.sqrt((t ** 2).sum(axis=axes, keepdims=True))
+            return np.sqrt((t**2).sum(axis=axes, keepdims=True))
 
-        window = delta[:, i:i + s, j:j + s]
-        budget = np.maximum(self.eps ** 2 - l2(delta) ** 2, 0.0) / self.c + l2(delta * mask) ** 2
+        window = delta[:, i : i + s, j : j + s]
+        budget = np.maximum(self.eps**2 - l2(delta) ** 2, 0.0) / self.c + l2(delta * mask) ** 2
         new = pseudo_gaussian_square(s, self.rng)[None, :, :, None] * self.signs(
-            (self.n, 1, 1, self.c))
+            (self.n, 1, 1, self.c)
+        )
         new = new + window / (1e-12 + l2(window, (1, 2)))
         new = new / (1e-12 + l2(new, (1, 2))) * np.sqrt(budget)
         delta = delta.copy()
-        delta[:, i2:i2 + s, j2:j2 + s] = 0.0
-        delta[:, i:i + s, j:j + s] = new
+        delta[:, i2 : i2 + s, j2 : j2 + s] = 0.0
+        delta[:, i : i + s, j : j + s] = new
         return self.project(delta)

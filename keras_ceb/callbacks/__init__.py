@@ -1,4 +1,5 @@
-"""Keras callbacks: rho schedules, robustness evaluation, a non-finite check and per-epoch progress lines."""
+"""Keras callbacks: rho schedules, robustness evaluation, a non-finite check and per-epoch
+progress lines."""
 
 from keras_ceb.callbacks.epoch_lines import EpochLines
 from keras_ceb.callbacks.epoch_seeding import EpochSeeding

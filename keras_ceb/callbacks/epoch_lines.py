@@ -50,8 +50,10 @@ class EpochLines(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         epochs = (self.params or {}).get("epochs")
-        parts = [f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""),
-                 f"{time.monotonic() - self._start:.0f}s"]
+        parts = [
+            f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""),
+            f"{time.monotonic() - self._start:.0f}s",
+        ]
         keys = self.keys if self.keys is not None else _ordered(logs)
         parts += [f"{key} {_format(logs[key])}" for key in keys if key in logs]
         stream = self.stream if self.stream is not None else sys.stdout
@@ -61,8 +63,11 @@ class EpochLines(keras.callbacks.Callback):
 
 def _ordered(logs):
     keys = sorted(logs)
-    return ([k for k in keys if not k.startswith("val_") and k != "rho"]
-            + [k for k in keys if k.startswith("val_")] + [k for k in keys if k == "rho"])
+    return (
+        [k for k in keys if not k.startswith("val_") and k != "rho"]
+        + [k for k in keys if k.startswith("val_")]
+        + [k for k in keys if k == "rho"]
+    )
 
 
 def _format(value):

@@ -4,9 +4,8 @@ Values written into `logs` in `on_epoch_end` reach `History` and any callback li
 these ones (put `keras.callbacks.TensorBoard` last to see them there).
 """
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from keras_ceb import export
 from keras_ceb import inference
@@ -70,11 +69,21 @@ class OoDEvaluation(_PeriodicEvaluation):
     SCORES = ("rate", "entropy", "max_softmax", "max_logit", "energy")
     METRICS = ("auroc", "fpr_at_95_tpr", "aupr_in", "aupr_out")
 
-    def __init__(self, x_in, ood_sets, every=1, num_samples=1, batch_size=256,
-                 scores=("rate", "entropy"), metrics=("auroc",)):
+    def __init__(
+        self,
+        x_in,
+        ood_sets,
+        every=1,
+        num_samples=1,
+        batch_size=256,
+        scores=("rate", "entropy"),
+        metrics=("auroc",),
+    ):
         super().__init__(every)
         if not isinstance(ood_sets, dict) or not ood_sets:
-            raise ValueError(f"`ood_sets` must be a non-empty dict. Received: ood_sets={ood_sets!r}")
+            raise ValueError(
+                f"`ood_sets` must be a non-empty dict. Received: ood_sets={ood_sets!r}"
+            )
         self.scores = _names(scores, self.SCORES, "scores")
         self.metrics = _names(metrics, self.METRICS, "metrics")
         self.x_in, self.ood_sets = x_in, ood_sets
@@ -84,10 +93,14 @@ class OoDEvaluation(_PeriodicEvaluation):
         scores = list(self.scores)
         if "rate" in scores and not _has_rate(self.model):
             scores.remove("rate")
-        rows = scores_lib.evaluate_ood(self.model, self.x_in, self.ood_sets, self.num_samples,
-                                       self.batch_size, scores=scores)
-        return {f"ood_{row['ood_set']}_{row['score']}_{metric}": float(row[metric])
-                for row in rows for metric in self.metrics}
+        rows = scores_lib.evaluate_ood(
+            self.model, self.x_in, self.ood_sets, self.num_samples, self.batch_size, scores=scores
+        )
+        return {
+            f"ood_{row['ood_set']}_{row['score']}_{metric}": float(row[metric])
+            for row in rows
+            for metric in self.metrics
+        }
 
 
 def _names(values, choices, name):
@@ -137,8 +150,9 @@ class AttackEvaluation(_PeriodicEvaluation):
         self.x, self.y, self.eps, self.norm, self.pgd_kwargs = x, y, eps, norm, pgd_kwargs
 
     def evaluate(self):
-        x_adv = self._attacks.pgd_attack(self.model, self.x, self.y, eps=self.eps, norm=self.norm,
-                                         **self.pgd_kwargs)
+        x_adv = self._attacks.pgd_attack(
+            self.model, self.x, self.y, eps=self.eps, norm=self.norm, **self.pgd_kwargs
+        )
         accuracy = self._attacks.accuracy_under_attack(self.model, x_adv, self.y)
         return {f"adv_{self.norm}_{self.eps:g}_accuracy": float(accuracy)}
 
@@ -165,7 +179,9 @@ class CalibrationEvaluation(_PeriodicEvaluation):
         self.num_bins, self.num_samples, self.batch_size = num_bins, num_samples, batch_size
 
     def evaluate(self):
-        probs = inference.predict_probabilities(self.model, self.x, self.num_samples, self.batch_size)
+        probs = inference.predict_probabilities(
+            self.model, self.x, self.num_samples, self.batch_size
+        )
         return {"ece": float(calibration.expected_calibration_error(probs, self.y, self.num_bins))}
 
 

@@ -44,7 +44,9 @@ class RhoScheduler(keras.callbacks.Callback):
         try:
             new = validation.finite_float(new, "rho")
         except ValueError as error:
-            raise ValueError(f"The rho schedule returned a bad value at epoch={epoch}: {error}") from None
+            raise ValueError(
+                f"The rho schedule returned a bad value at epoch={epoch}: {error}"
+            ) from None
         rho_lib.set_rho(self.model, new, self.encoder_name)
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: RhoScheduler set rho to {float(new):.4g}.")
@@ -66,7 +68,7 @@ def linear_anneal(start, end, epochs):
 
 
 def exponential_anneal(start, end, epochs):
-    """A schedule with `rho - end` decaying geometrically from `start - end` to 1% over `epochs`."""
+    """A schedule with `rho - end` decaying geometrically from `start - end` to 1% in `epochs`."""
     _check_schedule_args(start, end, epochs)
 
     def schedule(epoch, _):

@@ -5,6 +5,7 @@ Debian path `/usr/share/datasets`, and for the MNIST test set the copy shipped i
 the package) are found before anything is downloaded.
 """
 
+from keras_ceb.datasets import noise  # noqa: F401 (the module, keras_ceb.datasets.noise)
 from keras_ceb.datasets.ar1 import ar1_information_bottleneck
 from keras_ceb.datasets.ar1 import ar1_predictive_information
 from keras_ceb.datasets.ar1 import ar1_sequences
@@ -24,7 +25,6 @@ from keras_ceb.datasets.locate import search_roots
 from keras_ceb.datasets.mnist import load_fashion_mnist
 from keras_ceb.datasets.mnist import load_mnist
 from keras_ceb.datasets.mnist import load_mnist_test
-from keras_ceb.datasets import noise
 from keras_ceb.datasets.noisy_pairs import NoisyPairs
 from keras_ceb.datasets.pipeline import as_dataset
 

@@ -17,8 +17,10 @@ import numpy as np
 
 
 def _check_coefficient(coefficient):
-    if isinstance(coefficient, bool) or not isinstance(coefficient, (int, float)) or not (
-        abs(coefficient) < 1.0
+    if (
+        isinstance(coefficient, bool)
+        or not isinstance(coefficient, (int, float))
+        or not (abs(coefficient) < 1.0)
     ):
         raise ValueError(
             "`coefficient` must be a number in (-1, 1) (a stationary process). "
@@ -35,7 +37,7 @@ def ar1_predictive_information(coefficient):
         >>> round(ar1_predictive_information(0.9), 4)
         0.8304
     """
-    return -0.5 * math.log1p(-_check_coefficient(coefficient) ** 2)
+    return -0.5 * math.log1p(-(_check_coefficient(coefficient) ** 2))
 
 
 def ar1_information_bottleneck(coefficient, rho):
@@ -74,8 +76,7 @@ def ar1_information_bottleneck(coefficient, rho):
     return {"i_xz": -0.5 * math.log1p(-u), "i_yz": -0.5 * math.log1p(-a2 * u)}
 
 
-def ar1_sequences(num_sequences, length, coefficient, noise_std=1.0, seed=None,
-                  standardize=True):
+def ar1_sequences(num_sequences, length, coefficient, noise_std=1.0, seed=None, standardize=True):
     """Samples independent stationary AR(1) sequences.
 
     Args:

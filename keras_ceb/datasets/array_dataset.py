@@ -64,8 +64,18 @@ class ArrayDataset(keras.utils.PyDataset):
         (3, [(4, 4), (4, 4), (2, 4)])
     """
 
-    def __init__(self, x, y=None, batch_size=128, shuffle=True, augment=None, seed=None,
-                 drop_remainder=False, repeat=False, shard=None):
+    def __init__(
+        self,
+        x,
+        y=None,
+        batch_size=128,
+        shuffle=True,
+        augment=None,
+        seed=None,
+        drop_remainder=False,
+        repeat=False,
+        shard=None,
+    ):
         super().__init__()
         if augment not in (None, "crop_flip"):
             raise ValueError(

@@ -80,7 +80,8 @@ CIFAR10_POLICY = (
 def _check_op(op):
     if op not in OPS:
         raise ValueError(
-            f"Unknown AutoAugment operation; expected one of {OPS}. Received: op={op!r}")
+            f"Unknown AutoAugment operation; expected one of {OPS}. Received: op={op!r}"
+        )
 
 
 def _check_level(level):
@@ -153,8 +154,11 @@ def _projective(image, transform, fill_value):
     image = tf.convert_to_tensor(image, "float32")
     transform = tf.concat([tf.cast(tf.reshape(transform, [6]), "float32"), tf.zeros([2])], 0)
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
-        fill_value=tf.constant(fill_value, "float32"), interpolation="NEAREST",
+        images=image[None],
+        transforms=transform[None],
+        output_shape=tf.shape(image)[:2],
+        fill_value=tf.constant(fill_value, "float32"),
+        interpolation="NEAREST",
         fill_mode="CONSTANT",
     )[0]
     return tf.ensure_shape(out, image.shape)
@@ -381,8 +385,7 @@ def _policy_tables(policy, image_size):
         padded = list(sub_policy) + [("Invert", 0.0, 0)] * (steps - len(sub_policy))
         op_ids.append([OPS.index(op) for op, _, _ in padded])
         probabilities.append([float(p) for _, p, _ in padded])
-        values.append([float(magnitude(op, level, image_size) or 0.0)
-                       for op, _, level in padded])
+        values.append([float(magnitude(op, level, image_size) or 0.0) for op, _, level in padded])
     return op_ids, probabilities, values
 
 
@@ -414,7 +417,8 @@ def apply_policy(image, seed, policy=CIFAR10_POLICY, fill_value=FILL_VALUE):
     policy = check_policy(policy)
     image = tf.convert_to_tensor(image, "float32")
     op_ids, probabilities, values = (
-        tf.constant(table) for table in _policy_tables(policy, image.shape[0] or 32))
+        tf.constant(table) for table in _policy_tables(policy, image.shape[0] or 32)
+    )
     steps = op_ids.shape[1]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, "int64"), 1 + steps)
     index = tf.random.stateless_uniform([], seeds[0], 0, len(policy), dtype="int32")

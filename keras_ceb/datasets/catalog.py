@@ -57,15 +57,9 @@ DATASETS = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", 10, (28, 28, 1), ("train", "test"), FASHION_MNIST_CLASSES, True
     ),
-    "mnist": DatasetInfo(
-        "mnist", 10, (28, 28, 1), ("train", "test"), MNIST_CLASSES, True
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10", 10, (32, 32, 3), ("train", "test"), CIFAR10_CLASSES, False
-    ),
-    "cifar10_1": DatasetInfo(
-        "cifar10_1", 10, (32, 32, 3), ("test",), CIFAR10_CLASSES, False
-    ),
+    "mnist": DatasetInfo("mnist", 10, (28, 28, 1), ("train", "test"), MNIST_CLASSES, True),
+    "cifar10": DatasetInfo("cifar10", 10, (32, 32, 3), ("train", "test"), CIFAR10_CLASSES, False),
+    "cifar10_1": DatasetInfo("cifar10_1", 10, (32, 32, 3), ("test",), CIFAR10_CLASSES, False),
 }
 DATASET_NAMES = tuple(DATASETS)
 
@@ -86,8 +80,7 @@ def dataset_info(name):
     """
     if name not in DATASETS:
         raise ValueError(
-            f"Unknown dataset; expected one of {DATASET_NAMES}. "
-            f"Received: name={name!r}"
+            f"Unknown dataset; expected one of {DATASET_NAMES}. Received: name={name!r}"
         )
     return DATASETS[name]
 
@@ -117,9 +110,7 @@ def load(name, data_dir=None, download=None, normalize=True, split=None):
     """
     info = dataset_info(name)
     if split is not None and split not in info.splits:
-        raise ValueError(
-            f"Dataset {name!r} has splits {info.splits}. Received: split={split!r}"
-        )
+        raise ValueError(f"Dataset {name!r} has splits {info.splits}. Received: split={split!r}")
     if split is None and info.splits != ("train", "test"):
         raise ValueError(
             f"Dataset {name!r} only has the splits {info.splits}; pass one of "

@@ -79,9 +79,7 @@ def _hints(name, data_dir):
     ]
 
 
-def load_tfds_image_dataset(
-    name, splits, display, data_dir=None, download=False, normalize=True
-):
+def load_tfds_image_dataset(name, splits, display, data_dir=None, download=False, normalize=True):
     """Loads image classification splits of a tfds dataset as NumPy arrays.
 
     Args:
@@ -165,13 +163,10 @@ def load_cifar10(data_dir=None, download=False, normalize=True, split=None):
     """
     if split not in (None, "train", "test"):
         raise ValueError(
-            f"`split` must be None (both), 'train' or 'test'. Received: "
-            f"split={split!r}"
+            f"`split` must be None (both), 'train' or 'test'. Received: split={split!r}"
         )
     splits = ("train", "test") if split is None else (split,)
-    result = load_tfds_image_dataset(
-        "cifar10", splits, "CIFAR-10", data_dir, download, normalize
-    )
+    result = load_tfds_image_dataset("cifar10", splits, "CIFAR-10", data_dir, download, normalize)
     return result if split is None else result[0]
 
 
@@ -199,9 +194,7 @@ def load_cifar10_1(data_dir=None, download=False, normalize=True, version=None):
         >>> x_shift, y_shift = load_cifar10_1(version="v6")  # doctest: +SKIP
     """
     if version not in (None, "v4", "v6"):
-        raise ValueError(
-            f"`version` must be None, 'v4' or 'v6'. Received: version={version!r}"
-        )
+        raise ValueError(f"`version` must be None, 'v4' or 'v6'. Received: version={version!r}")
     name = "cifar10_1" if version is None else f"cifar10_1/{version}"
     (result,) = load_tfds_image_dataset(
         name, ("test",), "CIFAR-10.1", data_dir, download, normalize

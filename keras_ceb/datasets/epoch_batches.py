@@ -50,8 +50,7 @@ class EpochBatches(keras.utils.PyDataset):
         ... # doctest: +SKIP
     """
 
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True,
-                 augment=None, **kwargs):
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True, augment=None, **kwargs):
         super().__init__(**kwargs)
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim < 1 or len(x) == 0 or len(y) != len(x):
@@ -59,8 +58,10 @@ class EpochBatches(keras.utils.PyDataset):
                 "`x` and `y` must hold the same positive number of examples. "
                 f"Received: x.shape={x.shape}, y.shape={y.shape}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-            batch_size < 1
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or (batch_size < 1)
         ):
             raise ValueError(
                 f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}"
@@ -73,10 +74,12 @@ class EpochBatches(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         if augment not in pipeline.AUGMENTATIONS:
             raise ValueError(
-                f"`augment` must be one of {pipeline.AUGMENTATIONS}. Received: augment={augment!r}")
+                f"`augment` must be one of {pipeline.AUGMENTATIONS}. Received: augment={augment!r}"
+            )
         if augment is not None and x.ndim != 4:
             raise ValueError(
-                f"augment={augment!r} needs NHWC images (4-d `x`). Received: x.shape={x.shape}")
+                f"augment={augment!r} needs NHWC images (4-d `x`). Received: x.shape={x.shape}"
+            )
         self.augment = augment
         self.shard = pipeline.process_shard()  # (index, count) in a multi-process job.
         if self.shard is not None and self.batch_size % self.shard[1]:

@@ -60,9 +60,7 @@ def _read_bytes(path):
         with gzip.open(path, "rb") as f:
             return f.read()
     except (EOFError, OSError, zlib.error) as e:
-        raise CorruptDatasetError(
-            path, f"truncated or corrupt gzip stream ({e})"
-        ) from e
+        raise CorruptDatasetError(path, f"truncated or corrupt gzip stream ({e})") from e
 
 
 def read_idx(path, ndim=None):
@@ -95,9 +93,7 @@ def read_idx(path, ndim=None):
         ((10000, 28, 28), dtype('uint8'))
     """
     if ndim is not None and (not isinstance(ndim, int) or ndim < 1):
-        raise ValueError(
-            f"`ndim` must be a positive integer or None. Received: ndim={ndim!r}"
-        )
+        raise ValueError(f"`ndim` must be a positive integer or None. Received: ndim={ndim!r}")
     data = _read_bytes(path)
     if len(data) < 4:
         raise CorruptDatasetError(
@@ -115,8 +111,7 @@ def read_idx(path, ndim=None):
     if ndim is not None and file_ndim != ndim:
         raise CorruptDatasetError(
             path,
-            f"expected a {ndim}-d idx file, found a {file_ndim}-d one "
-            f"(magic {magic})",
+            f"expected a {ndim}-d idx file, found a {file_ndim}-d one (magic {magic})",
         )
     header_size = 4 + 4 * file_ndim
     if len(data) < header_size:
@@ -125,10 +120,7 @@ def read_idx(path, ndim=None):
             f"truncated header: {file_ndim} dimensions need {header_size} "
             f"bytes, file holds {len(data)}",
         )
-    shape = tuple(
-        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big")
-        for i in range(file_ndim)
-    )
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(file_ndim))
     dtype = IDX_DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header_size
@@ -136,8 +128,7 @@ def read_idx(path, ndim=None):
         what = "pixels" if file_ndim == 3 else "data"
         raise CorruptDatasetError(
             path,
-            f"expected {expected} bytes of {what} for shape {shape}, "
-            f"found {found}",
+            f"expected {expected} bytes of {what} for shape {shape}, found {found}",
         )
     array = np.frombuffer(data, dtype=dtype, offset=header_size)
     return array.reshape(shape).astype(dtype.newbyteorder("="))
@@ -168,8 +159,7 @@ def write_idx(path, array):
         )
     if array.ndim < 1:
         raise ValueError(
-            f"`array` must have at least 1 dimension. Received: "
-            f"array.shape={array.shape}"
+            f"`array` must have at least 1 dimension. Received: array.shape={array.shape}"
         )
     header = bytes([0, 0, codes[dtype], array.ndim])
     header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)

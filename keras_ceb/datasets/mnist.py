@@ -19,9 +19,7 @@ from keras_ceb.datasets.idx import read_idx
 
 KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 MNIST_NPZ = "mnist.npz"
-MNIST_NPZ_SHA256 = (
-    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-)
+MNIST_NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 SPLITS = (None, "train", "test")
 # The MNIST test set shipped in `locate.PACKAGE_DATA_ROOT / "mnist-test"` (see
 # its README.md for the source and the licence).
@@ -46,8 +44,7 @@ IDX_FILES = {
 def _check_split(split):
     if split not in SPLITS:
         raise ValueError(
-            f"`split` must be None (both), 'train' or 'test'. Received: "
-            f"split={split!r}"
+            f"`split` must be None (both), 'train' or 'test'. Received: split={split!r}"
         )
     return ("train", "test") if split is None else (split,)
 
@@ -86,8 +83,7 @@ def _finish(images, labels, images_path, labels_path, normalize):
     if labels.shape != (len(images),):
         raise CorruptDatasetError(
             labels_path,
-            f"labels of shape {labels.shape} for the {len(images)} images "
-            f"of {images_path}",
+            f"labels of shape {labels.shape} for the {len(images)} images of {images_path}",
         )
     if len(labels) and labels.max() > 9:
         raise CorruptDatasetError(
@@ -124,8 +120,7 @@ def _hints(subdir, package, files):
         )
     hints += [
         f"put {files} in a folder and pass it as `data_dir=`",
-        f"or set {locate.ENV_VAR} to a folder that holds a `{subdir}/` "
-        "subfolder with them",
+        f"or set {locate.ENV_VAR} to a folder that holds a `{subdir}/` subfolder with them",
         "or pass `download=True` on a machine with internet access "
         f"(downloads into {locate.keras_cache_dir()})",
     ]
@@ -195,9 +190,7 @@ def load_fashion_mnist(data_dir=None, download=True, normalize=True, split=None)
     _check_flag("download", download)
     _check_flag("normalize", normalize)
     names = tuple(n for s in splits for n in IDX_FILES[s])
-    found, places = locate.find_files(
-        [names], subdirs=("fashion-mnist",), data_dir=data_dir
-    )
+    found, places = locate.find_files([names], subdirs=("fashion-mnist",), data_dir=data_dir)
     if found is not None:
         files = found.files
     else:
@@ -311,9 +304,7 @@ def load_mnist(data_dir=None, download=True, normalize=True, split=None):
         files = None
         if download:
             try:
-                files = _download(
-                    (MNIST_NPZ,), "datasets", file_hash=MNIST_NPZ_SHA256
-                )
+                files = _download((MNIST_NPZ,), "datasets", file_hash=MNIST_NPZ_SHA256)
             except Exception as e:  # get_file raises bare Exceptions.
                 error = e
         if files is None:
@@ -364,6 +355,4 @@ def load_mnist_test(data_dir=None, download=True, normalize=True):
         >>> x_ood.shape, y_ood[:5].tolist()
         ((10000, 28, 28, 1), [7, 2, 1, 0, 4])
     """
-    return load_mnist(
-        data_dir=data_dir, download=download, normalize=normalize, split="test"
-    )
+    return load_mnist(data_dir=data_dir, download=download, normalize=normalize, split="test")

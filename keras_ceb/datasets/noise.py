@@ -51,7 +51,8 @@ def gaussian_noise(stddev, clip=(0.0, 1.0)):
 
         >>> x = np.full((2, 3), 0.5, "float32")
         >>> x_noisy = gaussian_noise(0.1)(x, None, np.random.default_rng(0))
-        >>> x_noisy.dtype, bool(np.all((x_noisy >= 0) & (x_noisy <= 1))), bool(np.any(x_noisy != x))
+        >>> in_range = bool(np.all((x_noisy >= 0) & (x_noisy <= 1)))
+        >>> x_noisy.dtype, in_range, bool(np.any(x_noisy != x))
         (dtype('float32'), True, True)
     """
     if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or stddev < 0:
@@ -108,20 +109,25 @@ def oracle_noise(x_pool=None, y_pool=None):
         (True, True)
     """
     if (x_pool is None) != (y_pool is None):
-        raise ValueError("Give both `x_pool` and `y_pool`, or neither. Received: "
-                         f"x_pool is None={x_pool is None}, y_pool is None={y_pool is None}")
+        raise ValueError(
+            "Give both `x_pool` and `y_pool`, or neither. Received: "
+            f"x_pool is None={x_pool is None}, y_pool is None={y_pool is None}"
+        )
     if x_pool is not None:
         x_pool, y_pool = np.asarray(x_pool), np.asarray(y_pool).reshape(-1)
         if len(x_pool) != len(y_pool):
             raise ValueError(
                 "`x_pool` and `y_pool` must have the same length. Received: "
-                f"x_pool.shape={x_pool.shape}, y_pool.shape={y_pool.shape}")
+                f"x_pool.shape={x_pool.shape}, y_pool.shape={y_pool.shape}"
+            )
         members_of = {label: np.flatnonzero(y_pool == label) for label in np.unique(y_pool)}
 
     def noise(x, y, rng):
         if y is None:
-            raise ValueError("oracle_noise pairs examples of the same class: it needs the "
-                             "labels. Received: y=None")
+            raise ValueError(
+                "oracle_noise pairs examples of the same class: it needs the "
+                "labels. Received: y=None"
+            )
         x, y = np.asarray(x), np.asarray(y).reshape(-1)
         if len(y) != len(x):
             raise ValueError(
@@ -134,8 +140,10 @@ def oracle_noise(x_pool=None, y_pool=None):
                 rows = np.flatnonzero(y == label)
                 pool = members_of.get(label)
                 if pool is None:
-                    raise ValueError(f"oracle_noise: the pool has no example of class {label}. "
-                                     f"Received: y containing {label}")
+                    raise ValueError(
+                        f"oracle_noise: the pool has no example of class {label}. "
+                        f"Received: y containing {label}"
+                    )
                 partners[rows] = pool[rng.integers(0, len(pool), size=len(rows))]
             return x_pool[partners].astype(x.dtype)
         partners = np.arange(len(y))

@@ -32,21 +32,33 @@ class NoisyPairs(keras.utils.PyDataset):
         (3, ['x', 'x_noisy'], (2, 4))
     """
 
-    def __init__(self, x, y=None, noise=None, batch_size=128, shuffle=True, seed=0,
-                 keys=("x", "x_noisy"), **kwargs):
+    def __init__(
+        self,
+        x,
+        y=None,
+        noise=None,
+        batch_size=128,
+        shuffle=True,
+        seed=0,
+        keys=("x", "x_noisy"),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if noise is None or not callable(noise):
             raise ValueError(f"`noise` must be a noise function. Received: noise={noise!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(
-                f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+                f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0. Received: seed={seed!r}")
         self.x = np.asarray(x)
         self.y = None if y is None else np.asarray(y)
         if self.y is not None and len(self.y) != len(self.x):
-            raise ValueError("`x` and `y` must have the same length. Received: "
-                             f"x.shape={self.x.shape}, y.shape={self.y.shape}")
+            raise ValueError(
+                "`x` and `y` must have the same length. Received: "
+                f"x.shape={self.x.shape}, y.shape={self.y.shape}"
+            )
         self.noise, self.batch_size, self.shuffle, self.seed = noise, batch_size, shuffle, seed
         self.keys = tuple(keys)
         self.epoch = 0
@@ -61,7 +73,7 @@ class NoisyPairs(keras.utils.PyDataset):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = self.x[rows]
         y = None if self.y is None else self.y[rows]
         x_noisy = self.noise(x, y, np.random.default_rng([self.seed, self.epoch, index]))

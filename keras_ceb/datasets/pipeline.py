@@ -53,10 +53,12 @@ def _batch_function(augment):
         def run(images, seed):
             seeds = tf.random.experimental.stateless_split(seed, 2)
             if augment == "autoaugment":
-                per_image = tf.random.experimental.stateless_split(
-                    seeds[0], tf.shape(images)[0])
-                images = tf.map_fn(lambda pair: autoaugment.apply_policy(pair[0], pair[1]),
-                                   (images, per_image), fn_output_signature=images.dtype)
+                per_image = tf.random.experimental.stateless_split(seeds[0], tf.shape(images)[0])
+                images = tf.map_fn(
+                    lambda pair: autoaugment.apply_policy(pair[0], pair[1]),
+                    (images, per_image),
+                    fn_output_signature=images.dtype,
+                )
             return _crop_flip(images, seeds[1])
 
         _BATCH_FUNCTIONS[augment] = tf.function(run, reduce_retracing=True, autograph=False)
@@ -87,11 +89,13 @@ def augment_batch(images, augment, seed):
     """
     if augment not in AUGMENTATIONS[1:]:
         raise ValueError(
-            f"`augment` must be one of {AUGMENTATIONS[1:]}. Received: augment={augment!r}")
+            f"`augment` must be one of {AUGMENTATIONS[1:]}. Received: augment={augment!r}"
+        )
     images = np.asarray(images, "float32")
     if images.ndim != 4:
         raise ValueError(
-            f"augment={augment!r} needs NHWC images (4-d). Received: images.shape={images.shape}")
+            f"augment={augment!r} needs NHWC images (4-d). Received: images.shape={images.shape}"
+        )
     words = np.random.SeedSequence(list(np.atleast_1d(seed))).generate_state(2)
     stateless_seed = np.asarray(words % (2**31 - 1), "int64")
     return np.asarray(_batch_function(augment)(images, stateless_seed))
@@ -105,9 +109,7 @@ def _map_autoaugment(dataset, seed, labelled):
 
     # A stream apart from the crop-and-flip one (which is drawn with `seed`).
     element_seed = None if seed is None else int(seed) + 1
-    seeds = tf.data.Dataset.random(
-        seed=element_seed, rerandomize_each_iteration=True
-    ).batch(2)
+    seeds = tf.data.Dataset.random(seed=element_seed, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
     # Plain TensorFlow ops: no AutoGraph conversion needed (it only slows the tracing).
     if labelled:
@@ -182,37 +184,27 @@ def as_dataset(
         or batch_size < 1
     ):
         raise ValueError(
-            "`batch_size` must be an integer >= 1. Received: "
-            f"batch_size={batch_size!r}"
+            f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}"
         )
     if augment not in AUGMENTATIONS:
         raise ValueError(
             f"`augment` must be one of {AUGMENTATIONS}. Received: augment={augment!r}"
         )
     if pipeline not in PIPELINES:
-        raise ValueError(
-            f"`pipeline` must be one of {PIPELINES}. Received: pipeline={pipeline!r}"
-        )
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-    ):
-        raise ValueError(
-            f"`seed` must be an integer or None. Received: seed={seed!r}"
-        )
+        raise ValueError(f"`pipeline` must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
     for name, value in (
         ("shuffle", shuffle),
         ("drop_remainder", drop_remainder),
         ("repeat", repeat),
     ):
         if not isinstance(value, bool):
-            raise ValueError(
-                f"`{name}` must be a bool. Received: {name}={value!r}"
-            )
+            raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
     x = np.asarray(x)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(
-            f"`x` must be an array with at least one example. Received: "
-            f"x.shape={x.shape}"
+            f"`x` must be an array with at least one example. Received: x.shape={x.shape}"
         )
     if y is not None:
         y = np.asarray(y)
@@ -223,8 +215,7 @@ def as_dataset(
             )
     if augment is not None and x.ndim != 4:
         raise ValueError(
-            f"augment={augment!r} needs NHWC images (4-d `x`). Received: "
-            f"x.shape={x.shape}"
+            f"augment={augment!r} needs NHWC images (4-d `x`). Received: x.shape={x.shape}"
         )
     shard = process_shard()
     if shard is not None:
@@ -240,8 +231,17 @@ def as_dataset(
             )
         drop_remainder = True
     if not _use_tf_data(pipeline):
-        return ArrayDataset(x, y, batch_size=int(batch_size), shuffle=shuffle, augment=augment,
-                            seed=seed, drop_remainder=drop_remainder, repeat=repeat, shard=shard)
+        return ArrayDataset(
+            x,
+            y,
+            batch_size=int(batch_size),
+            shuffle=shuffle,
+            augment=augment,
+            seed=seed,
+            drop_remainder=drop_remainder,
+            repeat=repeat,
+            shard=shard,
+        )
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
@@ -253,14 +253,10 @@ def as_dataset(
         dataset = _map_autoaugment(dataset, seed, labelled=y is not None)
     dataset = dataset.batch(int(batch_size), drop_remainder=drop_remainder)
     if augment in ("crop_flip", "autoaugment"):
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).batch(2)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds))
         if y is None:
-            dataset = dataset.map(
-                _crop_flip, num_parallel_calls=tf.data.AUTOTUNE
-            )
+            dataset = dataset.map(_crop_flip, num_parallel_calls=tf.data.AUTOTUNE)
         else:
             dataset = dataset.map(
                 lambda xy, s: (_crop_flip(xy[0], s), xy[1]),
@@ -269,7 +265,7 @@ def as_dataset(
     if shard is not None:
         index, count = shard
         size = int(batch_size) // count
-        part = lambda t: t[index * size:(index + 1) * size]  # noqa: E731
+        part = lambda t: t[index * size : (index + 1) * size]  # noqa: E731
         dataset = dataset.map(
             part if y is None else lambda xb, yb: (part(xb), part(yb)),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -279,8 +275,7 @@ def as_dataset(
 
 def _use_tf_data(pipeline):
     if pipeline == "auto":
-        return (keras.backend.backend() == "tensorflow"
-                and console.is_installed("tensorflow"))
+        return keras.backend.backend() == "tensorflow" and console.is_installed("tensorflow")
     if pipeline == "tf.data" and not console.is_installed("tensorflow"):
         raise ValueError(
             "pipeline='tf.data' needs TensorFlow, which is not installed. "

@@ -35,19 +35,19 @@ from keras_ceb.evaluation.ood_sets import standard_ood_sets
 from keras_ceb.evaluation.ood_sets import uniform_noise
 from keras_ceb.evaluation.ood_sets import vertical_flip
 from keras_ceb.evaluation.probe import linear_probe
-from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
-from keras_ceb.evaluation.scores import InvertedScoreWarning
-from keras_ceb.evaluation.scores import RawPixelsWarning
-from keras_ceb.evaluation.scores import evaluate_ood
-from keras_ceb.evaluation.scores import warn_if_inverted
-from keras_ceb.evaluation.scores import warn_if_raw_pixels
-from keras_ceb.evaluation.scores import fit_reference
-from keras_ceb.evaluation.scores import ood_scores
-from keras_ceb.evaluation.scores import rate_scores
 from keras_ceb.evaluation.report import format_report
 from keras_ceb.evaluation.report import plot_ood_auroc
 from keras_ceb.evaluation.report import robustness_report
 from keras_ceb.evaluation.report import save_report_figures
+from keras_ceb.evaluation.scores import SCORE_DIRECTIONS
+from keras_ceb.evaluation.scores import InvertedScoreWarning
+from keras_ceb.evaluation.scores import RawPixelsWarning
+from keras_ceb.evaluation.scores import evaluate_ood
+from keras_ceb.evaluation.scores import fit_reference
+from keras_ceb.evaluation.scores import ood_scores
+from keras_ceb.evaluation.scores import rate_scores
+from keras_ceb.evaluation.scores import warn_if_inverted
+from keras_ceb.evaluation.scores import warn_if_raw_pixels
 
 __all__ = [
     "ReliabilityDiagram",

@@ -26,17 +26,21 @@ ROW_SUM_TOLERANCE = 1e-3
 
 
 def _validate_num_bins(num_bins):
-    if isinstance(num_bins, (bool, np.bool_)) or not isinstance(num_bins, (int, np.integer)) or (
-        num_bins < 1
+    if (
+        isinstance(num_bins, (bool, np.bool_))
+        or not isinstance(num_bins, (int, np.integer))
+        or (num_bins < 1)
     ):
         raise ValueError(f"`num_bins` must be a positive int. Received: num_bins={num_bins!r}")
     return int(num_bins)
 
 
 def _validate_interval(interval):
-    if isinstance(interval, (bool, np.bool_)) or not isinstance(
-        interval, (int, float, np.number)
-    ) or not (0.0 < interval < 1.0):
+    if (
+        isinstance(interval, (bool, np.bool_))
+        or not isinstance(interval, (int, float, np.number))
+        or not (0.0 < interval < 1.0)
+    ):
         raise ValueError(
             "`interval` must be a probability in (0, 1), e.g. 0.90. "
             f"Received: interval={interval!r}"
@@ -46,7 +50,9 @@ def _validate_interval(interval):
 
 def _validate_method(method):
     if method not in INTERVAL_METHODS:
-        raise ValueError(f"`method` must be one of {INTERVAL_METHODS}. Received: method={method!r}")
+        raise ValueError(
+            f"`method` must be one of {INTERVAL_METHODS}. Received: method={method!r}"
+        )
     return method
 
 
@@ -419,10 +425,12 @@ def plot_reliability_diagram(diagram, ax=None, title=None):
     ax.set_xlabel("confidence: largest class probability (fraction)")
     ax.set_ylabel("accuracy (fraction correct)")
     width = 1.0 / diagram.num_bins
-    bins = f"{diagram.num_bins} bins of {width:.0%}" if np.allclose(
-        np.diff(diagram.bin_edges), width) else f"{diagram.num_bins} bins"
+    bins = (
+        f"{diagram.num_bins} bins of {width:.0%}"
+        if np.allclose(np.diff(diagram.bin_edges), width)
+        else f"{diagram.num_bins} bins"
+    )
     summary = f"ECE = {diagram.ece:.4f} ({bins}, {diagram.num_examples} examples)"
     ax.set_title(summary if not title else f"{title}\n{summary}", fontsize="medium")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
-              frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", frameon=False)
     return figure

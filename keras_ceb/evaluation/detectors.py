@@ -39,8 +39,10 @@ DEFAULT_K = 50  # Sun et al.'s k for CIFAR-10 with the whole training set
 def _features_array(features, name="features"):
     array = as_numeric_array(features, name)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"`{name}` must be a non-empty 2-D array (examples, dimensions). "
-                         f"Received: {name}={describe_array(array)}")
+        raise ValueError(
+            f"`{name}` must be a non-empty 2-D array (examples, dimensions). "
+            f"Received: {name}={describe_array(array)}"
+        )
     check_finite(array, name)
     return array.astype("float64")
 
@@ -90,8 +92,10 @@ class MahalanobisDetector:
         features = _features_array(features)
         labels = np.asarray(labels)
         if labels.shape != (len(features),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError("`labels` must be integer class labels, one per feature row. "
-                             f"Received: labels={describe_array(labels)}")
+            raise ValueError(
+                "`labels` must be integer class labels, one per feature row. "
+                f"Received: labels={describe_array(labels)}"
+            )
         classes = np.unique(labels)
         self.means = np.stack([features[labels == c].mean(axis=0) for c in classes])
         centred = features - self.means[np.searchsorted(classes, labels)]
@@ -102,12 +106,16 @@ class MahalanobisDetector:
     def score(self, features):
         """`-min_c (f - mu_c)^T P (f - mu_c)` per row: float64 `[N]`."""
         if self.means is None:
-            raise ValueError("MahalanobisDetector.score needs a fitted detector: call "
-                             "fit(train_features, train_labels) first.")
+            raise ValueError(
+                "MahalanobisDetector.score needs a fitted detector: call "
+                "fit(train_features, train_labels) first."
+            )
         features = _features_array(features)
         if features.shape[1] != self.means.shape[1]:
-            raise ValueError(f"`features` must have {self.means.shape[1]} dimensions, as fitted. "
-                             f"Received: features={describe_array(features)}")
+            raise ValueError(
+                f"`features` must have {self.means.shape[1]} dimensions, as fitted. "
+                f"Received: features={describe_array(features)}"
+            )
         best = np.full(len(features), np.inf)
         for mean in self.means:
             d = features - mean
@@ -117,8 +125,9 @@ class MahalanobisDetector:
     def save(self, path):
         """Writes the fitted state to `path` (`.npz`)."""
         self.score(self.means[:1])  # fitted?
-        _save(path, {"kind": "MahalanobisDetector", "means": self.means,
-                     "precision": self.precision})
+        _save(
+            path, {"kind": "MahalanobisDetector", "means": self.means, "precision": self.precision}
+        )
 
     @classmethod
     def load(cls, path):
@@ -159,28 +168,33 @@ class KNNDetector:
         """Stores the normalized training features; `labels` are ignored. Returns `self`."""
         features = self.normalize(features)
         if self.k > len(features):
-            raise ValueError(f"`k` must be at most the number of training features "
-                             f"({len(features)}). Received: k={self.k}")
+            raise ValueError(
+                f"`k` must be at most the number of training features "
+                f"({len(features)}). Received: k={self.k}"
+            )
         self.reference = features.astype("float32")
         return self
 
     def score(self, features):
         """`-||f/|f| - r_(k)||` per row, `r_(k)` its k-th nearest reference: float64 `[N]`."""
         if self.reference is None:
-            raise ValueError("KNNDetector.score needs a fitted detector: call "
-                             "fit(train_features) first.")
+            raise ValueError(
+                "KNNDetector.score needs a fitted detector: call fit(train_features) first."
+            )
         features = self.normalize(features)
         if features.shape[1] != self.reference.shape[1]:
-            raise ValueError(f"`features` must have {self.reference.shape[1]} dimensions, as "
-                             f"fitted. Received: features={describe_array(features)}")
+            raise ValueError(
+                f"`features` must have {self.reference.shape[1]} dimensions, as "
+                f"fitted. Received: features={describe_array(features)}"
+            )
         reference = self.reference.astype("float64")
-        squared = (reference ** 2).sum(axis=1)
+        squared = (reference**2).sum(axis=1)
         out = np.empty(len(features))
         for start in range(0, len(features), self.chunk):
-            rows = features[start:start + self.chunk]
-            d2 = (rows ** 2).sum(axis=1)[:, None] + squared[None] - 2.0 * rows @ reference.T
+            rows = features[start : start + self.chunk]
+            d2 = (rows**2).sum(axis=1)[:, None] + squared[None] - 2.0 * rows @ reference.T
             kth = np.partition(d2, self.k - 1, axis=1)[:, self.k - 1]
-            out[start:start + self.chunk] = -np.sqrt(np.maximum(kth, 0.0))
+            out[start : start + self.chunk] = -np.sqrt(np.maximum(kth, 0.0))
         return out
 
     def save(self, path):
@@ -213,16 +227,22 @@ def feature_arrays(model, x, batch_size=256):
     """
     encoders = rho_lib.encoders(model)
     if not encoders:
-        raise ValueError("Feature detectors need a model with a StochasticEncoder (its input "
-                         "are the features, its mean z). "
-                         f"Received: model={getattr(model, 'name', model)!r}")
+        raise ValueError(
+            "Feature detectors need a model with a StochasticEncoder (its input "
+            "are the features, its mean z). "
+            f"Received: model={getattr(model, 'name', model)!r}"
+        )
     encoder = encoders[0]
     features = export.feature_model(model, encoder).predict(x, batch_size=batch_size, verbose=0)
-    z = [ops.convert_to_numpy(encoder.loc_projection(features[i:i + batch_size]))
-         for i in range(0, len(features), batch_size)]
+    z = [
+        ops.convert_to_numpy(encoder.loc_projection(features[i : i + batch_size]))
+        for i in range(0, len(features), batch_size)
+    ]
     flat = features.reshape(len(features), -1)
-    return {"features": flat.astype("float32"),
-            "z": np.concatenate(z).astype("float32") if z else np.zeros((0, encoder.latent_dim))}
+    return {
+        "features": flat.astype("float32"),
+        "z": np.concatenate(z).astype("float32") if z else np.zeros((0, encoder.latent_dim)),
+    }
 
 
 class FeatureDetectors:
@@ -249,27 +269,33 @@ class FeatureDetectors:
 
     def __init__(self, k=DEFAULT_K, max_examples=None):
         self.k = validation.positive_int(k, "k")
-        self.max_examples = (None if max_examples is None
-                             else validation.positive_int(max_examples, "max_examples"))
+        self.max_examples = (
+            None if max_examples is None else validation.positive_int(max_examples, "max_examples")
+        )
         self.detectors = None
 
     def fit(self, model, x, y, batch_size=256):
         """Fits the four detectors on `model`'s features of `(x, y)`; returns `self`."""
-        x, y = x[:self.max_examples], np.asarray(y)[:self.max_examples]
+        x, y = x[: self.max_examples], np.asarray(y)[: self.max_examples]
         arrays = feature_arrays(model, x, batch_size)
         labels = np.asarray(y).astype("int64")
         self.detectors = {}
         for kind, suffix in (("features", ""), ("z", "_z")):
-            self.detectors["mahalanobis" + suffix] = (kind, MahalanobisDetector().fit(
-                arrays[kind], labels))
+            self.detectors["mahalanobis" + suffix] = (
+                kind,
+                MahalanobisDetector().fit(arrays[kind], labels),
+            )
             self.detectors["knn" + suffix] = (kind, KNNDetector(self.k).fit(arrays[kind]))
         return self
 
     def scores(self, model, x, batch_size=256):
         """`{score name: float64 [N]}` of the four detectors on `x`."""
         if self.detectors is None:
-            raise ValueError("FeatureDetectors.scores needs fitted detectors: call "
-                             "fit(model, x_train, y_train) first.")
+            raise ValueError(
+                "FeatureDetectors.scores needs fitted detectors: call "
+                "fit(model, x_train, y_train) first."
+            )
         arrays = feature_arrays(model, x, batch_size)
-        return {name: detector.score(arrays[kind])
-                for name, (kind, detector) in self.detectors.items()}
+        return {
+            name: detector.score(arrays[kind]) for name, (kind, detector) in self.detectors.items()
+        }

@@ -6,7 +6,6 @@ samples of e(z|x), over batches), on any data, with a seed of your choice and no
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_ceb import export
@@ -48,11 +47,14 @@ def information_estimates(model, x, *, batch_size=128, seed=0):
     for encoder in rho_lib.encoders(model):
         if encoder.objective == "determ":
             continue
-        features = export.feature_model(model, encoder).predict(x, batch_size=batch_size,
-                                                               verbose=0)
+        features = export.feature_model(model, encoder).predict(
+            x, batch_size=batch_size, verbose=0
+        )
         sums = {"i_xz_lower": 0.0, "rate": 0.0}
         for start in range(0, len(features), batch_size):
-            dist = encoder.distribution(ops.convert_to_tensor(features[start:start + batch_size]))
+            dist = encoder.distribution(
+                ops.convert_to_tensor(features[start : start + batch_size])
+            )
             z, log_e = gaussian.sample_and_log_prob(dist, seed=seed_generator)
             bound = information.minibatch_i_xz_lower_bound(z, dist, log_e)
             sums["i_xz_lower"] += float(ops.convert_to_numpy(ops.sum(bound)))

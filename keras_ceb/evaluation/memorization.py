@@ -18,8 +18,10 @@ from keras_ceb.evaluation.ood import describe_array
 
 
 def _validate_positive_int(value, name, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or (
-        value < minimum
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or (value < minimum)
     ):
         raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
     return int(value)
@@ -162,7 +164,8 @@ def memorization_run(
 
     Training accuracy is measured, before training and after every epoch, by an inference pass
     (`model.predict_on_batch` over `x`, argmax against the random labels) rather than read from
-    the logged `accuracy` metric: the logged value is a running mean over the epoch, taken in training mode
+    the logged `accuracy` metric: the logged value is a running mean over the epoch, taken in
+    training mode
     (with dropout or a sampled `z`) and only present if the model was compiled with it. The
     evaluation pass works for any single-output classifier whose output is logits or
     probabilities `(num_examples, num_classes)`, compiled with any loss.
@@ -190,7 +193,8 @@ def memorization_run(
             there saves the weights and the optimizer's state after every epoch, and the
             accuracy curve is kept beside them, so calling `memorization_run` again with the
             same arguments after an interruption continues from the last finished epoch. What
-            it wrote there is removed when the run finishes (the folder too, if then empty). `history` then covers the epochs of the
+            it wrote there is removed when the run finishes (the folder too, if then empty).
+            `history` then covers the epochs of the
             last call only.
 
     Returns:
@@ -228,8 +232,10 @@ def memorization_run(
         accuracy_examples = _validate_positive_int(accuracy_examples, "accuracy_examples")
     leaves = keras.tree.flatten(x) if x is not None else []
     shapes = [getattr(leaf, "shape", ()) for leaf in leaves]
-    if not shapes or any(len(shape) < 1 or shape[0] != shapes[0][0] for shape in shapes) or (
-        shapes[0][0] < 1
+    if (
+        not shapes
+        or any(len(shape) < 1 or shape[0] != shapes[0][0] for shape in shapes)
+        or (shapes[0][0] < 1)
     ):
         raise ValueError(
             "`x` must be a non-empty array (or a dict/list of arrays with the same first "

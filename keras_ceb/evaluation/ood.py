@@ -111,7 +111,7 @@ def _validate_logits(logits):
 
 
 def _log_softmax(logits):
-    """Stable log-softmax over the last axis: the largest shifted logit is 0, so the sum is >= 1."""
+    """Stable log-softmax over the last axis: the largest shifted logit is 0, so the sum is >=1."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
@@ -214,10 +214,13 @@ def energy_score(logits, temperature=1.0):
     """
     logits = _validate_logits(logits)
     if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float, np.floating)) and np.isfinite(temperature)
-            and temperature > 0):
-        raise ValueError(f"`temperature` must be a finite number > 0. "
-                         f"Received: temperature={temperature!r}")
+        isinstance(temperature, (int, float, np.floating))
+        and np.isfinite(temperature)
+        and temperature > 0
+    ):
+        raise ValueError(
+            f"`temperature` must be a finite number > 0. Received: temperature={temperature!r}"
+        )
     scaled = logits / temperature
     top = scaled.max(axis=-1, keepdims=True)
     return temperature * (top[:, 0] + np.log(np.sum(np.exp(scaled - top), axis=-1)))
@@ -296,8 +299,10 @@ def fpr_at_tpr(in_scores, out_scores, *, higher_is_in_distribution, tpr=0.95):
         Liang, Li & Srikant, "Enhancing the Reliability of Out-of-distribution Image Detection
         in Neural Networks" (ODIN), ICLR 2018.
     """
-    if isinstance(tpr, (bool, np.bool_)) or not isinstance(tpr, (int, float, np.number)) or not (
-        0.0 < tpr <= 1.0
+    if (
+        isinstance(tpr, (bool, np.bool_))
+        or not isinstance(tpr, (int, float, np.number))
+        or not (0.0 < tpr <= 1.0)
     ):
         raise ValueError(f"`tpr` must be a number in (0, 1]. Received: tpr={tpr!r}")
     positive, negative = _oriented(in_scores, out_scores, higher_is_in_distribution)
@@ -437,9 +442,7 @@ def ood_report(in_scores, out_scores, *, higher_is_in_distribution):
                     higher_is_in_distribution=directions[score_name],
                 )
             except ValueError as error:
-                raise ValueError(
-                    f"OoD set {set_name!r}, score {score_name!r}: {error}"
-                ) from None
+                raise ValueError(f"OoD set {set_name!r}, score {score_name!r}: {error}") from None
             rows.append(
                 {
                     "ood_set": set_name,

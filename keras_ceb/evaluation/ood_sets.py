@@ -149,8 +149,9 @@ def rotate_90(x):
     """
     array = _validate_images(x)
     if array.shape[1] != array.shape[2]:
-        raise ValueError(f"`x` must hold square images to rotate them. "
-                         f"Received: x={describe_array(array)}")
+        raise ValueError(
+            f"`x` must hold square images to rotate them. Received: x={describe_array(array)}"
+        )
     return np.ascontiguousarray(np.rot90(array, k=1, axes=(1, 2)))
 
 
@@ -258,8 +259,10 @@ def paper_ood_sets(x, *, seed, mnist_x=None):
 
 
 # OpenOOD's grouping of the sets `standard_ood_sets` makes.
-OOD_GROUPS = {"near": ("vertical_flip", "rotate_90"),
-              "far": ("mnist", "uniform_noise", "gaussian_noise")}
+OOD_GROUPS = {
+    "near": ("vertical_flip", "rotate_90"),
+    "far": ("mnist", "uniform_noise", "gaussian_noise"),
+}
 
 
 def standard_ood_sets(x, *, seed, mnist_x=None):
@@ -288,7 +291,9 @@ def standard_ood_sets(x, *, seed, mnist_x=None):
     sets["uniform_noise"] = paper["uniform_noise"]
     # Its own stream: the same seed must not give noise correlated with the uniform set's.
     sets["gaussian_noise"] = gaussian_noise(
-        array, None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+        array,
+        None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]),
+    )
     return sets
 
 
@@ -323,6 +328,12 @@ def group_averages(rows, metrics=("fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out
         scores = list(dict.fromkeys(r["score"] for r in rows if ood_group(r["ood_set"]) == group))
         for score in scores:
             chosen = [r for r in rows if r["score"] == score and ood_group(r["ood_set"]) == group]
-            out.append({"group": group, "score": score, "num_sets": len(chosen),
-                        **{m: float(np.mean([r[m] for r in chosen])) for m in metrics}})
+            out.append(
+                {
+                    "group": group,
+                    "score": score,
+                    "num_sets": len(chosen),
+                    **{m: float(np.mean([r[m] for r in chosen])) for m in metrics},
+                }
+            )
     return out

@@ -10,8 +10,16 @@ def _softmax_cross_entropy(logits, labels):
     return log_p, -log_p[np.arange(len(labels)), labels].mean()
 
 
-def linear_probe(train_features, train_labels, test_features, test_labels, num_classes=None,
-                 steps=500, learning_rate=0.1, weight_decay=1e-4):
+def linear_probe(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    num_classes=None,
+    steps=500,
+    learning_rate=0.1,
+    weight_decay=1e-4,
+):
     """Fits a multinomial logistic regression on frozen features; returns its accuracies.
 
     The features are standardized with the training set's mean and standard deviation, then a
@@ -50,7 +58,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
         raise ValueError(
             "Features and labels must match. Received: "
             f"train_features.shape={x.shape}, train_labels.shape={y.shape}, "
-            f"test_features.shape={x_test.shape}, test_labels.shape={y_test.shape}")
+            f"test_features.shape={x_test.shape}, test_labels.shape={y_test.shape}"
+        )
     num_classes = int(num_classes or max(y.max(), y_test.max()) + 1)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-8
     x, x_test = (x - mean) / std, (x_test - mean) / std
@@ -73,5 +82,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
     def accuracy(features, labels):
         return float(np.mean(np.argmax(features @ params[0] + params[1], axis=1) == labels))
 
-    return {"train_accuracy": accuracy(x, y), "test_accuracy": accuracy(x_test, y_test),
-            "train_loss": float(loss)}
+    return {
+        "train_accuracy": accuracy(x, y),
+        "test_accuracy": accuracy(x_test, y_test),
+        "train_loss": float(loss),
+    }

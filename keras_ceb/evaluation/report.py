@@ -91,29 +91,40 @@ def robustness_report(
     if attack is not None and attack not in ATTACKS:
         raise ValueError(f"`attack` must be one of {ATTACKS} or None. Received: attack={attack!r}")
     if attack_norm not in ("linf", "l2"):
-        raise ValueError(f"`attack_norm` must be 'linf' or 'l2'. Received: "
-                         f"attack_norm={attack_norm!r}")
+        raise ValueError(
+            f"`attack_norm` must be 'linf' or 'l2'. Received: attack_norm={attack_norm!r}"
+        )
     if target_class is not None and attack in NORMED_ATTACKS:
-        raise ValueError(f"A target class is for the targeted PGD and CW attacks; {attack} "
-                         f"aims at any wrong class. Received: target_class={target_class!r}")
+        raise ValueError(
+            f"A target class is for the targeted PGD and CW attacks; {attack} "
+            f"aims at any wrong class. Received: target_class={target_class!r}"
+        )
     if attack_steps is None:
         attack_steps = DEFAULT_STEPS.get(attack, 7)
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"`eps` must be a finite number >= 0. Received: eps={eps!r}")
     if attack_step_size is not None and not (
-        isinstance(attack_step_size, (int, float)) and math.isfinite(attack_step_size)
+        isinstance(attack_step_size, (int, float))
+        and math.isfinite(attack_step_size)
         and attack_step_size > 0
     ):
-        raise ValueError("`attack_step_size` must be None or a finite number > 0. "
-                         f"Received: attack_step_size={attack_step_size!r}")
+        raise ValueError(
+            "`attack_step_size` must be None or a finite number > 0. "
+            f"Received: attack_step_size={attack_step_size!r}"
+        )
     if target_class is not None and attack is not None:
         from keras_ceb.attacks import gradients
 
         num_classes = gradients.num_classes_of(model, np.asarray(x[:1], "float32"))
-        if (isinstance(target_class, bool) or not isinstance(target_class, (int, np.integer))
-                or not 0 <= target_class < num_classes):
-            raise ValueError(f"`target_class` must be an integer in [0, {num_classes}), the "
-                             f"model's number of logits. Received: target_class={target_class!r}")
+        if (
+            isinstance(target_class, bool)
+            or not isinstance(target_class, (int, np.integer))
+            or not 0 <= target_class < num_classes
+        ):
+            raise ValueError(
+                f"`target_class` must be an integer in [0, {num_classes}), the "
+                f"model's number of logits. Received: target_class={target_class!r}"
+            )
     x, y = np.asarray(x), np.asarray(y).astype("int64")
     probs = inference.predict_probabilities(model, x, num_samples, batch_size)
     report = {"num_examples": int(len(x)), "accuracy": float(np.mean(probs.argmax(-1) == y))}
@@ -125,19 +136,40 @@ def robustness_report(
 
             n = min(int(cw_ood_examples), len(x))
             sets["cw_l2"] = attacks.carlini_wagner_l2(model, x[:n], y[:n], batch_size=batch_size)
-        report["ood"] = scores.evaluate_ood(model, x, sets, num_samples, batch_size,
-                                            estimator=rate_estimator, reference=reference)
+        report["ood"] = scores.evaluate_ood(
+            model, x, sets, num_samples, batch_size, estimator=rate_estimator, reference=reference
+        )
         report["ood_groups"] = ood_sets_lib.group_averages(report["ood"])
 
     if attack is not None:
         if attack in NORMED_ATTACKS:
-            report["attack"] = _normed_attack(model, x[:attack_examples], y[:attack_examples],
-                                              attack, eps, attack_norm, attack_steps, queries,
-                                              num_samples, seed, batch_size)
+            report["attack"] = _normed_attack(
+                model,
+                x[:attack_examples],
+                y[:attack_examples],
+                attack,
+                eps,
+                attack_norm,
+                attack_steps,
+                queries,
+                num_samples,
+                seed,
+                batch_size,
+            )
         else:
-            report["attack"] = _attack(model, x[:attack_examples], y[:attack_examples], attack,
-                                       eps, attack_steps, attack_step_size, target_class,
-                                       num_samples, seed, batch_size)
+            report["attack"] = _attack(
+                model,
+                x[:attack_examples],
+                y[:attack_examples],
+                attack,
+                eps,
+                attack_steps,
+                attack_step_size,
+                target_class,
+                num_samples,
+                seed,
+                batch_size,
+            )
 
     if run_calibration:
         diagram = calibration.reliability_diagram(probs, y, num_bins=calibration_bins)
@@ -146,14 +178,20 @@ def robustness_report(
             "interval": diagram.interval,
             "method": diagram.method,
             # Empty bins have no accuracy: None rather than NaN keeps the JSON standard.
-            "bins": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                      for k, v in row.items()} for row in diagram.rows()],
+            "bins": [
+                {
+                    k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in row.items()
+                }
+                for row in diagram.rows()
+            ],
         }
     return report
 
 
-def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_samples, seed,
-            batch_size):
+def _attack(
+    model, x, y, attack, eps, steps, step_size, target_class, num_samples, seed, batch_size
+):
     from keras_ceb import attacks
     from keras_ceb.attacks import gradients
     from keras_ceb.attacks import pgd
@@ -167,12 +205,23 @@ def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_sample
         num_samples = num_samples if gradients.sampling_encoders(model) else 1
         if step_size is None:  # the attack's default, recorded below
             step_size = float(pgd.default_step_size(eps, steps, norm, int(np.prod(x.shape[1:]))))
-        x_adv = attacks.pgd_attack(model, x, attacked, eps=eps, norm=norm, steps=steps,
-                                   step_size=step_size, targeted=targets is not None,
-                                   num_samples=num_samples, seed=seed, batch_size=batch_size)
+        x_adv = attacks.pgd_attack(
+            model,
+            x,
+            attacked,
+            eps=eps,
+            norm=norm,
+            steps=steps,
+            step_size=step_size,
+            targeted=targets is not None,
+            num_samples=num_samples,
+            seed=seed,
+            batch_size=batch_size,
+        )
     else:
-        x_adv = attacks.carlini_wagner_l2(model, x, attacked, targeted=targets is not None,
-                                          batch_size=batch_size, seed=seed)
+        x_adv = attacks.carlini_wagner_l2(
+            model, x, attacked, targeted=targets is not None, batch_size=batch_size, seed=seed
+        )
     result = {
         "attack": attack,
         "eps": float(eps) if pgd_run else None,
@@ -181,17 +230,19 @@ def _attack(model, x, y, attack, eps, steps, step_size, target_class, num_sample
         "num_samples": int(num_samples) if pgd_run else None,
         "num_examples": int(len(x)),
         "accuracy_under_attack": float(attacks.accuracy_under_attack(model, x_adv, y)),
-        "mean_l2_perturbation": float(np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1)))),
+        "mean_l2_perturbation": float(
+            np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1)))
+        ),
     }
     if targets is not None:
         rate, count = attacks.targeted_success_rate(model, x, x_adv, y, targets)
-        result.update(target_class=int(target_class), targeted_success=float(rate),
-                      targeted_count=int(count))
+        result.update(
+            target_class=int(target_class), targeted_success=float(rate), targeted_count=int(count)
+        )
     return result
 
 
-def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, seed,
-                   batch_size):
+def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, seed, batch_size):
     """APGD-CE, APGD-T, Square or the ensemble, untargeted, scored by accuracy under attack."""
     from keras_ceb import attacks
     from keras_ceb.attacks import gradients
@@ -200,32 +251,53 @@ def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, 
     common = dict(eps=eps, norm=norm, seed=seed, batch_size=batch_size)
     result = {"attack": attack, "eps": float(eps), "norm": norm, "num_examples": int(len(x))}
     if attack == "autoattack":
-        found = attacks.auto_attack(model, x, y, steps=steps, queries=queries,
-                                    num_samples=num_samples if num_samples > 1 else None,
-                                    **common)
+        found = attacks.auto_attack(
+            model,
+            x,
+            y,
+            steps=steps,
+            queries=queries,
+            num_samples=num_samples if num_samples > 1 else None,
+            **common,
+        )
         x_adv = found.x_adv
-        result.update(version=found.version, steps=int(steps), queries=int(queries),
-                      broken_by=found.broken_counts(),
-                      num_samples=int(num_samples) if found.version == "rand" else 1)
+        result.update(
+            version=found.version,
+            steps=int(steps),
+            queries=int(queries),
+            broken_by=found.broken_counts(),
+            num_samples=int(num_samples) if found.version == "rand" else 1,
+        )
     elif attack == "square":
         x_adv = attacks.square_attack(model, x, y, queries=queries, **common)
         result.update(queries=int(queries), num_samples=1)
     else:
-        x_adv = attacks.apgd_attack(model, x, y, loss="ce" if attack == "apgd-ce" else "dlr",
-                                    targeted=attack == "apgd-t", steps=steps,
-                                    num_samples=num_samples, **common)
+        x_adv = attacks.apgd_attack(
+            model,
+            x,
+            y,
+            loss="ce" if attack == "apgd-ce" else "dlr",
+            targeted=attack == "apgd-t",
+            steps=steps,
+            num_samples=num_samples,
+            **common,
+        )
         result.update(steps=int(steps), num_samples=int(num_samples))
     result.update(
         accuracy_under_attack=float(attacks.accuracy_under_attack(model, x_adv, y)),
-        mean_l2_perturbation=float(np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1)
-                                                   .sum(1)))))
+        mean_l2_perturbation=float(
+            np.mean(np.sqrt(((x_adv - x) ** 2).reshape(len(x), -1).sum(1)))
+        ),
+    )
     return result
 
 
 def format_report(report, title=None):
     """The report as a plain-text table (what `keras-ceb evaluate` prints)."""
     lines = [title] if title else []
-    lines.append(f"accuracy            {report['accuracy']:.4f}   ({report['num_examples']} examples)")
+    lines.append(
+        f"accuracy            {report['accuracy']:.4f}   ({report['num_examples']} examples)"
+    )
     if "calibration" in report:
         lines.append(f"calibration ECE     {report['calibration']['ece']:.4f}   (5% bins)")
     if "attack" in report:
@@ -243,27 +315,42 @@ def format_report(report, title=None):
             radius += f" step size={a['step_size']:.4g}"
         if (a.get("num_samples") or 1) > 1:
             radius += f" EOT samples={a['num_samples']}"
-        lines.append(f"attack {a['attack']}{radius}: accuracy under attack "
-                     f"{a['accuracy_under_attack']:.4f}, mean L2 {a['mean_l2_perturbation']:.3f}"
-                     + (f", targeted success {a['targeted_success']:.4f} (n={a['targeted_count']})"
-                        if "targeted_success" in a else ""))
+        lines.append(
+            f"attack {a['attack']}{radius}: accuracy under attack "
+            f"{a['accuracy_under_attack']:.4f}, mean L2 {a['mean_l2_perturbation']:.3f}"
+            + (
+                f", targeted success {a['targeted_success']:.4f} (n={a['targeted_count']})"
+                if "targeted_success" in a
+                else ""
+            )
+        )
         if a.get("broken_by"):
-            lines.append("  broken by: " + ", ".join(f"{k} {v}" for k, v in a["broken_by"].items()))
+            lines.append(
+                "  broken by: " + ", ".join(f"{k} {v}" for k, v in a["broken_by"].items())
+            )
     if "ood" in report:
         lines.append("")
         estimator = report["ood"][0].get("estimator", "mean") if report["ood"] else "mean"
-        lines.append(f"OoD detection (in-distribution positive; scores at the "
-                     f"{'encoder mean' if estimator == 'mean' else 'average over draws of z'})")
-        header = f"{'set':<16}{'score':<15}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
+        lines.append(
+            f"OoD detection (in-distribution positive; scores at the "
+            f"{'encoder mean' if estimator == 'mean' else 'average over draws of z'})"
+        )
+        header = (
+            f"{'set':<16}{'score':<15}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
+        )
         lines.append(header)
         lines.append("-" * len(header))
         for row in report["ood"]:
-            lines.append(f"{row['ood_set']:<16}{row['score']:<15}{row['fpr_at_95_tpr']:>11.3f}"
-                         f"{row['auroc']:>8.3f}{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}")
+            lines.append(
+                f"{row['ood_set']:<16}{row['score']:<15}{row['fpr_at_95_tpr']:>11.3f}"
+                f"{row['auroc']:>8.3f}{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}"
+            )
         for row in report.get("ood_groups", []):
-            lines.append(f"{row['group'] + ' (mean)':<16}{row['score']:<15}"
-                         f"{row['fpr_at_95_tpr']:>11.3f}{row['auroc']:>8.3f}"
-                         f"{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}")
+            lines.append(
+                f"{row['group'] + ' (mean)':<16}{row['score']:<15}"
+                f"{row['fpr_at_95_tpr']:>11.3f}{row['auroc']:>8.3f}"
+                f"{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}"
+            )
     return "\n".join(lines)
 
 
@@ -303,8 +390,9 @@ def save_report_figures(report, out_dir, title=None, dpi=100):
     os.makedirs(out_dir, exist_ok=True)
     if "calibration" in report:
         heading = "Reliability diagram" + (f": {title}" if title else "")
-        figure = calibration.plot_reliability_diagram(_diagram_from_report(report["calibration"]),
-                                                      title=textwrap.fill(heading, 55))
+        figure = calibration.plot_reliability_diagram(
+            _diagram_from_report(report["calibration"]), title=textwrap.fill(heading, 55)
+        )
         path = os.path.join(out_dir, "reliability.png")
         figure.savefig(path, dpi=dpi)
         paths.append(path)
@@ -340,24 +428,48 @@ def plot_ood_auroc(report, title=None):
     ax = figure.add_subplot(1, 1, 1)
     width = 0.8 / max(len(score_names), 1)
     for i, score in enumerate(score_names):
-        values = [next((r["auroc"] for r in rows if r["ood_set"] == s and r["score"] == score),
-                       np.nan) for s in sets]
-        bars = ax.bar(np.arange(len(sets)) + i * width, values, width, edgecolor="black",
-                      linewidth=0.5, label=SCORE_LABELS.get(score, score))
-        ax.bar_label(bars, labels=["" if not np.isfinite(v) else f"{v:.3f}" for v in values],
-                     fontsize="x-small", padding=2)
+        values = [
+            next((r["auroc"] for r in rows if r["ood_set"] == s and r["score"] == score), np.nan)
+            for s in sets
+        ]
+        bars = ax.bar(
+            np.arange(len(sets)) + i * width,
+            values,
+            width,
+            edgecolor="black",
+            linewidth=0.5,
+            label=SCORE_LABELS.get(score, score),
+        )
+        ax.bar_label(
+            bars,
+            labels=["" if not np.isfinite(v) else f"{v:.3f}" for v in values],
+            fontsize="x-small",
+            padding=2,
+        )
     ax.axhline(0.5, color="red", linestyle=":", linewidth=1.2, label="chance (0.5)")
-    ax.set_xticks(np.arange(len(sets)) + width * (len(score_names) - 1) / 2,
-                  [s.replace("_", " ") for s in sets])
+    ax.set_xticks(
+        np.arange(len(sets)) + width * (len(score_names) - 1) / 2,
+        [s.replace("_", " ") for s in sets],
+    )
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("out-of-distribution set")
     ax.set_ylabel("AUROC (in-distribution positive)")
     estimator = rows[0].get("estimator", "mean") if rows else "mean"
     where = "at the encoder mean" if estimator == "mean" else "averaged over draws of z"
-    ax.set_title(("OoD detection" + (f": {title}" if title else "")
-                  + f"\nAUROC of each score ({where}); 1 separates perfectly, 0.5 is chance"),
-                 fontsize="medium")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="score", fontsize="small",
-              frameon=False)
+    ax.set_title(
+        (
+            "OoD detection"
+            + (f": {title}" if title else "")
+            + f"\nAUROC of each score ({where}); 1 separates perfectly, 0.5 is chance"
+        ),
+        fontsize="medium",
+    )
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="score",
+        fontsize="small",
+        frameon=False,
+    )
     ax.grid(axis="y", alpha=0.3)
     return figure

@@ -70,7 +70,9 @@ def rate_scores(model, x, num_samples=1, batch_size=256, *, estimator=None):
         ((16,), True)
     """
     warn_if_raw_pixels(model, x)
-    return _rate_scores(model, x, num_samples, batch_size, resolve_estimator(estimator, num_samples))
+    return _rate_scores(
+        model, x, num_samples, batch_size, resolve_estimator(estimator, num_samples)
+    )
 
 
 def _rate_scores(model, x, num_samples, batch_size, estimator):
@@ -84,8 +86,17 @@ def _rate_scores(model, x, num_samples, batch_size, estimator):
     return np.concatenate(chunks).astype("float64")
 
 
-def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, estimator=None,
-               reference=None, temperature=1.0):
+def ood_scores(
+    model,
+    x,
+    num_samples=1,
+    batch_size=256,
+    output_key=None,
+    *,
+    estimator=None,
+    reference=None,
+    temperature=1.0,
+):
     """Every OoD score of `model` on `x`.
 
     - `entropy`, `max_softmax`, `max_logit` and `energy` (at `temperature`) from the logits;
@@ -104,8 +115,16 @@ def ood_scores(model, x, num_samples=1, batch_size=256, output_key=None, *, esti
         A dict of NumPy arrays `[N]`; the direction of each is in `SCORE_DIRECTIONS`.
     """
     warn_if_raw_pixels(model, x)
-    return _ood_scores(model, x, num_samples, batch_size, output_key,
-                       resolve_estimator(estimator, num_samples), reference, temperature)
+    return _ood_scores(
+        model,
+        x,
+        num_samples,
+        batch_size,
+        output_key,
+        resolve_estimator(estimator, num_samples),
+        reference,
+        temperature,
+    )
 
 
 def _ood_scores(model, x, num_samples, batch_size, output_key, estimator, reference, temperature):
@@ -114,10 +133,12 @@ def _ood_scores(model, x, num_samples, batch_size, output_key, estimator, refere
     shifted = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     log_probs = np.log(np.clip(probs.mean(axis=0), 1e-300, 1.0))
-    scores = {"entropy": ood.entropy_score(log_probs),
-              "max_softmax": ood.max_softmax_score(log_probs),
-              "max_logit": np.mean([ood.max_logit_score(d) for d in logits], axis=0),
-              "energy": np.mean([ood.energy_score(d, temperature) for d in logits], axis=0)}
+    scores = {
+        "entropy": ood.entropy_score(log_probs),
+        "max_softmax": ood.max_softmax_score(log_probs),
+        "max_logit": np.mean([ood.max_logit_score(d) for d in logits], axis=0),
+        "energy": np.mean([ood.energy_score(d, temperature) for d in logits], axis=0),
+    }
     try:
         export.rate_encoder(model)
     except ValueError:
@@ -141,36 +162,69 @@ def fit_reference(model, reference, batch_size=256):
     if isinstance(reference, detectors_lib.FeatureDetectors):
         return reference
     if isinstance(reference, (tuple, list)) and len(reference) == 2:
-        return detectors_lib.FeatureDetectors().fit(model, reference[0], reference[1],
-                                                    batch_size)
-    raise ValueError("`reference` must be fitted FeatureDetectors or the training data "
-                     f"(x_train, y_train). Received: reference={type(reference).__name__}")
+        return detectors_lib.FeatureDetectors().fit(model, reference[0], reference[1], batch_size)
+    raise ValueError(
+        "`reference` must be fitted FeatureDetectors or the training data "
+        f"(x_train, y_train). Received: reference={type(reference).__name__}"
+    )
 
 
 def _logit_draws(model, x, draws, batch_size, output_key, sample):
     """Float64 logits `[draws, N, C]`: at the mean (one draw) or with z sampled."""
     if not sample:
-        logits = inference.output_logits(model.predict(x, batch_size=batch_size, verbose=0),
-                                         output_key)
+        logits = inference.output_logits(
+            model.predict(x, batch_size=batch_size, verbose=0), output_key
+        )
         return np.asarray(logits, "float64")[None]
     chunks = []
     with inference.sampling_at_inference(model):
         for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
-            chunks.append(np.stack([np.asarray(ops.convert_to_numpy(inference.output_logits(
-                model(batch, training=False), output_key)), "float64") for _ in range(draws)]))
+            batch = x[start : start + batch_size]
+            chunks.append(
+                np.stack(
+                    [
+                        np.asarray(
+                            ops.convert_to_numpy(
+                                inference.output_logits(model(batch, training=False), output_key)
+                            ),
+                            "float64",
+                        )
+                        for _ in range(draws)
+                    ]
+                )
+            )
     return np.concatenate(chunks, axis=1)
 
 
 # True where a higher score means "more in-distribution".
-SCORE_DIRECTIONS = {"rate": False, "entropy": False, "max_softmax": True, "max_logit": True,
-                    "energy": True, "mahalanobis": True, "mahalanobis_z": True, "knn": True,
-                    "knn_z": True}
+SCORE_DIRECTIONS = {
+    "rate": False,
+    "entropy": False,
+    "max_softmax": True,
+    "max_logit": True,
+    "energy": True,
+    "mahalanobis": True,
+    "mahalanobis_z": True,
+    "knn": True,
+    "knn_z": True,
+}
 
 
-def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_key=None, *,
-                 estimator=None, reference=None, scores=None, temperature=1.0):
-    """OoD metrics (FPR@95%TPR, AUROC, AUPR-In, AUPR-Out; in-distribution positive) per set and score.
+def evaluate_ood(
+    model,
+    x_in,
+    ood_sets,
+    num_samples=1,
+    batch_size=256,
+    output_key=None,
+    *,
+    estimator=None,
+    reference=None,
+    scores=None,
+    temperature=1.0,
+):
+    """OoD metrics (FPR@95%TPR, AUROC, AUPR-In, AUPR-Out; in-distribution positive) per set and
+    score.
 
     Args:
         model: A trained classifier.
@@ -201,13 +255,17 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
         scores = list(scores)
         unknown = [s for s in scores if s not in SCORE_DIRECTIONS]
         if unknown or not scores:
-            raise ValueError(f"`scores` must name scores of {sorted(SCORE_DIRECTIONS)}. "
-                             f"Received: scores={scores!r}")
+            raise ValueError(
+                f"`scores` must name scores of {sorted(SCORE_DIRECTIONS)}. "
+                f"Received: scores={scores!r}"
+            )
         needs = [s for s in scores if s in FEATURE_SCORES]
         if needs and reference is None:
-            raise ValueError(f"The scores {needs} are fitted on in-distribution training data: "
-                             "pass reference=(x_train, y_train) or fitted FeatureDetectors. "
-                             "Received: reference=None")
+            raise ValueError(
+                f"The scores {needs} are fitted on in-distribution training data: "
+                "pass reference=(x_train, y_train) or fitted FeatureDetectors. "
+                "Received: reference=None"
+            )
     if reference is not None:
         reference = fit_reference(model, reference, batch_size)
     warn_if_raw_pixels(model, x_in, "x_in")
@@ -219,8 +277,10 @@ def evaluate_ood(model, x_in, ood_sets, num_samples=1, batch_size=256, output_ke
     if scores is not None:
         missing = [s for s in scores if s not in in_scores]
         if missing:
-            raise ValueError(f"The model has no {missing} score (the rate needs a CEB or VIB "
-                             f"encoder with a marginal). Received: scores={scores!r}")
+            raise ValueError(
+                f"The model has no {missing} score (the rate needs a CEB or VIB "
+                f"encoder with a marginal). Received: scores={scores!r}"
+            )
         in_scores = {s: in_scores[s] for s in scores}
         out_scores = {n: {s: v[s] for s in scores} for n, v in out_scores.items()}
     directions = {k: SCORE_DIRECTIONS[k] for k in in_scores}
@@ -244,7 +304,8 @@ def warn_if_inverted(rows):
             f"OoD score {row['score']!r} ranks {row['ood_set']!r} as more in-distribution than "
             f"the in-distribution inputs (AUROC {float(row['auroc']):.3f} < 0.5): it is inverted "
             "for this set and model, so do not rely on it there.",
-            InvertedScoreWarning, stacklevel=3,
+            InvertedScoreWarning,
+            stacklevel=3,
         )
     return inverted
 
@@ -261,18 +322,22 @@ def warn_if_raw_pixels(model, x, name="x"):
     if not isinstance(x, np.ndarray) or x.size == 0:
         return False
     integer = np.issubdtype(x.dtype, np.integer)
-    if not integer and not (np.issubdtype(x.dtype, np.floating) and x.min() >= 0
-                            and 2.0 < x.max() <= 255.0):
+    if not integer and not (
+        np.issubdtype(x.dtype, np.floating) and x.min() >= 0 and 2.0 < x.max() <= 255.0
+    ):
         return False
-    if any(type(layer).__name__ in ("Rescaling", "Normalization")
-           for layer in model._flatten_layers(include_self=False)):
+    if any(
+        type(layer).__name__ in ("Rescaling", "Normalization")
+        for layer in model._flatten_layers(include_self=False)
+    ):
         return False
     warnings.warn(
         f"`{name}` looks like raw pixels (dtype {x.dtype}, values {x.min()}..{x.max()}) and the "
         "model has no Rescaling or Normalization layer; keras_ceb's models and loaders expect "
         "floats in [0, 1]. Divide by 255 (before training too), or ignore this if the model "
         "was trained on this range.",
-        RawPixelsWarning, stacklevel=3,
+        RawPixelsWarning,
+        stacklevel=3,
     )
     return True
 

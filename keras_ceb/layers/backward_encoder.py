@@ -1,4 +1,4 @@
-"""`BackwardEncoder`: the class-conditional backward encoder b(z|y), also the consistent classifier."""
+"""`BackwardEncoder`: the class-conditional backward encoder b(z|y) and consistent classifier."""
 
 import keras
 from keras import ops
@@ -13,6 +13,7 @@ from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
 OUTPUT_MODES = ("logits", "bottleneck")
+
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
 class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
@@ -69,7 +70,8 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     Examples:
 
         >>> model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, "relu"),
-        ...                           keras_ceb.StochasticEncoder(4), keras_ceb.BackwardEncoder(10)])
+        ...                           keras_ceb.StochasticEncoder(4),
+        ...                           keras_ceb.BackwardEncoder(10)])
         >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         ...               metrics=["accuracy", keras_ceb.metrics.ResidualInformation()])
         >>> x, y = np.random.rand(64, 784).astype("float32"), np.arange(64) % 10
@@ -138,8 +140,9 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             return inputs if passthrough else self._logits(inputs)
         class_log_b = self.remat(self.class_log_prob)(inputs[bottleneck.Z])
         log_e, rho = inputs[bottleneck.LOG_PROB], inputs[bottleneck.RHO]
-        self.add_loss(losses.batch_share(
-            losses.consistent_classifier_term(log_e, class_log_b, rho)))
+        self.add_loss(
+            losses.batch_share(losses.consistent_classifier_term(log_e, class_log_b, rho))
+        )
         if passthrough:
             return inputs
         return ops.cast(class_log_b - log_e[:, None], self.compute_dtype)
@@ -170,8 +173,9 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         """`evaluate`'s `rex` (skipped by `predict`): the expectation over z ~ e(z|x) of the
         training estimate, `KL(e(z|x) || b(z|y))`, in closed form."""
         ids = class_table.label_ids(labels, self.num_classes, "BackwardEncoder")
-        encoder = gaussian.Gaussian(ops.stop_gradient(inputs[bottleneck.LOC]),
-                                    ops.stop_gradient(inputs[bottleneck.SCALE]))
+        encoder = gaussian.Gaussian(
+            ops.stop_gradient(inputs[bottleneck.LOC]), ops.stop_gradient(inputs[bottleneck.SCALE])
+        )
 
         def rex():
             return [gaussian.kl_divergence(encoder, gaussian.take(self.class_distribution(), ids))]
@@ -183,7 +187,8 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
     def compute_output_spec(self, inputs, labels=None, training=False):
         if self.output_mode == "bottleneck":
             return keras.tree.map_structure(
-                lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), inputs)
+                lambda t: keras.KerasTensor(t.shape, dtype=t.dtype), inputs
+            )
         z = inputs[bottleneck.Z] if isinstance(inputs, dict) else inputs
         return keras.KerasTensor((z.shape[0], self.num_classes), dtype=self.compute_dtype)
 

@@ -5,7 +5,7 @@ A CEB `StochasticEncoder` returns a plain dict of tensors, an ordinary Keras out
 
 | key | shape | dtype | what |
 |---|---|---|---|
-| `"z"` | `[B, D]` | the layer's compute dtype | a sample of e(z|x) in training, the mean (or a sample) at inference |
+| `"z"` | `[B, D]` | compute dtype | a draw of e(z|x) in training; the mean (or a draw) later |
 | `"loc"` | `[B, D]` | float32 | the mean of e(z|x) |
 | `"scale"` | `[B, D, D]` or `[B, D]` | float32 | its lower-triangular or diagonal scale |
 | `"log_prob"` | `[B]` | float32 | `log e(z|x)` at `"z"` |

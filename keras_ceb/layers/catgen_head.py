@@ -64,7 +64,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
 
     Examples:
 
-        >>> image = keras.Input((16,), name="image"); label = keras.Input((), dtype="int32", name="label")
+        >>> image = keras.Input((16,), name="image")
+        >>> label = keras.Input((), dtype="int32", name="label")
         >>> bottleneck_x = keras_ceb.StochasticEncoder(4)(keras.layers.Dense(32, "relu")(image))
         >>> logits = keras_ceb.CatGenHead(num_classes=10)([bottleneck_x, label])
         >>> model = keras.Model({"image": image, "label": label}, logits)
@@ -186,8 +187,9 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         """The consistent-classifier logits `log b(z|k) - log e(z|x)` (with `num_classes`),
         `[K, C]`; no labels, no term, no estimate (`log b(z|k)` for a Determ z)."""
         if self.num_classes is None:
-            raise ValueError("class_logits needs a CatGenHead with num_classes. "
-                             "Received: num_classes=None")
+            raise ValueError(
+                "class_logits needs a CatGenHead with num_classes. Received: num_classes=None"
+            )
         determ = not bottleneck.is_bottleneck(x_side)
         z_x = ops.cast(x_side, "float32") if determ else x_side[bottleneck.Z]
         class_log_b = self._pairwise(z_x, self.class_distribution())
@@ -219,7 +221,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         self.running_means.update("i_yz", ops.log(batch) + log_c, weight)
         if log_e_x is not None and "rex" in self.running_means:
             self.running_means.update(
-                "rex", information.residual_information(log_e_x, ops.diagonal(pairwise_b)),
+                "rex",
+                information.residual_information(log_e_x, ops.diagonal(pairwise_b)),
                 weight,
             )
 
@@ -232,8 +235,9 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
 
     def _pairwise(self, x, dist):
         """`log N(x_i; dist_j)`, `[N, M]`, rematerialized under a `keras.RematScope`."""
-        return self.remat(lambda x, loc, scale: gaussian.pairwise_log_prob(
-            x, gaussian.Gaussian(loc, scale)))(x, dist.loc, dist.scale)
+        return self.remat(
+            lambda x, loc, scale: gaussian.pairwise_log_prob(x, gaussian.Gaussian(loc, scale))
+        )(x, dist.loc, dist.scale)
 
     def compute_output_spec(self, inputs, training=False):
         x_side = inputs[0]

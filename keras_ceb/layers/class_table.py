@@ -7,8 +7,8 @@ this is a one-layer map from the one-hot label to the Gaussian's parameters.
 import keras
 from keras import ops
 
-from keras_ceb.ops import label_check
 from keras_ceb.ops import gaussian
+from keras_ceb.ops import label_check
 
 
 def add_class_weights(layer, num_classes, dim, covariance, loc_initializer):
@@ -18,7 +18,9 @@ def add_class_weights(layer, num_classes, dim, covariance, loc_initializer):
     )
     scale_params = layer.add_weight(
         shape=(num_classes, gaussian.num_scale_params(dim, covariance)),
-        initializer="zeros", name="class_scale_params", autocast=False,
+        initializer="zeros",
+        name="class_scale_params",
+        autocast=False,
     )
     return loc, scale_params
 
@@ -45,7 +47,8 @@ def label_ids(labels, num_classes, layer_name):
     if not keras.backend.is_int_dtype(labels.dtype):
         raise ValueError(
             f"{layer_name}: `labels` must be integer class ids (or one-hot of width "
-            f"{num_classes}). Received: labels of dtype {keras.backend.standardize_dtype(labels.dtype)}"
+            f"{num_classes}). Received: labels of dtype "
+            f"{keras.backend.standardize_dtype(labels.dtype)}"
         )
     ids = ops.reshape(ops.cast(labels, "int32"), (-1,))
     return label_check.check_label_ids(ids, num_classes, layer_name)

@@ -128,11 +128,17 @@ def _collectives(context):
                 "compiled step: compile the model with run_eagerly=False (the default). "
                 "Received: tf.executing_eagerly()=True"
             )
-        launchers = getattr(getattr(strategy.extended, "_collective_ops", None), "_launchers", None)
+        launchers = getattr(
+            getattr(strategy.extended, "_collective_ops", None), "_launchers", None
+        )
         replica = tf.get_static_value(context.replica_id_in_sync_group)
         if launchers and replica is not None and len(launchers) == context.num_replicas_in_sync:
             launcher = launchers[int(replica)]
-            return (lambda value: launcher.all_gather(value, axis=0),
-                    lambda value: launcher.all_reduce(value))
-    return (lambda value: context.all_gather(value, axis=0),
-            lambda value: context.all_reduce("sum", value))
+            return (
+                lambda value: launcher.all_gather(value, axis=0),
+                lambda value: launcher.all_reduce(value),
+            )
+    return (
+        lambda value: context.all_gather(value, axis=0),
+        lambda value: context.all_reduce("sum", value),
+    )

@@ -58,13 +58,17 @@ class MixtureMarginal(keras.layers.Layer):
         validation.check_rank(input_shape, 2, "MixtureMarginal", "input_shape")
         dim = input_shape[-1]
         k = self.num_components
-        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits",
-                                      autocast=False)
-        self.loc = self.add_weight(shape=(k, dim), initializer=self.loc_initializer, name="loc",
-                                   autocast=False)
+        self.logits = self.add_weight(
+            shape=(k,), initializer="zeros", name="logits", autocast=False
+        )
+        self.loc = self.add_weight(
+            shape=(k, dim), initializer=self.loc_initializer, name="loc", autocast=False
+        )
         self.scale_params = self.add_weight(
             shape=(k, gaussian.num_scale_params(dim, self.covariance)),
-            initializer="zeros", name="scale_params", autocast=False,
+            initializer="zeros",
+            name="scale_params",
+            autocast=False,
         )
 
     def components(self):

@@ -127,8 +127,9 @@ class RunningMeans:
         self.variables = {}
         self.metrics = []
         # 1 (True) while `evaluate` runs (see the module docstring); never saved.
-        self.held_out = keras.Variable(0.0, dtype="float32", trainable=False,
-                                       name="held_out_estimates", autocast=False)
+        self.held_out = keras.Variable(
+            0.0, dtype="float32", trainable=False, name="held_out_estimates", autocast=False
+        )
         self.held_out_open = False
         for name in self.names:
             total = _state_variable(layer, f"{name}_total")
@@ -185,8 +186,12 @@ class RunningMeans:
 
 def _state_variable(layer, name):
     variable = keras.Variable(
-        0.0, dtype="float32", trainable=False, name=name,
-        synchronization="on_read", aggregation="sum",
+        0.0,
+        dtype="float32",
+        trainable=False,
+        name=name,
+        synchronization="on_read",
+        aggregation="sum",
     )
     setattr(layer, name, variable)  # Tracked as the layer's (non-trainable) state.
     return variable

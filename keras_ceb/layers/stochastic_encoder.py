@@ -152,8 +152,13 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         # or reloaded model does not warm up again. Every replica counts its own calls (on
         # read, the mean): no cross-replica step inside the training step.
         self.warmup_step = keras.Variable(
-            0.0, dtype="float32", trainable=False, name="warmup_step", autocast=False,
-            synchronization="on_read", aggregation="mean",
+            0.0,
+            dtype="float32",
+            trainable=False,
+            name="warmup_step",
+            autocast=False,
+            synchronization="on_read",
+            aggregation="mean",
         )
         self.running_means = None
 
@@ -214,7 +219,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self.loc_projection = keras.layers.Dense(
-            self.latent_dim, kernel_initializer=self.kernel_initializer, name="loc_projection",
+            self.latent_dim,
+            kernel_initializer=self.kernel_initializer,
+            name="loc_projection",
             dtype=self.dtype_policy,
         )
         self.loc_projection.build(input_shape)
@@ -222,7 +229,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             # Zero kernel: every input starts at scale ~1, however large its features are.
             self.scale_projection = keras.layers.Dense(
                 gaussian.num_scale_params(self.latent_dim, self.covariance),
-                kernel_initializer="zeros", name="scale_projection", dtype=self.dtype_policy,
+                kernel_initializer="zeros",
+                name="scale_projection",
+                dtype=self.dtype_policy,
             )
             self.scale_projection.build(input_shape)
         if self.marginal is not None and not self.marginal.built:
@@ -239,9 +248,13 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
                 i_xz.warn_below(
                     COLLAPSE_NATS,
                     f"StochasticEncoder {self.name!r} has collapsed: its I(X;Z) lower bound is "
-                    "{value:.2g} nats (below " f"{COLLAPSE_NATS:g}" "), so z carries next to no "
+                    "{value:.2g} nats (below "
+                    f"{COLLAPSE_NATS:g}"
+                    "), so z carries next to no "
                     "information about the input (uninformative features, e.g. a frozen "
-                    "backbone, or rho too low for the model).", EncoderCollapseWarning)
+                    "backbone, or rho too low for the model).",
+                    EncoderCollapseWarning,
+                )
 
     def distribution(self, inputs):
         """e(z|x) for `inputs`, a float32 `Gaussian` (`loc` `[B, D]`, `scale` per covariance)."""
@@ -255,7 +268,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         loc = ops.cast(self.loc_projection(inputs), "float32")
         scale = gaussian.scale_from_params(
             ops.cast(self.scale_projection(inputs), "float32"),
-            self.latent_dim, self.covariance, self.min_scale,
+            self.latent_dim,
+            self.covariance,
+            self.min_scale,
         )
         return gaussian.Gaussian(loc, scale)
 
@@ -344,8 +359,12 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         if self.objective == "determ":
             return ops.cast(self.loc_projection(inputs), self.compute_dtype)
         dist = self.distribution(inputs)
-        return self._output(dist.loc, dist, gaussian.log_prob_at_mean(dist),
-                            ops.convert_to_tensor(self.rho_variable))
+        return self._output(
+            dist.loc,
+            dist,
+            gaussian.log_prob_at_mean(dist),
+            ops.convert_to_tensor(self.rho_variable),
+        )
 
     def _output(self, z, dist, log_e, rho):
         if self.objective == "vib":
@@ -377,8 +396,9 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
             # A fixed integer seed: no SeedGenerator state may change inside the condition.
             z, log_e = gaussian.sample_and_log_prob(dist, seed=HELD_OUT_SEED)
             columns = cross_replica.gather([dist.loc, dist.scale])
-            values = [information.minibatch_i_xz_lower_bound(
-                z, gaussian.Gaussian(*columns), log_e)]
+            values = [
+                information.minibatch_i_xz_lower_bound(z, gaussian.Gaussian(*columns), log_e)
+            ]
             if self.has_rate:
                 values.append(information.rate(log_e, self.log_marginal(z)))
             return values
@@ -415,8 +435,10 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         per_example = keras.KerasTensor((batch,), dtype="float32")
         return bottleneck.make(
             keras.KerasTensor((batch, self.latent_dim), dtype="float32"),
-            gaussian.Gaussian(keras.KerasTensor((batch, self.latent_dim), dtype="float32"),
-                              keras.KerasTensor(scale_shape, dtype="float32")),
+            gaussian.Gaussian(
+                keras.KerasTensor((batch, self.latent_dim), dtype="float32"),
+                keras.KerasTensor(scale_shape, dtype="float32"),
+            ),
             per_example,
             keras.KerasTensor((batch,), dtype="float32"),
         )

@@ -120,7 +120,8 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         )
         names = ["rex", "i_yz"] if isinstance(inputs_shape[0], dict) else ["i_yz"]
         self.running_means = running_mean.RunningMeans(
-            self, [self.metric_prefix + name for name in names])
+            self, [self.metric_prefix + name for name in names]
+        )
 
     def class_distribution(self):
         """The C class Gaussians b(z|k), a float32 `Gaussian` with `loc` `[C, D]`."""
@@ -144,8 +145,9 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
             log_e, rho = x_side[bottleneck.LOG_PROB], x_side[bottleneck.RHO]
             log_b = ops.take_along_axis(class_log_b, ids, axis=-1)[:, 0]
             self.add_loss(losses.batch_share(losses.vceb(log_e, log_b, log_c, rho)))
-            self.running_means.update(prefix + "rex",
-                                      information.residual_information(log_e, log_b))
+            self.running_means.update(
+                prefix + "rex", information.residual_information(log_e, log_b)
+            )
         else:
             # Determ, and every model at inference: the classifier's cross-entropy.
             self.add_loss(losses.batch_share(-log_c))
@@ -153,13 +155,14 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         held_out = self.running_means.records_held_out(training)
         if training or held_out:
             weight = 1.0 if training else ops.convert_to_tensor(self.running_means.held_out)
-            self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes),
-                                      weight)
+            self.running_means.update(prefix + "i_yz", log_c + math.log(self.num_classes), weight)
         if held_out and not determ:
             log_b = ops.take_along_axis(class_log_b, ids, axis=-1)[:, 0]
             self.running_means.update(
                 prefix + "rex",
-                information.residual_information(x_side[bottleneck.LOG_PROB], log_b), weight)
+                information.residual_information(x_side[bottleneck.LOG_PROB], log_b),
+                weight,
+            )
         logits = class_log_b if determ else class_log_b - x_side[bottleneck.LOG_PROB][:, None]
         return ops.cast(logits, self.compute_dtype)
 

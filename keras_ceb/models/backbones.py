@@ -18,8 +18,10 @@ def _check_positive_int(value, name):
 
 def _check_input_shape(input_shape):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if shape is None or len(shape) != 3 or not all(
-        d is None or (isinstance(d, numbers.Integral) and d > 0) for d in shape
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(d is None or (isinstance(d, numbers.Integral) and d > 0) for d in shape)
     ):
         raise ValueError(
             "`input_shape` must be (height, width, channels). "
@@ -42,20 +44,34 @@ def _preact_block(x, filters, stride, use_batchnorm, dropout_rate, name, kernel_
     if stride != 1 or x.shape[-1] != filters:
         # The projection shares the first activation, as in Zagoruyko & Komodakis.
         shortcut = layers.Conv2D(
-            filters, 1, strides=stride, padding="same", use_bias=False,
-            kernel_initializer=kernel_initializer, name=f"{name}_shortcut",
+            filters,
+            1,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=kernel_initializer,
+            name=f"{name}_shortcut",
         )(h)
     h = layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=not use_batchnorm,
-        kernel_initializer=kernel_initializer, name=f"{name}_conv1",
+        filters,
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=not use_batchnorm,
+        kernel_initializer=kernel_initializer,
+        name=f"{name}_conv1",
     )(h)
     h = _maybe_batchnorm(h, use_batchnorm, f"{name}_2")
     h = layers.Activation("relu", name=f"{name}_relu2")(h)
     if dropout_rate:
         h = layers.Dropout(dropout_rate, name=f"{name}_dropout")(h)
     h = layers.Conv2D(
-        filters, 3, padding="same", use_bias=not use_batchnorm,
-        kernel_initializer=kernel_initializer, name=f"{name}_conv2",
+        filters,
+        3,
+        padding="same",
+        use_bias=not use_batchnorm,
+        kernel_initializer=kernel_initializer,
+        name=f"{name}_conv2",
     )(h)
     return layers.Add(name=f"{name}_add")([shortcut, h])
 
@@ -115,14 +131,23 @@ def wide_resnet(
     blocks_per_group = (depth - 4) // 6
     inputs = keras.Input(input_shape, name="images")
     x = layers.Conv2D(
-        16, 3, padding="same", use_bias=not use_batchnorm,
-        kernel_initializer=kernel_initializer, name="stem_conv",
+        16,
+        3,
+        padding="same",
+        use_bias=not use_batchnorm,
+        kernel_initializer=kernel_initializer,
+        name="stem_conv",
     )(inputs)
     for group, (filters, stride) in enumerate(((16 * width, 1), (32 * width, 2), (64 * width, 2))):
         for block in range(blocks_per_group):
             x = _preact_block(
-                x, filters, stride if block == 0 else 1, use_batchnorm, dropout_rate,
-                f"group{group + 1}_block{block + 1}", kernel_initializer,
+                x,
+                filters,
+                stride if block == 0 else 1,
+                use_batchnorm,
+                dropout_rate,
+                f"group{group + 1}_block{block + 1}",
+                kernel_initializer,
             )
     x = _maybe_batchnorm(x, use_batchnorm, "final")
     x = layers.Activation("relu", name="final_relu")(x)
@@ -173,8 +198,12 @@ def small_convnet(
     x = inputs
     for i, f in enumerate(filters):
         x = layers.Conv2D(
-            f, 3, padding="same", use_bias=not use_batchnorm,
-            kernel_initializer=kernel_initializer, name=f"conv{i + 1}",
+            f,
+            3,
+            padding="same",
+            use_bias=not use_batchnorm,
+            kernel_initializer=kernel_initializer,
+            name=f"conv{i + 1}",
         )(x)
         x = _maybe_batchnorm(x, use_batchnorm, f"conv{i + 1}")
         x = layers.Activation(activation, name=f"conv{i + 1}_act")(x)

@@ -1,4 +1,4 @@
-"""`CEBClassifier`: a CEB, VIB or Determ image classifier as one Keras model: images in, logits out.
+"""`CEBClassifier`: a CEB, VIB or Determ image classifier as one Keras model, images to logits.
 
     backbone -> StochasticEncoder(objective) -> head
 
@@ -109,7 +109,9 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         validation.one_of(pooling, POOLINGS, "pooling")
         num_classes = validation.positive_int(num_classes, "num_classes")
         if num_classes < 2:
-            raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
+            raise ValueError(
+                f"`num_classes` must be at least 2. Received: num_classes={num_classes}"
+            )
         if marginal is not None:
             marginal = validation.positive_int(marginal, "marginal")
         head_units = check_head_units(head_units)
@@ -120,26 +122,40 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         self.covariance, self.head_units, self.seed = covariance, head_units, seed
         self.backbone_kwargs = dict(backbone_kwargs or {})
         if isinstance(backbone, str):
-            backbone = backbones.get_backbone(backbone, tuple(input_shape), name="backbone",
-                                              **self.backbone_kwargs)
+            backbone = backbones.get_backbone(
+                backbone, tuple(input_shape), name="backbone", **self.backbone_kwargs
+            )
         elif not isinstance(backbone, keras.Model):
-            raise ValueError("`backbone` must be a backbone name or a `keras.Model`. "
-                             f"Received: backbone={backbone!r}")
+            raise ValueError(
+                "`backbone` must be a backbone name or a `keras.Model`. "
+                f"Received: backbone={backbone!r}"
+            )
         self.backbone, self.pooling_kind = backbone, pooling
         self.pooling = feature_pooling(backbone, pooling)
         self.encoder = StochasticEncoder(
-            latent_dim, covariance=covariance, objective=objective, rho=rho,
-            marginal=(None if marginal is None
-                      else MixtureMarginal(marginal, covariance=covariance, name="marginal")),
-            seed=seed, warmup_rho=warmup_rho, warmup_steps=warmup_steps, name="encoder")
+            latent_dim,
+            covariance=covariance,
+            objective=objective,
+            rho=rho,
+            marginal=(
+                None
+                if marginal is None
+                else MixtureMarginal(marginal, covariance=covariance, name="marginal")
+            ),
+            seed=seed,
+            warmup_rho=warmup_rho,
+            warmup_steps=warmup_steps,
+            name="encoder",
+        )
         self.backward = None
         if head == "catgen":
             self.head = CatGenHead(num_classes, covariance=covariance, seed=seed, name="head")
         elif head == "mlp":
             self.head = mlp_head(num_classes, head_units)
             if objective == "ceb":
-                self.backward = BackwardEncoder(num_classes, covariance=covariance,
-                                                output_mode="bottleneck", name="backward")
+                self.backward = BackwardEncoder(
+                    num_classes, covariance=covariance, output_mode="bottleneck", name="backward"
+                )
         elif objective == "vib":
             self.head = keras.layers.Dense(num_classes, name="head")
         else:
@@ -173,8 +189,11 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         """A `keras.Model` from the images to `features` (the backbone itself for vectors)."""
         if self.pooling is None:
             return self.backbone
-        return keras.Model(self.backbone.inputs, self.pooling(self.backbone.outputs[0]),
-                           name=f"{self.backbone.name}_pooled")
+        return keras.Model(
+            self.backbone.inputs,
+            self.pooling(self.backbone.outputs[0]),
+            name=f"{self.backbone.name}_pooled",
+        )
 
     def call(self, images, training=None):
         encoded = self.encoder(self.features(images, training=training), training=training)
@@ -200,7 +219,8 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             return total
         if encoded is None:  # `evaluate`: the labelled estimates (and CatGen's loss) need z.
             if self.head_kind != "catgen" and not self.backward.running_means.records_held_out(
-                    training):
+                training
+            ):
                 return total
             encoded = self._bottleneck_at_the_mean(x)
         if self.head_kind == "catgen":
@@ -229,8 +249,11 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
         information metrics that suit the head (`classifier_metrics`).
         """
         if loss == "auto":
-            loss = (None if self.head_kind == "catgen"
-                    else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            loss = (
+                None
+                if self.head_kind == "catgen"
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            )
         if metrics == "auto":
             metrics = classifier_metrics(self.objective, self.head_kind)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
@@ -242,9 +265,10 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def rate(self, images, estimator="mean", num_samples=1):
-        """The per-example rate `log e(z|x) - log m(z)` of `images` (see `StochasticEncoder.rate`)."""
-        return self.encoder.rate(self.features(images, training=False), estimator=estimator,
-                                 num_samples=num_samples)
+        """The per-example rate `log e(z|x) - log m(z)` of `images` (`StochasticEncoder.rate`)."""
+        return self.encoder.rate(
+            self.features(images, training=False), estimator=estimator, num_samples=num_samples
+        )
 
     @property
     def input_shape(self):
@@ -297,8 +321,9 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             ```
         """
         encoder, head = model.get_layer("encoder"), model.get_layer("head")
-        backbone = next(layer for layer in model.layers
-                        if isinstance(layer, keras.Model) and layer is not head)
+        backbone = next(
+            layer for layer in model.layers if isinstance(layer, keras.Model) and layer is not head
+        )
         if isinstance(head, CatGenHead):
             kind, num_classes, units = "catgen", head.num_classes, DEFAULT_HEAD_UNITS
         elif isinstance(head, keras.Sequential):
@@ -309,10 +334,20 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
             num_classes = getattr(head, "num_classes", None) or head.units
         marginal = encoder.marginal.num_components if encoder.marginal is not None else None
         converted = cls(
-            backbone=backbone, num_classes=num_classes, latent_dim=encoder.latent_dim,
-            objective=encoder.objective, head=kind, rho=encoder.rho, marginal=marginal,
-            covariance=encoder.covariance, head_units=units, seed=encoder.seed,
-            warmup_rho=encoder.warmup_rho, warmup_steps=encoder.warmup_steps, name=model.name)
+            backbone=backbone,
+            num_classes=num_classes,
+            latent_dim=encoder.latent_dim,
+            objective=encoder.objective,
+            head=kind,
+            rho=encoder.rho,
+            marginal=marginal,
+            covariance=encoder.covariance,
+            head_units=units,
+            seed=encoder.seed,
+            warmup_rho=encoder.warmup_rho,
+            warmup_steps=encoder.warmup_steps,
+            name=model.name,
+        )
         converted.encoder.set_weights(encoder.get_weights())
         converted.head.set_weights(head.get_weights())
         if converted.backward is not None:
@@ -336,13 +371,16 @@ def feature_pooling(backbone, pooling):
     if rank not in (3, 4):
         raise ValueError(
             "`backbone` must map images to features `[batch, F]`, `[batch, tokens, C]` or "
-            f"`[batch, H, W, C]`. Received: a backbone with outputs of rank {rank}")
+            f"`[batch, H, W, C]`. Received: a backbone with outputs of rank {rank}"
+        )
     if pooling == "flatten":
         return keras.layers.Flatten(name="pooling")
-    layers = {("avg", 3): keras.layers.GlobalAveragePooling1D,
-              ("avg", 4): keras.layers.GlobalAveragePooling2D,
-              ("max", 3): keras.layers.GlobalMaxPooling1D,
-              ("max", 4): keras.layers.GlobalMaxPooling2D}
+    layers = {
+        ("avg", 3): keras.layers.GlobalAveragePooling1D,
+        ("avg", 4): keras.layers.GlobalAveragePooling2D,
+        ("max", 3): keras.layers.GlobalMaxPooling1D,
+        ("max", 4): keras.layers.GlobalMaxPooling2D,
+    }
     return layers[pooling, rank](name="pooling")
 
 
@@ -354,15 +392,20 @@ def mlp_head(num_classes, units=DEFAULT_HEAD_UNITS, name="head"):
         >>> tuple(mlp_head(10)(keras.ops.zeros((2, 4))).shape)
         (2, 10)
     """
-    layers = [keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
-              for i, u in enumerate(check_head_units(units))]
+    layers = [
+        keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
+        for i, u in enumerate(check_head_units(units))
+    ]
     return keras.Sequential(layers + [keras.layers.Dense(num_classes, name="logits")], name=name)
 
 
 def check_head_units(units):
     units = tuple(units) if isinstance(units, (list, tuple)) else units
-    if not isinstance(units, tuple) or not units or not all(
-            isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in units):
+    if (
+        not isinstance(units, tuple)
+        or not units
+        or not all(isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in units)
+    ):
         raise ValueError(
             "`head_units` must be a non-empty sequence of positive integers. "
             f"Received: head_units={units!r}"

@@ -24,14 +24,19 @@ from keras_ceb.models.ceb_classifier import CEBClassifier
 from keras_ceb.models.ceb_classifier import classifier_metrics
 from keras_ceb.models.ceb_classifier import mlp_head
 
-__all__ = ["HEADS", "PAPER_MARGINAL_COMPONENTS", "build_classifier", "classifier_metrics",
-           "compile_classifier", "mlp_head", "model_objective"]
+__all__ = [
+    "HEADS",
+    "PAPER_MARGINAL_COMPONENTS",
+    "build_classifier",
+    "classifier_metrics",
+    "compile_classifier",
+    "mlp_head",
+    "model_objective",
+]
 
 
 def _is_int(value, minimum):
-    return (
-        not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
-    )
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
 
 
 def build_classifier(
@@ -93,7 +98,8 @@ def build_classifier(
     Examples:
 
         >>> model = build_classifier("ceb", backbone=keras.Sequential(
-        ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(32, "relu")]))
+        ...     [keras.Input((28, 28, 1)), keras.layers.Flatten(),
+        ...      keras.layers.Dense(32, "relu")]))
         >>> model = compile_classifier(model, learning_rate=1e-3)
         >>> model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape
         (2, 10)
@@ -105,11 +111,22 @@ def build_classifier(
             f"Received: marginal_components={marginal_components!r}"
         )
     return CEBClassifier(
-        backbone=backbone, num_classes=num_classes, latent_dim=latent_dim, objective=objective,
-        head=head, rho=rho, marginal=marginal_components, covariance=covariance,
-        input_shape=tuple(input_shape), head_units=head_units, seed=seed,
-        warmup_rho=warmup_rho, warmup_steps=warmup_steps, backbone_kwargs=backbone_kwargs,
-        name=name or f"{objective}_classifier")
+        backbone=backbone,
+        num_classes=num_classes,
+        latent_dim=latent_dim,
+        objective=objective,
+        head=head,
+        rho=rho,
+        marginal=marginal_components,
+        covariance=covariance,
+        input_shape=tuple(input_shape),
+        head_units=head_units,
+        seed=seed,
+        warmup_rho=warmup_rho,
+        warmup_steps=warmup_steps,
+        backbone_kwargs=backbone_kwargs,
+        name=name or f"{objective}_classifier",
+    )
 
 
 def model_objective(model):
@@ -165,8 +182,10 @@ def compile_classifier(
     """
     objective = objective or model_objective(model)
     if optimizer is None:
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not (
-            math.isfinite(learning_rate) and learning_rate > 0
+        if (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, numbers.Real)
+            or not (math.isfinite(learning_rate) and learning_rate > 0)
         ):
             raise ValueError(
                 "`learning_rate` must be a positive number. "
@@ -186,7 +205,10 @@ def compile_classifier(
     if isinstance(model, CEBClassifier):
         model.compile(optimizer=optimizer, **compile_kwargs)  # the head's loss and metrics
     else:
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=classifier_metrics(objective), **compile_kwargs)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=classifier_metrics(objective),
+            **compile_kwargs,
+        )
     return model

@@ -71,15 +71,21 @@ def build_denoising_ceb(
         noisy_features = features
     else:
         noisy_features = backbones.get_backbone(
-            backbone, input_shape, **{**backbone_kwargs, "name": "noisy_backbone"})
+            backbone, input_shape, **{**backbone_kwargs, "name": "noisy_backbone"}
+        )
     input_shape = tuple(features.input_shape[1:])
     x = keras.Input(input_shape, name="x")
     x_noisy = keras.Input(input_shape, name="x_noisy")
-    encoded = StochasticEncoder(latent_dim, rho=rho, marginal=marginal, seed=seed,
-                                name="encoder")(features(x))
+    encoded = StochasticEncoder(latent_dim, rho=rho, marginal=marginal, seed=seed, name="encoder")(
+        features(x)
+    )
     noisy_encoded = StochasticEncoder(
-        latent_dim, rho=rho, seed=None if seed is None else seed + 1, metric_prefix="noisy_",
-        name="noisy_encoder")(noisy_features(x_noisy))
+        latent_dim,
+        rho=rho,
+        seed=None if seed is None else seed + 1,
+        metric_prefix="noisy_",
+        name="noisy_encoder",
+    )(noisy_features(x_noisy))
     z = CatGenHead(bidirectional=bidirectional, name="catgen")([encoded, noisy_encoded])
     return keras.Model({"x": x, "x_noisy": x_noisy}, z, name=name)
 
@@ -98,7 +104,9 @@ def representation_model(model, encoder="encoder"):
     Returns:
         A `keras.Model` from X `[B, ...]` to z `[B, latent_dim]`.
     """
-    outputs = keras.tree.pack_sequence_as({key: None for key in bottleneck_lib.KEYS},
-                                          model.get_layer(encoder).output)
-    return keras.Model(model.input["x"], outputs[bottleneck_lib.LOC],
-                       name=f"{model.name}_representation")
+    outputs = keras.tree.pack_sequence_as(
+        {key: None for key in bottleneck_lib.KEYS}, model.get_layer(encoder).output
+    )
+    return keras.Model(
+        model.input["x"], outputs[bottleneck_lib.LOC], name=f"{model.name}_representation"
+    )

@@ -63,12 +63,14 @@ def build_hierarchical_ceb(
     """
     if isinstance(latent_dims, numbers.Integral) or not latent_dims:
         raise ValueError(
-            f"`latent_dims` must be a non-empty sequence. Received: latent_dims={latent_dims!r}")
+            f"`latent_dims` must be a non-empty sequence. Received: latent_dims={latent_dims!r}"
+        )
     latent_dims = [validation.positive_int(d, "latent_dims") for d in latent_dims]
     rhos = list(rho) if isinstance(rho, (list, tuple)) else [rho] * len(latent_dims)
     if len(rhos) != len(latent_dims):
         raise ValueError(
-            f"`rho` needs one value per level ({len(latent_dims)}). Received: rho={rho!r}")
+            f"`rho` needs one value per level ({len(latent_dims)}). Received: rho={rho!r}"
+        )
     backbone_kwargs = dict(backbone_kwargs or {})
     if isinstance(backbone, str):
         backbone_kwargs.setdefault("name", "backbone")
@@ -79,12 +81,17 @@ def build_hierarchical_ceb(
     outputs = {}
     for level, (dim, level_rho) in enumerate(zip(latent_dims, rhos), 1):
         encoded = StochasticEncoder(
-            dim, covariance=covariance, rho=level_rho,
+            dim,
+            covariance=covariance,
+            rho=level_rho,
             seed=None if seed is None else seed + level,
-            metric_prefix=f"level{level}_", name=f"encoder_{level}",
+            metric_prefix=f"level{level}_",
+            name=f"encoder_{level}",
         )(below)
         outputs[f"level_{level}"] = VCEBHead(
-            num_classes, covariance=covariance, metric_prefix=f"level{level}_",
+            num_classes,
+            covariance=covariance,
+            metric_prefix=f"level{level}_",
             name=f"head_{level}",
         )([encoded, labels])
         below = encoded[bottleneck_lib.Z]

@@ -85,12 +85,21 @@ def build_predictive_ceb(
     past = keras.Input((past_length,), name="past")
     future = keras.Input((future_length,), name="future")
     past_bottleneck = StochasticEncoder(
-        latent_dim, rho=rho, marginal=marginal, seed=seed, metric_prefix="past_",
+        latent_dim,
+        rho=rho,
+        marginal=marginal,
+        seed=seed,
+        metric_prefix="past_",
         name="past_encoder",
     )(_mlp(hidden_units, "past_mlp")(past))
     future_bottleneck = StochasticEncoder(
-        latent_dim, rho=rho, seed=None if seed is None else seed + 1, metric_prefix="future_",
+        latent_dim,
+        rho=rho,
+        seed=None if seed is None else seed + 1,
+        metric_prefix="future_",
         name="future_encoder",
     )(_mlp(hidden_units, "future_mlp")(future))
-    z = CatGenHead(bidirectional=bidirectional, name="catgen")([past_bottleneck, future_bottleneck])
+    z = CatGenHead(bidirectional=bidirectional, name="catgen")(
+        [past_bottleneck, future_bottleneck]
+    )
     return keras.Model({"past": past, "future": future}, z, name=name)

@@ -88,8 +88,9 @@ def minibatch_i_xz_lower_bound(z, dist, log_e, block_size=DEFAULT_BLOCK_SIZE):
     if isinstance(columns, int) and columns <= block_size:
         rows = ops.arange(ops.shape(z)[0])
         pairwise = gaussian.pairwise_log_prob(z, dist)
-        pairwise = ops.where(rows[:, None] == ops.arange(columns)[None, :], log_e[:, None],
-                             pairwise)
+        pairwise = ops.where(
+            rows[:, None] == ops.arange(columns)[None, :], log_e[:, None], pairwise
+        )
         return log_e - ops.logsumexp(pairwise, axis=-1) + log_columns
     return log_e - _blockwise_logsumexp(z, dist, log_e, block_size) + log_columns
 
@@ -111,8 +112,11 @@ def _blockwise_logsumexp(z, dist, log_e, block_size):
         size = min(block_size, total) if isinstance(total, int) else ops.minimum(block_size, total)
         block = gaussian.Gaussian(
             ops.slice(dist.loc, [start, 0], [size, dist.dim]),
-            ops.slice(dist.scale, [start] + [0] * (len(dist.scale.shape) - 1),
-                      [size] + list(dist.scale.shape[1:])),
+            ops.slice(
+                dist.scale,
+                [start] + [0] * (len(dist.scale.shape) - 1),
+                [size] + list(dist.scale.shape[1:]),
+            ),
         )
         columns = start + ops.arange(size)
         values = gaussian.pairwise_log_prob(z, block)

@@ -18,8 +18,10 @@ from keras import ops
 
 
 def _message(layer_name, num_classes, bad):
-    return (f"{layer_name}: `labels` must be class ids in [0, {num_classes}). "
-            f"Received: labels containing {bad}")
+    return (
+        f"{layer_name}: `labels` must be class ids in [0, {num_classes}). "
+        f"Received: labels containing {bad}"
+    )
 
 
 def _check_values(values, num_classes, layer_name):
@@ -49,9 +51,15 @@ def check_label_ids(ids, num_classes, layer_name):
             _check_values(ids.numpy() if hasattr(ids, "numpy") else ids, num_classes, layer_name)
             return ids
         valid = tf.logical_and(ids >= 0, ids < num_classes)
-        check = tf.debugging.Assert(tf.reduce_all(valid), [
-            f"{layer_name}: `labels` must be class ids in [0, {num_classes}). Received: labels "
-            "containing", tf.boolean_mask(ids, tf.logical_not(valid))], summarize=5)
+        check = tf.debugging.Assert(
+            tf.reduce_all(valid),
+            [
+                f"{layer_name}: `labels` must be class ids in [0, {num_classes}). "
+                "Received: labels containing",
+                tf.boolean_mask(ids, tf.logical_not(valid)),
+            ],
+            summarize=5,
+        )
         with tf.control_dependencies([check]):
             return tf.identity(ids)
     if backend == "jax":

@@ -1,4 +1,5 @@
-"""`TrainConfig`: every setting of a training run, typed and frozen, and the source of `keras-ceb train`'s options.
+"""`TrainConfig`: every setting of a training run, typed and frozen, and the source of
+`keras-ceb train`'s options.
 
 Each field carries its command-line help, type and metavar (`dataclasses.field(metadata=...)`),
 so `keras_ceb.cli` derives the `train` parser from the fields, as Hugging Face's
@@ -10,7 +11,8 @@ Nothing here imports Keras.
 import dataclasses
 import json
 import pathlib
-from typing import Optional, Union
+from typing import Optional
+from typing import Union
 
 from keras_ceb import arguments
 from keras_ceb import console
@@ -39,9 +41,17 @@ DEFAULT_LEARNING_RATE = 1e-3
 
 def _option(default, help, *, parse=None, metavar=None, choices=None, action=None, flag=None):
     """A field with its command-line option: `parse` turns the option's text into the value."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "parse": parse, "metavar": metavar, "choices": choices, "action": action,
-        "flag": flag})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "parse": parse,
+            "metavar": metavar,
+            "choices": choices,
+            "action": action,
+            "flag": flag,
+        },
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,87 +74,167 @@ class TrainConfig:
     """
 
     objective: str = _option("ceb", "training objective (default: ceb)", choices=OBJECTIVES)
-    rho: float = _option(0.0, f"{RHO_HELP} (default: 0)", parse=arguments.finite_float,
-                         metavar="RHO")
+    rho: float = _option(
+        0.0, f"{RHO_HELP} (default: 0)", parse=arguments.finite_float, metavar="RHO"
+    )
     rho_anneal: Union[float, str, None] = _option(
-        "auto", "anneal rho linearly, step by step (the encoder's warm-up), from START down to "
+        "auto",
+        "anneal rho linearly, step by step (the encoder's warm-up), from START down to "
         "--rho over the first --rho-anneal-epochs epochs; 'auto' starts at "
         f"--rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho throughout; ignored for "
         "determ (default: auto)",
-        parse=arguments.anneal_start, metavar="START|auto|off")
+        parse=arguments.anneal_start,
+        metavar="START|auto|off",
+    )
     rho_anneal_epochs: int = _option(
-        DEFAULT_RHO_ANNEAL_EPOCHS, "length of the rho anneal in epochs, at most --epochs - 1 "
-        f"(default: {DEFAULT_RHO_ANNEAL_EPOCHS})", parse=arguments.non_negative_int, metavar="N")
-    dataset: str = _option("fashion_mnist", "dataset name (default: fashion_mnist; also mnist, "
-                           "cifar10)", parse=arguments.dataset, metavar="NAME")
+        DEFAULT_RHO_ANNEAL_EPOCHS,
+        "length of the rho anneal in epochs, at most --epochs - 1 "
+        f"(default: {DEFAULT_RHO_ANNEAL_EPOCHS})",
+        parse=arguments.non_negative_int,
+        metavar="N",
+    )
+    dataset: str = _option(
+        "fashion_mnist",
+        "dataset name (default: fashion_mnist; also mnist, cifar10)",
+        parse=arguments.dataset,
+        metavar="NAME",
+    )
     data_dir: Optional[pathlib.Path] = _option(
-        None, "folder searched first for the data files (then $KERAS_CEB_DATA, the Keras cache, "
-        "/usr/share/datasets)", parse=pathlib.Path, metavar="DIR")
-    download: bool = _option(True, "never download: fail if no local copy of the data is found",
-                             action="store_false", flag="--no-download")
+        None,
+        "folder searched first for the data files (then $KERAS_CEB_DATA, the Keras cache, "
+        "/usr/share/datasets)",
+        parse=pathlib.Path,
+        metavar="DIR",
+    )
+    download: bool = _option(
+        True,
+        "never download: fail if no local copy of the data is found",
+        action="store_false",
+        flag="--no-download",
+    )
     max_test_examples: Optional[int] = _option(
-        None, "evaluate on the first N test examples only (quick runs and tests)",
-        parse=arguments.positive_int, metavar="N")
-    batch_size: int = _option(DEFAULT_BATCH_SIZE, f"batch size (default: {DEFAULT_BATCH_SIZE})",
-                              parse=arguments.positive_int, metavar="N")
-    epochs: int = _option(DEFAULT_EPOCHS, f"training epochs (default: {DEFAULT_EPOCHS})",
-                          parse=arguments.positive_int, metavar="N")
+        None,
+        "evaluate on the first N test examples only (quick runs and tests)",
+        parse=arguments.positive_int,
+        metavar="N",
+    )
+    batch_size: int = _option(
+        DEFAULT_BATCH_SIZE,
+        f"batch size (default: {DEFAULT_BATCH_SIZE})",
+        parse=arguments.positive_int,
+        metavar="N",
+    )
+    epochs: int = _option(
+        DEFAULT_EPOCHS,
+        f"training epochs (default: {DEFAULT_EPOCHS})",
+        parse=arguments.positive_int,
+        metavar="N",
+    )
     learning_rate: float = _option(
         DEFAULT_LEARNING_RATE,
         f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
-        parse=arguments.positive_float, metavar="LR")
+        parse=arguments.positive_float,
+        metavar="LR",
+    )
     lr_schedule: Optional[str] = _option(
-        None, "learning-rate schedule: cosine decay to 0 over the run, constant, or step (divided "
+        None,
+        "learning-rate schedule: cosine decay to 0 over the run, constant, or step (divided "
         "by 10 at 1/2 and 3/4 of the run) (default: step for cifar10, else cosine)",
-        choices=LR_SCHEDULES)
+        choices=LR_SCHEDULES,
+    )
     augment: Optional[str] = _option(
-        None, "training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
-        "pad-crop-flip (default: autoaugment for cifar10, else none)", choices=AUGMENTATIONS)
-    latent_dim: int = _option(4, "dimension of the bottleneck z (default: 4, as in the paper)",
-                              parse=arguments.positive_int, metavar="D")
-    covariance: str = _option("full", "Gaussian covariance of e(z|x), b(z|y) and m(z) "
-                              "(default: full)", choices=COVARIANCES)
+        None,
+        "training augmentation: none, pad-crop-flip, or AutoAugment's CIFAR-10 policy then "
+        "pad-crop-flip (default: autoaugment for cifar10, else none)",
+        choices=AUGMENTATIONS,
+    )
+    latent_dim: int = _option(
+        4,
+        "dimension of the bottleneck z (default: 4, as in the paper)",
+        parse=arguments.positive_int,
+        metavar="D",
+    )
+    covariance: str = _option(
+        "full",
+        "Gaussian covariance of e(z|x), b(z|y) and m(z) (default: full)",
+        choices=COVARIANCES,
+    )
     marginal_components: int = _option(
-        240, "mixture components of the learned marginal m(z), used for the rate; 0 for none "
-        "(default: 240, the paper's)", parse=arguments.non_negative_int, metavar="K")
+        240,
+        "mixture components of the learned marginal m(z), used for the rate; 0 for none "
+        "(default: 240, the paper's)",
+        parse=arguments.non_negative_int,
+        metavar="K",
+    )
     head: Optional[str] = _option(
-        None, "classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
+        None,
+        "classifier head: 'consistent' (softmax of the class Gaussians b(z|y); cheap, one "
         "input), 'mlp' (the paper's two-layer ELU MLP c(y|z), with b(z|y) fed the labels "
         "under CEB) or 'catgen' (bidirectional CatGen CEB, eq. 26, evaluated with the "
-        "consistent classifier) (default: catgen for cifar10, else consistent)", choices=HEADS)
+        "consistent classifier) (default: catgen for cifar10, else consistent)",
+        choices=HEADS,
+    )
     backbone: Optional[str] = _option(
-        None, "feature extractor (default: wide_resnet for cifar10, else small_convnet; "
+        None,
+        "feature extractor (default: wide_resnet for cifar10, else small_convnet; "
         "a Wide ResNet wants a GPU: use --wrn-depth 16 --wrn-width 4 or smaller on a CPU)",
-        choices=BACKBONES)
+        choices=BACKBONES,
+    )
     wrn_depth: Optional[int] = _option(
-        None, "Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)",
-        parse=arguments.positive_int, metavar="DEPTH")
-    wrn_width: Optional[int] = _option(None, "Wide ResNet widening factor (default: 10)",
-                                       parse=arguments.positive_int, metavar="K")
+        None,
+        "Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)",
+        parse=arguments.positive_int,
+        metavar="DEPTH",
+    )
+    wrn_width: Optional[int] = _option(
+        None,
+        "Wide ResNet widening factor (default: 10)",
+        parse=arguments.positive_int,
+        metavar="K",
+    )
     max_train_examples: Optional[int] = _option(
-        None, "train on the first N training examples only (quick runs and tests)",
-        parse=arguments.positive_int, metavar="N")
+        None,
+        "train on the first N training examples only (quick runs and tests)",
+        parse=arguments.positive_int,
+        metavar="N",
+    )
     seed: int = _option(0, "random seed (default: 0)", parse=int, metavar="SEED")
     out: Optional[pathlib.Path] = _option(
-        None, "output folder (default: runs/<objective>_rho<rho>); an unfinished run there is "
-        "resumed, a finished one is kept unless --overwrite", parse=pathlib.Path, metavar="DIR")
-    overwrite: bool = _option(False, "replace the run in --out (finished or not) instead of "
-                              "refusing or resuming it", action="store_true")
-    verbose: int = _option(console.PROGRESS, f"{console.VERBOSE_HELP} (default: 1)", parse=int,
-                           choices=(0, 1, 2, 3), metavar="0|1|2|3")
+        None,
+        "output folder (default: runs/<objective>_rho<rho>); an unfinished run there is "
+        "resumed, a finished one is kept unless --overwrite",
+        parse=pathlib.Path,
+        metavar="DIR",
+    )
+    overwrite: bool = _option(
+        False,
+        "replace the run in --out (finished or not) instead of refusing or resuming it",
+        action="store_true",
+    )
+    verbose: int = _option(
+        console.PROGRESS,
+        f"{console.VERBOSE_HELP} (default: 1)",
+        parse=int,
+        choices=(0, 1, 2, 3),
+        metavar="0|1|2|3",
+    )
     distribute: str = _option(
-        "none", "data-parallel: split every batch of --batch-size over all devices, with the "
+        "none",
+        "data-parallel: split every batch of --batch-size over all devices, with the "
         "backend's engine (TensorFlow: MirroredStrategy on one host; JAX: keras.distribution, "
         "over the processes that $KERAS_DISTRIBUTION_NUM_PROCESSES, _PROCESS_ID and "
-        "_JOB_ADDRESSES describe) (default: none)", choices=DISTRIBUTE_CHOICES)
+        "_JOB_ADDRESSES describe) (default: none)",
+        choices=DISTRIBUTE_CHOICES,
+    )
 
     def __post_init__(self):
         for name in ("data_dir", "out"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, pathlib.Path):
                 if not isinstance(value, str):
-                    raise ValueError(f"`{name}` must be a path or None. Received: "
-                                     f"{name}={value!r}")
+                    raise ValueError(
+                        f"`{name}` must be a path or None. Received: {name}={value!r}"
+                    )
                 object.__setattr__(self, name, pathlib.Path(value))
         for field in dataclasses.fields(self):
             choices = field.metadata["choices"]
@@ -173,8 +263,9 @@ class TrainConfig:
             raise ValueError(f"`seed` must be an integer. Received: seed={self.seed!r}")
         for name in ("download", "overwrite"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"`{name}` must be True or False. Received: "
-                                 f"{name}={getattr(self, name)!r}")
+                raise ValueError(
+                    f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}"
+                )
 
     def resolved(self):
         """This config with the dataset's recipe in the fields left `None` (backbone, head,
@@ -182,8 +273,9 @@ class TrainConfig:
         from keras_ceb.training import presets
 
         recipe = presets.recipe(self.dataset)
-        return dataclasses.replace(self, **{key: value for key, value in recipe.items()
-                                            if getattr(self, key) is None})
+        return dataclasses.replace(
+            self, **{key: value for key, value in recipe.items() if getattr(self, key) is None}
+        )
 
     @property
     def default_out(self):
@@ -192,9 +284,11 @@ class TrainConfig:
 
     def to_dict(self):
         """The fields as JSON-ready values (paths as strings)."""
-        return {field.name: (str(value) if isinstance(value, pathlib.Path) else value)
-                for field in dataclasses.fields(self)
-                for value in [getattr(self, field.name)]}
+        return {
+            field.name: (str(value) if isinstance(value, pathlib.Path) else value)
+            for field in dataclasses.fields(self)
+            for value in [getattr(self, field.name)]
+        }
 
     def to_json(self):
         """The fields as a JSON object (what `metrics.json` records under `"config"`, less the

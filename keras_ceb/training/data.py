@@ -68,7 +68,8 @@ def cli_worded(error, download=None):
           - put mnist.npz in a folder and pass it as --data-dir
     """
     not_tried = (
-        "download: not tried (--no-download)" if download is False
+        "download: not tried (--no-download)"
+        if download is False
         else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
     )
     replacements = (
@@ -76,8 +77,10 @@ def cli_worded(error, download=None):
         ("download: not tried (download=False)", not_tried),
         ("pass it as `data_dir=`", "pass it as --data-dir"),
         ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
-        ("or pass `download=True` on a machine with internet access",
-         "or run without --no-download on a machine with internet access"),
+        (
+            "or pass `download=True` on a machine with internet access",
+            "or run without --no-download on a machine with internet access",
+        ),
         (", or call this loader with `download=True`", ""),
     )
 
@@ -88,9 +91,7 @@ def cli_worded(error, download=None):
 
     # The hint about `load_mnist_test()` is for Python users only.
     hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
-    return datasets.DatasetNotFoundError(
-        error.dataset, [reword(p) for p in error.places], hints
-    )
+    return datasets.DatasetNotFoundError(error.dataset, [reword(p) for p in error.places], hints)
 
 
 def check_data_dir(data_dir):
@@ -122,7 +123,9 @@ def check_data_env():
         try:
             run_folder.is_folder_entry(os.path.expanduser(entry))
         except NotADirectoryError:
-            raise TrainingError(f"${locate.ENV_VAR} names {shown}, which is not a folder") from None
+            raise TrainingError(
+                f"${locate.ENV_VAR} names {shown}, which is not a folder"
+            ) from None
         except OSError as e:
             raise TrainingError(
                 f"${locate.ENV_VAR} names {shown}, which cannot be used: {e.strerror or e}"
@@ -166,11 +169,14 @@ def data_files(dataset, data_dir, split):
             found, _ = locate.find_files(
                 [(mnist_loaders.MNIST_NPZ,), names],
                 subdirs=("mnist", "mnist-test") if split == "test" else ("mnist",),
-                data_dir=data_dir, shared_file_sets=[(mnist_loaders.MNIST_NPZ,)],
+                data_dir=data_dir,
+                shared_file_sets=[(mnist_loaders.MNIST_NPZ,)],
             )
             if found is None and split == "test":
-                return [str(p.absolute()) for p in
-                        sorted(mnist_loaders.packaged_mnist_test_dir().iterdir())]
+                return [
+                    str(p.absolute())
+                    for p in sorted(mnist_loaders.packaged_mnist_test_dir().iterdir())
+                ]
         if found is not None:
             return sorted(str(pathlib.Path(p).absolute()) for p in found.files.values())
         return []

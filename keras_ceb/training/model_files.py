@@ -47,12 +47,14 @@ def keras_archive_problem(path):
 
 
 def load_classifier(path):
-    """Loads a `.keras` classifier with `safe_mode=True`; compiles it if it was saved uncompiled."""
+    """Loads a `.keras` classifier with `safe_mode=True`; compiles it if saved uncompiled."""
     path = pathlib.Path(path)
     try:
         found = path.is_file()
     except OSError as e:  # e.g. a name too long for the file system.
-        raise TrainingError(f"cannot read {run_folder.show_path(path)}: {e.strerror or e}") from None
+        raise TrainingError(
+            f"cannot read {run_folder.show_path(path)}: {e.strerror or e}"
+        ) from None
     if not found:
         raise TrainingError(f"model file not found: {path}")
     if path.suffix != ".keras":
@@ -71,7 +73,8 @@ def load_classifier(path):
         # CatGen heads): the same layers and weights as a CEBClassifier.
         model = models.CEBClassifier.from_functional(model)
     if not getattr(model, "compiled", False) or (
-            model.loss is None and getattr(model, "head_kind", None) != "catgen"):
+        model.loss is None and getattr(model, "head_kind", None) != "catgen"
+    ):
         models.compile_classifier(model)
     return model
 

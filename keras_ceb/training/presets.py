@@ -10,12 +10,20 @@ import numpy as np
 from keras_ceb.training.config import TrainConfig
 
 # What `train` uses where a recipe field is `None`, for every dataset but CIFAR-10.
-DEFAULT_RECIPE = {"backbone": "small_convnet", "head": "consistent", "augment": "none",
-                  "lr_schedule": "cosine"}
+DEFAULT_RECIPE = {
+    "backbone": "small_convnet",
+    "head": "consistent",
+    "augment": "none",
+    "lr_schedule": "cosine",
+}
 # The paper's CIFAR-10 recipe (sec. 3.1.6): a Wide ResNet without BatchNorm, bidirectional
 # CatGen CEB (eq. 26), AutoAugment's CIFAR-10 policy, Adam divided by 10 at 1/2 and 3/4.
-CIFAR10_RECIPE = {"backbone": "wide_resnet", "head": "catgen", "augment": "autoaugment",
-                  "lr_schedule": "step"}
+CIFAR10_RECIPE = {
+    "backbone": "wide_resnet",
+    "head": "catgen",
+    "augment": "autoaugment",
+    "lr_schedule": "step",
+}
 PRESETS = {
     "fashion_mnist": TrainConfig(**DEFAULT_RECIPE),
     "cifar10": TrainConfig(dataset="cifar10", **CIFAR10_RECIPE),
@@ -60,8 +68,9 @@ def learning_rate_schedule(learning_rate, total_steps):
 
     total_steps = int(total_steps)
     if total_steps < 1:
-        raise ValueError(f"`total_steps` must be a positive integer. Received: "
-                         f"total_steps={total_steps!r}")
+        raise ValueError(
+            f"`total_steps` must be a positive integer. Received: total_steps={total_steps!r}"
+        )
     boundaries = [max(total_steps // 2, 1), max(3 * total_steps // 4, 2)]
     values = [float(learning_rate), float(learning_rate) / 10, float(learning_rate) / 100]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
@@ -80,15 +89,21 @@ def evaluate_cifar10_1(model, data_dir=None, batch_size=128):
         "summary"}` when no prepared CIFAR-10.1 is found (it is never downloaded).
     """
     from keras_ceb import datasets
-    from keras_ceb import models
     from keras_ceb.attacks import predict_classes
 
     try:
         x, y = datasets.load_cifar10_1(data_dir=data_dir)
     except datasets.DatasetNotFoundError as e:
-        return {"accuracy": None, "num_examples": 0, "missing": e.places,
-                "summary": "CIFAR-10.1: not found (prepare it with `tfds build cifar10_1`)"}
+        return {
+            "accuracy": None,
+            "num_examples": 0,
+            "missing": e.places,
+            "summary": "CIFAR-10.1: not found (prepare it with `tfds build cifar10_1`)",
+        }
     predicted = predict_classes(model, x, batch_size=batch_size)
     accuracy = float(np.mean(predicted == y))
-    return {"accuracy": accuracy, "num_examples": int(len(x)),
-            "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)"}
+    return {
+        "accuracy": accuracy,
+        "num_examples": int(len(x)),
+        "summary": f"CIFAR-10.1 accuracy: {accuracy:.4f} ({len(x)} images)",
+    }

@@ -22,7 +22,8 @@ import math
 import pathlib
 import shutil
 import time
-from typing import Any, Optional
+from typing import Any
+from typing import Optional
 
 import keras
 
@@ -33,9 +34,9 @@ from keras_ceb import distribute
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
+from keras_ceb.training import config as config_lib
 from keras_ceb.training import data as data_lib
 from keras_ceb.training import presets
-from keras_ceb.training import config as config_lib
 from keras_ceb.training.config import TrainConfig
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -44,8 +45,13 @@ from keras_ceb.training.model_files import first_line
 # Settings that may change between an interrupted run and the run that resumes it: they change
 # where the data is read or what is printed, not what is trained.
 RESUME_FREE_OPTIONS = ("data_dir", "download", "max_test_examples", "out", "overwrite", "verbose")
-OUTPUT_NAMES = ("model.keras", "history.json", "metrics.json", "training_curves.png",
-                "information_plane.png")
+OUTPUT_NAMES = (
+    "model.keras",
+    "history.json",
+    "metrics.json",
+    "training_curves.png",
+    "information_plane.png",
+)
 
 
 @dataclasses.dataclass
@@ -128,8 +134,9 @@ def build_model(config, info, steps_per_epoch):
     decay_steps = steps_per_epoch * config.epochs if config.lr_schedule == "cosine" else None
     optimizer = None
     if config.lr_schedule == "step":
-        optimizer = keras.optimizers.Adam(presets.learning_rate_schedule(
-            config.learning_rate, steps_per_epoch * config.epochs))
+        optimizer = keras.optimizers.Adam(
+            presets.learning_rate_schedule(config.learning_rate, steps_per_epoch * config.epochs)
+        )
     return models.compile_classifier(
         model, learning_rate=config.learning_rate, decay_steps=decay_steps, optimizer=optimizer
     )
@@ -173,7 +180,10 @@ def write_training_outputs(out, model, history, config, info, heading):
     reporting.replace_atomically(
         out / "information_plane.png",
         lambda path: reporting.plot_information_plane(
-            history, path, num_classes=info.num_classes, batch_size=config.batch_size,
+            history,
+            path,
+            num_classes=info.num_classes,
+            batch_size=config.batch_size,
             title=f"information plane, {config.objective.upper()}"
             + ("" if config.objective == "determ" else f" rho={config.rho:g}"),
             validation_label="test",
@@ -187,15 +197,19 @@ def check_config(config):
         raise TrainingError("--wrn-depth and --wrn-width need --backbone wide_resnet")
     if config.wrn_depth is not None and (config.wrn_depth < 10 or (config.wrn_depth - 4) % 6):
         raise TrainingError(
-            f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {config.wrn_depth}")
+            f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {config.wrn_depth}"
+        )
     return config.out or config.default_out
 
 
 def training_options(config):
     """The settings that determine what is trained (see `RESUME_FREE_OPTIONS`), as stored in
     an unfinished run's folder to refuse resuming it with other settings."""
-    return {key: value for key, value in sorted(config.resolved().to_dict().items())
-            if key not in RESUME_FREE_OPTIONS}
+    return {
+        key: value
+        for key, value in sorted(config.resolved().to_dict().items())
+        if key not in RESUME_FREE_OPTIONS
+    }
 
 
 def check_out(out, config):
@@ -255,8 +269,7 @@ def data_parallel(config):
     return parallel
 
 
-def recorded_config(config, out, data_dir, num_train_examples, num_test_examples,
-                    data_files=None):
+def recorded_config(config, out, data_dir, num_train_examples, num_test_examples, data_files=None):
     """The settings a run actually used, for `metrics.json`.
 
     Every field, with the defaults and shortcuts resolved: absolute paths, the data files
@@ -274,19 +287,26 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
         download=bool(config.download and datasets.dataset_info(config.dataset).download_default),
         out=str(pathlib.Path(out).absolute()),
         data_dir=None if data_folder is None else str(data_folder),
-        data_files=data_files or {split: data_lib.data_files(config.dataset, data_dir, split)
-                                  for split in ("train", "test")},
+        data_files=data_files
+        or {
+            split: data_lib.data_files(config.dataset, data_dir, split)
+            for split in ("train", "test")
+        },
         num_train_examples=int(num_train_examples),
         num_test_examples=int(num_test_examples),
         rho_anneal_start=start,
         rho_anneal_epochs=0 if start is None else anneal_epochs,
-        lr_decay_steps=(math.ceil(num_train_examples / config.batch_size) * config.epochs
-                        if config.lr_schedule == "cosine" else None),
+        lr_decay_steps=(
+            math.ceil(num_train_examples / config.batch_size) * config.epochs
+            if config.lr_schedule == "cosine"
+            else None
+        ),
         marginal_components=config.marginal_components or None,
     )
     if config.backbone == "wide_resnet":
-        recorded.update(wrn_depth=backbone_kwargs(config)["depth"],
-                        wrn_width=backbone_kwargs(config)["width"])
+        recorded.update(
+            wrn_depth=backbone_kwargs(config)["depth"], wrn_width=backbone_kwargs(config)["width"]
+        )
     return recorded
 
 
@@ -294,20 +314,32 @@ def interrupted_message(log, trained, epochs, backup):
     """What a Ctrl-C kept, and how to go on."""
     shown = run_folder.show_path(backup)
     if trained:
-        return (f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
-                f"in {shown}: run the same command again to finish")
+        return (
+            f"interrupted while evaluating and saving; the {epochs} trained epochs are kept "
+            f"in {shown}: run the same command again to finish"
+        )
     if log.epoch is None:
         return "interrupted before training started: run the same command again to start"
     current = min(log.saved_epochs + 1, epochs)  # What the checkpoint lacks is lost.
     if log.saved_epochs == 0:
-        return (f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
-                "run the same command again to start")
-    return (f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
-            f"saved in {shown}: run the same command again to resume")
+        return (
+            f"interrupted in epoch {current} of {epochs}, before any epoch was saved: "
+            "run the same command again to start"
+        )
+    return (
+        f"interrupted in epoch {current} of {epochs}; epochs 1-{log.saved_epochs} are "
+        f"saved in {shown}: run the same command again to resume"
+    )
 
 
-def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] = None,
-          data: Optional[tuple] = None, summary: bool = True):
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: tuple = (),
+    verbose: Optional[int] = None,
+    data: Optional[tuple] = None,
+    summary: bool = True,
+):
     """Trains, evaluates and saves the classifier of `config`; returns a `TrainResult`.
 
     Args:
@@ -356,13 +388,17 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         x_train, y_train = data_lib.load_split(
             config.dataset, data_dir, "train", download, config.max_train_examples
         )
-        x_test, y_test = data_lib.load_split(config.dataset, data_dir, "test", download,
-                                             config.max_test_examples)
+        x_test, y_test = data_lib.load_split(
+            config.dataset, data_dir, "test", download, config.max_test_examples
+        )
     else:
         data_dir = None
         x_train, y_train, x_test, y_test = data
-        x_train, y_train = x_train[:config.max_train_examples], y_train[:config.max_train_examples]
-        x_test, y_test = x_test[:config.max_test_examples], y_test[:config.max_test_examples]
+        x_train, y_train = (
+            x_train[: config.max_train_examples],
+            y_train[: config.max_train_examples],
+        )
+        x_test, y_test = x_test[: config.max_test_examples], y_test[: config.max_test_examples]
     data_lib.check_finite_data(x_train, f"{config.dataset} training images")
     data_lib.check_finite_data(x_test, f"{config.dataset} test images")
     info = datasets.dataset_info(config.dataset)
@@ -375,8 +411,10 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         run_folder.write_options(out, training_options(config))
     else:
         run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
-        print(f"Resuming the unfinished run in {run_folder.show_path(out)} "
-              f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)")
+        print(
+            f"Resuming the unfinished run in {run_folder.show_path(out)} "
+            f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)"
+        )
 
     keras.utils.set_random_seed(config.seed)
 
@@ -388,10 +426,15 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
         model = build_model(config, info, math.ceil(len(x_train) / config.batch_size))
         train_data = datasets.EpochBatches(
-            x_train, y_train, config.batch_size, seed=config.seed,
-            augment=None if config.augment == "none" else config.augment)
-        test_data = datasets.as_dataset(x_test, y_test, batch_size=config.batch_size,
-                                        shuffle=False)
+            x_train,
+            y_train,
+            config.batch_size,
+            seed=config.seed,
+            augment=None if config.augment == "none" else config.augment,
+        )
+        test_data = datasets.as_dataset(
+            x_test, y_test, batch_size=config.batch_size, shuffle=False
+        )
     log = run_folder.HistoryLog(out, write=chief)
     seeding = callbacks_lib.EpochSeeding(config.seed)
     progress = console.progress_mode(config.verbose)
@@ -402,13 +445,15 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
     fit_callbacks = list(callbacks) + [
         train_data.epoch_callback(),
         seeding,
-        callbacks_lib.TerminateOnNonFinite(),  # Before the backup: a non-finite epoch is not saved.
+        # Before the backup: a non-finite epoch is not saved.
+        callbacks_lib.TerminateOnNonFinite(),
         log,
     ]
     if not multi_process:
         fit_callbacks += [
             keras.callbacks.BackupAndRestore(
-                backup / run_folder.KERAS_BACKUP_DIR, double_checkpoint=True,
+                backup / run_folder.KERAS_BACKUP_DIR,
+                double_checkpoint=True,
                 delete_checkpoint=False,
             ),
             log.saved_callback(),
@@ -420,8 +465,11 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         try:
             with scope():
                 model.fit(
-                    train_data, epochs=config.epochs, validation_data=test_data,
-                    callbacks=fit_callbacks, verbose=1 if progress == "bar" else 0,
+                    train_data,
+                    epochs=config.epochs,
+                    validation_data=test_data,
+                    callbacks=fit_callbacks,
+                    verbose=1 if progress == "bar" else 0,
                     shuffle=False,  # `train_data` orders each epoch itself.
                 )
         except callbacks_lib.NonFiniteTrainingError as e:
@@ -444,17 +492,19 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         train_time = time.time() - train_start
         if multi_process:
             if not chief:
-                print(f"process {parallel.process_id} of {parallel.num_processes}: training "
-                      "done; process 0 writes the results")
-                return TrainResult(None, reporting.history_with_consistency(log.history), {},
-                                   out, {})
+                print(
+                    f"process {parallel.process_id} of {parallel.num_processes}: training "
+                    "done; process 0 writes the results"
+                )
+                return TrainResult(
+                    None, reporting.history_with_consistency(log.history), {}, out, {}
+                )
             model = models.compile_classifier(distribute.process_local_copy(model))
             # Seeding the distributed model's generators on process 0 alone would be a
             # collective that process 1 never joins (it waited at shutdown for 5 minutes).
             seeding.set_model(model)
         seeding.seed_epoch(config.epochs)  # The evaluation's draws, as after an uninterrupted run.
-        test = evaluate_test_metrics(model, x_test, y_test,
-                                     config.batch_size)
+        test = evaluate_test_metrics(model, x_test, y_test, config.batch_size)
         shift = None
         if config.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
             shift = presets.evaluate_cifar10_1(model, data_dir, config.batch_size)
@@ -462,8 +512,11 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         heading = title(config.objective, config.rho, config.dataset, len(x_test))
         history = reporting.history_with_consistency(log.history)
         write_training_outputs(out, model, history, config, info, heading)
-        given = None if data is None else {split: "arrays given to train()"
-                                           for split in ("train", "test")}
+        given = (
+            None
+            if data is None
+            else {split: "arrays given to train()" for split in ("train", "test")}
+        )
         result = {
             "config": recorded_config(config, out, data_dir, len(x_train), len(x_test), given),
             "environment": reporting.environment(),
@@ -479,7 +532,9 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
             )
         reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
     except KeyboardInterrupt:
-        raise TrainingInterrupted(interrupted_message(log, trained, config.epochs, backup)) from None
+        raise TrainingInterrupted(
+            interrupted_message(log, trained, config.epochs, backup)
+        ) from None
     except OSError as e:  # A full disk, a folder removed under us, ...
         name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
         raise TrainingError(
@@ -488,8 +543,9 @@ def train(config: TrainConfig, *, callbacks: tuple = (), verbose: Optional[int] 
         ) from e
     shutil.rmtree(backup, ignore_errors=True)
     if summary:
-        print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]},
-                                       title=heading))
+        print(
+            reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading)
+        )
         if shift is not None:
             print(shift["summary"])
         print(f"Wrote {out}/: {', '.join(OUTPUT_NAMES)}")

@@ -18,7 +18,6 @@ from keras_ceb import callbacks
 from keras_ceb import console
 from keras_ceb import datasets
 from keras_ceb import evaluation
-from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
 from keras_ceb import tuning
@@ -51,8 +50,9 @@ def run(args):
     start = time.time()
     out = output_folder(args)
     if args.search != "grid" and args.rho_values is None and args.rho_min >= args.rho_max:
-        raise TrainingError(f"--rho-min must be below --rho-max, got {args.rho_min:g} and "
-                       f"{args.rho_max:g}")
+        raise TrainingError(
+            f"--rho-min must be below --rho-max, got {args.rho_min:g} and {args.rho_max:g}"
+        )
     if args.tune_objective == "ood_auroc" and not args.marginal_components:
         raise TrainingError("--tune-objective ood_auroc needs the rate: --marginal-components > 0")
     resume = check_tune_out(out, args)
@@ -64,8 +64,10 @@ def run(args):
     training_data.check_finite_data(x_all, f"{args.dataset} training images")
     held_out = args.validation_examples
     if held_out >= len(x_all):
-        raise TrainingError(f"--validation-examples {held_out} leaves no training example: the "
-                       f"{args.dataset} training set has {len(x_all)}")
+        raise TrainingError(
+            f"--validation-examples {held_out} leaves no training example: the "
+            f"{args.dataset} training set has {len(x_all)}"
+        )
     x_val, y_val = x_all[-held_out:], y_all[-held_out:]
     train_end = len(x_all) - held_out
     if args.max_train_examples is not None:
@@ -74,17 +76,26 @@ def run(args):
     ood_name = args.ood_set or ("mnist" if args.dataset == "fashion_mnist" else "vertical_flip")
     ood_x = tune_ood_set(ood_name, x_val, args)
     # A random or Bayesian search draws from --rho-values too, when given.
-    rho_values = args.rho_values or (arguments.rho_list(DEFAULT_RHO_VALUES) if args.search == "grid"
-                                     else None)
+    rho_values = args.rho_values or (
+        arguments.rho_list(DEFAULT_RHO_VALUES) if args.search == "grid" else None
+    )
     steps = math.ceil(len(x_train) / args.batch_size)
 
     # Each trial's model is `train`'s, built at the trial's rho without a warm-up: the tuner
     # sets the anneal as the encoders' warm-up (`--rho-anneal off` leaves none).
     trial_config = config_lib.TrainConfig(
-        objective=args.objective, rho_anneal=None, dataset=args.dataset, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule, latent_dim=args.latent_dim, covariance=args.covariance,
-        marginal_components=args.marginal_components, head=args.head, seed=args.seed,
+        objective=args.objective,
+        rho_anneal=None,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        latent_dim=args.latent_dim,
+        covariance=args.covariance,
+        marginal_components=args.marginal_components,
+        head=args.head,
+        seed=args.seed,
     ).resolved()
 
     def build(rho):
@@ -93,11 +104,16 @@ def run(args):
     train_x, val_x = x_train, x_val
     progress = console.progress_mode(args.verbose)
     fit_callbacks = [callbacks.EpochLines(prefix="  ")] if progress == "lines" else []
-    settings = {key: (str(value) if isinstance(value, pathlib.Path) else value)
-                for key, value in vars(args).items() if key not in ("handler", "command")}
+    settings = {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in vars(args).items()
+        if key not in ("handler", "command")
+    }
     if resume:
-        print(f"Resuming the unfinished search in {run_folder.show_path(out)} "
-              "(finished trials are kept; --overwrite starts over)")
+        print(
+            f"Resuming the unfinished search in {run_folder.show_path(out)} "
+            "(finished trials are kept; --overwrite starts over)"
+        )
     else:
         run_folder.clear(out, TUNE_OUTPUTS, backup=False)
         shutil.rmtree(out / TUNER_DIR, ignore_errors=True)
@@ -106,46 +122,74 @@ def run(args):
     max_trials = None if args.search == "grid" else (args.max_trials or 8)
     try:
         result = tuning.tune_rho(
-            build, train_x, y_train, (val_x, y_val), ood_x=ood_x,
-            objective=args.tune_objective, search=args.search, rho_values=rho_values,
-            rho_min=args.rho_min, rho_max=args.rho_max, max_trials=max_trials,
-            epochs=args.epochs, batch_size=args.batch_size, rho_anneal=args.rho_anneal,
-            rho_anneal_epochs=args.rho_anneal_epochs, seed=args.seed,
-            directory=out / TUNER_DIR, project_name="keras_tuner", overwrite=False,
+            build,
+            train_x,
+            y_train,
+            (val_x, y_val),
+            ood_x=ood_x,
+            objective=args.tune_objective,
+            search=args.search,
+            rho_values=rho_values,
+            rho_min=args.rho_min,
+            rho_max=args.rho_max,
+            max_trials=max_trials,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            rho_anneal=args.rho_anneal,
+            rho_anneal_epochs=args.rho_anneal_epochs,
+            seed=args.seed,
+            directory=out / TUNER_DIR,
+            project_name="keras_tuner",
+            overwrite=False,
             progress=print if args.verbose >= console.PROGRESS else None,
-            verbose=1 if progress == "bar" else 0, callbacks=fit_callbacks, shuffle=True)
+            verbose=1 if progress == "bar" else 0,
+            callbacks=fit_callbacks,
+            shuffle=True,
+        )
     except RuntimeError as e:
-        raise TrainingError(f"{model_files.first_line(e)}; see the trials in "
-                       f"{run_folder.show_path(out / TUNER_DIR)}") from None
+        raise TrainingError(
+            f"{model_files.first_line(e)}; see the trials in "
+            f"{run_folder.show_path(out / TUNER_DIR)}"
+        ) from None
     except KeyboardInterrupt:
-        raise TrainingInterrupted(f"interrupted; the finished trials are kept in "
-                          f"{run_folder.show_path(out / TUNER_DIR)}: run the same command "
-                          "again to resume") from None
+        raise TrainingInterrupted(
+            f"interrupted; the finished trials are kept in "
+            f"{run_folder.show_path(out / TUNER_DIR)}: run the same command "
+            "again to resume"
+        ) from None
     search = dict(result.settings)
     search["tune_objective"] = search.pop("objective")  # `objective` is the training one.
-    config = {**settings, **search, "out": str(out.absolute()),
-              "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).absolute()),
-              "data_files": {"train": training_data.data_files(args.dataset, data_dir, "train")},
-              "ood_set": ood_name, "wall_time_s": time.time() - start}
-    written = tuning.save_results(result, out, extra={
-        "settings": config, "environment": reporting.environment()})
+    config = {
+        **settings,
+        **search,
+        "out": str(out.absolute()),
+        "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).absolute()),
+        "data_files": {"train": training_data.data_files(args.dataset, data_dir, "train")},
+        "ood_set": ood_name,
+        "wall_time_s": time.time() - start,
+    }
+    written = tuning.save_results(
+        result, out, extra={"settings": config, "environment": reporting.environment()}
+    )
     print()
     print(tuning.format_table(result))
     best = result.best
-    print(f"Best: rho = {best['rho']:g} ({result.objective} = {best[result.objective]:.4f}, "
-          f"{'higher' if result.direction == 'max' else 'lower'} is better)"
-          + (f"; {len(result.failed)} trial(s) failed" if result.failed else ""))
+    print(
+        f"Best: rho = {best['rho']:g} ({result.objective} = {best[result.objective]:.4f}, "
+        f"{'higher' if result.direction == 'max' else 'lower'} is better)"
+        + (f"; {len(result.failed)} trial(s) failed" if result.failed else "")
+    )
     print(f"Wrote {out}/: {', '.join(written)}")
     return result
 
 
-
-
 def tune_options(args):
     """The options of `tune` that determine the search (see `TUNE_RESUME_FREE_OPTIONS`)."""
-    return {key: (str(value) if isinstance(value, pathlib.Path) else value)
-            for key, value in sorted(vars(args).items())
-            if key not in ("handler", "command", *TUNE_RESUME_FREE_OPTIONS)}
+    return {
+        key: (str(value) if isinstance(value, pathlib.Path) else value)
+        for key, value in sorted(vars(args).items())
+        if key not in ("handler", "command", *TUNE_RESUME_FREE_OPTIONS)
+    }
 
 
 def check_tune_out(out, args):
@@ -157,8 +201,10 @@ def check_tune_out(out, args):
     shown = run_folder.show_path(out)
     finished = (out / "trials.json").exists()
     if finished and not args.overwrite:
-        raise TrainingError(f"--out {shown} already holds a finished search (trials.json); pass "
-                       "--overwrite to replace it, or choose another --out")
+        raise TrainingError(
+            f"--out {shown} already holds a finished search (trials.json); pass "
+            "--overwrite to replace it, or choose another --out"
+        )
     options_file = out / TUNER_DIR / TUNE_OPTIONS_FILE
     if finished or args.overwrite or not options_file.is_file():
         return False
@@ -168,9 +214,11 @@ def check_tune_out(out, args):
         saved = None
     differences = run_folder.option_differences(saved or {}, tune_options(args))
     if differences:
-        raise TrainingError(f"--out {shown} holds an unfinished search with other options: "
-                       f"{'; '.join(differences)}; run it with its own options to resume it, "
-                       "or pass --overwrite to start over")
+        raise TrainingError(
+            f"--out {shown} holds an unfinished search with other options: "
+            f"{'; '.join(differences)}; run it with its own options to resume it, "
+            "or pass --overwrite to start over"
+        )
     return True
 
 
@@ -178,10 +226,13 @@ def tune_ood_set(name, x_val, args):
     """The held-out OoD images of `tune`: as many as the held-out examples."""
     if name == "mnist":
         x, _ = training_data.load_split(
-            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download(args))
+            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download(args)
+        )
         x = x[: len(x_val)]
         if x.shape[1:] != x_val.shape[1:]:
-            raise TrainingError(f"--ood-set mnist has images of shape {x.shape[1:]}, the "
-                           f"{args.dataset} images {x_val.shape[1:]}: choose another --ood-set")
+            raise TrainingError(
+                f"--ood-set mnist has images of shape {x.shape[1:]}, the "
+                f"{args.dataset} images {x_val.shape[1:]}: choose another --ood-set"
+            )
         return x
     return evaluation.paper_ood_sets(x_val, seed=args.seed)[name]

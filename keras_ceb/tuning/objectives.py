@@ -109,8 +109,9 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
     log_probs = logits - _logsumexp(logits)
     scores = {
         "val_accuracy": float(np.mean(logits.argmax(-1) == labels)),
-        "val_i_yz": float(math.log(num_classes)
-                          + np.mean(log_probs[np.arange(len(labels)), labels])),
+        "val_i_yz": float(
+            math.log(num_classes) + np.mean(log_probs[np.arange(len(labels)), labels])
+        ),
         "val_i_xz_lower": None,
         "val_rate": None,
         "ood_auroc": None,
@@ -120,12 +121,14 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
     scores["val_i_xz_lower"] = estimates.get("i_xz_lower")
     scores["val_rate"] = estimates.get("rate")
     if ood_x is not None and scores["val_rate"] is not None:
-        rows = evaluation.evaluate_ood(model, images, {"ood": ood_x}, batch_size=batch_size,
-                                       estimator="mean", scores=["rate"])
+        rows = evaluation.evaluate_ood(
+            model, images, {"ood": ood_x}, batch_size=batch_size, estimator="mean", scores=["rate"]
+        )
         scores["ood_auroc"] = next(float(r["auroc"]) for r in rows if r["score"] == "rate")
     scores["mni_distance"] = mni_distance(scores["val_i_xz_lower"], scores["val_i_yz"])
-    scores["combined"] = combined_score(scores["val_accuracy"], scores["mni_distance"],
-                                        scores["ood_auroc"], num_classes)
+    scores["combined"] = combined_score(
+        scores["val_accuracy"], scores["mni_distance"], scores["ood_auroc"], num_classes
+    )
     return scores
 
 
@@ -135,5 +138,9 @@ def _logsumexp(logits):
 
 
 def _finite(value):
-    return (value is not None and not isinstance(value, bool)
-            and isinstance(value, (int, float, np.floating)) and math.isfinite(value))
+    return (
+        value is not None
+        and not isinstance(value, bool)
+        and isinstance(value, (int, float, np.floating))
+        and math.isfinite(value)
+    )

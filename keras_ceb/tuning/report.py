@@ -78,9 +78,14 @@ def trials_csv(result):
 def _as_dict(result):
     if isinstance(result, dict):
         return result
-    return {"objective": result.objective, "direction": result.direction,
-            "best": result.best, "trials": result.trials, "settings": result.settings,
-            "failed": [{"rho": rho, "error": error} for rho, error in result.failed]}
+    return {
+        "objective": result.objective,
+        "direction": result.direction,
+        "best": result.best,
+        "trials": result.trials,
+        "settings": result.settings,
+        "failed": [{"rho": rho, "error": error} for rho, error in result.failed],
+    }
 
 
 # Panels of the plot: (key, title, y label, smallest y span shown).
@@ -88,8 +93,7 @@ PANELS = (
     ("val_accuracy", "validation accuracy (encoder mean)", "accuracy (fraction)", 0.05),
     ("mni_distance", "distance to the MNI point, |I(X;Z) - I(Y;Z)|", "nats", 0.5),
     ("ood_auroc", "OoD AUROC of the rate R (in-distribution positive)", "AUROC", 0.05),
-    ("combined", "combined score (mean of the terms in [0, 1])", "score (higher is better)",
-     0.05),
+    ("combined", "combined score (mean of the terms in [0, 1])", "score (higher is better)", 0.05),
 )
 
 
@@ -127,65 +131,110 @@ def plot_objectives(result, path, title=None, dpi=100):
         shown = [v for v in values if math.isfinite(v)]
         optimized = key == objective
         direction = objectives_lib.OBJECTIVES[key]
-        ax.set_title(f"{panel_title}\n({'optimized: ' if optimized else ''}{direction}imize)",
-                     fontweight="bold" if optimized else "normal", fontsize="medium")
+        ax.set_title(
+            f"{panel_title}\n({'optimized: ' if optimized else ''}{direction}imize)",
+            fontweight="bold" if optimized else "normal",
+            fontsize="medium",
+        )
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if key == "mni_distance":
-            for part, label, style in (("val_i_xz_lower", "held-out I(X;Z) lower bound", "--"),
-                                       ("val_i_yz", "held-out I(Y;Z) lower bound", ":")):
+            for part, label, style in (
+                ("val_i_xz_lower", "held-out I(X;Z) lower bound", "--"),
+                ("val_i_yz", "held-out I(Y;Z) lower bound", ":"),
+            ):
                 part_values = [_number(row.get(part)) for row in rows]
                 if any(math.isfinite(v) for v in part_values):
-                    handles[label], = ax.plot(rhos, part_values, style, marker=".",
-                                              color="gray", label=label)
+                    (handles[label],) = ax.plot(
+                        rhos, part_values, style, marker=".", color="gray", label=label
+                    )
                     shown += [v for v in part_values if math.isfinite(v)]
-            classes = next((row.get("num_classes") for row in rows if row.get("num_classes")),
-                           None)
+            classes = next(
+                (row.get("num_classes") for row in rows if row.get("num_classes")), None
+            )
             if classes and shown:
                 h_y = math.log(classes)
                 low, high = min(shown + values), max(shown + values)
                 if h_y <= high + 0.25 * max(high - low, span):
                     label = f"H(Y) = log {int(classes)}: the MNI point's I(X;Z) = I(Y;Z)"
-                    handles[label] = ax.axhline(h_y, color="black", linewidth=0.8, alpha=0.5,
-                                                label=label)
+                    handles[label] = ax.axhline(
+                        h_y, color="black", linewidth=0.8, alpha=0.5, label=label
+                    )
                     shown.append(h_y)
                 else:  # A line far above the data would squeeze it: say where it is.
-                    ax.text(0.01, 0.98, f"H(Y) = log {int(classes)} = {h_y:.2f} nats (the "
-                            "MNI point): above this range", transform=ax.transAxes,
-                            ha="left", va="top", fontsize="small", color="dimgray")
+                    ax.text(
+                        0.01,
+                        0.98,
+                        f"H(Y) = log {int(classes)} = {h_y:.2f} nats (the "
+                        "MNI point): above this range",
+                        transform=ax.transAxes,
+                        ha="left",
+                        va="top",
+                        fontsize="small",
+                        color="dimgray",
+                    )
                     shown.append(high + 0.25 * max(high - low, span))  # Room for the note.
         if not any(math.isfinite(v) for v in values):
-            ax.text(0.5, 0.5, "not measured", ha="center", va="center",
-                    transform=ax.transAxes, color="gray")
+            ax.text(
+                0.5,
+                0.5,
+                "not measured",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
             continue
-        handles["held-out value of each trial"], = ax.plot(
-            rhos, values, "-o", color="tab:blue", label="held-out value of each trial")
+        (handles["held-out value of each trial"],) = ax.plot(
+            rhos, values, "-o", color="tab:blue", label="held-out value of each trial"
+        )
         best_value = _number(best.get(key))
         if math.isfinite(best_value):
             label = f"best trial (rho = {best['rho']:.3g})"
-            handles[label], = ax.plot([best["rho"]], [best_value], "*", color="gold",
-                                      markeredgecolor="black", markersize=15, zorder=4,
-                                      label=label)
+            (handles[label],) = ax.plot(
+                [best["rho"]],
+                [best_value],
+                "*",
+                color="gold",
+                markeredgecolor="black",
+                markersize=15,
+                zorder=4,
+                label=label,
+            )
         if key == "ood_auroc" and min(shown) < 0.6:
-            handles["chance (AUROC 0.5)"] = ax.axhline(0.5, color="red", linestyle=":",
-                                                       label="chance (AUROC 0.5)")
+            handles["chance (AUROC 0.5)"] = ax.axhline(
+                0.5, color="red", linestyle=":", label="chance (AUROC 0.5)"
+            )
             shown.append(0.5)
         _span(ax, shown, span, upper=1.0 if key != "mni_distance" else None)
     for ax in axes.flat:
         ax.set_xlabel("rho = log gamma")
-    figure.legend(list(handles.values()), list(handles), loc="outside lower center",
-                  ncols=3, fontsize="small", frameon=False)
+    figure.legend(
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncols=3,
+        fontsize="small",
+        frameon=False,
+    )
     settings = data.get("settings", {})
     if title is None:
         search = settings.get("search", "")
-        title = (f"rho search: {len(rows)} trials{f' ({search})' if search else ''}, "
-                 f"optimizing {objective}; best rho = {best['rho']:.3g}")
+        title = (
+            f"rho search: {len(rows)} trials{f' ({search})' if search else ''}, "
+            f"optimizing {objective}; best rho = {best['rho']:.3g}"
+        )
         held_out = settings.get("num_validation_examples")
         if held_out:
-            title += (f"\nscored on {held_out} held-out examples"
-                      + (f" and {settings['num_ood_examples']} OoD images"
-                         if settings.get("num_ood_examples") else "")
-                      + f", after {settings.get('epochs', '?')} epochs of training each")
+            title += (
+                f"\nscored on {held_out} held-out examples"
+                + (
+                    f" and {settings['num_ood_examples']} OoD images"
+                    if settings.get("num_ood_examples")
+                    else ""
+                )
+                + f", after {settings.get('epochs', '?')} epochs of training each"
+            )
     figure.suptitle(title)
     figure.savefig(path, dpi=dpi)
     return pathlib.Path(path)
@@ -219,14 +268,16 @@ def save_results(result, out, extra=None, dpi=100):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = _as_dict(result)
-    reporting.replace_atomically(out / "trials.csv",
-                                 lambda path: path.write_text(trials_csv(data)))
+    reporting.replace_atomically(
+        out / "trials.csv", lambda path: path.write_text(trials_csv(data))
+    )
     reporting.write_text(out / "trials.md", format_table(data) + "\n")
-    reporting.replace_atomically(out / "objectives.png",
-                                 lambda path: plot_objectives(data, path, dpi=dpi))
-    best_file = (pathlib.Path(result.tuner.get_trial_dir(result.best["trial_id"]))
-                 / "model.keras")
-    reporting.replace_atomically(out / "best_model.keras",
-                                 lambda path: shutil.copyfile(best_file, path))
+    reporting.replace_atomically(
+        out / "objectives.png", lambda path: plot_objectives(data, path, dpi=dpi)
+    )
+    best_file = pathlib.Path(result.tuner.get_trial_dir(result.best["trial_id"])) / "model.keras"
+    reporting.replace_atomically(
+        out / "best_model.keras", lambda path: shutil.copyfile(best_file, path)
+    )
     reporting.write_json(out / "trials.json", {**data, **(extra or {})})
     return list(OUTPUTS)

@@ -25,28 +25,35 @@ class RhoHyperModel(kt.HyperModel):
 
         >>> import keras_tuner
         >>> def build(rho):
-        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
+        ...     model = keras.Sequential([keras.Input((8,)),
+        ...                               keras_ceb.StochasticEncoder(2, rho=rho),
         ...                               keras_ceb.BackwardEncoder(3)])
         ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         ...                   metrics=["accuracy"])
         ...     return model
         >>> hypermodel = keras_ceb.tuning.RhoHyperModel(build, rho_values=[0.0, 2.0])
-        >>> tuner = keras_tuner.GridSearch(hypermodel, objective="val_accuracy", directory="tuning")
+        >>> tuner = keras_tuner.GridSearch(hypermodel, objective="val_accuracy",
+        ...                                directory="tuning")
         >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
         >>> tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
         >>> len(tuner.oracle.trials)
         2
     """
 
-    def __init__(self, build_model, rho_values=None, rho_min=-1.0, rho_max=10.0, name="rho_search"):
+    def __init__(
+        self, build_model, rho_values=None, rho_min=-1.0, rho_max=10.0, name="rho_search"
+    ):
         super().__init__(name=name, tunable=True)
         if not callable(build_model):
-            raise ValueError(f"`build_model` must be callable. Received: build_model={build_model!r}")
+            raise ValueError(
+                f"`build_model` must be callable. Received: build_model={build_model!r}"
+            )
         if rho_values is not None:
             rho_values = list(rho_values)
             if not rho_values or not all(_finite(v) for v in rho_values):
                 raise ValueError(
-                    f"`rho_values` must be a non-empty list of finite numbers. Received: rho_values={rho_values!r}"
+                    "`rho_values` must be a non-empty list of finite numbers. "
+                    f"Received: rho_values={rho_values!r}"
                 )
         elif not (_finite(rho_min) and _finite(rho_max) and rho_min < rho_max):
             raise ValueError(
@@ -68,20 +75,32 @@ class RhoHyperModel(kt.HyperModel):
         return model
 
 
-def search_rho(build_model, x, y, validation_data, rho_values, epochs=5, directory="rho_search",
-               objective="val_accuracy", overwrite=True, **fit_kwargs):
+def search_rho(
+    build_model,
+    x,
+    y,
+    validation_data,
+    rho_values,
+    epochs=5,
+    directory="rho_search",
+    objective="val_accuracy",
+    overwrite=True,
+    **fit_kwargs,
+):
     """Grid search over `rho_values`; returns the tuner (`tuner.get_best_hyperparameters()`).
 
     Examples:
 
         >>> def build(rho):
-        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, rho=rho),
+        ...     model = keras.Sequential([keras.Input((8,)),
+        ...                               keras_ceb.StochasticEncoder(2, rho=rho),
         ...                               keras_ceb.BackwardEncoder(3)])
         ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         ...                   metrics=["accuracy"])
         ...     return model
         >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-        >>> tuner = keras_ceb.tuning.search_rho(build, x, y, (x, y), [0.0, 1.0], epochs=1, verbose=0)
+        >>> tuner = keras_ceb.tuning.search_rho(build, x, y, (x, y), [0.0, 1.0], epochs=1,
+        ...                                     verbose=0)
         >>> tuner.get_best_hyperparameters()[0]["rho"] in (0.0, 1.0)
         True
     """

@@ -60,7 +60,8 @@ class RhoTuner(kt.Tuner):
 
         >>> import keras_tuner
         >>> def build(rho):
-        ...     model = keras.Sequential([keras.Input((8,)), keras_ceb.StochasticEncoder(2, marginal=4),
+        ...     model = keras.Sequential([keras.Input((8,)),
+        ...                               keras_ceb.StochasticEncoder(2, marginal=4),
         ...                               keras_ceb.BackwardEncoder(3)])
         ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         ...     return model
@@ -74,19 +75,34 @@ class RhoTuner(kt.Tuner):
         2
     """
 
-    def __init__(self, hypermodel, oracle, validation_data, ood_x=None, rho_anneal=None,
-                 rho_anneal_epochs=0, batch_size=128, seed=0, progress=None, **kwargs):
+    def __init__(
+        self,
+        hypermodel,
+        oracle,
+        validation_data,
+        ood_x=None,
+        rho_anneal=None,
+        rho_anneal_epochs=0,
+        batch_size=128,
+        seed=0,
+        progress=None,
+        **kwargs,
+    ):
         objectives_lib.check_objective(oracle.objective.name)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("`validation_data` must be a pair (x_val, y_val). "
-                             f"Received: validation_data={type(validation_data).__name__}")
+            raise ValueError(
+                "`validation_data` must be a pair (x_val, y_val). "
+                f"Received: validation_data={type(validation_data).__name__}"
+            )
         self.validation_data = tuple(validation_data)
         self.ood_x = ood_x
-        self.rho_anneal = None if rho_anneal is None else validation.finite_float(
-            rho_anneal, "rho_anneal")
-        self.rho_anneal_epochs = validation.non_negative_int(rho_anneal_epochs,
-                                                             "rho_anneal_epochs")
+        self.rho_anneal = (
+            None if rho_anneal is None else validation.finite_float(rho_anneal, "rho_anneal")
+        )
+        self.rho_anneal_epochs = validation.non_negative_int(
+            rho_anneal_epochs, "rho_anneal_epochs"
+        )
         self.batch_size = validation.positive_int(batch_size, "batch_size")
         self.seed = seed
         self.progress = progress
@@ -103,19 +119,30 @@ class RhoTuner(kt.Tuner):
             steps = anneal_epochs * math.ceil(len(keras.tree.flatten(x)[0]) / self.batch_size)
             for encoder in rho_lib.encoders(model):
                 encoder.set_warmup(self.rho_anneal if steps else 0.0, steps)
-        history = model.fit(x, y, epochs=epochs, batch_size=self.batch_size,
-                            callbacks=trial_callbacks + self._deepcopy_callbacks(callbacks or []),
-                            verbose=verbose, **fit_kwargs)
+        history = model.fit(
+            x,
+            y,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            callbacks=trial_callbacks + self._deepcopy_callbacks(callbacks or []),
+            verbose=verbose,
+            **fit_kwargs,
+        )
         rho_lib.set_rho(model, rho)  # Already there unless a user callback moved it.
         scores = objectives_lib.held_out_scores(
-            model, *self.validation_data, ood_x=self.ood_x, batch_size=self.batch_size,
-            seed=self.seed)
+            model,
+            *self.validation_data,
+            ood_x=self.ood_x,
+            batch_size=self.batch_size,
+            seed=self.seed,
+        )
         objective = self.oracle.objective.name
         if scores[objective] is None or not math.isfinite(scores[objective]):
             raise ValueError(
                 f"The objective {objective} could not be measured at rho={rho:g} (is the "
                 f"model's rate defined, and an OoD set given?). Received: {objective}="
-                f"{scores[objective]!r}")
+                f"{scores[objective]!r}"
+            )
         record = {"rho": rho, **scores}
         for key in TRAINING_KEYS:
             values = history.history.get(key)
@@ -131,8 +158,11 @@ class RhoTuner(kt.Tuner):
             total = self.oracle.max_trials
             self.progress(_trial_line(done, total, record, objective))
         # keras-tuner keeps floats only: the missing measures stay out of its record.
-        return {key: float(value) for key, value in record.items()
-                if value is not None and math.isfinite(value)}
+        return {
+            key: float(value)
+            for key, value in record.items()
+            if value is not None and math.isfinite(value)
+        }
 
     def search(self, *fit_args, **fit_kwargs):
         """Runs the search (`keras_tuner.Tuner.search`). A trial that fails is reported as
@@ -211,14 +241,35 @@ def make_oracle(search, objective, seed=0, max_trials=None):
     if search == "random":
         return kt.oracles.RandomSearchOracle(target, max_trials=max_trials, seed=seed)
     return kt.oracles.BayesianOptimizationOracle(
-        target, max_trials=max_trials, num_initial_points=min(2, max_trials), seed=seed)
+        target, max_trials=max_trials, num_initial_points=min(2, max_trials), seed=seed
+    )
 
 
-def tune_rho(build_model, x, y, validation_data, *, ood_x=None, objective="combined",
-             search="grid", rho_values=None, rho_min=-1.0, rho_max=5.0, max_trials=None,
-             epochs=5, batch_size=128, rho_anneal=3.0, rho_anneal_epochs=None, seed=0,
-             directory="rho_search", project_name="rho", overwrite=True, progress=None,
-             verbose=0, **fit_kwargs):
+def tune_rho(
+    build_model,
+    x,
+    y,
+    validation_data,
+    *,
+    ood_x=None,
+    objective="combined",
+    search="grid",
+    rho_values=None,
+    rho_min=-1.0,
+    rho_max=5.0,
+    max_trials=None,
+    epochs=5,
+    batch_size=128,
+    rho_anneal=3.0,
+    rho_anneal_epochs=None,
+    seed=0,
+    directory="rho_search",
+    project_name="rho",
+    overwrite=True,
+    progress=None,
+    verbose=0,
+    **fit_kwargs,
+):
     """Searches rho with keras-tuner; every trial is scored on held-out data.
 
     Args:
@@ -270,34 +321,51 @@ def tune_rho(build_model, x, y, validation_data, *, ood_x=None, objective="combi
     search = validation.one_of(search, SEARCHES, "search")
     epochs = validation.positive_int(epochs, "epochs")
     if objective == "ood_auroc" and ood_x is None:
-        raise ValueError("The objective ood_auroc needs an out-of-distribution set. "
-                         "Received: ood_x=None")
+        raise ValueError(
+            "The objective ood_auroc needs an out-of-distribution set. Received: ood_x=None"
+        )
     if search == "grid" and rho_values is None:
         raise ValueError("A grid search needs `rho_values`. Received: rho_values=None")
     if rho_anneal_epochs is None:
         rho_anneal_epochs = epochs // 2
-    hypermodel = RhoHyperModel(build_model, rho_values=rho_values, rho_min=rho_min,
-                               rho_max=rho_max)
+    hypermodel = RhoHyperModel(
+        build_model, rho_values=rho_values, rho_min=rho_min, rho_max=rho_max
+    )
     if search == "grid":
         max_trials = len(set(float(v) for v in rho_values))
     oracle = make_oracle(search, objective, seed=seed, max_trials=max_trials)
-    tuner = RhoTuner(hypermodel, oracle, validation_data, ood_x=ood_x, rho_anneal=rho_anneal,
-                     rho_anneal_epochs=rho_anneal_epochs, batch_size=batch_size, seed=seed,
-                     progress=progress, directory=str(directory), project_name=project_name,
-                     overwrite=overwrite)
+    tuner = RhoTuner(
+        hypermodel,
+        oracle,
+        validation_data,
+        ood_x=ood_x,
+        rho_anneal=rho_anneal,
+        rho_anneal_epochs=rho_anneal_epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+    )
     tuner.search(x, y, epochs=epochs, verbose=verbose, **fit_kwargs)
     settings = {
-        "objective": objective, "direction": objectives_lib.OBJECTIVES[objective],
-        "search": search, "rho_values": None if rho_values is None else
-        [float(v) for v in rho_values],
+        "objective": objective,
+        "direction": objectives_lib.OBJECTIVES[objective],
+        "search": search,
+        "rho_values": None if rho_values is None else [float(v) for v in rho_values],
         "rho_min": None if rho_values is not None else float(rho_min),
         "rho_max": None if rho_values is not None else float(rho_max),
-        "max_trials": max_trials, "epochs": epochs, "batch_size": batch_size,
-        "rho_anneal": rho_anneal, "rho_anneal_epochs": min(rho_anneal_epochs, epochs - 1)
-        if rho_anneal is not None else 0, "seed": seed,
+        "max_trials": max_trials,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "rho_anneal": rho_anneal,
+        "rho_anneal_epochs": min(rho_anneal_epochs, epochs - 1) if rho_anneal is not None else 0,
+        "seed": seed,
         "num_validation_examples": _length(validation_data[1]),
         "num_ood_examples": None if ood_x is None else _length(ood_x),
-        "num_train_examples": _length(y), "keras_tuner": kt.__version__,
+        "num_train_examples": _length(y),
+        "keras_tuner": kt.__version__,
         "directory": str(pathlib.Path(tuner.project_dir).absolute()),
     }
     return collect_results(tuner, settings)
@@ -313,29 +381,56 @@ def collect_results(tuner, settings):
             rows.append(_row(trial_id, trial))
         elif trial.status in ("FAILED", "INVALID"):
             message = (trial.message or "").strip().splitlines()
-            failed.append((trial.hyperparameters.values.get("rho"),
-                           message[-1] if message else trial.status))
+            failed.append(
+                (trial.hyperparameters.values.get("rho"), message[-1] if message else trial.status)
+            )
     if not rows:
         reason = failed[0][1] if failed else "no trial ran"
         raise RuntimeError(f"No trial of the rho search completed; the first error: {reason}")
     rows.sort(key=lambda row: (row["rho"], row["trial_id"]))
     sign = 1.0 if direction == "max" else -1.0
     best = max(rows, key=lambda row: sign * row[objective])
-    return RhoSearchResult(trials=rows, best=best, objective=objective, direction=direction,
-                           settings=dict(settings), failed=failed, tuner=tuner)
+    return RhoSearchResult(
+        trials=rows,
+        best=best,
+        objective=objective,
+        direction=direction,
+        settings=dict(settings),
+        failed=failed,
+        tuner=tuner,
+    )
 
 
-COLUMNS = ("trial_id", "rho", "val_accuracy", "val_i_xz_lower", "val_i_yz", "mni_distance",
-           "ood_auroc", "combined", "val_rate", "train_accuracy", "train_i_xz_lower",
-           "train_i_yz", "train_rate", "train_rex", "train_loss", "trial_time_s", "num_classes")
+COLUMNS = (
+    "trial_id",
+    "rho",
+    "val_accuracy",
+    "val_i_xz_lower",
+    "val_i_yz",
+    "mni_distance",
+    "ood_auroc",
+    "combined",
+    "val_rate",
+    "train_accuracy",
+    "train_i_xz_lower",
+    "train_i_yz",
+    "train_rate",
+    "train_rex",
+    "train_loss",
+    "trial_time_s",
+    "num_classes",
+)
 
 
 def _row(trial_id, trial):
     metrics = trial.metrics.metrics
     row = {"trial_id": trial_id}
     for key in COLUMNS[1:]:
-        row[key] = (float(metrics[key].get_history()[-1].value[0])
-                    if key in metrics and metrics[key].get_history() else None)
+        row[key] = (
+            float(metrics[key].get_history()[-1].value[0])
+            if key in metrics and metrics[key].get_history()
+            else None
+        )
     row["rho"] = float(trial.hyperparameters.get("rho"))
     return row
 

@@ -14,9 +14,14 @@ import keras_ceb
 def fashion_mnist(fashion_mnist_dir):
     """3000 training and 1000 test images in [0, 1] of shape (28, 28, 1), with labels."""
     (x_train, y_train), (x_test, y_test) = keras_ceb.datasets.load_fashion_mnist(
-        data_dir=fashion_mnist_dir, download=False)
-    return (x_train[:3000], y_train[:3000].astype("int64"),
-            x_test[:1000], y_test[:1000].astype("int64"))
+        data_dir=fashion_mnist_dir, download=False
+    )
+    return (
+        x_train[:3000],
+        y_train[:3000].astype("int64"),
+        x_test[:1000],
+        y_test[:1000].astype("int64"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -46,8 +46,19 @@ def test_linear_model_robust_accuracy_is_exact(norm, loss, targeted):
     model, weights, bias, x, y = linear_model()
     distance = exact_distance(weights, bias, x, y, norm)
     eps = float(np.median(distance))  # the radius splits the examples in half
-    x_adv = apgd_attack(model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted,
-                        num_targets=3, clip_min=-10.0, clip_max=10.0, seed=0)
+    x_adv = apgd_attack(
+        model,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        loss=loss,
+        targeted=targeted,
+        num_targets=3,
+        clip_min=-10.0,
+        clip_max=10.0,
+        seed=0,
+    )
     broken = np.argmax(x_adv @ weights + bias, axis=1) != y
     # An attack can never break an example farther than eps (1% of slack: float32 rounding).
     assert not np.any(broken & (distance > eps * 1.01))
@@ -72,7 +83,8 @@ def test_stays_in_ball_and_box_and_beats_pgd(small_model, fashion_mnist, norm, e
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
     pgd = pgd_attack(small_model, x, y, eps=eps, norm=norm, steps=7, seed=1)
     assert accuracy_under_attack(small_model, x_adv, y) <= accuracy_under_attack(
-        small_model, pgd, y)
+        small_model, pgd, y
+    )
 
 
 def test_sanity_checks_of_carlini_et_al(small_model, fashion_mnist):
@@ -84,12 +96,15 @@ def test_sanity_checks_of_carlini_et_al(small_model, fashion_mnist):
     # More steps do not make the attack weaker (one point of slack: different schedules).
     few = apgd_attack(small_model, x, y, eps=0.03, steps=5, seed=0)
     many = apgd_attack(small_model, x, y, eps=0.03, steps=100, seed=0)
-    assert accuracy_under_attack(small_model, many, y) <= accuracy_under_attack(
-        small_model, few, y) + 0.01
+    assert (
+        accuracy_under_attack(small_model, many, y)
+        <= accuracy_under_attack(small_model, few, y) + 0.01
+    )
     # A larger radius does not make it weaker.
     larger = apgd_attack(small_model, x, y, eps=0.06, steps=100, seed=0)
     assert accuracy_under_attack(small_model, larger, y) <= accuracy_under_attack(
-        small_model, many, y)
+        small_model, many, y
+    )
 
 
 def test_seed_decides_the_result(small_model, fashion_mnist):
@@ -131,8 +146,14 @@ def test_dlr_loss_matches_its_formula():
 
 def test_eot_on_a_sampling_model_leaves_it_as_found():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
-                              keras_ceb.StochasticEncoder(3, seed=0), keras_ceb.BackwardEncoder(4)])
+    model = keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras_ceb.StochasticEncoder(3, seed=0),
+            keras_ceb.BackwardEncoder(4),
+        ]
+    )
     x = np.random.default_rng(0).uniform(size=(40, 12)).astype("float32")
     y = np.argmax(ops.convert_to_numpy(model(x)), axis=1)
     before = [np.array(ops.convert_to_numpy(v.value)) for v in model.non_trainable_variables]
@@ -147,14 +168,17 @@ def test_eot_on_a_sampling_model_leaves_it_as_found():
         apgd_attack(determ, x, y, eps=0.2, num_samples=4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(norm="l1"), "norm='l1'"),
-    (dict(loss="margin"), "loss='margin'"),
-    (dict(steps=0), "steps=0"),
-    (dict(restarts=0), "restarts=0"),
-    (dict(targeted=True, num_targets=4), "num_targets=4"),
-    (dict(eps=-1.0), "eps=-1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(norm="l1"), "norm='l1'"),
+        (dict(loss="margin"), "loss='margin'"),
+        (dict(steps=0), "steps=0"),
+        (dict(restarts=0), "restarts=0"),
+        (dict(targeted=True, num_targets=4), "num_targets=4"),
+        (dict(eps=-1.0), "eps=-1.0"),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, message):
     model, _, _, x, y = linear_model()
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
@@ -190,15 +214,28 @@ def test_agrees_with_art(small_model, fashion_mnist, loss):
     _, _, x_test, y_test = fashion_mnist
     x, y = x_test[:300], y_test[:300]
     classifier = TensorFlowV2Classifier(
-        model=small_model, nb_classes=10, input_shape=(28, 28, 1), clip_values=(0.0, 1.0),
-        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model=small_model,
+        nb_classes=10,
+        input_shape=(28, 28, 1),
+        clip_values=(0.0, 1.0),
+        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     art_loss = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}[loss]
     eps = 0.03
-    art = AutoProjectedGradientDescent(classifier, norm=np.inf, eps=eps, eps_step=2 * eps,
-                                       max_iter=100, nb_random_init=1, batch_size=300,
-                                       loss_type=art_loss, verbose=False)
+    art = AutoProjectedGradientDescent(
+        classifier,
+        norm=np.inf,
+        eps=eps,
+        eps_step=2 * eps,
+        max_iter=100,
+        nb_random_init=1,
+        batch_size=300,
+        loss_type=art_loss,
+        verbose=False,
+    )
     theirs = accuracy_under_attack(small_model, art.generate(x, y=y), y)
-    ours = accuracy_under_attack(small_model, apgd_attack(small_model, x, y, eps=eps,
-                                                          loss=loss, seed=0), y)
+    ours = accuracy_under_attack(
+        small_model, apgd_attack(small_model, x, y, eps=eps, loss=loss, seed=0), y
+    )
     assert 0.1 < ours < 0.9  # the radius is informative
     assert abs(ours - theirs) <= 0.04, (ours, theirs)

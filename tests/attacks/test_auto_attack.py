@@ -15,8 +15,7 @@ from keras_ceb.attacks import predict_classes
 def test_standard_version_bookkeeping(small_model, fashion_mnist):
     _, _, x_test, y_test = fashion_mnist
     x, y = x_test[:150], y_test[:150]
-    result = auto_attack(small_model, x, y, eps=0.03, steps=20, num_targets=3, queries=100,
-                         seed=0)
+    result = auto_attack(small_model, x, y, eps=0.03, steps=20, num_targets=3, queries=100, seed=0)
     assert result.version == "standard"
     assert result.attacks == ("apgd-ce", "apgd-t", "square")
     clean = predict_classes(small_model, x) == y
@@ -27,23 +26,31 @@ def test_standard_version_bookkeeping(small_model, fashion_mnist):
     broken = np.isin(result.broken_by, result.attacks)
     assert np.all(adv[broken] != y[broken])
     np.testing.assert_array_equal(result.x_adv[result.robust], x[result.robust])
-    assert result.robust_accuracy == pytest.approx(accuracy_under_attack(small_model,
-                                                                          result.x_adv, y))
+    assert result.robust_accuracy == pytest.approx(
+        accuracy_under_attack(small_model, result.x_adv, y)
+    )
     assert result.clean_accuracy == pytest.approx(clean.mean())
     counts = result.broken_counts()
     assert sum(counts.values()) + result.robust.sum() == len(x)
     assert counts["apgd-ce"] > 0
     # The ensemble is at least as strong as its first member alone.
-    alone = accuracy_under_attack(small_model, apgd_attack(small_model, x, y, eps=0.03,
-                                                           steps=20, seed=0), y)
+    alone = accuracy_under_attack(
+        small_model, apgd_attack(small_model, x, y, eps=0.03, steps=20, seed=0), y
+    )
     assert result.robust_accuracy <= alone
 
 
 def _ceb_model(inference):
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
-        keras_ceb.StochasticEncoder(3, seed=0, inference=inference), keras_ceb.BackwardEncoder(4)])
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras_ceb.StochasticEncoder(3, seed=0, inference=inference),
+            keras_ceb.BackwardEncoder(4),
+        ]
+    )
 
 
 def test_rand_version_for_a_model_that_samples():
@@ -68,6 +75,7 @@ def test_bad_version_is_refused(small_model, fashion_mnist):
 
 
 def test_empty_input(small_model):
-    result = auto_attack(small_model, np.zeros((0, 28, 28, 1), "float32"),
-                         np.zeros(0, "int64"), eps=0.1)
+    result = auto_attack(
+        small_model, np.zeros((0, 28, 28, 1), "float32"), np.zeros(0, "int64"), eps=0.1
+    )
     assert result.x_adv.shape == (0, 28, 28, 1) and np.isnan(result.robust_accuracy)

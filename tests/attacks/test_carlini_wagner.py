@@ -48,8 +48,9 @@ def test_unsuccessful_examples_are_returned_unchanged(small_model, clean_correct
 
 def test_confidence_sets_the_logit_margin(small_model, clean_correct):
     x, y = clean_correct[0][:100], clean_correct[1][:100]
-    x_cw = carlini_wagner_l2(small_model, x, y, max_iterations=100, learning_rate=2e-2,
-                             confidence=2.0)
+    x_cw = carlini_wagner_l2(
+        small_model, x, y, max_iterations=100, learning_rate=2e-2, confidence=2.0
+    )
     logits = small_model.predict(x_cw, verbose=0)
     changed = np.any(x_cw != x, axis=(1, 2, 3))
     assert changed.mean() > 0.5
@@ -61,8 +62,9 @@ def test_confidence_sets_the_logit_margin(small_model, clean_correct):
 def test_targeted(small_model, clean_correct):
     x, y = clean_correct[0][:100], clean_correct[1][:100]
     target = (y + 3) % 10
-    x_cw = carlini_wagner_l2(small_model, x, target, targeted=True, max_iterations=100,
-                             learning_rate=2e-2)
+    x_cw = carlini_wagner_l2(
+        small_model, x, target, targeted=True, max_iterations=100, learning_rate=2e-2
+    )
     changed = np.any(x_cw != x, axis=(1, 2, 3))
     predicted = predict_classes(small_model, x_cw)
     assert np.mean(predicted == target) > 0.7
@@ -84,11 +86,17 @@ def test_without_early_abort_finds_a_superset(small_model, clean_correct):
 
 def test_scalar_target_is_broadcast(linear_problem):
     model, _, _, x, y = linear_problem  # every y is 1
-    settings = dict(targeted=True, max_iterations=50, binary_search_steps=1, learning_rate=0.05,
-                    initial_const=10.0)
+    settings = dict(
+        targeted=True,
+        max_iterations=50,
+        binary_search_steps=1,
+        learning_rate=0.05,
+        initial_const=10.0,
+    )
     scalar = carlini_wagner_l2(model, x, 0, **settings)
-    np.testing.assert_array_equal(scalar, carlini_wagner_l2(model, x, np.zeros(len(x), "int64"),
-                                                            **settings))
+    np.testing.assert_array_equal(
+        scalar, carlini_wagner_l2(model, x, np.zeros(len(x), "int64"), **settings)
+    )
     assert np.any(predict_classes(model, scalar) == 0)
 
 

@@ -67,10 +67,14 @@ def test_epsilon_sweep_rows(small_model, fashion_mnist):
 def test_transfer_attack(small_model, fashion_mnist):
     x_train, y_train, x_test, y_test = fashion_mnist
     keras.utils.set_random_seed(1)
-    other = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10),
-    ])
+    other = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     other.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     other.fit(x_train, y_train, batch_size=64, epochs=2, verbose=0)
     x, y = x_test[:300], y_test[:300]
@@ -96,8 +100,9 @@ def test_transfer_attack(small_model, fashion_mnist):
 def test_scalar_targets_and_labels(identity_model):
     x_clean = one_hot([0, 0, 1, 2])
     x_adv = one_hot([2, 1, 2, 2])
-    per_example = targeted_success_rate(identity_model, x_clean, x_adv, [0, 0, 1, 2],
-                                        np.full(4, 2))
+    per_example = targeted_success_rate(
+        identity_model, x_clean, x_adv, [0, 0, 1, 2], np.full(4, 2)
+    )
     assert targeted_success_rate(identity_model, x_clean, x_adv, [0, 0, 1, 2], 2) == per_example
     assert per_example == (2 / 3, 3)
     assert accuracy_under_attack(identity_model, x_adv, 2) == 0.75
@@ -115,8 +120,9 @@ def test_epsilon_sweep_scalar_target_and_step_size(linear_problem):
     assert 0.0 < scalar[1]["targeted_success"] < 1.0 and scalar[1]["targeted_count"] == len(x)
 
     # A step-size function of eps, and a fixed number, reach the attack.
-    rows = epsilon_sweep(model, x, y, [1.0, 1.25], target=0, step_size=lambda eps: eps / 2,
-                         **settings)
+    rows = epsilon_sweep(
+        model, x, y, [1.0, 1.25], target=0, step_size=lambda eps: eps / 2, **settings
+    )
     assert [row["step_size"] for row in rows] == pytest.approx([0.5, 0.625])
     x_adv = pgd_attack(model, x, zeros, eps=1.25, step_size=0.625, targeted=True, **settings)
     assert rows[1]["targeted_success"] == targeted_success_rate(model, x, x_adv, y, 0)[0]
@@ -138,8 +144,7 @@ def test_epsilon_sweep_cumulative_is_monotone():
     y = np.zeros(3, "int64")
     # One step of length eps towards the band: a long step jumps over it.
     epsilons = [0.45, 0.05, 0.15, 0.2]  # any order; the rows keep it
-    settings = dict(norm="linf", target=1, steps=1, step_size=lambda eps: eps,
-                    random_start=False)
+    settings = dict(norm="linf", target=1, steps=1, step_size=lambda eps: eps, random_start=False)
     plain = epsilon_sweep(model, x, y, epsilons, **settings)
     best = epsilon_sweep(model, x, y, epsilons, cumulative=True, **settings)
 
@@ -175,11 +180,17 @@ def test_transfer_attack_scalar_target(linear_problem):
     [
         ("sweep", dict(epsilons=[0.1, np.inf]), r"Received: epsilons=\[0.1, inf\]$"),
         ("sweep", dict(epsilons=[-0.1]), r"Received: epsilons=\[-0.1\]$"),
-        ("sweep", dict(epsilons=[0.1], target=2),
-         r"target classes in \[0, 2\).*Received: target=2$"),
+        (
+            "sweep",
+            dict(epsilons=[0.1], target=2),
+            r"target classes in \[0, 2\).*Received: target=2$",
+        ),
         ("sweep", dict(epsilons=[0.1], target=-1), "Received: target=-1$"),
-        ("sweep", dict(epsilons=[0.1], target=np.ones(3, "int64")),
-         r"Received: len\(x\)=64, target.shape=\(3,\)$"),
+        (
+            "sweep",
+            dict(epsilons=[0.1], target=np.ones(3, "int64")),
+            r"Received: len\(x\)=64, target.shape=\(3,\)$",
+        ),
         ("sweep", dict(epsilons=[0.1], step_size=np.inf), "Received: step_size=inf$"),
         ("sweep", dict(epsilons=[0.1], eps=0.1), "Received: eps=0.1$"),
         ("transfer", dict(target=5, eps=0.1), "Received: target=5$"),

@@ -1,6 +1,5 @@
 """Tests of `pgd_attack`: closed-form optima, constraints, a second implementation."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -32,12 +31,16 @@ def test_linear_model_reaches_closed_form_optimum(linear_problem, norm, eps, tar
     assert optimum.min() > 0 and optimum.max() < 1  # no clipping at the optimum
 
     labels = 1 - y if targeted else y  # with 2 classes the target is the other class
-    x_adv = pgd_attack(model, x, labels, eps=eps, norm=norm, steps=20, targeted=targeted,
-                       random_start=False)
+    x_adv = pgd_attack(
+        model, x, labels, eps=eps, norm=norm, steps=20, targeted=targeted, random_start=False
+    )
 
     np.testing.assert_allclose(x_adv, optimum, atol=2e-5)
-    np.testing.assert_allclose(margins(weights, bias, x, y) - margins(weights, bias, x_adv, y),
-                               np.full(len(x), drop), rtol=1e-4)
+    np.testing.assert_allclose(
+        margins(weights, bias, x, y) - margins(weights, bias, x_adv, y),
+        np.full(len(x), drop),
+        rtol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("norm, eps", [("linf", 0.3), ("l2", 2.0)])
@@ -126,10 +129,12 @@ def test_per_example_eps(linear_problem):
     eps = np.where(np.arange(len(x)) < 32, 0.05, 0.1)
     settings = dict(norm="l2", steps=5, random_start=False)
     both = pgd_attack(model, x, y, eps=eps, **settings)
-    np.testing.assert_allclose(both[:32], pgd_attack(model, x[:32], y[:32], eps=0.05, **settings),
-                               atol=1e-6)
-    np.testing.assert_allclose(both[32:], pgd_attack(model, x[32:], y[32:], eps=0.1, **settings),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        both[:32], pgd_attack(model, x[:32], y[:32], eps=0.05, **settings), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        both[32:], pgd_attack(model, x[32:], y[32:], eps=0.1, **settings), atol=1e-6
+    )
     # With a random start each example stays in its own ball, and moves.
     for norm in ("linf", "l2"):
         x_adv = pgd_attack(model, x, y, eps=eps, norm=norm, steps=3, seed=0)
@@ -145,8 +150,7 @@ def test_default_step_size(linear_problem):
     for eps, expected in ((0.05, 2.5 * 0.05 / 5), (1.0, cap)):
         assert pgd.default_step_size(eps, 5, "l2", 20) == pytest.approx(expected)
         default = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0)
-        explicit = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0,
-                              step_size=expected)
+        explicit = pgd_attack(model, x, y, eps=eps, norm="l2", steps=5, seed=0, step_size=expected)
         np.testing.assert_array_equal(default, explicit)
     assert pgd.default_step_size(0.5, 7, "linf", 784, clip_min=-1.0, clip_max=1.0) == 0.06
     np.testing.assert_allclose(pgd.default_step_size(np.array([0.07, 0.7]), 7), [0.025, 0.03])
@@ -165,16 +169,18 @@ def test_targeted_attack_beats_chance(small_model, fashion_mnist):
 @pytest.mark.parametrize(
     "norm, eps, targeted", [("linf", 0.05, False), ("l2", 1.0, False), ("linf", 0.1, True)]
 )
-def test_agrees_with_reference_implementation(small_model, fashion_mnist, reference_pgd_module,
-                                              norm, eps, targeted):
+def test_agrees_with_reference_implementation(
+    small_model, fashion_mnist, reference_pgd_module, norm, eps, targeted
+):
     _, _, x_test, y_test = fashion_mnist
     x, y = x_test[:400], y_test[:400]
     labels = (y + 1) % 10 if targeted else y
     settings = dict(eps=eps, norm=norm, steps=7, targeted=targeted)
     ours = pgd_attack(small_model, x, labels, seed=11, **settings)
     forward = reference_pgd_module.reference_forward(small_model)
-    theirs = reference_pgd_module.reference_pgd(forward, x, labels, random_start_seed=11,
-                                                **settings)
+    theirs = reference_pgd_module.reference_pgd(
+        forward, x, labels, random_start_seed=11, **settings
+    )
 
     if targeted:
         score = lambda x_adv: targeted_success_rate(small_model, x, x_adv, y, labels)  # noqa: E731
@@ -205,7 +211,10 @@ def test_agrees_with_reference_implementation(small_model, fashion_mnist, refere
         (dict(clip_min=1.0, clip_max=0.0), "Received: clip_min=1.0, clip_max=0.0$"),
         (dict(eps=np.inf), "must be a finite number >= 0. Received: eps=inf$"),
         (dict(eps=float("nan")), "Received: eps=nan$"),
-        (dict(eps=np.full(3, 0.1)), r"one value per example \(N=64\). Received: eps.shape=\(3,\)$"),
+        (
+            dict(eps=np.full(3, 0.1)),
+            r"one value per example \(N=64\). Received: eps.shape=\(3,\)$",
+        ),
         (dict(eps=np.full((64, 1), 0.1)), r"Received: eps.shape=\(64, 1\)$"),
         (dict(eps=np.r_[np.full(63, 0.1), np.inf]), r"Received: eps\[63\]=inf$"),
         (dict(eps=np.r_[-0.1, np.full(63, 0.1)]), r"Received: eps\[0\]=-0.1$"),

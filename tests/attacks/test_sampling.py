@@ -15,12 +15,14 @@ from keras_ceb.inference import sampling_at_inference
 
 def _tiny_model(objective, seed=0):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((20,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras_ceb.StochasticEncoder(2, objective=objective, seed=seed),
-        keras_ceb.BackwardEncoder(2),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras_ceb.StochasticEncoder(2, objective=objective, seed=seed),
+            keras_ceb.BackwardEncoder(2),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,9 @@ def ceb_problem():
     score = x @ rng.normal(size=20)
     y = (score > np.median(score)).astype("int64")
     model = _tiny_model("ceb")
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, epochs=3, batch_size=64, verbose=0)
     return model, x[:32], y[:32]
 
@@ -67,8 +70,9 @@ def test_eot_gradient_is_the_mean_over_draws(ceb_problem):
     # The same draws by hand: EOT runs the input repeated 4 times along the batch
     # axis through the sampling encoder, one draw of z per row.
     with sampling_at_inference(model):
-        draw_losses, draws = loss_gradient(model, np.concatenate([x] * 4), np.concatenate([y] * 4),
-                                           seed=5, batch_size=4 * len(x))
+        draw_losses, draws = loss_gradient(
+            model, np.concatenate([x] * 4), np.concatenate([y] * 4), seed=5, batch_size=4 * len(x)
+        )
     draws = draws.reshape((4,) + x.shape)
     assert np.abs(draws[0] - draws[1]).max() > 1e-2 * np.abs(draws).max()  # draws differ
     np.testing.assert_allclose(grad, draws.mean(axis=0), rtol=1e-4, atol=1e-6)

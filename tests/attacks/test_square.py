@@ -16,8 +16,9 @@ def linear_image_model(seed=0):
     """A linear 3-class model on 6x6x1 images, and 200 images in [0.3, 0.7] it classifies."""
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=(36, 3))
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
     model.layers[-1].set_weights([weights.astype("float32"), np.zeros(3, "float32")])
     x = rng.uniform(0.3, 0.7, size=(200, 6, 6, 1)).astype("float32")
     y = np.argmax(x.reshape(200, -1) @ weights, axis=1)
@@ -68,8 +69,9 @@ def test_gradient_free_does_not_beat_apgd_by_much(small_model, fashion_mnist):
     """Carlini et al.'s check: on a model without masked gradients Square is weaker."""
     _, _, x_test, y_test = fashion_mnist
     x, y = x_test[:200], y_test[:200]
-    sq = accuracy_under_attack(small_model, square_attack(small_model, x, y, eps=0.03,
-                                                          queries=500, seed=0), y)
+    sq = accuracy_under_attack(
+        small_model, square_attack(small_model, x, y, eps=0.03, queries=500, seed=0), y
+    )
     ap = accuracy_under_attack(small_model, apgd_attack(small_model, x, y, eps=0.03, seed=0), y)
     assert ap <= sq + 0.02
 
@@ -79,16 +81,20 @@ def test_pseudo_gaussian_square_and_schedule():
     for side in (1, 2, 3, 6, 7):
         window = square.pseudo_gaussian_square(side, rng)
         assert window.shape == (side, side) and np.isfinite(window).all()
-        assert abs((window ** 2).sum() - 1.0) < 1e-9
+        assert abs((window**2).sum() - 1.0) < 1e-9
     fractions = [square.window_fraction(0.8, q, 5000) for q in range(5000)]
     assert fractions[0] == 0.8 and fractions[-1] == 0.8 / 512
     assert all(a >= b for a, b in zip(fractions, fractions[1:]))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(norm="l1"), "norm='l1'"), (dict(queries=0), "queries=0"),
-    (dict(p_init=1.5), "p_init=1.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(norm="l1"), "norm='l1'"),
+        (dict(queries=0), "queries=0"),
+        (dict(p_init=1.5), "p_init=1.5"),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, message):
     model, _, x, y = linear_image_model()
     with pytest.raises(ValueError, match=message):
@@ -113,12 +119,24 @@ def test_linf_agrees_with_art(small_model, fashion_mnist):
     _, _, x_test, y_test = fashion_mnist
     x, y = x_test[:300], y_test[:300]
     classifier = TensorFlowV2Classifier(
-        model=small_model, nb_classes=10, input_shape=(28, 28, 1), clip_values=(0.0, 1.0),
-        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    art = SquareAttack(classifier, norm=np.inf, eps=0.05, max_iter=300, nb_restarts=1,
-                       batch_size=300, verbose=False)
+        model=small_model,
+        nb_classes=10,
+        input_shape=(28, 28, 1),
+        clip_values=(0.0, 1.0),
+        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    art = SquareAttack(
+        classifier,
+        norm=np.inf,
+        eps=0.05,
+        max_iter=300,
+        nb_restarts=1,
+        batch_size=300,
+        verbose=False,
+    )
     theirs = accuracy_under_attack(small_model, art.generate(x, y=y), y)
-    ours = accuracy_under_attack(small_model, square_attack(small_model, x, y, eps=0.05,
-                                                            queries=300, seed=0), y)
+    ours = accuracy_under_attack(
+        small_model, square_attack(small_model, x, y, eps=0.05, queries=300, seed=0), y
+    )
     assert 0.1 < ours < 0.9
     assert abs(ours - theirs) <= 0.05, (ours, theirs)

@@ -15,10 +15,17 @@ from tests.backend_utils import to_numpy
 def _noisy_model():
     """A model whose training draws random numbers (dropout) from a seed generator."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dropout(0.5, seed=1), keras.layers.Dense(3)])
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.5, seed=1),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     return model
 
 
@@ -33,8 +40,12 @@ def _fit(backup, epochs, seeding, stop_after=None):
             if epoch + 1 == stop_after:
                 raise RuntimeError("killed")
 
-    callbacks = [batches.epoch_callback(), *([EpochSeeding(0)] if seeding else []),
-                 keras.callbacks.BackupAndRestore(str(backup)), Stop()]
+    callbacks = [
+        batches.epoch_callback(),
+        *([EpochSeeding(0)] if seeding else []),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        Stop(),
+    ]
     try:
         model.fit(batches, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
     except RuntimeError:
@@ -67,16 +78,24 @@ def test_a_non_finite_loss_stops_training_at_its_batch():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     with pytest.raises(NonFiniteTrainingError, match="the loss is nan at epoch 1, batch 3") as e:
-        model.fit(x, np.zeros(32), batch_size=8, epochs=2, shuffle=False, verbose=0,
-                  callbacks=[TerminateOnNonFinite()])
+        model.fit(
+            x,
+            np.zeros(32),
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[TerminateOnNonFinite()],
+        )
     assert (e.value.epoch, e.value.batch) == (1, 3)
 
 
 def test_a_non_finite_weight_stops_training_before_it_is_saved(tmp_path):
     """The loss can stay finite while a weight is NaN: the weights are checked at each epoch's
     end, before BackupAndRestore saves them."""
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense"),
-                              keras.layers.Dense(1, name="out")])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2, name="dense"), keras.layers.Dense(1, name="out")]
+    )
     model.compile("sgd", "mse")
 
     class Poison(keras.callbacks.Callback):
@@ -87,10 +106,16 @@ def test_a_non_finite_weight_stops_training_before_it_is_saved(tmp_path):
                 self.model.get_layer("dense").kernel.assign(kernel)
 
     backup = keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)
-    with pytest.raises(NonFiniteTrainingError, match="the weight .*dense/kernel is not finite at "
-                                                     "epoch 2$"):
-        model.fit(np.ones((8, 4), "float32"), np.zeros(8), epochs=3, verbose=0,
-                  callbacks=[Poison(), TerminateOnNonFinite(), backup])
+    with pytest.raises(
+        NonFiniteTrainingError, match="the weight .*dense/kernel is not finite at epoch 2$"
+    ):
+        model.fit(
+            np.ones((8, 4), "float32"),
+            np.zeros(8),
+            epochs=3,
+            verbose=0,
+            callbacks=[Poison(), TerminateOnNonFinite(), backup],
+        )
     assert (tmp_path / "training_metadata.json").read_text() == '{"epoch": 1, "batch": 0}'
 
 

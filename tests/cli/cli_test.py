@@ -17,10 +17,23 @@ from keras_ceb.datasets import locate
 from keras_ceb.training import model_files
 from keras_ceb.training import recipe
 
-TEST_KEYS = {"accuracy", "loss", "rate", "rex", "i_xz_lower", "i_yz", "consistency",
-             "num_examples"}
-FILES = ("model.keras", "history.json", "metrics.json", "training_curves.png",
-         "information_plane.png")
+TEST_KEYS = {
+    "accuracy",
+    "loss",
+    "rate",
+    "rex",
+    "i_xz_lower",
+    "i_yz",
+    "consistency",
+    "num_examples",
+}
+FILES = (
+    "model.keras",
+    "history.json",
+    "metrics.json",
+    "training_curves.png",
+    "information_plane.png",
+)
 
 
 def _run(argv):
@@ -38,11 +51,27 @@ def _run(argv):
 def trained_run(fashion_mnist_dir, tmp_path_factory):
     """One short `keras-ceb train` run on 512 Fashion-MNIST examples (the default model)."""
     out = tmp_path_factory.mktemp("train") / "run"
-    code, stdout, stderr = _run([
-        "train", "--objective", "ceb", "--rho", "0", "--epochs", "1",
-        "--max-train-examples", "512", "--max-test-examples", "500",
-        "--data-dir", str(fashion_mnist_dir), "--out", str(out), "--seed", "3",
-    ])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "--objective",
+            "ceb",
+            "--rho",
+            "0",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "512",
+            "--max-test-examples",
+            "500",
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0, stderr
     return out, stdout
 
@@ -111,8 +140,15 @@ def test_train_prints_the_summary(trained_run):
     out, stdout = trained_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert "CEB, rho=0 on fashion_mnist: 500 test examples" in stdout
-    for label in ("test accuracy", "rate R", "residual information ReX", "I(X;Z) lower bound",
-                  "I(Y;Z) lower bound", "consistency C", "wall time"):
+    for label in (
+        "test accuracy",
+        "rate R",
+        "residual information ReX",
+        "I(X;Z) lower bound",
+        "I(Y;Z) lower bound",
+        "consistency C",
+        "wall time",
+    ):
         assert label in stdout, label
     assert f"{metrics['test']['accuracy']:.4f}" in stdout
     # Not a terminal: one line per epoch instead of Keras's progress bar.
@@ -126,10 +162,18 @@ def test_train_prints_the_summary(trained_run):
 
 def test_evaluate_reloads_the_model(trained_run, fashion_mnist_dir, tmp_path):
     out, _ = trained_run
-    code, stdout, stderr = _run([
-        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir),
-        "--max-test-examples", "500", "--out", str(tmp_path),
-    ])
+    code, stdout, stderr = _run(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--max-test-examples",
+            "500",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0, stderr
     trained = json.loads((out / "metrics.json").read_text())["test"]
     evaluated = json.loads((tmp_path / "metrics.json").read_text())
@@ -147,19 +191,44 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     offline: the MNIST OoD set is the copy shipped with keras_ceb."""
     out, _ = trained_run
     monkeypatch.setattr(keras.utils, "get_file", _no_download)
-    code, stdout, stderr = _run([
-        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir), "--no-download",
-        "--max-test-examples", "200", "--ood", "--attack", "pgd-linf", "--eps", "0.1",
-        "--attack-steps", "3", "--attack-step-size", "0.02", "--attack-examples", "100",
-        "--calibration", "--ood-reference-examples", "300", "--out", str(tmp_path),
-    ])
+    code, stdout, stderr = _run(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--no-download",
+            "--max-test-examples",
+            "200",
+            "--ood",
+            "--attack",
+            "pgd-linf",
+            "--eps",
+            "0.1",
+            "--attack-steps",
+            "3",
+            "--attack-step-size",
+            "0.02",
+            "--attack-examples",
+            "100",
+            "--calibration",
+            "--ood-reference-examples",
+            "300",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0, stderr
     report = json.loads((tmp_path / "metrics.json").read_text())["robustness"]
-    assert {r["ood_set"] for r in report["ood"]} == {"uniform_noise", "vertical_flip", "mnist",
-                                                      "rotate_90", "gaussian_noise"}
+    assert {r["ood_set"] for r in report["ood"]} == {
+        "uniform_noise",
+        "vertical_flip",
+        "mnist",
+        "rotate_90",
+        "gaussian_noise",
+    }
     assert {r["score"] for r in report["ood"]} == set(keras_ceb.evaluation.SCORE_DIRECTIONS)
-    assert {(g["group"], g["num_sets"]) for g in report["ood_groups"]} == {("near", 2),
-                                                                           ("far", 3)}
+    assert {(g["group"], g["num_sets"]) for g in report["ood_groups"]} == {("near", 2), ("far", 3)}
     assert "near (mean)" in stdout and "knn_z" in stdout
     assert report["attack"]["attack"] == "pgd-linf" and report["attack"]["eps"] == 0.1
     assert report["attack"]["num_examples"] == 100
@@ -173,11 +242,28 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
 @pytest.mark.parametrize("attack", ["apgd-t", "autoattack"])
 def test_evaluate_field_standard_attacks(trained_run, fashion_mnist_dir, tmp_path, attack):
     out, _ = trained_run
-    code, stdout, stderr = _run([
-        "evaluate", str(out / "model.keras"), "--data-dir", str(fashion_mnist_dir),
-        "--max-test-examples", "64", "--attack", attack, "--eps", "0.05", "--attack-steps", "5",
-        "--queries", "20", "--attack-norm", "linf", "--out", str(tmp_path),
-    ])
+    code, stdout, stderr = _run(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--max-test-examples",
+            "64",
+            "--attack",
+            attack,
+            "--eps",
+            "0.05",
+            "--attack-steps",
+            "5",
+            "--queries",
+            "20",
+            "--attack-norm",
+            "linf",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0, stderr
     result = json.loads((tmp_path / "metrics.json").read_text())["robustness"]["attack"]
     assert result["attack"] == attack and result["norm"] == "linf" and result["steps"] == 5
@@ -188,18 +274,33 @@ def test_evaluate_field_standard_attacks(trained_run, fashion_mnist_dir, tmp_pat
         assert "broken by: clean" in stdout
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--attack", "fgsm"], "invalid choice: 'fgsm'"),
-    (["--attack", "square", "--target-class", "1"], "--target-class is for the pgd and cw"),
-    (["--eps", "-0.1"], "--eps: expected a number >= 0, got '-0.1'"),
-    (["--target-class", "12", "--attack", "pgd-l2"], "--target-class must be below 10, got 12"),
-    (["--attack-step-size", "0"], "--attack-step-size: expected a positive number, got '0'"),
-    (["--attack-step-size", "inf"], "--attack-step-size: expected a finite number, got 'inf'"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--attack", "fgsm"], "invalid choice: 'fgsm'"),
+        (["--attack", "square", "--target-class", "1"], "--target-class is for the pgd and cw"),
+        (["--eps", "-0.1"], "--eps: expected a number >= 0, got '-0.1'"),
+        (
+            ["--target-class", "12", "--attack", "pgd-l2"],
+            "--target-class must be below 10, got 12",
+        ),
+        (["--attack-step-size", "0"], "--attack-step-size: expected a positive number, got '0'"),
+        (["--attack-step-size", "inf"], "--attack-step-size: expected a finite number, got 'inf'"),
+    ],
+)
 def test_evaluate_bad_robustness_arguments(trained_run, fashion_mnist_dir, argv, needle):
     out, _ = trained_run
-    code, _, stderr = _run(["evaluate", str(out / "model.keras"), "--data-dir",
-                            str(fashion_mnist_dir), "--max-test-examples", "16", *argv])
+    code, _, stderr = _run(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--max-test-examples",
+            "16",
+            *argv,
+        ]
+    )
     assert code != 0
     assert stderr.count("\n") == 1 and needle in stderr, stderr
 
@@ -211,27 +312,36 @@ def test_help_explains_rho():
     assert "--rho-anneal" in stdout and "--max-train-examples" in stdout
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["train", "--objective", "ib"], "invalid choice: 'ib'"),
-    (["train", "--epochs", "-1"], "--epochs: expected a positive integer, got '-1'"),
-    (["train", "--epochs", "0"], "--epochs"),
-    (["train", "--rho", "nan"], "--rho: expected a finite number, got 'nan'"),
-    (["train", "--rho", "inf"], "--rho: expected a finite number"),
-    (["train", "--rho-anneal", "fast"], "expected a finite number, 'auto' or 'off', got 'fast'"),
-    (["train", "--learning-rate", "0"], "--learning-rate: expected a positive number"),
-    # Finite in Python, inf in float32 (the dtype of rho and of the learning rate).
-    (["train", "--rho", "1e39"], "--rho: expected a number of magnitude at most 3.403e+38 "
-     "(finite in float32), got '1e39'"),
-    (["train", "--rho=-1e39"], "--rho: expected a number of magnitude at most"),
-    (["train", "--rho-anneal", "1e39"], "(finite in float32), 'auto' or 'off', got '1e39'"),
-    (["train", "--learning-rate", "1e39"], "--learning-rate: expected a number of magnitude"),
-    (["evaluate", "m.keras", "--eps", "1e39"], "--eps: expected a number of magnitude"),
-    (["train", "--dataset", "cifar100"], "unknown dataset 'cifar100'"),
-    (["evaluate", "m.keras", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["evaluate"], "the following arguments are required: MODEL"),
-    ([], "the following arguments are required: COMMAND"),
-    (["fit"], "invalid choice: 'fit'"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--objective", "ib"], "invalid choice: 'ib'"),
+        (["train", "--epochs", "-1"], "--epochs: expected a positive integer, got '-1'"),
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--rho", "nan"], "--rho: expected a finite number, got 'nan'"),
+        (["train", "--rho", "inf"], "--rho: expected a finite number"),
+        (
+            ["train", "--rho-anneal", "fast"],
+            "expected a finite number, 'auto' or 'off', got 'fast'",
+        ),
+        (["train", "--learning-rate", "0"], "--learning-rate: expected a positive number"),
+        # Finite in Python, inf in float32 (the dtype of rho and of the learning rate).
+        (
+            ["train", "--rho", "1e39"],
+            "--rho: expected a number of magnitude at most 3.403e+38 "
+            "(finite in float32), got '1e39'",
+        ),
+        (["train", "--rho=-1e39"], "--rho: expected a number of magnitude at most"),
+        (["train", "--rho-anneal", "1e39"], "(finite in float32), 'auto' or 'off', got '1e39'"),
+        (["train", "--learning-rate", "1e39"], "--learning-rate: expected a number of magnitude"),
+        (["evaluate", "m.keras", "--eps", "1e39"], "--eps: expected a number of magnitude"),
+        (["train", "--dataset", "cifar100"], "unknown dataset 'cifar100'"),
+        (["evaluate", "m.keras", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["evaluate"], "the following arguments are required: MODEL"),
+        ([], "the following arguments are required: COMMAND"),
+        (["fit"], "invalid choice: 'fit'"),
+    ],
+)
 def test_bad_arguments_exit_with_one_line(argv, needle):
     code, stdout, stderr = _run(argv)
     assert code == 2
@@ -243,15 +353,19 @@ def test_bad_arguments_exit_with_one_line(argv, needle):
 def test_a_rule_across_options_is_one_line_in_the_options_words():
     code, stdout, stderr = _run(["train", "--rho", "2", "--rho-anneal", "1"])
     assert code == 1 and stdout == ""
-    assert stderr == ("keras-ceb train: error: --rho-anneal must start at or above --rho (the "
-                      "anneal is the encoder's warm-up, which only lowers rho). Received: "
-                      "--rho-anneal 1.0, --rho 2.0\n")
+    assert stderr == (
+        "keras-ceb train: error: --rho-anneal must start at or above --rho (the "
+        "anneal is the encoder's warm-up, which only lowers rho). Received: "
+        "--rho-anneal 1.0, --rho 2.0\n"
+    )
 
 
 def test_missing_model_file(tmp_path):
     code, _, stderr = _run(["evaluate", str(tmp_path / "nope.keras")])
     assert code == 1
-    assert stderr == f"keras-ceb evaluate: error: model file not found: {tmp_path / 'nope.keras'}\n"
+    assert (
+        stderr == f"keras-ceb evaluate: error: model file not found: {tmp_path / 'nope.keras'}\n"
+    )
 
 
 def test_unreadable_model_file(tmp_path):
@@ -259,8 +373,10 @@ def test_unreadable_model_file(tmp_path):
     bad.write_text("not a zip file")
     code, _, stderr = _run(["evaluate", str(bad)])
     assert code == 1
-    assert stderr == (f"keras-ceb evaluate: error: not a valid .keras file: {bad} is not a zip "
-                      "archive (truncated, or not written by model.save)\n")
+    assert stderr == (
+        f"keras-ceb evaluate: error: not a valid .keras file: {bad} is not a zip "
+        "archive (truncated, or not written by model.save)\n"
+    )
     code, _, stderr = _run(["evaluate", str(tmp_path)])
     assert code == 1 and "model file not found" in stderr
 
@@ -315,8 +431,16 @@ def test_missing_data_gives_the_loader_message(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "DEBIAN_ROOT", tmp_path / "debian")
     monkeypatch.setattr(keras.utils, "get_file", _no_download)
     (tmp_path / "empty").mkdir()
-    code, stdout, stderr = _run(["train", "--no-download", "--data-dir", str(tmp_path / "empty"),
-                                 "--out", str(tmp_path / "out")])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "--no-download",
+            "--data-dir",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 1
     assert stderr.startswith("keras-ceb train: error: Could not find Fashion-MNIST.")
     assert f"{tmp_path / 'empty'} (--data-dir)" in stderr
@@ -330,7 +454,10 @@ def test_python_dash_m_entry_point():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-m", "keras_ceb", "train", "--objective", "magic"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -353,15 +480,18 @@ def test_evaluate_rejects_a_model_without_encoder(tmp_path):
     )
 
 
-@pytest.mark.parametrize("argv, start, warmup", [
-    # 20 epochs of 100 steps: from rho + 3 over the first 5 epochs.
-    ([], 3.0, (3.0, 500)),
-    (["--rho", "1", "--rho-anneal", "5", "--rho-anneal-epochs", "2"], 5.0, (4.0, 200)),
-    (["--rho-anneal", "off"], None, (0.0, 0)),
-    (["--objective", "determ"], None, (0.0, 0)),
-    (["--epochs", "2"], 3.0, (3.0, 100)),  # Cut to epochs - 1: the last epoch is at rho.
-    (["--epochs", "1"], 3.0, (0.0, 0)),
-])
+@pytest.mark.parametrize(
+    "argv, start, warmup",
+    [
+        # 20 epochs of 100 steps: from rho + 3 over the first 5 epochs.
+        ([], 3.0, (3.0, 500)),
+        (["--rho", "1", "--rho-anneal", "5", "--rho-anneal-epochs", "2"], 5.0, (4.0, 200)),
+        (["--rho-anneal", "off"], None, (0.0, 0)),
+        (["--objective", "determ"], None, (0.0, 0)),
+        (["--epochs", "2"], 3.0, (3.0, 100)),  # Cut to epochs - 1: the last epoch is at rho.
+        (["--epochs", "1"], 3.0, (0.0, 0)),
+    ],
+)
 def test_rho_anneal_is_the_encoders_warmup(argv, start, warmup):
     config = cli.train_config(cli.build_parser().parse_args(["train", *argv]))
     assert recipe.anneal_start(config) == start
@@ -373,11 +503,36 @@ def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):
     from keras_ceb import cli
 
     out = tmp_path / "mlp"
-    cli.main(["train", "--head", "mlp", "--epochs", "1", "--max-train-examples", "512",
-              "--max-test-examples", "256", "--data-dir", str(fashion_mnist_dir), "--out",
-              str(out), "--verbose", "0"])
+    cli.main(
+        [
+            "train",
+            "--head",
+            "mlp",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "512",
+            "--max-test-examples",
+            "256",
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["head"] == "mlp"
     assert all(math.isfinite(metrics["test"][k]) for k in ("accuracy", "rate", "i_xz_lower"))
-    cli.main(["evaluate", str(out / "model.keras"), "--max-test-examples", "128", "--ood",
-              "--data-dir", str(fashion_mnist_dir)])
+    cli.main(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--max-test-examples",
+            "128",
+            "--ood",
+            "--data-dir",
+            str(fashion_mnist_dir),
+        ]
+    )

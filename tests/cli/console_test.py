@@ -30,14 +30,21 @@ HEAVY = ("keras", "tensorflow", "jax", "torch")
 def _env():
     """The environment of a user: this checkout first, no log level set by the tests."""
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in env.get("PYTHONPATH", "")
-                                                       .split(os.pathsep) if p])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     return env
 
 
 def _python(code, timeout=300):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=_env(), cwd=REPO_ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=REPO_ROOT,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"]])
@@ -45,8 +52,14 @@ def test_help_answers_without_error(argv):
     """Goal: under 1 s on an idle machine (0.5 to 0.65 s measured on a loaded 2-core
     machine, against 4 to 15 s when `import keras_ceb` imported TensorFlow)."""
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "keras_ceb", *argv], capture_output=True,
-                            text=True, env=_env(), cwd=REPO_ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_ceb", *argv],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -78,8 +91,13 @@ def test_help_and_parsing_import_no_framework():
 
 def test_import_keras_ceb_first_then_load_model(tmp_path):
     """`import keras_ceb` does not import Keras, yet registers the layers once Keras loads."""
-    model = keras.Sequential([keras.Input((4,)), keras_ceb.StochasticEncoder(2, marginal=3),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras_ceb.StochasticEncoder(2, marginal=3),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     model.save(tmp_path / "m.keras")
     result = _python(f"""
         import sys
@@ -136,8 +154,10 @@ def test_is_noise():
 
 def test_the_filter_drops_noise_written_to_the_descriptor(capfd):
     with console._filtered_stderr_fd():
-        os.write(2, b"I0000 00:00:1795862506.068998   25860 port.cc:153] oneDNN is on.\n"
-                    b"a real problem\n")
+        os.write(
+            2,
+            b"I0000 00:00:1795862506.068998   25860 port.cc:153] oneDNN is on.\na real problem\n",
+        )
     assert capfd.readouterr().err == "a real problem\n"
 
 
@@ -161,10 +181,28 @@ def test_redirected_train_is_quiet_and_short(tmp_path, fashion_mnist_dir):
     out = tmp_path / "run"
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
         result = subprocess.run(
-            [sys.executable, "-m", "keras_ceb", "train", "--epochs", "2",
-             "--max-train-examples", "1024", "--max-test-examples", "256",
-             "--data-dir", str(fashion_mnist_dir), "--out", str(out)],
-            stdout=stdout, stderr=stderr, env=_env(), cwd=REPO_ROOT, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "keras_ceb",
+                "train",
+                "--epochs",
+                "2",
+                "--max-train-examples",
+                "1024",
+                "--max-test-examples",
+                "256",
+                "--data-dir",
+                str(fashion_mnist_dir),
+                "--out",
+                str(out),
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env=_env(),
+            cwd=REPO_ROOT,
+            timeout=600,
+        )
     errors = (tmp_path / "stderr").read_text()
     assert result.returncode == 0, errors
     assert errors == ""
@@ -190,23 +228,32 @@ cli.main({argv!r})
 """
 
 
-@pytest.mark.parametrize("backend, blocked, extra", [
-    ("tensorflow", "tensorflow", '"keras-ceb[cpu]"'),
-    ("jax", "jax", '"keras-ceb[jax]"'),
-    ("torch", "torch", "pip install torch"),
-])
+@pytest.mark.parametrize(
+    "backend, blocked, extra",
+    [
+        ("tensorflow", "tensorflow", '"keras-ceb[cpu]"'),
+        ("jax", "jax", '"keras-ceb[jax]"'),
+        ("torch", "torch", "pip install torch"),
+    ],
+)
 def test_a_missing_backend_is_one_line_naming_the_extra(backend, blocked, extra, tmp_path):
     """Before: a 58-line traceback ending in `No module named 'tensorflow'`."""
     argv = ["train", "--epochs", "1", "--out", str(tmp_path / "run")]
     env = {**_env(), "KERAS_BACKEND": backend}
     result = subprocess.run(
         [sys.executable, "-c", _BLOCKER.format(blocked=blocked, argv=argv)],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(
-        f"keras-ceb train: error: the Keras backend {backend!r} is not installed")
+        f"keras-ceb train: error: the Keras backend {backend!r} is not installed"
+    )
     assert extra in lines[0]
     assert not (tmp_path / "run").exists()

@@ -29,8 +29,19 @@ from tests.cli.cli_test import _run
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 # A 4-epoch run on 512 examples: rho is annealed 3 -> 0 over epochs 1-3, the learning rate
 # decays over the 16 steps.
-SHORT_RUN = ["train", "--epochs", "4", "--max-train-examples", "512",
-             "--max-test-examples", "128", "--seed", "5", "--verbose", "0"]
+SHORT_RUN = [
+    "train",
+    "--epochs",
+    "4",
+    "--max-train-examples",
+    "512",
+    "--max-test-examples",
+    "128",
+    "--seed",
+    "5",
+    "--verbose",
+    "0",
+]
 
 
 def _one_line_error(stderr, command="train"):
@@ -42,6 +53,7 @@ def _one_line_error(stderr, command="train"):
 @pytest.fixture
 def no_data(monkeypatch):
     """Fails the test if the CLI loads any data (the checks come before)."""
+
     def fail(*args, **kwargs):
         raise AssertionError("data loaded before the check")
 
@@ -90,6 +102,7 @@ def test_out_in_a_folder_that_cannot_be_written(tmp_path, no_data, monkeypatch):
     parent = tmp_path / "read-only"
     parent.mkdir()
     if IS_ROOT:  # Root writes anywhere: the probe write fails as it would for a user.
+
         def refuse(folder):
             raise PermissionError(13, "Permission denied", str(folder))
 
@@ -141,24 +154,40 @@ def test_overwrite_replaces_a_finished_run(tmp_path, fashion_mnist_dir):
     (out / "metrics.json").write_text("{}")
     (out / "training_curves.png").write_bytes(b"old")
     (out / "notes.txt").write_text("mine")
-    code, stdout, stderr = _run(["train", "--epochs", "1", "--max-train-examples", "256",
-                                 "--max-test-examples", "64", "--verbose", "0",
-                                 "--data-dir", str(fashion_mnist_dir), "--out", str(out),
-                                 "--overwrite"])
+    code, stdout, stderr = _run(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "256",
+            "--max-test-examples",
+            "64",
+            "--verbose",
+            "0",
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--out",
+            str(out),
+            "--overwrite",
+        ]
+    )
     assert code == 0, stderr
     assert json.loads((out / "metrics.json").read_text())["config"]["epochs"] == 1
     assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "notes.txt").read_text() == "mine"  # Only the run's own files are replaced.
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*run_folder.TRAIN_OUTPUTS, "notes.txt"])  # No backup, no temporary file left.
+        [*run_folder.TRAIN_OUTPUTS, "notes.txt"]
+    )  # No backup, no temporary file left.
 
 
 # Data: a mistyped --data-dir, a bad $KERAS_CEB_DATA, unreadable or non-finite data.
 
 
 def test_mistyped_data_dir_is_an_error(tmp_path, no_data):
-    code, _, stderr = _run(["train", "--data-dir", str(tmp_path / "fashoin"),
-                            "--out", str(tmp_path / "out")])
+    code, _, stderr = _run(
+        ["train", "--data-dir", str(tmp_path / "fashoin"), "--out", str(tmp_path / "out")]
+    )
     assert code == 1
     _one_line_error(stderr)
     assert stderr == f"keras-ceb train: error: --data-dir {tmp_path / 'fashoin'}: no such folder\n"
@@ -169,10 +198,13 @@ def test_mistyped_data_dir_is_an_error(tmp_path, no_data):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("value, needle", [
-    ("/" + "d" * 5000, "(5001 characters), which cannot be used: File name too long"),
-    ("FILE", "which is not a folder"),
-])
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("/" + "d" * 5000, "(5001 characters), which cannot be used: File name too long"),
+        ("FILE", "which is not a folder"),
+    ],
+)
 def test_bad_keras_ceb_data_is_one_line(tmp_path, monkeypatch, no_data, value, needle):
     (tmp_path / "file").write_bytes(os.urandom(64))
     value = value.replace("FILE", str(tmp_path / "file"))
@@ -187,8 +219,12 @@ def test_bad_keras_ceb_data_is_one_line(tmp_path, monkeypatch, no_data, value, n
 def test_keras_ceb_data_with_junk_files_is_one_line(tmp_path, monkeypatch):
     junk = tmp_path / "junk" / "fashion-mnist"
     junk.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (junk / name).write_bytes(os.urandom(100))
     monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "junk"))
     code, _, stderr = _run(["train", "--out", str(tmp_path / "out")])
@@ -231,18 +267,35 @@ def test_non_finite_training_data_is_refused_before_training(tmp_path, monkeypat
     code, _, stderr = _run(["train", "--out", str(tmp_path / "out")])
     assert code == 1
     _one_line_error(stderr)
-    assert ("the fashion_mnist training images hold 1 non-finite values (NaN or inf) in 1 "
-            "examples, the first in example 17") in stderr
+    assert (
+        "the fashion_mnist training images hold 1 non-finite values (NaN or inf) in 1 "
+        "examples, the first in example 17"
+    ) in stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_divergence_stops_training_with_one_line(tmp_path, fashion_mnist_dir):
     """An absurd learning rate: the loss or the weights turn non-finite, training stops."""
     out = tmp_path / "out"
-    code, _, stderr = _run(["train", "--epochs", "2", "--max-train-examples", "256",
-                            "--max-test-examples", "64", "--verbose", "0",
-                            "--learning-rate", "1e30", "--data-dir", str(fashion_mnist_dir),
-                            "--out", str(out)])
+    code, _, stderr = _run(
+        [
+            "train",
+            "--epochs",
+            "2",
+            "--max-train-examples",
+            "256",
+            "--max-test-examples",
+            "64",
+            "--verbose",
+            "0",
+            "--learning-rate",
+            "1e30",
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1
     _one_line_error(stderr)
     assert "error: training diverged: the " in stderr and "at epoch 1" in stderr
@@ -250,11 +303,14 @@ def test_divergence_stops_training_with_one_line(tmp_path, fashion_mnist_dir):
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("argv, dataset", [
-    (["train", "--no-download"], "Fashion-MNIST"),
-    (["train", "--dataset", "mnist", "--no-download"], "MNIST"),
-    (["train", "--dataset", "cifar10"], "CIFAR-10"),
-])
+@pytest.mark.parametrize(
+    "argv, dataset",
+    [
+        (["train", "--no-download"], "Fashion-MNIST"),
+        (["train", "--dataset", "mnist", "--no-download"], "MNIST"),
+        (["train", "--dataset", "cifar10"], "CIFAR-10"),
+    ],
+)
 def test_not_found_messages_use_the_cli_flags(tmp_path, monkeypatch, argv, dataset):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
@@ -263,13 +319,19 @@ def test_not_found_messages_use_the_cli_flags(tmp_path, monkeypatch, argv, datas
     monkeypatch.setattr(locate, "DEBIAN_ROOT", tmp_path / "debian")
     monkeypatch.setattr(keras.utils, "get_file", pytest.fail)
     (tmp_path / "data").mkdir()
-    code, _, stderr = _run([*argv, "--data-dir", str(tmp_path / "data"),
-                            "--out", str(tmp_path / "out")])
+    code, _, stderr = _run(
+        [*argv, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    )
     assert code == 1
     assert stderr.startswith(f"keras-ceb train: error: Could not find {dataset}")
     assert f"{tmp_path / 'data'} (--data-dir)" in stderr and "--data-dir" in stderr
-    for python_wording in ("data_dir=", "download=", "split=", "data_dir argument",
-                           "load_mnist_test"):
+    for python_wording in (
+        "data_dir=",
+        "download=",
+        "split=",
+        "data_dir argument",
+        "load_mnist_test",
+    ):
         assert python_wording not in stderr, stderr
     if "--no-download" in argv:
         assert "download: not tried (--no-download)" in stderr
@@ -316,17 +378,26 @@ KILLER = textwrap.dedent("""
 
 
 @pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
-def test_resume_after_sigkill_matches_an_uninterrupted_run(uninterrupted, fashion_mnist_dir,
-                                                           tmp_path, monkeypatch):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(
+    uninterrupted, fashion_mnist_dir, tmp_path, monkeypatch
+):
     """Killed (SIGKILL) in epoch 2 of 4; resumed by the same command but interrupted while
     saving; finished by the same command: the weights and metrics of an uninterrupted run."""
     out = tmp_path / "run"
     argv = [*SHORT_RUN, "--data-dir", str(fashion_mnist_dir), "--out", str(out)]
     (tmp_path / "killer.py").write_text(KILLER)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    killed = subprocess.run([sys.executable, str(tmp_path / "killer.py"), *argv],
-                            capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+    }
+    killed = subprocess.run(
+        [sys.executable, str(tmp_path / "killer.py"), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert run_folder.train_state(out) == run_folder.UNFINISHED
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
@@ -341,9 +412,11 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(uninterrupted, fashio
     code, stdout, stderr = _run(argv)
     assert code == 130
     assert f"Resuming the unfinished run in {out}" in stdout
-    assert stderr == ("keras-ceb train: interrupted while evaluating and saving; the 4 trained "
-                      f"epochs are kept in {out / '.backup'}: run the same command again to "
-                      "finish\n")
+    assert stderr == (
+        "keras-ceb train: interrupted while evaluating and saving; the 4 trained "
+        f"epochs are kept in {out / '.backup'}: run the same command again to "
+        "finish\n"
+    )
     assert not (out / "metrics.json").exists() and not list(out.glob(".keras-ceb-tmp-*"))
 
     monkeypatch.setattr(cli.reporting, "plot_information_plane", plot)
@@ -358,14 +431,16 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(uninterrupted, fashio
     # Each epoch's mean rho: warmed up from 3 to 0 over 3 epochs of 4 steps, then at 0.
     assert history["rho"] == reference["rho"] == [2.625, 1.625, 0.625, 0.0]
     np.testing.assert_allclose(history["loss"], reference["loss"], rtol=1e-4)
-    difference = _max_difference(_weights(out / "model.keras"),
-                                 _weights(uninterrupted / "model.keras"))
+    difference = _max_difference(
+        _weights(out / "model.keras"), _weights(uninterrupted / "model.keras")
+    )
     assert difference < 1e-4, difference  # 0.0 where measured, on TensorFlow and JAX.
     assert not (out / run_folder.BACKUP_DIR).exists()
 
 
-def test_ctrl_c_ends_with_one_line_and_keeps_the_checkpoint(fashion_mnist_dir, tmp_path,
-                                                            monkeypatch):
+def test_ctrl_c_ends_with_one_line_and_keeps_the_checkpoint(
+    fashion_mnist_dir, tmp_path, monkeypatch
+):
     out = tmp_path / "run"
     train = recipe.train
 
@@ -375,19 +450,23 @@ def test_ctrl_c_ends_with_one_line_and_keeps_the_checkpoint(fashion_mnist_dir, t
                 signal.raise_signal(signal.SIGINT)
                 raise AssertionError("SIGINT did not interrupt: Python's handler did not run")
 
-    monkeypatch.setattr(recipe, "train",
-                        lambda config, **kwargs: train(config, callbacks=[CtrlC()], **kwargs))
+    monkeypatch.setattr(
+        recipe, "train", lambda config, **kwargs: train(config, callbacks=[CtrlC()], **kwargs)
+    )
     # Python's handler, installed again at the C level as in a fresh `keras-ceb` process (in one
     # clean-clone run of the suite, 1 of 9 runs of this test, the SIGINT did not interrupt).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        code, stdout, stderr = _run([*SHORT_RUN, "--data-dir", str(fashion_mnist_dir),
-                                     "--out", str(out)])
+        code, stdout, stderr = _run(
+            [*SHORT_RUN, "--data-dir", str(fashion_mnist_dir), "--out", str(out)]
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     assert code == 130, (code, stdout[-2000:], stderr[-2000:])
-    assert stderr == (f"keras-ceb train: interrupted in epoch 3 of 4; epochs 1-2 are saved in "
-                      f"{out / '.backup'}: run the same command again to resume\n")
+    assert stderr == (
+        f"keras-ceb train: interrupted in epoch 3 of 4; epochs 1-2 are saved in "
+        f"{out / '.backup'}: run the same command again to resume\n"
+    )
     assert run_folder.train_state(out) == run_folder.UNFINISHED
     metadata = out / ".backup" / "keras" / "training_metadata.json"
     assert json.loads(metadata.read_text())["epoch"] == 2
@@ -402,8 +481,10 @@ def test_resuming_with_other_options_is_refused(tmp_path, no_data):
     code, _, stderr = _run([*SHORT_RUN, "--epochs", "20", "--rho", "1", "--out", str(out)])
     assert code == 1
     _one_line_error(stderr)
-    assert (f"--out {out} holds an unfinished run with other options: --epochs 20 (the "
-            "unfinished run has 4); --rho 1 (the unfinished run has 0);") in stderr
+    assert (
+        f"--out {out} holds an unfinished run with other options: --epochs 20 (the "
+        "unfinished run has 4); --rho 1 (the unfinished run has 0);"
+    ) in stderr
     assert "pass --overwrite to start over" in stderr
 
 

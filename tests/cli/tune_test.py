@@ -11,8 +11,20 @@ from keras_ceb import cli
 from keras_ceb.tuning import command as tune_command
 from tests.cli.cli_test import _run
 
-TINY = ["--rho-values", "2,0", "--epochs", "2", "--max-train-examples", "256",
-        "--validation-examples", "128", "--batch-size", "64", "--seed", "1"]
+TINY = [
+    "--rho-values",
+    "2,0",
+    "--epochs",
+    "2",
+    "--max-train-examples",
+    "256",
+    "--validation-examples",
+    "128",
+    "--batch-size",
+    "64",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +44,14 @@ def test_tune_writes_the_trials_the_plot_and_the_best_model(tuned):
     assert record["objective"] == "combined" and len(record["trials"]) == 2
     assert [row["rho"] for row in record["trials"]] == [0.0, 2.0]
     for row in record["trials"]:
-        for key in ("val_accuracy", "val_i_xz_lower", "val_i_yz", "mni_distance", "ood_auroc",
-                    "combined"):
+        for key in (
+            "val_accuracy",
+            "val_i_xz_lower",
+            "val_i_yz",
+            "mni_distance",
+            "ood_auroc",
+            "combined",
+        ):
             assert isinstance(row[key], float), key
     settings = record["settings"]
     assert settings["ood_set"] == "mnist" and settings["num_validation_examples"] == 128
@@ -51,38 +69,49 @@ def test_tune_prints_one_line_per_trial_then_the_table(tuned):
     trials = [line for line in stdout.splitlines() if line.startswith("trial ")]
     assert [line.split(":")[0] for line in trials] == ["trial 1/2", "trial 2/2"]
     assert "| rho | val accuracy |" in stdout and "Best: rho = " in stdout
-    assert stdout.rstrip().splitlines()[-1] == cli.LOAD_HINT.format(
-        path=out / "best_model.keras")
+    assert stdout.rstrip().splitlines()[-1] == cli.LOAD_HINT.format(path=out / "best_model.keras")
 
 
 def test_a_finished_search_is_kept(tuned):
     out, argv, _ = tuned
     code, _, stderr = _run(argv)
     assert code == 1
-    assert stderr == (f"keras-ceb tune: error: --out {out} already holds a finished search "
-                      "(trials.json); pass --overwrite to replace it, or choose another --out\n")
+    assert stderr == (
+        f"keras-ceb tune: error: --out {out} already holds a finished search "
+        "(trials.json); pass --overwrite to replace it, or choose another --out\n"
+    )
 
 
 def test_an_unfinished_search_with_other_options_is_refused(tmp_path):
     args = cli.build_parser().parse_args(["tune", *TINY, "--out", str(tmp_path)])
     (tmp_path / tune_command.TUNER_DIR).mkdir()
-    (tmp_path / tune_command.TUNER_DIR / tune_command.TUNE_OPTIONS_FILE).write_text(json.dumps(
-        {**tune_command.tune_options(args), "epochs": 5}))
+    (tmp_path / tune_command.TUNER_DIR / tune_command.TUNE_OPTIONS_FILE).write_text(
+        json.dumps({**tune_command.tune_options(args), "epochs": 5})
+    )
     code, _, stderr = _run(["tune", *TINY, "--out", str(tmp_path)])
     assert code == 1 and stderr.count("\n") == 1
-    assert "holds an unfinished search with other options: --epochs 2 (the unfinished run " \
-           "has 5)" in stderr
-    assert tune_command.check_tune_out(tmp_path, cli.build_parser().parse_args(
-        ["tune", *TINY[:2], "--epochs", "5", *TINY[4:], "--out", str(tmp_path)]))
+    assert (
+        "holds an unfinished search with other options: --epochs 2 (the unfinished run "
+        "has 5)" in stderr
+    )
+    assert tune_command.check_tune_out(
+        tmp_path,
+        cli.build_parser().parse_args(
+            ["tune", *TINY[:2], "--epochs", "5", *TINY[4:], "--out", str(tmp_path)]
+        ),
+    )
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--rho-values", "0,x"], "--rho-values: expected finite numbers separated by commas"),
-    (["--search", "annealing"], "invalid choice: 'annealing'"),
-    (["--tune-objective", "loss"], "invalid choice: 'loss'"),
-    (["--objective", "determ"], "invalid choice: 'determ'"),
-    (["--rho-anneal", "-1"], "--rho-anneal: expected a number >= 0 or 'off'"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--rho-values", "0,x"], "--rho-values: expected finite numbers separated by commas"),
+        (["--search", "annealing"], "invalid choice: 'annealing'"),
+        (["--tune-objective", "loss"], "invalid choice: 'loss'"),
+        (["--objective", "determ"], "invalid choice: 'determ'"),
+        (["--rho-anneal", "-1"], "--rho-anneal: expected a number >= 0 or 'off'"),
+    ],
+)
 def test_bad_tune_arguments(argv, needle):
     code, stdout, stderr = _run(["tune", *argv])
     assert code == 2 and stdout == ""
@@ -94,17 +123,30 @@ def test_tune_errors_before_loading_data(tmp_path, monkeypatch):
         raise AssertionError("data loaded before the check")
 
     monkeypatch.setattr(cli.datasets, "load", fail)
-    code, _, stderr = _run(["tune", "--search", "random", "--rho-min", "3", "--rho-max", "1",
-                            "--out", str(tmp_path)])
-    assert code == 1 and stderr == ("keras-ceb tune: error: --rho-min must be below --rho-max, "
-                                    "got 3 and 1\n")
-    code, _, stderr = _run(["tune", "--tune-objective", "ood_auroc", "--marginal-components",
-                            "0", "--out", str(tmp_path)])
+    code, _, stderr = _run(
+        ["tune", "--search", "random", "--rho-min", "3", "--rho-max", "1", "--out", str(tmp_path)]
+    )
+    assert code == 1 and stderr == (
+        "keras-ceb tune: error: --rho-min must be below --rho-max, got 3 and 1\n"
+    )
+    code, _, stderr = _run(
+        [
+            "tune",
+            "--tune-objective",
+            "ood_auroc",
+            "--marginal-components",
+            "0",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 1 and "needs the rate: --marginal-components > 0" in stderr
 
 
-@pytest.mark.parametrize("argv", [["--rho-values", "-1,0,2.5"], ["--rho-values=-1,0,2.5"],
-                                  ["--rho-values", "-.5,0,2.5"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--rho-values", "-1,0,2.5"], ["--rho-values=-1,0,2.5"], ["--rho-values", "-.5,0,2.5"]],
+)
 def test_rho_values_may_start_with_a_minus_sign(argv):
     """The README's `keras-ceb tune --rho-values -1,0,1,...`: argparse alone rejects it."""
     args = cli.build_parser().parse_args(cli._attach_negative_lists(["tune", *argv]))
@@ -112,15 +154,36 @@ def test_rho_values_may_start_with_a_minus_sign(argv):
 
 
 def test_tune_feeds_the_labels_to_a_catgen_model_and_records_both_objectives(
-        fashion_mnist_dir, tmp_path):
+    fashion_mnist_dir, tmp_path
+):
     """`--head catgen` built a model taking images and labels and fed it images only, and
     trials.json recorded the tuning objective where the training objective belongs."""
     out = tmp_path / "catgen"
-    code, _, stderr = _run(["tune", "--head", "catgen", "--objective", "vib", "--rho-values",
-                            "0", "--epochs", "1", "--max-train-examples", "256",
-                            "--validation-examples", "128", "--batch-size", "64",
-                            "--data-dir", str(fashion_mnist_dir), "--out", str(out),
-                            "--verbose", "0"])
+    code, _, stderr = _run(
+        [
+            "tune",
+            "--head",
+            "catgen",
+            "--objective",
+            "vib",
+            "--rho-values",
+            "0",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "256",
+            "--validation-examples",
+            "128",
+            "--batch-size",
+            "64",
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0, stderr
     settings = json.loads((out / "trials.json").read_text())["settings"]
     assert settings["objective"] == "vib" and settings["tune_objective"] == "combined"

@@ -13,8 +13,10 @@ from keras_ceb.datasets import as_dataset
 from keras_ceb.datasets import autoaugment
 
 # TensorFlow ops in a tf.data pipeline, the same under every Keras backend: tested once.
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="TensorFlow ops, independent of the Keras backend")
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="TensorFlow ops, independent of the Keras backend",
+)
 
 # Cubuk et al. 2019, appendix, "Policy found on reduced CIFAR-10": 25 sub-policies of
 # (operation, probability, magnitude level).
@@ -73,18 +75,35 @@ def test_magnitudes_follow_the_reference_code():
     assert autoaugment.magnitude("TranslateX", 9, image_size=64) == 18.0
     assert [autoaugment.magnitude("Rotate", level) for level in (2, 9)] == [6.0, 27.0]
     assert [autoaugment.magnitude("Brightness", level) for level in (0, 9)] == [0.1, 1.72]
-    assert [autoaugment.magnitude("Solarize", level) for level in (0, 2, 9)] == [256.0, 205.0, 26.0]
+    assert [autoaugment.magnitude("Solarize", level) for level in (0, 2, 9)] == [
+        256.0,
+        205.0,
+        26.0,
+    ]
     assert [autoaugment.magnitude("Posterize", level) for level in range(10)] == [
-        8, 8, 8, 7, 7, 6, 6, 6, 5, 5]  # within the paper's range, 4 to 8 bits
+        8,
+        8,
+        8,
+        7,
+        7,
+        6,
+        6,
+        6,
+        5,
+        5,
+    ]  # within the paper's range, 4 to 8 bits
     assert autoaugment.magnitude("Equalize", 7) is None
 
 
-@pytest.mark.parametrize("call, received", [
-    (lambda: autoaugment.magnitude("Cutout", 1), "op='Cutout'"),
-    (lambda: autoaugment.magnitude("Rotate", 10), "level=10"),
-    (lambda: autoaugment.check_policy([[("Rotate", 1.5, 2)]]), "probability=1.5"),
-    (lambda: autoaugment.check_policy([]), r"policy=\(\)"),
-])
+@pytest.mark.parametrize(
+    "call, received",
+    [
+        (lambda: autoaugment.magnitude("Cutout", 1), "op='Cutout'"),
+        (lambda: autoaugment.magnitude("Rotate", 10), "level=10"),
+        (lambda: autoaugment.check_policy([[("Rotate", 1.5, 2)]]), "probability=1.5"),
+        (lambda: autoaugment.check_policy([]), r"policy=\(\)"),
+    ],
+)
 def test_argument_validation(call, received):
     with pytest.raises(ValueError, match=f"Received: {received}$"):
         call()
@@ -104,7 +123,7 @@ def test_every_op_maps_the_image_range_into_itself():
         x = tf.constant(image.astype("float32") / 255.0)
         for op in autoaugment.OPS:
             for level in range(autoaugment.NUM_LEVELS):
-                for sign in ((1.0, -1.0) if op in autoaugment.SIGNED_OPS else (1.0,)):
+                for sign in (1.0, -1.0) if op in autoaugment.SIGNED_OPS else (1.0,):
                     out = autoaugment.apply_op(x, op, level, sign).numpy()
                     assert out.shape == image.shape and out.dtype == np.float32, op
                     assert 0.0 <= out.min() and out.max() <= 1.0, (op, level, sign)
@@ -118,14 +137,18 @@ def test_every_op_maps_the_image_range_into_itself():
 def _pil_reference(pil, op, value):
     fill = (128, 128, 128)
     return {
-        "ShearX": lambda: pil.transform((32, 32), Image.AFFINE, (1, value, 0, 0, 1, 0),
-                                        fillcolor=fill),
-        "ShearY": lambda: pil.transform((32, 32), Image.AFFINE, (1, 0, 0, value, 1, 0),
-                                        fillcolor=fill),
-        "TranslateX": lambda: pil.transform((32, 32), Image.AFFINE, (1, 0, value, 0, 1, 0),
-                                            fillcolor=fill),
-        "TranslateY": lambda: pil.transform((32, 32), Image.AFFINE, (1, 0, 0, 0, 1, value),
-                                            fillcolor=fill),
+        "ShearX": lambda: pil.transform(
+            (32, 32), Image.AFFINE, (1, value, 0, 0, 1, 0), fillcolor=fill
+        ),
+        "ShearY": lambda: pil.transform(
+            (32, 32), Image.AFFINE, (1, 0, 0, value, 1, 0), fillcolor=fill
+        ),
+        "TranslateX": lambda: pil.transform(
+            (32, 32), Image.AFFINE, (1, 0, value, 0, 1, 0), fillcolor=fill
+        ),
+        "TranslateY": lambda: pil.transform(
+            (32, 32), Image.AFFINE, (1, 0, 0, 0, 1, value), fillcolor=fill
+        ),
         "Rotate": lambda: pil.rotate(value, fillcolor=fill),
         "AutoContrast": lambda: ImageOps.autocontrast(pil),
         "Equalize": lambda: ImageOps.equalize(pil),

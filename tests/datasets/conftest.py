@@ -89,9 +89,7 @@ def _write_cifar_sources(folder, rng):
     """Fake CIFAR-10 binary batches and CIFAR-10.1 npy files."""
     bins = folder / "cifar-10-batches-bin"
     bins.mkdir(parents=True)
-    for name, n in [(f"data_batch_{i}.bin", 4) for i in range(1, 6)] + [
-        ("test_batch.bin", 6)
-    ]:
+    for name, n in [(f"data_batch_{i}.bin", 4) for i in range(1, 6)] + [("test_batch.bin", 6)]:
         labels = rng.integers(0, 10, (n, 1), dtype=np.uint8)
         pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         np.concatenate([labels, pixels], axis=1).tofile(bins / name)
@@ -121,17 +119,20 @@ def fake_tfds_dir(tmp_path_factory):
         added_shim = True
     sources = folder / "sources"
     try:
-        with mock.patch.object(
-            tfds.download.DownloadManager,
-            "download_and_extract",
-            lambda self, url: str(sources),
-        ), mock.patch.object(
-            tfds.download.DownloadManager,
-            "download",
-            lambda self, urls: [
-                str(sources / "images.npy"),
-                str(sources / "labels.npy"),
-            ],
+        with (
+            mock.patch.object(
+                tfds.download.DownloadManager,
+                "download_and_extract",
+                lambda self, url: str(sources),
+            ),
+            mock.patch.object(
+                tfds.download.DownloadManager,
+                "download",
+                lambda self, urls: [
+                    str(sources / "images.npy"),
+                    str(sources / "labels.npy"),
+                ],
+            ),
         ):
             for name in ("cifar10", "cifar10_1"):
                 tfds.builder(name, data_dir=str(data_dir)).download_and_prepare()

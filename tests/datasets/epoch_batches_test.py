@@ -41,16 +41,25 @@ def test_the_callback_follows_fit_epochs_from_initial_epoch():
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    model.fit(batches, epochs=4, initial_epoch=2, verbose=0, shuffle=False,
-              callbacks=[batches.epoch_callback(), Record()])
+    model.fit(
+        batches,
+        epochs=4,
+        initial_epoch=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[batches.epoch_callback(), Record()],
+    )
     assert seen == [(2, 2), (3, 3)]
 
 
-@pytest.mark.parametrize("kwargs, received", [
-    ({"batch_size": 0}, "batch_size=0"),
-    ({"batch_size": 2, "seed": -1}, "seed=-1"),
-    ({"batch_size": 2, "y": np.zeros(3)}, r"y.shape=\(3,\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, received",
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"batch_size": 2, "seed": -1}, "seed=-1"),
+        ({"batch_size": 2, "y": np.zeros(3)}, r"y.shape=\(3,\)"),
+    ],
+)
 def test_argument_validation(kwargs, received):
     kwargs = {"x": np.zeros((4, 2)), "y": np.zeros(4), **kwargs}
     with pytest.raises(ValueError, match=f"Received: .*{received}"):

@@ -109,9 +109,7 @@ def test_corrupt_gzip_body(tmp_path):
 def test_wrong_ndim(tmp_path):
     path = tmp_path / "train-labels-idx1-ubyte"
     write_idx(path, np.zeros(10, "uint8"))
-    with pytest.raises(
-        CorruptDatasetError, match="expected a 3-d idx file, found a 1-d one"
-    ):
+    with pytest.raises(CorruptDatasetError, match="expected a 3-d idx file, found a 1-d one"):
         read_idx(path, ndim=3)
     assert read_idx(path, ndim=1).shape == (10,)
 

@@ -160,9 +160,7 @@ def test_not_found_says_what_is_missing(roots, fake_mnist):
 def test_download_only_last_and_into_the_keras_cache(roots, monkeypatch, fake_mnist):
     calls = []
 
-    def fake_get_file(
-        fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=None
-    ):
+    def fake_get_file(fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=None):
         calls.append((fname, origin, cache_subdir, cache_dir))
         folder = pathlib.Path(cache_dir) / cache_subdir
         fake_mnist(folder, marker=10)
@@ -202,9 +200,7 @@ def test_download_false_never_downloads(roots):
 def test_mnist_download_fetches_the_keras_npz(roots, monkeypatch, fake_mnist_npz):
     calls = []
 
-    def fake_get_file(
-        fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=None
-    ):
+    def fake_get_file(fname, origin, file_hash=None, cache_subdir="datasets", cache_dir=None):
         calls.append((fname, origin, file_hash))
         path = pathlib.Path(cache_dir) / cache_subdir / fname
         return str(fake_mnist_npz(path, marker=11))

@@ -129,10 +129,13 @@ def test_labels_out_of_range(tmp_path, fake_mnist):
     assert info.value.path == str(folder / "t10k-labels-idx1-ubyte.gz")
 
 
-@pytest.mark.parametrize("images, found", [
-    (np.full((20, 28, 28), 255000.0), r"float64 values in \[255000.0, 255000.0\]"),
-    (np.full((20, 28, 28), 7, "int32"), r"int32 values in \[7, 7\]"),
-])
+@pytest.mark.parametrize(
+    "images, found",
+    [
+        (np.full((20, 28, 28), 255000.0), r"float64 values in \[255000.0, 255000.0\]"),
+        (np.full((20, 28, 28), 7, "int32"), r"int32 values in \[7, 7\]"),
+    ],
+)
 def test_images_other_than_uint8_are_refused(tmp_path, fake_mnist, images, found):
     """idx allows other element types, but every MNIST/Fashion-MNIST images file is uint8:
     anything else would be cast with wrap-around and evaluated as if fine."""

@@ -15,8 +15,12 @@ from keras_ceb import datasets
 from keras_ceb.datasets import as_dataset
 
 PIPELINES = [
-    pytest.param("tf.data", marks=pytest.mark.skipif(
-        importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")),
+    pytest.param(
+        "tf.data",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed"
+        ),
+    ),
     "py_dataset",
 ]
 
@@ -55,7 +59,9 @@ def test_batch_shapes(data, pipeline):
 
 def test_inputs_only(data, pipeline):
     x, _ = data
-    batches = [np.asarray(b) for b in as_dataset(x, batch_size=3, shuffle=False, pipeline=pipeline)]
+    batches = [
+        np.asarray(b) for b in as_dataset(x, batch_size=3, shuffle=False, pipeline=pipeline)
+    ]
     np.testing.assert_array_equal(np.concatenate(batches), x)
 
 
@@ -99,8 +105,9 @@ def test_repeat(data, pipeline):
 def test_crop_flip_keeps_shapes_dtype_range_and_labels(pipeline):
     x = np.random.default_rng(1).random((64, 32, 32, 3)).astype("float32")
     y = np.arange(64, dtype="int32") % 10
-    ds = as_dataset(x, y, batch_size=16, shuffle=False, augment="crop_flip", seed=0,
-                    pipeline=pipeline)
+    ds = as_dataset(
+        x, y, batch_size=16, shuffle=False, augment="crop_flip", seed=0, pipeline=pipeline
+    )
     batches = _batches(ds)
     out = np.concatenate([b[0] for b in batches])
     assert [b[0].shape for b in batches] == [(16, 32, 32, 3)] * 4
@@ -115,8 +122,9 @@ def test_crop_flip_is_a_shift_and_a_flip(pipeline):
     # at most 4 columns (zero padding outside), a flip reverses it.
     ramp = (np.arange(32, dtype="float32") + 1) / 32
     x = np.broadcast_to(ramp[None, None, :, None], (64, 32, 32, 1)).copy()
-    ds = as_dataset(x, batch_size=64, shuffle=False, augment="crop_flip", seed=5,
-                    pipeline=pipeline)
+    ds = as_dataset(
+        x, batch_size=64, shuffle=False, augment="crop_flip", seed=5, pipeline=pipeline
+    )
     out = _first(ds)
     flipped = 0
     for image in out:
@@ -134,10 +142,10 @@ def test_crop_flip_is_a_shift_and_a_flip(pipeline):
 
 def test_crop_flip_seeded_is_reproducible_and_varies_per_epoch(pipeline):
     x = np.random.default_rng(2).random((8, 16, 16, 3)).astype("float32")
-    ds = as_dataset(x, batch_size=8, shuffle=False, augment="crop_flip", seed=7,
-                    pipeline=pipeline)
-    again = as_dataset(x, batch_size=8, shuffle=False, augment="crop_flip", seed=7,
-                       pipeline=pipeline)
+    ds = as_dataset(x, batch_size=8, shuffle=False, augment="crop_flip", seed=7, pipeline=pipeline)
+    again = as_dataset(
+        x, batch_size=8, shuffle=False, augment="crop_flip", seed=7, pipeline=pipeline
+    )
     epoch1 = _first(ds)
     list(ds)  # The rest of the first epoch.
     epoch2 = _first(ds)

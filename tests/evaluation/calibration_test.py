@@ -91,8 +91,9 @@ def test_binomial_intervals_match_scipy(successes, trials, interval):
     for method, scipy_method in (("wilson", "wilson"), ("clopper_pearson", "exact")):
         lower, upper = binomial_interval(successes, trials, interval, method=method)
         expected = result.proportion_ci(confidence_level=interval, method=scipy_method)
-        np.testing.assert_allclose([lower, upper], [expected.low, expected.high],
-                                   rtol=1e-9, atol=1e-12, err_msg=method)
+        np.testing.assert_allclose(
+            [lower, upper], [expected.low, expected.high], rtol=1e-9, atol=1e-12, err_msg=method
+        )
         assert lower <= successes / trials <= upper
 
 
@@ -131,8 +132,10 @@ def test_reliability_diagram(method):
             confidence_level=0.90, method=scipy_method
         )
         np.testing.assert_allclose(
-            [diagram.accuracy_lower[m], diagram.accuracy_upper[m]], [ci.low, ci.high],
-            rtol=1e-9, atol=1e-12,
+            [diagram.accuracy_lower[m], diagram.accuracy_upper[m]],
+            [ci.low, ci.high],
+            rtol=1e-9,
+            atol=1e-12,
         )
 
     rows = diagram.rows()

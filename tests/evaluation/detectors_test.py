@@ -28,12 +28,15 @@ def test_logit_scores_match_scipy():
     logits = np.random.default_rng(0).normal(scale=4.0, size=(50, 7))
     np.testing.assert_allclose(keras_ceb.evaluation.max_logit_score(logits), logits.max(1))
     np.testing.assert_allclose(keras_ceb.evaluation.energy_score(logits), logsumexp(logits, 1))
-    np.testing.assert_allclose(keras_ceb.evaluation.energy_score(logits, temperature=2.5),
-                               2.5 * logsumexp(logits / 2.5, 1))
+    np.testing.assert_allclose(
+        keras_ceb.evaluation.energy_score(logits, temperature=2.5),
+        2.5 * logsumexp(logits / 2.5, 1),
+    )
     # Stable where a naive exp overflows.
     big = np.array([[1000.0, 999.0]])
-    np.testing.assert_allclose(keras_ceb.evaluation.energy_score(big), [1000 + np.log1p(
-        np.exp(-1.0))])
+    np.testing.assert_allclose(
+        keras_ceb.evaluation.energy_score(big), [1000 + np.log1p(np.exp(-1.0))]
+    )
     with pytest.raises(ValueError, match="temperature=0"):
         keras_ceb.evaluation.energy_score(logits, temperature=0)
 
@@ -96,28 +99,36 @@ def test_feature_detectors_on_a_model(trained):
     scores = detectors.scores(model, x[400:])
     assert set(scores) == set(FeatureDetectors.SCORES)
     np.testing.assert_allclose(
-        scores["knn_z"], KNNDetector(10).fit(keras_ceb.evaluation.feature_arrays(
-            model, x[:400])["z"]).score(arrays["z"]))
+        scores["knn_z"],
+        KNNDetector(10)
+        .fit(keras_ceb.evaluation.feature_arrays(model, x[:400])["z"])
+        .score(arrays["z"]),
+    )
     # Far inputs: another region of input space (scaling x would not do: KNN normalizes).
-    far = detectors.scores(model, np.random.default_rng(1).normal(
-        3.0, 1.0, size=x[400:].shape).astype("float32"))
+    far = detectors.scores(
+        model, np.random.default_rng(1).normal(3.0, 1.0, size=x[400:].shape).astype("float32")
+    )
     for name in FeatureDetectors.SCORES:
-        metrics = keras_ceb.evaluation.ood_metrics(scores[name], far[name],
-                                                   higher_is_in_distribution=True)
+        metrics = keras_ceb.evaluation.ood_metrics(
+            scores[name], far[name], higher_is_in_distribution=True
+        )
         assert metrics["auroc"] > 0.9, (name, metrics)
 
 
 def test_evaluate_ood_reports_every_score(trained):
     model, x, y = trained
-    rows = keras_ceb.evaluation.evaluate_ood(model, x[400:], {"far": x[400:] * 8.0},
-                                             reference=(x[:400], y[:400]))
+    rows = keras_ceb.evaluation.evaluate_ood(
+        model, x[400:], {"far": x[400:] * 8.0}, reference=(x[:400], y[:400])
+    )
     assert {r["score"] for r in rows} == set(keras_ceb.evaluation.SCORE_DIRECTIONS)
     assert all({"fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out"} <= set(r) for r in rows)
     with pytest.raises(ValueError, match="reference=None"):
-        keras_ceb.evaluation.evaluate_ood(model, x[400:], {"far": x[400:] * 8.0},
-                                          scores=["rate", "knn"])
-    only = keras_ceb.evaluation.evaluate_ood(model, x[400:], {"far": x[400:] * 8.0},
-                                             scores=["energy"])
+        keras_ceb.evaluation.evaluate_ood(
+            model, x[400:], {"far": x[400:] * 8.0}, scores=["rate", "knn"]
+        )
+    only = keras_ceb.evaluation.evaluate_ood(
+        model, x[400:], {"far": x[400:] * 8.0}, scores=["energy"]
+    )
     assert [r["score"] for r in only] == ["energy"]
     with pytest.raises(ValueError, match="scores="):
         keras_ceb.evaluation.evaluate_ood(model, x[400:], {"far": x}, scores=["odin"])
@@ -136,17 +147,19 @@ def test_sampled_logit_scores_average_the_draws(trained):
 
 def test_standard_sets_and_groups():
     x = np.random.default_rng(0).uniform(size=(10, 28, 28, 1)).astype("float32")
-    sets = keras_ceb.evaluation.standard_ood_sets(x, seed=0, mnist_x=np.zeros((5, 28, 28),
-                                                                                "uint8"))
-    assert list(sets) == ["vertical_flip", "rotate_90", "mnist", "uniform_noise",
-                          "gaussian_noise"]
+    sets = keras_ceb.evaluation.standard_ood_sets(
+        x, seed=0, mnist_x=np.zeros((5, 28, 28), "uint8")
+    )
+    assert list(sets) == ["vertical_flip", "rotate_90", "mnist", "uniform_noise", "gaussian_noise"]
     np.testing.assert_array_equal(sets["rotate_90"][:, :, :, 0], np.rot90(x[..., 0], 1, (1, 2)))
     noise = sets["gaussian_noise"]
     assert noise.min() >= 0 and noise.max() <= 1 and abs(noise.mean() - x.mean()) < 0.05
     assert abs(np.corrcoef(noise.ravel(), sets["uniform_noise"].ravel())[0, 1]) < 0.05
     rows = [{"ood_set": name, "score": "rate", "auroc": float(i)} for i, name in enumerate(sets)]
     groups = keras_ceb.evaluation.group_averages(rows, metrics=("auroc",))
-    assert groups == [{"group": "near", "score": "rate", "num_sets": 2, "auroc": 0.5},
-                      {"group": "far", "score": "rate", "num_sets": 3, "auroc": 3.0}]
+    assert groups == [
+        {"group": "near", "score": "rate", "num_sets": 2, "auroc": 0.5},
+        {"group": "far", "score": "rate", "num_sets": 3, "auroc": 3.0},
+    ]
     with pytest.raises(ValueError, match="square"):
         keras_ceb.evaluation.rotate_90(np.zeros((2, 3, 4, 1)))

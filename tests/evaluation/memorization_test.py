@@ -23,8 +23,12 @@ def test_random_labels_are_fixed_and_in_range():
 
 @pytest.mark.parametrize(
     "kwargs, argument",
-    [({"num_examples": 0}, "num_examples"), ({"num_classes": 1}, "num_classes"),
-     ({"seed": -3}, "seed"), ({"seed": 1.5}, "seed")],
+    [
+        ({"num_examples": 0}, "num_examples"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"seed": -3}, "seed"),
+        ({"seed": 1.5}, "seed"),
+    ],
 )
 def test_random_labels_bad_arguments(kwargs, argument):
     arguments = {"num_examples": 10, "num_classes": 3, "seed": 0, **kwargs}
@@ -35,12 +39,16 @@ def test_random_labels_bad_arguments(kwargs, argument):
 def make_builder(hidden=256, learning_rate=1e-2, loss="sparse"):
     def build():
         model = keras.Sequential(
-            [keras.Input((32,)), keras.layers.Dense(hidden, activation="relu"),
-             keras.layers.Dense(NUM_CLASSES)]
+            [
+                keras.Input((32,)),
+                keras.layers.Dense(hidden, activation="relu"),
+                keras.layers.Dense(NUM_CLASSES),
+            ]
         )
         loss_fn = (
             keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            if loss == "sparse" else keras.losses.CategoricalCrossentropy(from_logits=True)
+            if loss == "sparse"
+            else keras.losses.CategoricalCrossentropy(from_logits=True)
         )
         model.compile(keras.optimizers.Adam(learning_rate), loss_fn)
         return model
@@ -67,8 +75,13 @@ def test_a_wide_mlp_memorizes_random_labels():
 def test_a_model_that_cannot_learn_stays_at_chance_and_one_hot_labels_work():
     x = random_inputs()
     result = memorization_run(
-        make_builder(learning_rate=0.0, loss="categorical"), x, NUM_CLASSES,
-        epochs=3, batch_size=128, seed=1, one_hot=True,
+        make_builder(learning_rate=0.0, loss="categorical"),
+        x,
+        NUM_CLASSES,
+        epochs=3,
+        batch_size=128,
+        seed=1,
+        one_hot=True,
     )
     # Learning rate 0: weights never change, so the accuracy is the same every epoch and close
     # to chance (its standard deviation over 256 random labels is about 0.02).
@@ -102,8 +115,9 @@ def test_memorization_run_bad_arguments():
 
 def test_accuracy_on_a_subset_of_the_training_inputs():
     x = random_inputs()
-    result = memorization_run(make_builder(), x, NUM_CLASSES, epochs=2, batch_size=32, seed=0,
-                              accuracy_examples=64)
+    result = memorization_run(
+        make_builder(), x, NUM_CLASSES, epochs=2, batch_size=32, seed=0, accuracy_examples=64
+    )
     for accuracy in [result.initial_accuracy] + result.train_accuracy:
         assert round(accuracy * 64) == pytest.approx(accuracy * 64)  # a fraction of 64 inputs
     with pytest.raises(ValueError, match="Received: accuracy_examples=0"):
@@ -125,14 +139,16 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(memorization, "_accuracy", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        memorization_run(make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0,
-                         backup_dir=backup)
+        memorization_run(
+            make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0, backup_dir=backup
+        )
     saved = memorization.json.loads((backup / memorization.ACCURACY_FILE).read_text())
     assert len(saved["train_accuracy"]) == 2
     monkeypatch.setattr(memorization, "_accuracy", real_accuracy)
 
-    result = memorization_run(make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0,
-                              backup_dir=backup)
+    result = memorization_run(
+        make_builder(), x, NUM_CLASSES, epochs=15, batch_size=32, seed=0, backup_dir=backup
+    )
     assert result.train_accuracy[:2] == saved["train_accuracy"]
     assert result.initial_accuracy == saved["initial_accuracy"]
     assert len(result.train_accuracy) == 15 and len(result.history["loss"]) == 13

@@ -74,8 +74,9 @@ def test_vertical_flip_accepts_images_without_channels():
     np.testing.assert_array_equal(vertical_flip(x), x[:, ::-1, :])
 
 
-@pytest.mark.parametrize("bad", [np.zeros((3, 4)), np.zeros((0, 2, 2, 1)), None,
-                                 np.array([["a"]])])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((3, 4)), np.zeros((0, 2, 2, 1)), None, np.array([["a"]])]
+)
 def test_vertical_flip_rejects_bad_input(bad):
     with pytest.raises(ValueError, match="Received: x="):
         vertical_flip(bad)

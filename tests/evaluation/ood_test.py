@@ -69,8 +69,14 @@ def test_scores_are_stable_for_extreme_logits():
 @pytest.mark.parametrize("score_fn", [entropy_score, max_softmax_score])
 @pytest.mark.parametrize(
     "logits",
-    [np.zeros(5), np.zeros((0, 3)), np.zeros((2, 3, 4)), np.array([[0.0, np.nan]]),
-     np.array([[np.inf, 0.0]]), np.array([["a", "b"]])],
+    [
+        np.zeros(5),
+        np.zeros((0, 3)),
+        np.zeros((2, 3, 4)),
+        np.array([[0.0, np.nan]]),
+        np.array([[np.inf, 0.0]]),
+        np.array([["a", "b"]]),
+    ],
 )
 def test_scores_reject_bad_logits(score_fn, logits):
     with pytest.raises(ValueError, match=r"logits.*Received: logits="):
@@ -165,9 +171,7 @@ def test_fpr_at_tpr_matches_brute_force_and_roc_curve(num_in, tpr):
     fpr = fpr_at_tpr(in_scores, out_scores, higher_is_in_distribution=False, tpr=tpr)
     assert fpr == pytest.approx(brute_force_fpr(in_scores, out_scores, False, tpr), abs=1e-15)
     is_in = np.r_[np.ones(num_in), np.zeros(53)]
-    roc_fpr, roc_tpr, _ = roc_curve(
-        is_in, -np.r_[in_scores, out_scores], drop_intermediate=False
-    )
+    roc_fpr, roc_tpr, _ = roc_curve(is_in, -np.r_[in_scores, out_scores], drop_intermediate=False)
     assert fpr == pytest.approx(roc_fpr[roc_tpr >= tpr - 1e-12].min(), abs=1e-15)
 
 
@@ -236,7 +240,10 @@ def test_ood_report_rows_match_ood_metrics():
     directions = {"rate": False, "max_softmax": True}
     rows = ood_report(in_scores, out_scores, higher_is_in_distribution=directions)
     assert [(row["ood_set"], row["score"]) for row in rows] == [
-        ("noise", "rate"), ("noise", "max_softmax"), ("flip", "rate"), ("flip", "max_softmax")
+        ("noise", "rate"),
+        ("noise", "max_softmax"),
+        ("flip", "rate"),
+        ("flip", "max_softmax"),
     ]
     for row in rows:
         expected = ood_metrics(
@@ -260,11 +267,15 @@ def test_ood_report_rows_match_ood_metrics():
 def test_ood_report_bad_inputs():
     in_scores = {"rate": np.arange(5.0)}
     with pytest.raises(ValueError, match="higher_is_in_distribution"):
-        ood_report(in_scores, {"noise": {"rate": np.arange(3.0)}},
-                   higher_is_in_distribution={"entropy": False})
+        ood_report(
+            in_scores,
+            {"noise": {"rate": np.arange(3.0)}},
+            higher_is_in_distribution={"entropy": False},
+        )
     with pytest.raises(ValueError, match=r"out_scores\['noise'\]"):
-        ood_report(in_scores, {"noise": {"entropy": np.arange(3.0)}},
-                   higher_is_in_distribution=False)
+        ood_report(
+            in_scores, {"noise": {"entropy": np.arange(3.0)}}, higher_is_in_distribution=False
+        )
     with pytest.raises(ValueError, match="Received: in_scores="):
         ood_report({}, {"noise": {}}, higher_is_in_distribution=False)
     with pytest.raises(ValueError, match=r"'noise'.*'rate'.*Received: out_scores="):

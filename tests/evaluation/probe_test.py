@@ -16,8 +16,9 @@ def test_matches_logistic_regression():
     reference = LogisticRegression(max_iter=2000).fit(features[:900], labels[:900])
     assert abs(result["test_accuracy"] - reference.score(features[900:], labels[900:])) <= 0.02
     assert abs(result["train_accuracy"] - reference.score(features[:900], labels[:900])) <= 0.02
-    chance = linear_probe(rng.normal(size=(900, 5)), labels[:900], rng.normal(size=(300, 5)),
-                          labels[900:])
+    chance = linear_probe(
+        rng.normal(size=(900, 5)), labels[:900], rng.normal(size=(300, 5)), labels[900:]
+    )
     assert chance["test_accuracy"] < 0.35
 
 

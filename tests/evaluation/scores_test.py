@@ -35,7 +35,8 @@ def test_rate_at_the_mean_is_deterministic_and_the_default(trained):
     first = keras_ceb.evaluation.rate_scores(model, x[:64])
     np.testing.assert_array_equal(first, keras_ceb.evaluation.rate_scores(model, x[:64]))
     np.testing.assert_array_equal(
-        first, keras_ceb.evaluation.rate_scores(model, x[:64], estimator="mean"))
+        first, keras_ceb.evaluation.rate_scores(model, x[:64], estimator="mean")
+    )
 
 
 def test_averaging_over_samples_reduces_variance(trained):
@@ -48,12 +49,12 @@ def test_averaging_over_samples_reduces_variance(trained):
 def test_entropy_follows_the_same_estimator(trained):
     model, x, _ = trained
     at_mean = keras_ceb.evaluation.ood_scores(model, x[:32])
-    np.testing.assert_array_equal(at_mean["entropy"],
-                                  keras_ceb.evaluation.ood_scores(model, x[:32])["entropy"])
+    np.testing.assert_array_equal(
+        at_mean["entropy"], keras_ceb.evaluation.ood_scores(model, x[:32])["entropy"]
+    )
     sampled = keras_ceb.evaluation.ood_scores(model, x[:32], estimator="sample")
     assert not np.allclose(sampled["entropy"], at_mean["entropy"])
-    rows = keras_ceb.evaluation.evaluate_ood(model, x[:32], {"far": x[32:64] * 8.0},
-                                             num_samples=2)
+    rows = keras_ceb.evaluation.evaluate_ood(model, x[:32], {"far": x[32:64] * 8.0}, num_samples=2)
     assert {r["estimator"] for r in rows} == {"sample"}
 
 
@@ -78,8 +79,9 @@ def test_sampling_at_inference_restores_mode(trained):
 
 
 def test_rate_needs_a_marginal():
-    model = keras.Sequential([keras.Input((16,)), keras_ceb.StochasticEncoder(2),
-                              keras_ceb.BackwardEncoder(4)])
+    model = keras.Sequential(
+        [keras.Input((16,)), keras_ceb.StochasticEncoder(2), keras_ceb.BackwardEncoder(4)]
+    )
     with pytest.raises(ValueError, match="no CEB or VIB StochasticEncoder with a marginal"):
         keras_ceb.evaluation.rate_scores(model, np.zeros((4, 16), "float32"))
     # Without a marginal, ood_scores simply has no rate.
@@ -103,31 +105,39 @@ def test_a_score_that_separates_the_wrong_way_is_warned_about_in_one_line(traine
     # In-distribution inputs scored against themselves scaled down: the rate ranks the
     # shrunken set as more in-distribution than the real one.
     with pytest.warns(keras_ceb.evaluation.InvertedScoreWarning) as caught:
-        rows = keras_ceb.evaluation.evaluate_ood(model, x[:100] * 8.0, {"inside": x[:100]},
-                                                 scores=["rate"])
+        rows = keras_ceb.evaluation.evaluate_ood(
+            model, x[:100] * 8.0, {"inside": x[:100]}, scores=["rate"]
+        )
     assert rows[0]["auroc"] < 0.5
     message = str(caught[0].message)
     assert "\n" not in message and "'rate'" in message and "'inside'" in message, message
     with warnings.catch_warnings():
         warnings.simplefilter("error", keras_ceb.evaluation.InvertedScoreWarning)
-        keras_ceb.evaluation.evaluate_ood(model, x[:100], {"far": x[:100] * 8.0},
-                                          scores=["rate"])
+        keras_ceb.evaluation.evaluate_ood(model, x[:100], {"far": x[:100] * 8.0}, scores=["rate"])
 
 
 def test_tune_objective_warns_too(trained):
     model, x, y = trained
     from keras_ceb.tuning import objectives
+
     with pytest.warns(keras_ceb.evaluation.InvertedScoreWarning):
-        scores = objectives.held_out_scores(model, x[:64] * 8.0, y[:64], ood_x=x[:64],
-                                            batch_size=32)
+        scores = objectives.held_out_scores(
+            model, x[:64] * 8.0, y[:64], ood_x=x[:64], batch_size=32
+        )
     assert scores["ood_auroc"] < 0.5
 
 
 def _image_model(*preprocessing):
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((4, 4, 1)), *preprocessing, keras.layers.Flatten(),
-                             keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
-                             keras_ceb.BackwardEncoder(3)])
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 1)),
+            *preprocessing,
+            keras.layers.Flatten(),
+            keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
 
 
 def test_raw_pixels_are_warned_about_unless_the_model_rescales():
@@ -136,8 +146,9 @@ def test_raw_pixels_are_warned_about_unless_the_model_rescales():
     with pytest.warns(keras_ceb.evaluation.RawPixelsWarning, match=r"`x`.*uint8.*255"):
         keras_ceb.evaluation.rate_scores(model, pixels)
     with pytest.warns(keras_ceb.evaluation.RawPixelsWarning, match=r"ood_sets\['raw'\]"):
-        keras_ceb.evaluation.evaluate_ood(model, pixels / 255.0, {"raw": pixels * 1.0},
-                                          scores=["rate"])
+        keras_ceb.evaluation.evaluate_ood(
+            model, pixels / 255.0, {"raw": pixels * 1.0}, scores=["rate"]
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error", keras_ceb.evaluation.RawPixelsWarning)
         warnings.simplefilter("ignore", keras_ceb.evaluation.InvertedScoreWarning)

@@ -13,7 +13,9 @@ from tests.layers.harness import run_layer_test
 
 
 def encoded(rho=0.0, objective="ceb", seed=0, n=16):
-    encoder = keras_ceb.StochasticEncoder(3, rho=rho, objective=objective, seed=seed, warmup_steps=0)
+    encoder = keras_ceb.StochasticEncoder(
+        3, rho=rho, objective=objective, seed=seed, warmup_steps=0
+    )
     x = np.random.default_rng(seed).normal(size=(n, 5)).astype("float32")
     return encoder(x, training=True)
 
@@ -30,11 +32,16 @@ def test_layer_harness_consistent_classifier(covariance, tmp_path):
     x, y = data()
 
     def build(dtype):
-        return keras.Sequential([
-            keras.Input((6,)), keras.layers.Dense(16, "relu", dtype=dtype),
-            keras_ceb.StochasticEncoder(3, covariance=covariance, seed=1, dtype=dtype),
-            keras_ceb.BackwardEncoder(4, covariance=covariance, name="under_test", dtype=dtype),
-        ])
+        return keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Dense(16, "relu", dtype=dtype),
+                keras_ceb.StochasticEncoder(3, covariance=covariance, seed=1, dtype=dtype),
+                keras_ceb.BackwardEncoder(
+                    4, covariance=covariance, name="under_test", dtype=dtype
+                ),
+            ]
+        )
 
     run_layer_test(build, x, y, 1, tmp_path)
 
@@ -46,9 +53,11 @@ def test_layer_harness_with_labels_and_bottleneck_output(tmp_path):
         features = keras.Input((6,), name="features")
         labels = keras.Input((), dtype="int32", name="labels")
         encoded = keras_ceb.StochasticEncoder(3, seed=1, dtype=dtype)(
-            keras.layers.Dense(16, "relu", dtype=dtype)(features))
-        encoded = keras_ceb.BackwardEncoder(4, output_mode="bottleneck", name="under_test",
-                                            dtype=dtype)(encoded, labels=labels)
+            keras.layers.Dense(16, "relu", dtype=dtype)(features)
+        )
+        encoded = keras_ceb.BackwardEncoder(
+            4, output_mode="bottleneck", name="under_test", dtype=dtype
+        )(encoded, labels=labels)
         logits = keras.layers.Dense(4, dtype=dtype)(encoded["z"])
         return keras.Model({"features": features, "labels": labels}, logits)
 
@@ -88,13 +97,15 @@ def test_labels_mode_adds_exact_rex_term_and_logs_rex():
     labels = np.array([0, 1, 2, 3] * 4)
     logits = to_numpy(backward(out, labels=labels, training=True))
     rex = -logits[np.arange(16), labels]
-    np.testing.assert_allclose(float(np.sum(to_numpy(backward.losses[0]))), math.exp(-0.7) * rex.mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(backward.losses[0]))), math.exp(-0.7) * rex.mean(), rtol=1e-5
+    )
     total, count = (to_numpy(v) for v in backward.running_means.variables["rex"])
     np.testing.assert_allclose(total / count, rex.mean(), rtol=1e-5)
     backward(out, labels=np.eye(4)[labels], training=True)
-    np.testing.assert_allclose(float(np.sum(to_numpy(backward.losses[0]))), math.exp(-0.7) * rex.mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(backward.losses[0]))), math.exp(-0.7) * rex.mean(), rtol=1e-5
+    )
 
 
 def test_nothing_added_at_inference():
@@ -135,10 +146,15 @@ def test_bad_label_rank():
         keras_ceb.BackwardEncoder(4)(keras_ceb.StochasticEncoder(3)(features), labels=labels)
 
 
-@pytest.mark.parametrize("kwargs,match", [({"num_classes": 0}, "num_classes"),
-                                          ({"num_classes": 1}, "num_classes"),
-                                          ({"num_classes": "ten"}, "num_classes"),
-                                          ({"num_classes": 3, "output_mode": "z"}, "output_mode='z'")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"num_classes": 0}, "num_classes"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": "ten"}, "num_classes"),
+        ({"num_classes": 3, "output_mode": "z"}, "output_mode='z'"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_ceb.BackwardEncoder(**kwargs)
@@ -148,10 +164,12 @@ def labelled_model(num_classes=4):
     features = keras.Input((6,), name="features")
     labels = keras.Input((), dtype="int32", name="labels")
     encoded = keras_ceb.StochasticEncoder(3, seed=1)(features)
-    encoded = keras_ceb.BackwardEncoder(num_classes, output_mode="bottleneck")(encoded,
-                                                                              labels=labels)
-    model = keras.Model({"features": features, "labels": labels},
-                        keras.layers.Dense(num_classes)(encoded["z"]))
+    encoded = keras_ceb.BackwardEncoder(num_classes, output_mode="bottleneck")(
+        encoded, labels=labels
+    )
+    model = keras.Model(
+        {"features": features, "labels": labels}, keras.layers.Dense(num_classes)(encoded["z"])
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -164,8 +182,14 @@ def test_labels_outside_the_classes_stop_training_at_the_first_batch(bad):
     labels[5] = bad
     model = labelled_model()
     if keras.backend.backend() == "jax":  # No assertion in a JAX step: the loss is NaN.
-        history = model.fit({"features": x, "labels": labels}, y, epochs=1, batch_size=64,
-                            verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
+        history = model.fit(
+            {"features": x, "labels": labels},
+            y,
+            epochs=1,
+            batch_size=64,
+            verbose=0,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+        )
         assert np.isnan(history.history["loss"][0])
         return
     with pytest.raises(Exception, match=r"labels` must be class ids in \[0, 4\)"):

@@ -20,8 +20,15 @@ def pairwise(z, loc, scale):
     """`log N(z_i; loc_j, scale_j)` with scipy; `scale` is tril [M, D, D] or diag [M, D]."""
     if scale.ndim == 2:
         scale = np.stack([np.diag(s) for s in scale])
-    return np.array([[stats.multivariate_normal(loc[j], scale[j] @ scale[j].T).logpdf(z[i])
-                      for j in range(len(loc))] for i in range(len(z))])
+    return np.array(
+        [
+            [
+                stats.multivariate_normal(loc[j], scale[j] @ scale[j].T).logpdf(z[i])
+                for j in range(len(loc))
+            ]
+            for i in range(len(z))
+        ]
+    )
 
 
 def direction(log_own, pair, rho):
@@ -54,8 +61,9 @@ def test_two_encoders_objective_is_eq_26(bidirectional, covariance):
     nx, ny = as_numpy(bx), as_numpy(by)
     expected = direction(nx["log_prob"], pairwise(nx["z"], ny["loc"], ny["scale"]), 0.5)
     if bidirectional:
-        expected = expected + direction(ny["log_prob"], pairwise(ny["z"], nx["loc"], nx["scale"]),
-                                        -0.5)
+        expected = expected + direction(
+            ny["log_prob"], pairwise(ny["z"], nx["loc"], nx["scale"]), -0.5
+        )
     assert len(head.losses) == 1
     np.testing.assert_allclose(float(np.sum(to_numpy(head.losses[0]))), expected.mean(), rtol=1e-4)
 
@@ -72,12 +80,17 @@ def test_class_labels_objective_and_logits():
     np.testing.assert_allclose(logits, class_log_b - nx["log_prob"][:, None], rtol=1e-4, atol=1e-4)
     x_side = direction(nx["log_prob"], class_log_b[:, labels], 0.3)
     # The Y side samples z_Y ~ b(z|y_i) with the head's seed: draw the same sample again.
-    z_y, log_b_y = gaussian.sample_and_log_prob(gaussian.take(classes, labels),
-                                                seed=keras.random.SeedGenerator(7))
-    y_side = direction(np.asarray(to_numpy(log_b_y), "float64"),
-                       pairwise(np.asarray(to_numpy(z_y), "float64"), nx["loc"], nx["scale"]), 0.3)
-    np.testing.assert_allclose(float(np.sum(to_numpy(head.losses[0]))), (x_side + y_side).mean(),
-                               rtol=1e-4)
+    z_y, log_b_y = gaussian.sample_and_log_prob(
+        gaussian.take(classes, labels), seed=keras.random.SeedGenerator(7)
+    )
+    y_side = direction(
+        np.asarray(to_numpy(log_b_y), "float64"),
+        pairwise(np.asarray(to_numpy(z_y), "float64"), nx["loc"], nx["scale"]),
+        0.3,
+    )
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(head.losses[0]))), (x_side + y_side).mean(), rtol=1e-4
+    )
 
 
 def test_one_direction_with_class_labels():
@@ -141,13 +154,16 @@ def test_layer_harness_class_labels(tmp_path):
         features = keras.Input((6,), name="features")
         labels = keras.Input((), dtype="int32", name="labels")
         encoded = keras_ceb.StochasticEncoder(D, seed=1, dtype=dtype)(
-            keras.layers.Dense(16, "relu", dtype=dtype)(features))
+            keras.layers.Dense(16, "relu", dtype=dtype)(features)
+        )
         logits = keras_ceb.CatGenHead(num_classes=C, seed=2, name="under_test", dtype=dtype)(
-            [encoded, labels])
+            [encoded, labels]
+        )
         return keras.Model({"features": features, "labels": labels}, logits)
 
-    run_layer_test(build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None,
-                   inference_num_losses=1)
+    run_layer_test(
+        build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None, inference_num_losses=1
+    )
 
 
 def test_layer_harness_two_encoders(tmp_path):
@@ -163,8 +179,15 @@ def test_layer_harness_two_encoders(tmp_path):
         z = keras_ceb.CatGenHead(name="under_test", dtype=dtype)([bx, by])
         return keras.Model({"clean": clean_in, "noisy": noisy_in}, z)
 
-    run_layer_test(build, {"clean": x, "noisy": noisy}, np.zeros(96), 1, tmp_path, loss=None,
-                   inference_num_losses=1)
+    run_layer_test(
+        build,
+        {"clean": x, "noisy": noisy},
+        np.zeros(96),
+        1,
+        tmp_path,
+        loss=None,
+        inference_num_losses=1,
+    )
 
 
 def test_input_errors():
@@ -177,9 +200,14 @@ def test_input_errors():
         keras_ceb.CatGenHead(num_classes=C)([bx, np.zeros((K, 2, 2), "int32")])
 
 
-@pytest.mark.parametrize("kwargs,match", [({"num_classes": 1}, "num_classes=1"),
-                                          ({"bidirectional": "yes"}, "bidirectional='yes'"),
-                                          ({"covariance": "x"}, "covariance='x'")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"num_classes": 1}, "num_classes=1"),
+        ({"bidirectional": "yes"}, "bidirectional='yes'"),
+        ({"covariance": "x"}, "covariance='x'"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_ceb.CatGenHead(**kwargs)

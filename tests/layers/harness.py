@@ -23,8 +23,16 @@ def _as_float32(tree):
     return [np.asarray(to_numpy(t), "float32") for t in keras.tree.flatten(tree)]
 
 
-def run_layer_test(build_model, x, y, expected_num_losses, tmp_path, mixed_precision=True,
-                   loss="sparse_categorical_crossentropy", inference_num_losses=0):
+def run_layer_test(
+    build_model,
+    x,
+    y,
+    expected_num_losses,
+    tmp_path,
+    mixed_precision=True,
+    loss="sparse_categorical_crossentropy",
+    inference_num_losses=0,
+):
     """Runs the shared checks; `build_model(dtype)` returns an uncompiled model.
 
     Args:

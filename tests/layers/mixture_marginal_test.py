@@ -17,8 +17,9 @@ def test_output_matches_scipy_mixture():
     assert log_m.shape == (8,)
     logits, components = to_numpy(layer.logits), layer.components()
     loc, scale = to_numpy(components.loc), to_numpy(components.scale)
-    comps = np.stack([stats.multivariate_normal(loc[k], scale[k] @ scale[k].T).logpdf(z)
-                      for k in range(5)], -1)
+    comps = np.stack(
+        [stats.multivariate_normal(loc[k], scale[k] @ scale[k].T).logpdf(z) for k in range(5)], -1
+    )
     expected = special.logsumexp(comps + logits - special.logsumexp(logits), axis=-1)
     np.testing.assert_allclose(log_m, expected, rtol=1e-5)
 
@@ -35,8 +36,13 @@ def test_float32_under_mixed_precision():
     assert keras.backend.standardize_dtype(log_m.dtype) == "float32"
 
 
-@pytest.mark.parametrize("kwargs,match", [({"num_components": 0}, "num_components=0"),
-                                          ({"num_components": 3, "covariance": "x"}, "covariance='x'")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"num_components": 0}, "num_components=0"),
+        ({"num_components": 3, "covariance": "x"}, "covariance='x'"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_ceb.MixtureMarginal(**kwargs)
@@ -49,4 +55,7 @@ def test_wrong_rank():
 
 def test_config_round_trip():
     layer = keras_ceb.MixtureMarginal(240, covariance="diag", min_scale=1e-3, name="m")
-    assert keras_ceb.MixtureMarginal.from_config(layer.get_config()).get_config() == layer.get_config()
+    assert (
+        keras_ceb.MixtureMarginal.from_config(layer.get_config()).get_config()
+        == layer.get_config()
+    )

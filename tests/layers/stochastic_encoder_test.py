@@ -1,4 +1,4 @@
-"""`StochasticEncoder`: arguments, outputs per objective, training terms, estimates, serialization."""
+"""`StochasticEncoder`: arguments, outputs per objective, training terms, estimates, saving."""
 
 import math
 
@@ -20,7 +20,7 @@ FEATURES = 6
 def data(n=96, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, classes, size=n).astype("int32")
-    x = (rng.normal(size=(classes, FEATURES))[y] * 2 + rng.normal(size=(n, FEATURES)))
+    x = rng.normal(size=(classes, FEATURES))[y] * 2 + rng.normal(size=(n, FEATURES))
     return x.astype("float32"), y
 
 
@@ -50,9 +50,16 @@ def test_wrong_input_rank_fails_at_build():
         keras.Sequential([keras.Input((7, 7, 3)), keras_ceb.StochasticEncoder(4)])
 
 
-@pytest.mark.parametrize("objective,marginal,num_losses", [
-    ("ceb", None, 0), ("ceb", 4, 1), ("vib", None, 1), ("vib", 4, 1), ("determ", 4, 1),
-])
+@pytest.mark.parametrize(
+    "objective,marginal,num_losses",
+    [
+        ("ceb", None, 0),
+        ("ceb", 4, 1),
+        ("vib", None, 1),
+        ("vib", 4, 1),
+        ("determ", 4, 1),
+    ],
+)
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 def test_layer_harness(objective, marginal, num_losses, covariance, tmp_path):
     x, y = data()
@@ -60,8 +67,14 @@ def test_layer_harness(objective, marginal, num_losses, covariance, tmp_path):
     def build(dtype):
         inputs = keras.Input((FEATURES,))
         encoded = keras_ceb.StochasticEncoder(
-            3, objective=objective, covariance=covariance, marginal=marginal, seed=1,
-            name="under_test", dtype=dtype)(keras.layers.Dense(16, "relu", dtype=dtype)(inputs))
+            3,
+            objective=objective,
+            covariance=covariance,
+            marginal=marginal,
+            seed=1,
+            name="under_test",
+            dtype=dtype,
+        )(keras.layers.Dense(16, "relu", dtype=dtype)(inputs))
         if objective == "vib":
             logits = keras.layers.Dense(3, dtype=dtype)(encoded)
         else:
@@ -78,8 +91,12 @@ def test_ceb_returns_the_bottleneck_in_float32():
     assert bottleneck.is_bottleneck(out)
     assert tuple(out["z"].shape) == (5, 3) and tuple(out["scale"].shape) == (5, 3, 3)
     dist = bottleneck.distribution(out)
-    np.testing.assert_allclose(to_numpy(out["log_prob"]),
-                               to_numpy(gaussian.log_prob(dist, out["z"])), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        to_numpy(out["log_prob"]),
+        to_numpy(gaussian.log_prob(dist, out["z"])),
+        rtol=1e-4,
+        atol=1e-4,
+    )
     np.testing.assert_allclose(to_numpy(out["rho"]), np.zeros(5))
     for key in bottleneck.KEYS:
         assert keras.backend.standardize_dtype(out[key].dtype) == "float32"
@@ -99,7 +116,9 @@ def test_inference_mean_is_deterministic_and_sample_is_not():
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a, to_numpy(mean_layer.distribution(x).loc), rtol=1e-6)
     log_e = to_numpy(mean_layer(x)["log_prob"])
-    np.testing.assert_allclose(log_e, to_numpy(gaussian.log_prob_at_mean(mean_layer.distribution(x))))
+    np.testing.assert_allclose(
+        log_e, to_numpy(gaussian.log_prob_at_mean(mean_layer.distribution(x)))
+    )
     sample_layer = keras_ceb.StochasticEncoder(2, seed=0, inference="sample")
     assert not np.allclose(to_numpy(sample_layer(x)["z"]), to_numpy(sample_layer(x)["z"]))
 
@@ -108,8 +127,9 @@ def test_same_seed_same_samples():
     x = np.ones((3, 5), "float32")
     first = keras_ceb.StochasticEncoder(2, seed=7, kernel_initializer="ones")
     second = keras_ceb.StochasticEncoder(2, seed=7, kernel_initializer="ones")
-    np.testing.assert_allclose(to_numpy(first(x, training=True)["z"]),
-                               to_numpy(second(x, training=True)["z"]))
+    np.testing.assert_allclose(
+        to_numpy(first(x, training=True)["z"]), to_numpy(second(x, training=True)["z"])
+    )
 
 
 def test_determ_returns_mean_even_in_training_and_has_no_scale():
@@ -131,8 +151,9 @@ def test_vib_adds_weighted_rate_and_logs_it():
     # Recompute the same draw: the layer's term is the mean rate / (exp(rho) + 1).
     total, count = (to_numpy(v) for v in layer.running_means.variables["rate"])
     rate = total / count
-    np.testing.assert_allclose(float(np.sum(to_numpy(layer.losses[0]))), rate / (math.exp(1.5) + 1.0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(layer.losses[0]))), rate / (math.exp(1.5) + 1.0), rtol=1e-5
+    )
     assert z.shape == (16, 2)
 
 
@@ -182,6 +203,7 @@ def test_held_out_estimates_while_evaluate_runs():
     assert float(count) == 32.0
     # The same estimator as training's, at a draw of z (with a fixed, stateless seed).
     from keras_ceb.layers.stochastic_encoder import HELD_OUT_SEED
+
     z, log_e = gaussian.sample_and_log_prob(dist, seed=HELD_OUT_SEED)
     expected = to_numpy(information.rate(log_e, layer.marginal(z)))
     np.testing.assert_allclose(total / count, expected.mean(), rtol=1e-4)
@@ -228,9 +250,17 @@ def test_set_rho_validates_and_assigns():
 
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 def test_config_round_trip(covariance):
-    layer = keras_ceb.StochasticEncoder(3, covariance=covariance, objective="vib", rho=2.0,
-                                        marginal=7, inference="sample", seed=3, name="enc",
-                                        metric_prefix="x_")
+    layer = keras_ceb.StochasticEncoder(
+        3,
+        covariance=covariance,
+        objective="vib",
+        rho=2.0,
+        marginal=7,
+        inference="sample",
+        seed=3,
+        name="enc",
+        metric_prefix="x_",
+    )
     config = layer.get_config()
     clone = keras_ceb.StochasticEncoder.from_config(config)
     assert clone.get_config() == config
@@ -240,9 +270,13 @@ def test_config_round_trip(covariance):
 def test_running_means_are_not_saved(tmp_path):
     """The saved model holds weights and rho, not training statistics."""
     x, y = data()
-    model = keras.Sequential([keras.Input((FEATURES,)),
-                              keras_ceb.StochasticEncoder(2, marginal=3, rho=0.5, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(2, marginal=3, rho=0.5, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
@@ -255,11 +289,18 @@ def test_running_means_are_not_saved(tmp_path):
 
 def test_evaluate_reports_every_estimate_that_fit_logs():
     x, y = data()
-    model = keras.Sequential([keras.Input((FEATURES,)),
-                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=keras_ceb.metrics.information_metrics())
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=keras_ceb.metrics.information_metrics(),
+    )
     history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.25).history
     for name in ("rate", "i_xz_lower", "rex", "i_yz"):
         assert all(math.isfinite(v) for v in history[name] + history[f"val_{name}"]), name
@@ -274,9 +315,13 @@ def test_evaluate_reports_every_estimate_that_fit_logs():
 
 def test_early_stopping_on_val_rate():
     x, y = data()
-    model = keras.Sequential([keras.Input((FEATURES,)),
-                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     stop = keras.callbacks.EarlyStopping(monitor="val_rate", mode="min", patience=1)
     history = model.fit(x, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[stop])
@@ -301,7 +346,11 @@ def test_warmup_off_and_set_warmup():
     assert layer.warming_up  # The default: rho + 3 over 2,000 steps.
     assert float(to_numpy(layer(x, training=True)["rho"])[0]) == 4.0
     layer.set_warmup(1.0, 2)
-    assert [float(to_numpy(layer(x, training=True)["rho"])[0]) for _ in range(3)] == [2.0, 1.5, 1.0]
+    assert [float(to_numpy(layer(x, training=True)["rho"])[0]) for _ in range(3)] == [
+        2.0,
+        1.5,
+        1.0,
+    ]
     for bad in (dict(warmup_rho=-1.0), dict(warmup_steps=-1), dict(warmup_steps=1.5)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             keras_ceb.StochasticEncoder(2, **bad)
@@ -309,9 +358,13 @@ def test_warmup_off_and_set_warmup():
 
 def test_warmup_is_saved_with_the_model(tmp_path):
     x, y = data()
-    model = keras.Sequential([keras.Input((FEATURES,)),
-                              keras_ceb.StochasticEncoder(2, warmup_steps=100, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(2, warmup_steps=100, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     model.save(tmp_path / "m.keras")
@@ -322,7 +375,7 @@ def test_warmup_is_saved_with_the_model(tmp_path):
 
 
 def test_a_file_saved_before_the_warmup_loads_without_one():
-    """keras_ceb 0.1.0 saved rho alone and no warm-up in the config: loaded, it warms up no more."""
+    """keras_ceb 0.1.0 saved rho alone and no warm-up in the config: loaded, no warm-up."""
     layer = keras_ceb.StochasticEncoder(2, rho=1.0)
     config = layer.get_config()
     del config["warmup_rho"], config["warmup_steps"]
@@ -335,8 +388,13 @@ def test_a_file_saved_before_the_warmup_loads_without_one():
 
 def test_consistent_softmax_ignores_the_log_e_shift():
     x, _ = data(8)
-    model = keras.Sequential([keras.Input((FEATURES,)), keras_ceb.StochasticEncoder(2, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras_ceb.StochasticEncoder(2, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     logits = to_numpy(model(x))
     head = model.layers[1]
     encoded = model.layers[0](x)
@@ -368,9 +426,13 @@ def test_evaluates_estimates_cover_every_batch_and_predict_none():
     # The PyTorch trainer reads the metrics after every batch: the held-out switch must stay
     # on until `evaluate` ends there too.
     x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 3
-    model = keras.Sequential([keras.Input((8,)),
-                              keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras_ceb.StochasticEncoder(2, marginal=3, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.evaluate(x, y, batch_size=16, verbose=0)
     _, count = model.layers[0].running_means.variables["i_xz_lower"]

@@ -22,12 +22,14 @@ def test_layer_harness(tmp_path):
         features = keras.Input((6,), name="features")
         labels = keras.Input((), dtype="int32", name="labels")
         encoded = keras_ceb.StochasticEncoder(D, seed=1, dtype=dtype)(
-            keras.layers.Dense(16, "relu", dtype=dtype)(features))
+            keras.layers.Dense(16, "relu", dtype=dtype)(features)
+        )
         logits = keras_ceb.VCEBHead(C, name="under_test", dtype=dtype)([encoded, labels])
         return keras.Model({"features": features, "labels": labels}, logits)
 
-    model = run_layer_test(build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None,
-                           inference_num_losses=1)
+    model = run_layer_test(
+        build, {"features": x, "labels": y}, y, 1, tmp_path, loss=None, inference_num_losses=1
+    )
     assert {"rex", "i_yz"} <= {m.name for m in model.metrics}
 
 
@@ -35,8 +37,10 @@ def test_determ_and_inference_add_the_cross_entropy():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12, 6)).astype("float32")
     labels = np.arange(12) % C
-    for encoder in (keras_ceb.StochasticEncoder(D, objective="determ"),
-                    keras_ceb.StochasticEncoder(D)):
+    for encoder in (
+        keras_ceb.StochasticEncoder(D, objective="determ"),
+        keras_ceb.StochasticEncoder(D),
+    ):
         encoded = encoder(x, training=False)
         head = keras_ceb.VCEBHead(C)
         logits = np.asarray(to_numpy(head([encoded, labels], training=True)), "float64")
@@ -45,7 +49,9 @@ def test_determ_and_inference_add_the_cross_entropy():
             logits = np.asarray(to_numpy(head([encoded, labels], training=False)), "float64")
         log_c = (logits - special.logsumexp(logits, axis=1, keepdims=True))[np.arange(12), labels]
         assert len(head.losses) == 1
-        np.testing.assert_allclose(float(np.sum(to_numpy(head.losses[0]))), -log_c.mean(), rtol=1e-4)
+        np.testing.assert_allclose(
+            float(np.sum(to_numpy(head.losses[0]))), -log_c.mean(), rtol=1e-4
+        )
 
 
 def test_errors():

@@ -26,8 +26,9 @@ def test_small_convnet_default_features():
 
 
 def test_small_convnet_options():
-    model = backbones.small_convnet((32, 32, 3), filters=(4, 8, 16), dense_units=10,
-                                    use_batchnorm=True)
+    model = backbones.small_convnet(
+        (32, 32, 3), filters=(4, 8, 16), dense_units=10, use_batchnorm=True
+    )
     assert model.output_shape == (None, 10)
     assert _count(model, keras.layers.Conv2D) == 3
     assert _count(model, keras.layers.BatchNormalization) == 3
@@ -50,8 +51,9 @@ def test_wide_resnet_features_and_depth(depth, width):
 
 
 def test_wide_resnet_batchnorm_and_dropout():
-    model = backbones.wide_resnet((16, 16, 1), depth=10, width=1, use_batchnorm=True,
-                                  dropout_rate=0.3)
+    model = backbones.wide_resnet(
+        (16, 16, 1), depth=10, width=1, use_batchnorm=True, dropout_rate=0.3
+    )
     # Two per block (pre-activation) and one before the pooling.
     assert _count(model, keras.layers.BatchNormalization) == 2 * 3 + 1
     assert _count(model, keras.layers.Dropout) == 3
@@ -64,24 +66,30 @@ def test_wide_resnet_rejects_bad_depth(depth):
         backbones.wide_resnet((32, 32, 3), depth=depth, width=1)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"width": 0}, "width"),
-    ({"dropout_rate": 1.0}, "dropout_rate"),
-    ({"input_shape": (32, 32)}, "input_shape"),
-    ({"input_shape": (32, 0, 3)}, "input_shape"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"width": 0}, "width"),
+        ({"dropout_rate": 1.0}, "dropout_rate"),
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"input_shape": (32, 0, 3)}, "input_shape"),
+    ],
+)
 def test_wide_resnet_rejects_bad_arguments(kwargs, name):
     kwargs = {"input_shape": (32, 32, 3), "depth": 10, **kwargs}
     with pytest.raises(ValueError, match=rf"Received: {name}="):
         backbones.wide_resnet(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"filters": ()}, "filters"),
-    ({"filters": 32}, "filters"),
-    ({"filters": (32, 0)}, "filters"),
-    ({"dense_units": 0}, "dense_units"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"filters": ()}, "filters"),
+        ({"filters": 32}, "filters"),
+        ({"filters": (32, 0)}, "filters"),
+        ({"dense_units": 0}, "dense_units"),
+    ],
+)
 def test_small_convnet_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=rf"Received: {name}="):
         backbones.small_convnet((28, 28, 1), **kwargs)
@@ -89,7 +97,9 @@ def test_small_convnet_rejects_bad_arguments(kwargs, name):
 
 def test_get_backbone():
     assert backbones.get_backbone("small_convnet", (28, 28, 1), dense_units=8).output_shape == (
-        None, 8)
+        None,
+        8,
+    )
     custom = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
     assert backbones.get_backbone(custom, (8, 8, 1)) is custom
     with pytest.raises(ValueError, match="Received: backbone='resnet50'"):
@@ -106,8 +116,10 @@ def test_get_backbone():
 
 
 def test_backbones_serialize():
-    for model in (backbones.small_convnet((28, 28, 1), filters=(2,), dense_units=4),
-                  backbones.wide_resnet((8, 8, 1), depth=10, width=1)):
+    for model in (
+        backbones.small_convnet((28, 28, 1), filters=(2,), dense_units=4),
+        backbones.wide_resnet((8, 8, 1), depth=10, width=1),
+    ):
         clone = keras.Model.from_config(model.get_config())
         assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
         assert clone.output_shape == model.output_shape

@@ -24,14 +24,28 @@ def data(n=64):
 
 
 def backbone():
-    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                             keras.layers.Dense(16, activation="relu")], name="tiny")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+        ],
+        name="tiny",
+    )
 
 
 def classifier(head, objective, **kwargs):
     keras.utils.set_random_seed(0)
-    model = CEBClassifier(backbone(), num_classes=4, head=head, objective=objective, marginal=4,
-                          warmup_steps=0, seed=0, **kwargs)
+    model = CEBClassifier(
+        backbone(),
+        num_classes=4,
+        head=head,
+        objective=objective,
+        marginal=4,
+        warmup_steps=0,
+        seed=0,
+        **kwargs,
+    )
     model.compile(keras.optimizers.Adam(1e-3))
     return model
 
@@ -57,7 +71,8 @@ def test_fit_evaluate_predict_and_reload(head, objective, tmp_path):
     assert isinstance(reloaded, CEBClassifier) and reloaded.head_kind == head
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, atol=1e-5)
     assert reloaded.compiled and reloaded.evaluate(x, y, verbose=0, return_dict=True).keys() == (
-        model.evaluate(x, y, verbose=0, return_dict=True).keys())
+        model.evaluate(x, y, verbose=0, return_dict=True).keys()
+    )
 
 
 @pytest.mark.parametrize("head", HEADS)
@@ -96,8 +111,10 @@ def test_a_frozen_backbone_stays_put_and_unfreezes():
     encoder = [to_numpy(w).copy() for w in model.encoder.trainable_weights]
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert all(np.array_equal(a, to_numpy(w)) for a, w in zip(frozen, model.backbone.weights))
-    assert any(not np.array_equal(a, to_numpy(w))
-               for a, w in zip(encoder, model.encoder.trainable_weights))
+    assert any(
+        not np.array_equal(a, to_numpy(w))
+        for a, w in zip(encoder, model.encoder.trainable_weights)
+    )
     model.backbone.trainable = True
     model.compile(keras.optimizers.Adam(1e-3))
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
@@ -113,20 +130,25 @@ def test_rate_scores_and_export_take_images(tmp_path):
     if keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
+
     path = keras_ceb.export.export_saved_model(model, os.path.join(tmp_path, "saved"))
     served = tf.saved_model.load(path)
-    np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0), atol=1e-5
+    )
     np.testing.assert_allclose(served.rate(tf.constant(x)).numpy(), rate, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(head="linear"), "Received: head='linear'"),
-    (dict(objective="ib"), "Received: objective='ib'"),
-    (dict(num_classes=1), "Received: num_classes=1"),
-    (dict(backbone=3), "Received: backbone=3"),
-    (dict(marginal=0), "Received: marginal=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(head="linear"), "Received: head='linear'"),
+        (dict(objective="ib"), "Received: objective='ib'"),
+        (dict(num_classes=1), "Received: num_classes=1"),
+        (dict(backbone=3), "Received: backbone=3"),
+        (dict(marginal=0), "Received: marginal=0"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, message):
     arguments = dict(backbone=backbone(), num_classes=4)
     arguments.update(kwargs)
@@ -142,10 +164,12 @@ def test_a_functional_model_of_the_old_layout_loads_as_a_classifier(tmp_path):
     keras.utils.set_random_seed(0)
     images = keras.Input((8, 8, 1), name="images")
     labels = keras.Input((), dtype="int32", name="labels")
-    encoded = keras_ceb.StochasticEncoder(4, marginal=keras_ceb.MixtureMarginal(4, name="marginal"),
-                                          seed=0, name="encoder")(backbone()(images))
+    encoded = keras_ceb.StochasticEncoder(
+        4, marginal=keras_ceb.MixtureMarginal(4, name="marginal"), seed=0, name="encoder"
+    )(backbone()(images))
     encoded = keras_ceb.BackwardEncoder(4, output_mode="bottleneck", name="backward")(
-        encoded, labels=labels)
+        encoded, labels=labels
+    )
     logits = keras_ceb.models.mlp_head(4, (8, 8))(encoded["z"])
     old = keras.Model({"images": images, "labels": labels}, logits)
     old.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -155,21 +179,27 @@ def test_a_functional_model_of_the_old_layout_loads_as_a_classifier(tmp_path):
     model = model_files.load_classifier(tmp_path / "old.keras")
     assert isinstance(model, CEBClassifier) and model.head_kind == "mlp"
     assert model.head_units == (8, 8) and model.needs_labels
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               old.predict({"images": x, "labels": y}, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), old.predict({"images": x, "labels": y}, verbose=0), atol=1e-5
+    )
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["rex"][0])
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch",
-                    reason="off on PyTorch: its trainer reads the metrics after every batch")
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="off on PyTorch: its trainer reads the metrics after every batch",
+)
 def test_a_collapsed_encoder_is_reported_in_one_line_per_epoch():
     # Constant features: nothing about x can reach z, and the I(X;Z) bound is 0.
     x, y = np.zeros((64, 8, 8, 1), "float32"), (np.arange(64) % 4).astype("int32")
     model = classifier("consistent", "ceb")
     with pytest.warns(keras_ceb.layers.EncoderCollapseWarning) as caught:
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    messages = [str(w.message) for w in caught
-                if issubclass(w.category, keras_ceb.layers.EncoderCollapseWarning)]
+    messages = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, keras_ceb.layers.EncoderCollapseWarning)
+    ]
     assert len(messages) == 1 and "\n" not in messages[0], messages
     assert "'encoder' has collapsed" in messages[0], messages
     healthy = classifier("consistent", "ceb", rho=3.0)
@@ -189,8 +219,15 @@ def test_clone_model_and_mixed_precision(head):
     clone.compile(keras.optimizers.Adam(1e-3))
     assert np.isfinite(clone.fit(x, y, batch_size=16, verbose=0).history["loss"][0])
     keras.utils.set_random_seed(0)
-    mixed = CEBClassifier(backbone(), num_classes=4, head=head, marginal=4, warmup_steps=0,
-                          seed=0, dtype="mixed_float16")
+    mixed = CEBClassifier(
+        backbone(),
+        num_classes=4,
+        head=head,
+        marginal=4,
+        warmup_steps=0,
+        seed=0,
+        dtype="mixed_float16",
+    )
     mixed.compile(keras.optimizers.Adam(1e-3))
     history = mixed.fit(x, y, batch_size=16, verbose=0, validation_data=(x, y)).history
     assert all(np.isfinite(v[0]) for v in history.values()), history
@@ -243,8 +280,10 @@ SCOPE, REPLICAS = contextlib.nullcontext, len(jax.devices())
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
-                    reason="tf.distribute on TensorFlow, keras.distribution on JAX")
+@pytest.mark.skipif(
+    keras.backend.backend() not in ("tensorflow", "jax"),
+    reason="tf.distribute on TensorFlow, keras.distribution on JAX",
+)
 def test_the_labelled_terms_under_a_distribution_strategy():
     # The MLP head's b(z|y) term and CatGen's objective are added in `compute_loss`: with two
     # replicas (each holding half of every batch) the evaluation of the same weights must give
@@ -253,13 +292,18 @@ def test_the_labelled_terms_under_a_distribution_strategy():
 
     tensorflow = keras.backend.backend() == "tensorflow"
     setup = MIRRORED if tensorflow else DATA_PARALLEL
-    result = run_script(setup + DISTRIBUTED, keras.backend.backend(),
-                        None if tensorflow else
-                        {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    result = run_script(
+        setup + DISTRIBUTED,
+        keras.backend.backend(),
+        None if tensorflow else {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
     assert result["replicas"] == 2
     for head, report in result["report"].items():
         assert all(np.isfinite(v[-1]) for v in report["history"].values()), (head, report)
         for distributed, single in zip(report["distributed"], report["single"]):
             for name in ("loss", "accuracy"):  # deterministic at the encoder mean
                 assert distributed[name] == pytest.approx(single[name], abs=1e-4), (
-                    head, name, report)
+                    head,
+                    name,
+                    report,
+                )

@@ -20,9 +20,11 @@ def test_the_fine_tuning_code_runs(tmp_path, monkeypatch):
     for number, code in enumerate(blocks):
         if "import keras_hub" in code:
             pytest.importorskip("keras_hub")  # tests/models/keras_hub_backbone_test.py: CI has it
-        code = (code.replace("epochs=1)", "epochs=1, verbose=0)")
-                .replace("model.predict(x)", "model.predict(x, verbose=0)")
-                .replace("model.predict(x / 255)", "model.predict(x / 255, verbose=0)"))
+        code = (
+            code.replace("epochs=1)", "epochs=1, verbose=0)")
+            .replace("model.predict(x)", "model.predict(x, verbose=0)")
+            .replace("model.predict(x / 255)", "model.predict(x / 255, verbose=0)")
+        )
         exec(compile(code, f"classifier.md, block {number + 1}", "exec"), namespace)
     assert namespace["logits"].shape == (64, 4) and namespace["rate"].shape == (64,)
     assert os.path.exists(tmp_path / "fine_tuned.keras")

@@ -15,8 +15,9 @@ OBJECTIVES = ("ceb", "vib", "determ")
 
 
 def _tiny(objective, **kwargs):
-    return build_classifier(objective, backbone_kwargs=TINY, marginal_components=8, seed=1,
-                            **kwargs)
+    return build_classifier(
+        objective, backbone_kwargs=TINY, marginal_components=8, seed=1, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,9 @@ def data():
 
 def _weight_shapes(layer):
     """(path inside the layer, shape) of the trainable weights."""
-    return sorted((w.path.split(f"{layer.name}/", 1)[-1], tuple(w.shape))
-                  for w in layer.trainable_weights)
+    return sorted(
+        (w.path.split(f"{layer.name}/", 1)[-1], tuple(w.shape)) for w in layer.trainable_weights
+    )
 
 
 def test_objectives_share_the_architecture():
@@ -46,8 +48,11 @@ def test_objectives_share_the_architecture():
         assert _weight_shapes(layer) == _weight_shapes(ref)
         encoder_shapes = _weight_shapes(model.get_layer("encoder"))
         if objective == "determ":  # z = mu(x): the same mean map, no scale map.
-            expected = [w for w in _weight_shapes(reference.get_layer("encoder"))
-                        if not w[0].startswith("scale_projection")]
+            expected = [
+                w
+                for w in _weight_shapes(reference.get_layer("encoder"))
+                if not w[0].startswith("scale_projection")
+            ]
             assert encoder_shapes == expected
         else:
             assert encoder_shapes == _weight_shapes(reference.get_layer("encoder"))
@@ -60,13 +65,22 @@ def test_objectives_share_the_architecture():
     assert isinstance(built["ceb"].get_layer("head"), keras_ceb.BackwardEncoder)
     assert isinstance(built["determ"].get_layer("head"), keras_ceb.BackwardEncoder)
     assert _weight_shapes(built["determ"].get_layer("head")) == _weight_shapes(
-        built["ceb"].get_layer("head"))
+        built["ceb"].get_layer("head")
+    )
     # Only the running means of the information estimates (and their switch) are absent
     # under Determ.
     extra = {w.name for w in built["ceb"].non_trainable_weights} - {
-        w.name for w in built["determ"].non_trainable_weights}
-    assert extra == {"i_xz_lower_total", "i_xz_lower_count", "rate_total", "rate_count",
-                     "rho_total", "rho_count", "held_out_estimates"}
+        w.name for w in built["determ"].non_trainable_weights
+    }
+    assert extra == {
+        "i_xz_lower_total",
+        "i_xz_lower_count",
+        "rate_total",
+        "rate_count",
+        "rho_total",
+        "rho_count",
+        "held_out_estimates",
+    }
     # VIB: a plain Dense logits head on z.
     vib_head = built["vib"].get_layer("head")
     assert type(vib_head) is keras.layers.Dense and vib_head.units == 10
@@ -121,7 +135,8 @@ def test_save_and_load_with_safe_mode(trained, data, tmp_path):
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
     for new, old in zip(loaded.trainable_weights, model.trainable_weights):
         np.testing.assert_array_equal(
-            keras.ops.convert_to_numpy(new), keras.ops.convert_to_numpy(old))
+            keras.ops.convert_to_numpy(new), keras.ops.convert_to_numpy(old)
+        )
     # The compile configuration (loss, metrics, optimizer and its state) is restored too.
     assert loaded.compiled
     assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 2
@@ -132,8 +147,9 @@ def test_custom_backbone_model():
     backbone = keras.Sequential(
         [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(8)], name="mine"
     )
-    model = build_classifier("vib", backbone=backbone, num_classes=3, latent_dim=2,
-                             marginal_components=None)
+    model = build_classifier(
+        "vib", backbone=backbone, num_classes=3, latent_dim=2, marginal_components=None
+    )
     assert model.input_shape == (None, 12, 12, 3)
     assert model.get_layer("mine") is backbone
     assert model.get_layer("encoder").marginal is None
@@ -141,8 +157,12 @@ def test_custom_backbone_model():
 
 
 def test_wide_resnet_classifier():
-    model = build_classifier("ceb", input_shape=(16, 16, 3), backbone="wide_resnet",
-                             backbone_kwargs={"depth": 10, "width": 1})
+    model = build_classifier(
+        "ceb",
+        input_shape=(16, 16, 3),
+        backbone="wide_resnet",
+        backbone_kwargs={"depth": 10, "width": 1},
+    )
     assert model.get_layer("backbone").output_shape == (None, 64)
     assert model(np.zeros((2, 16, 16, 3), "float32")).shape == (2, 10)
 
@@ -152,13 +172,16 @@ def test_rho_reaches_the_encoder():
     assert keras_ceb.get_rho(model) == 2.5
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"objective": "ib"}, "objective"),
-    ({"num_classes": 1}, "num_classes"),
-    ({"marginal_components": 0}, "marginal_components"),
-    ({"rho": float("nan")}, "rho"),
-    ({"backbone": "vgg"}, "backbone"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"objective": "ib"}, "objective"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"marginal_components": 0}, "marginal_components"),
+        ({"rho": float("nan")}, "rho"),
+        ({"backbone": "vgg"}, "backbone"),
+    ],
+)
 def test_build_classifier_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=rf"Received: {name}="):
         build_classifier(**{"backbone_kwargs": None, **kwargs})

@@ -12,8 +12,12 @@ from tests.models.objective_check import catgen_objective
 
 def _model(**kwargs):
     return keras_ceb.models.build_denoising_ceb(
-        (6,), latent_dim=3, seed=0,
-        backbone=keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, "relu")]), **kwargs)
+        (6,),
+        latent_dim=3,
+        seed=0,
+        backbone=keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, "relu")]),
+        **kwargs,
+    )
 
 
 def test_added_loss_is_eq_26_of_x_and_its_noisy_copy():
@@ -24,8 +28,11 @@ def test_added_loss_is_eq_26_of_x_and_its_noisy_copy():
     probe = bottleneck_outputs(model, "encoder", "noisy_encoder")
     out = probe({"x": x, "x_noisy": x_noisy}, training=True)
     catgen = model.get_layer("catgen")
-    np.testing.assert_allclose(float(np.sum(to_numpy(catgen.losses[0]))),
-                               catgen_objective(out["encoder"], out["noisy_encoder"]), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(catgen.losses[0]))),
+        catgen_objective(out["encoder"], out["noisy_encoder"]),
+        rtol=1e-4,
+    )
     # One backbone for X and X' by default; the encoders are separate.
     assert model.get_layer("encoder") is not model.get_layer("noisy_encoder")
     assert len([layer for layer in model.layers if isinstance(layer, keras.Sequential)]) == 1

@@ -19,10 +19,16 @@ def trained(request):
     rng = np.random.default_rng(0)
     x = rng.random((64, 28, 28, 1)).astype("float32")
     y = (np.arange(64) % 10).astype("int32")
-    backbone = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                                 keras.layers.Dense(16, activation="relu")])
-    model = models.compile_classifier(models.build_classifier(
-        "ceb", head=head, backbone=backbone, marginal_components=4, seed=0))
+    backbone = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+        ]
+    )
+    model = models.compile_classifier(
+        models.build_classifier("ceb", head=head, backbone=backbone, marginal_components=4, seed=0)
+    )
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     return head, model, x, y
 
@@ -36,13 +42,24 @@ def test_scores_take_images_alone(trained):
     _, model, x, _ = trained
     rate = evaluation.rate_scores(model, x)
     assert rate.shape == (64,) and np.all(np.isfinite(rate))
-    np.testing.assert_allclose(rate, keras.ops.convert_to_numpy(model.rate(x)), rtol=1e-5,
-                               atol=1e-5)
-    assert set(evaluation.ood_scores(model, x)) == {"rate", "entropy", "max_softmax",
-                                                    "max_logit", "energy"}
+    np.testing.assert_allclose(
+        rate, keras.ops.convert_to_numpy(model.rate(x)), rtol=1e-5, atol=1e-5
+    )
+    assert set(evaluation.ood_scores(model, x)) == {
+        "rate",
+        "entropy",
+        "max_softmax",
+        "max_logit",
+        "energy",
+    }
     rows = evaluation.evaluate_ood(model, x, {"noise": np.clip(x * 3, 0, 1)})
-    assert {row["score"] for row in rows} == {"rate", "entropy", "max_softmax", "max_logit",
-                                              "energy"}
+    assert {row["score"] for row in rows} == {
+        "rate",
+        "entropy",
+        "max_softmax",
+        "max_logit",
+        "energy",
+    }
     probs = inference.predict_probabilities(model, x)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
 
@@ -64,6 +81,7 @@ def test_the_saved_model_serves_images_alone(trained, tmp_path):
     export.export_saved_model(model, tmp_path / "served")
     served = tf.saved_model.load(str(tmp_path / "served"))
     logits = served.serve(x[:4])
-    np.testing.assert_allclose(np.asarray(logits), model.predict(
-        x[:4], verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(logits), model.predict(x[:4], verbose=0), rtol=1e-4, atol=1e-5
+    )
     assert np.asarray(served.rate(x[:4])).shape == (4,)

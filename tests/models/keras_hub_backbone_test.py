@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get(REQUIRE_DATA_ENV) == "1":
         raise
 pytestmark = pytest.mark.skipif(
-    keras_hub is None, reason="keras-hub not installed: pip install --no-deps keras-hub==0.32.0")
+    keras_hub is None, reason="keras-hub not installed: pip install --no-deps keras-hub==0.32.0"
+)
 
 IMAGE_SHAPE = (16, 16, 1)
 
@@ -40,33 +41,41 @@ def data(n=64):
 def resnet():
     # KerasHub's ResNet needs a 64-filter stem; one basic block per stage keeps it small.
     return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32],
-        stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
-        use_pre_activation=False, image_shape=IMAGE_SHAPE)
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=IMAGE_SHAPE,
+    )
 
 
 def vit():
     return keras_hub.models.ViTBackbone(
-        image_shape=IMAGE_SHAPE, patch_size=4, num_layers=1, num_heads=2, hidden_dim=16,
-        mlp_dim=32)
+        image_shape=IMAGE_SHAPE, patch_size=4, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32
+    )
 
 
 def classifier(backbone, head, **kwargs):
     keras.utils.set_random_seed(0)
-    model = CEBClassifier(backbone, num_classes=4, head=head, marginal=4, warmup_steps=0, seed=0,
-                          **kwargs)
+    model = CEBClassifier(
+        backbone, num_classes=4, head=head, marginal=4, warmup_steps=0, seed=0, **kwargs
+    )
     model.compile(keras.optimizers.Adam(1e-3))
     return model
 
 
-@pytest.mark.parametrize("make_backbone, head", [
-    (resnet, "consistent"), (resnet, "mlp"), (resnet, "catgen"), (vit, "mlp")])
+@pytest.mark.parametrize(
+    "make_backbone, head",
+    [(resnet, "consistent"), (resnet, "mlp"), (resnet, "catgen"), (vit, "mlp")],
+)
 def test_a_keras_hub_backbone_trains_under_ceb(make_backbone, head, tmp_path):
     x, y = data()
     model = classifier(make_backbone(), head)
     assert model.pooling is not None  # a feature map or tokens, pooled to [batch, C]
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0,
-                        validation_data=(x, y)).history
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y)).history
     assert all(np.isfinite(v[-1]) for v in history.values()), history
     assert {"rate", "i_xz_lower", "rex", "val_loss", "val_rex"} <= history.keys()
     logits = model.predict(x, verbose=0)
@@ -80,11 +89,12 @@ def test_a_keras_hub_backbone_trains_under_ceb(make_backbone, head, tmp_path):
     np.testing.assert_allclose(rate, to_numpy(reloaded.rate(x)), rtol=1e-5, atol=1e-4)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
+
         served = tf.saved_model.load(
-            keras_ceb.export.export_saved_model(model, os.path.join(tmp_path, "saved")))
+            keras_ceb.export.export_saved_model(model, os.path.join(tmp_path, "saved"))
+        )
         np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), logits, atol=1e-5)
-        np.testing.assert_allclose(served.rate(tf.constant(x)).numpy(), rate, rtol=1e-5,
-                                   atol=1e-4)
+        np.testing.assert_allclose(served.rate(tf.constant(x)).numpy(), rate, rtol=1e-5, atol=1e-4)
 
 
 def test_a_frozen_keras_hub_backbone_stays_put_then_fine_tunes():

@@ -15,7 +15,8 @@ def bottleneck_outputs(model, *encoder_names):
     outputs = {"output": model.output}
     for name in encoder_names:
         outputs[name] = keras.tree.pack_sequence_as(
-            {key: None for key in bottleneck.KEYS}, model.get_layer(name).output)
+            {key: None for key in bottleneck.KEYS}, model.get_layer(name).output
+        )
     return keras.Model(model.input, outputs)
 
 
@@ -25,6 +26,7 @@ def catgen_objective(side_x, side_y, bidirectional=True):
     ny = {k: np.asarray(to_numpy(v), "float64") for k, v in side_y.items()}
     value = direction(nx["log_prob"], pairwise(nx["z"], ny["loc"], ny["scale"]), nx["rho"][0])
     if bidirectional:
-        value = value + direction(ny["log_prob"], pairwise(ny["z"], nx["loc"], nx["scale"]),
-                                  ny["rho"][0])
+        value = value + direction(
+            ny["log_prob"], pairwise(ny["z"], nx["loc"], nx["scale"]), ny["rho"][0]
+        )
     return value.mean()

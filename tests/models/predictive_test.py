@@ -28,8 +28,11 @@ def test_added_loss_is_eq_26_of_past_and_future(bidirectional):
     past, future = out["past_encoder"], out["future_encoder"]
     catgen = model.get_layer("catgen")
     assert len(catgen.losses) == 1
-    np.testing.assert_allclose(float(np.sum(to_numpy(catgen.losses[0]))),
-                               catgen_objective(past, future, bidirectional), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(np.sum(to_numpy(catgen.losses[0]))),
+        catgen_objective(past, future, bidirectional),
+        rtol=1e-4,
+    )
     assert np.allclose(to_numpy(past["rho"]), 0.7)
 
 
@@ -41,8 +44,9 @@ def test_z_depends_on_the_past_only_and_training_finds_information():
     shuffled = to_numpy(model({"past": x[:64, :6], "future": x[64:128, 6:]}))
     np.testing.assert_array_equal(z, shuffled)  # at inference z is the mean of e(z|x_<t)
     model.compile(keras.optimizers.Adam(1e-2))
-    history = model.fit({"past": x[:, :6], "future": x[:, 6:]}, batch_size=128, epochs=4,
-                        verbose=0).history
+    history = model.fit(
+        {"past": x[:, :6], "future": x[:, 6:]}, batch_size=128, epochs=4, verbose=0
+    ).history
     assert {"past_i_xz_lower", "past_rate", "future_i_xz_lower", "i_yz", "rex"} <= set(history)
     # The CatGen bound on I(Z; future) grows, and stays below log(batch).
     assert history["i_yz"][-1] > history["i_yz"][0] and history["i_yz"][-1] > 0.2, history

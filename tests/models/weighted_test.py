@@ -16,8 +16,12 @@ def data(n=64):
 
 def layers(objective):
     head = keras_ceb.BackwardEncoder(3) if objective != "vib" else keras.layers.Dense(3)
-    return [keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-            keras_ceb.StochasticEncoder(2, objective=objective, marginal=3, seed=0), head]
+    return [
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras_ceb.StochasticEncoder(2, objective=objective, marginal=3, seed=0),
+        head,
+    ]
 
 
 def fit_moves(model, **fit_kwargs):
@@ -32,8 +36,9 @@ def fit_moves(model, **fit_kwargs):
 @pytest.mark.parametrize("objective", ["ceb", "vib", "determ"])
 def test_zero_weights_leave_the_model_unchanged(objective):
     keras.utils.set_random_seed(0)
-    moved, loss = fit_moves(keras_ceb.models.Sequential(layers(objective)),
-                            sample_weight=np.zeros(64))
+    moved, loss = fit_moves(
+        keras_ceb.models.Sequential(layers(objective)), sample_weight=np.zeros(64)
+    )
     assert not moved and abs(loss) < 1e-6
     # keras.Sequential weights the cross-entropy only: the layers' terms still train it.
     if objective != "determ":
@@ -59,8 +64,10 @@ def test_unit_weights_change_nothing_and_weights_scale_the_terms():
     assert float(to_numpy(keras_ceb.models.weighted_added_losses(shares, np.ones(3)))) == 0.0
     x, y = data()
     losses = []
-    for cls, kwargs in ((keras.Sequential, {}),
-                        (keras_ceb.models.Sequential, {"sample_weight": np.ones(64)})):
+    for cls, kwargs in (
+        (keras.Sequential, {}),
+        (keras_ceb.models.Sequential, {"sample_weight": np.ones(64)}),
+    ):
         keras.utils.set_random_seed(0)
         losses.append(fit_moves(cls(layers("ceb")), **kwargs)[1])
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
@@ -73,5 +80,9 @@ def test_saved_and_reloaded_as_itself(tmp_path):
     reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     assert type(reloaded) is keras_ceb.models.Sequential
     x, _ = data()
-    np.testing.assert_allclose(to_numpy(reloaded.predict(x, verbose=0)),
-                               to_numpy(model.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(reloaded.predict(x, verbose=0)),
+        to_numpy(model.predict(x, verbose=0)),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -18,17 +18,22 @@ def random_tril(rng, batch, dim, log_diag_range=(-1.0, 1.0)):
 
 
 def triangular_log_prob(x, loc, tril):
-    """Float64 reference by scipy.linalg's triangular solve (scipy.stats refuses condition 1e12)."""
+    """Float64 reference: scipy.linalg's triangular solve (scipy.stats refuses condition 1e12)"""
     out = []
     for xi, mi, li in zip(x, loc, tril):
         white = linalg.solve_triangular(li, xi - mi, lower=True)
-        out.append(-0.5 * white @ white - np.log(np.diag(li)).sum() - 0.5 * len(xi) * np.log(2 * np.pi))
+        out.append(
+            -0.5 * white @ white - np.log(np.diag(li)).sum() - 0.5 * len(xi) * np.log(2 * np.pi)
+        )
     return np.array(out)
 
 
 def scipy_log_prob(x, loc, tril):
     return np.array(
-        [stats.multivariate_normal(loc[i], tril[i] @ tril[i].T).logpdf(x[i]) for i in range(len(x))]
+        [
+            stats.multivariate_normal(loc[i], tril[i] @ tril[i].T).logpdf(x[i])
+            for i in range(len(x))
+        ]
     )
 
 
@@ -41,8 +46,9 @@ def test_log_prob_full_matches_scipy(dim, dtype):
     x = loc + rng.normal(size=(6, dim))
     expected = scipy_log_prob(x, loc, tril)
     with float64_enabled():
-        dist = gaussian.Gaussian(ops.convert_to_tensor(loc.astype(dtype)),
-                                 ops.convert_to_tensor(tril.astype(dtype)))
+        dist = gaussian.Gaussian(
+            ops.convert_to_tensor(loc.astype(dtype)), ops.convert_to_tensor(tril.astype(dtype))
+        )
         got = to_numpy(gaussian.log_prob(dist, ops.convert_to_tensor(x.astype(dtype))))
     assert got.dtype == np.dtype(dtype)
     tol = 1e-10 if dtype == "float64" else 2e-4
@@ -54,9 +60,14 @@ def test_log_prob_diag_matches_scipy(dim):
     rng = np.random.default_rng(0)
     loc, x = rng.normal(size=(5, dim)), rng.normal(size=(5, dim))
     scale = np.exp(rng.uniform(-1, 1, size=(5, dim)))
-    expected = [stats.multivariate_normal(loc[i], np.diag(scale[i] ** 2)).logpdf(x[i]) for i in range(5)]
-    got = to_numpy(gaussian.log_prob(gaussian.Gaussian(loc.astype("float32"), scale.astype("float32")),
-                                     x.astype("float32")))
+    expected = [
+        stats.multivariate_normal(loc[i], np.diag(scale[i] ** 2)).logpdf(x[i]) for i in range(5)
+    ]
+    got = to_numpy(
+        gaussian.log_prob(
+            gaussian.Gaussian(loc.astype("float32"), scale.astype("float32")), x.astype("float32")
+        )
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
@@ -69,9 +80,12 @@ def test_log_prob_ill_conditioned_float64():
     x = loc + np.einsum("bij,bj->bi", tril, rng.normal(size=(4, dim)))
     expected = triangular_log_prob(x, loc, tril)
     with float64_enabled():
-        got = to_numpy(gaussian.log_prob(
-            gaussian.Gaussian(ops.convert_to_tensor(loc), ops.convert_to_tensor(tril)),
-            ops.convert_to_tensor(x)))
+        got = to_numpy(
+            gaussian.log_prob(
+                gaussian.Gaussian(ops.convert_to_tensor(loc), ops.convert_to_tensor(tril)),
+                ops.convert_to_tensor(x),
+            )
+        )
     np.testing.assert_allclose(got, expected, rtol=1e-8)
 
 
@@ -107,11 +121,16 @@ def test_pairwise_log_prob_matches_scipy(covariance, n, m, dim):
         tril = np.einsum("bi,ij->bij", diag, np.eye(dim))
         scale = diag
     expected = np.array(
-        [[stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x[i]) for j in range(m)]
-         for i in range(n)]
+        [
+            [stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(x[i]) for j in range(m)]
+            for i in range(n)
+        ]
     )
-    got = to_numpy(gaussian.pairwise_log_prob(
-        x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), scale.astype("float32"))))
+    got = to_numpy(
+        gaussian.pairwise_log_prob(
+            x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), scale.astype("float32"))
+        )
+    )
     assert got.shape == (n, m)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
@@ -120,18 +139,29 @@ def test_pairwise_equals_broadcast_log_prob():
     rng = np.random.default_rng(5)
     x, loc = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
     tril = random_tril(rng, 4, 3).astype("float32")
-    pairwise = to_numpy(gaussian.pairwise_log_prob(
-        x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), tril)))
-    broadcast = to_numpy(gaussian.log_prob(
-        gaussian.Gaussian(loc[None].astype("float32"), tril[None]), x[:, None].astype("float32")))
+    pairwise = to_numpy(
+        gaussian.pairwise_log_prob(
+            x.astype("float32"), gaussian.Gaussian(loc.astype("float32"), tril)
+        )
+    )
+    broadcast = to_numpy(
+        gaussian.log_prob(
+            gaussian.Gaussian(loc[None].astype("float32"), tril[None]),
+            x[:, None].astype("float32"),
+        )
+    )
     np.testing.assert_allclose(pairwise, broadcast, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 def test_scale_from_params_is_valid(covariance):
     dim = 5
-    params = np.random.default_rng(0).normal(size=(7, gaussian.num_scale_params(dim, covariance))) * 5
-    scale = to_numpy(gaussian.scale_from_params(params.astype("float32"), dim, covariance, min_scale=1e-4))
+    params = (
+        np.random.default_rng(0).normal(size=(7, gaussian.num_scale_params(dim, covariance))) * 5
+    )
+    scale = to_numpy(
+        gaussian.scale_from_params(params.astype("float32"), dim, covariance, min_scale=1e-4)
+    )
     if covariance == "full":
         assert scale.shape == (7, dim, dim)
         np.testing.assert_array_equal(np.triu(scale, 1), 0.0)
@@ -168,7 +198,9 @@ def test_sample_moments(covariance):
         diag = np.exp(rng.uniform(-1, 1, size=dim)).astype("float32")
         scale = np.broadcast_to(diag, (n, dim))
         cov = np.diag(diag**2)
-    samples = to_numpy(gaussian.sample(gaussian.Gaussian(np.broadcast_to(loc, (n, dim)), scale), seed=1))
+    samples = to_numpy(
+        gaussian.sample(gaussian.Gaussian(np.broadcast_to(loc, (n, dim)), scale), seed=1)
+    )
     std_err = np.sqrt(np.diag(cov) / n)
     assert np.all(np.abs(samples.mean(0) - loc) < 5 * std_err)
     # Var of a sample covariance entry is (s_ii s_jj + s_ij^2) / n.
@@ -188,11 +220,15 @@ def test_covariance():
     tril = random_tril(np.random.default_rng(8), 2, 3).astype("float32")
     np.testing.assert_allclose(
         to_numpy(gaussian.covariance(gaussian.Gaussian(np.zeros((2, 3), "float32"), tril))),
-        tril @ np.swapaxes(tril, -1, -2), rtol=1e-5)
+        tril @ np.swapaxes(tril, -1, -2),
+        rtol=1e-5,
+    )
     diag = np.array([[1.0, 2.0, 3.0]], "float32")
     np.testing.assert_allclose(
         to_numpy(gaussian.covariance(gaussian.Gaussian(np.zeros((1, 3), "float32"), diag))),
-        np.diag([1.0, 4.0, 9.0])[None], rtol=1e-6)
+        np.diag([1.0, 4.0, 9.0])[None],
+        rtol=1e-6,
+    )
 
 
 def test_covariance_type_follows_the_rank_of_scale():
@@ -205,13 +241,15 @@ def test_log_prob_at_mean_is_the_density_at_loc():
     rng = np.random.default_rng(10)
     loc, tril = rng.normal(size=(4, 3)).astype("float32"), random_tril(rng, 4, 3).astype("float32")
     dist = gaussian.Gaussian(loc, tril)
-    np.testing.assert_allclose(to_numpy(gaussian.log_prob_at_mean(dist)),
-                               scipy_log_prob(loc, loc, tril), rtol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(gaussian.log_prob_at_mean(dist)), scipy_log_prob(loc, loc, tril), rtol=1e-5
+    )
 
 
 def test_take_gathers_per_example_gaussians():
-    classes = gaussian.Gaussian(np.arange(6, dtype="float32").reshape(3, 2),
-                                np.ones((3, 2), "float32"))
+    classes = gaussian.Gaussian(
+        np.arange(6, dtype="float32").reshape(3, 2), np.ones((3, 2), "float32")
+    )
     picked = gaussian.take(classes, np.array([2, 0, 2]))
     np.testing.assert_array_equal(to_numpy(picked.loc), [[4, 5], [0, 1], [4, 5]])
 
@@ -231,14 +269,17 @@ def test_sample_and_log_prob_agrees_with_log_prob(covariance):
         scale = np.exp(rng.uniform(-1, 1, size=(64, 3))).astype("float32")
     dist = gaussian.Gaussian(loc, scale)
     z, log_p = gaussian.sample_and_log_prob(dist, seed=3)
-    np.testing.assert_allclose(to_numpy(log_p), to_numpy(gaussian.log_prob(dist, z)),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        to_numpy(log_p), to_numpy(gaussian.log_prob(dist, z)), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_sample_log_prob_stays_finite_when_ill_conditioned():
     """Diagonal 1e-4 beside off-diagonal 1e2: no solve, so the log-density stays exact."""
     tril = np.array([[1e-4, 0.0], [1e2, 1e-4]], "float32")[None].repeat(16, 0)
-    z, log_p = gaussian.sample_and_log_prob(gaussian.Gaussian(np.zeros((16, 2), "float32"), tril), seed=0)
+    z, log_p = gaussian.sample_and_log_prob(
+        gaussian.Gaussian(np.zeros((16, 2), "float32"), tril), seed=0
+    )
     log_p = to_numpy(log_p)
     assert np.all(np.isfinite(log_p))
     assert np.all(log_p > -2 * np.log(1e-4) - np.log(2 * np.pi) - 50)
@@ -251,27 +292,40 @@ def test_kl_divergence_matches_the_closed_form_in_numpy(covariance):
     if covariance == "full":
         tril_p, tril_q = random_tril(rng, 5, dim), random_tril(rng, 5, dim)
     else:
-        tril_p, tril_q = (np.apply_along_axis(np.diag, -1, np.exp(rng.uniform(-1, 1, (5, dim))))
-                          for _ in range(2))
+        tril_p, tril_q = (
+            np.apply_along_axis(np.diag, -1, np.exp(rng.uniform(-1, 1, (5, dim))))
+            for _ in range(2)
+        )
     loc_p, loc_q = rng.normal(size=(5, dim)), rng.normal(size=(5, dim))
     expected = []
     for lp, lq, mp, mq in zip(tril_p, tril_q, loc_p, loc_q):
         sp, sq = lp @ lp.T, lq @ lq.T
         diff = mq - mp
-        expected.append(0.5 * (np.trace(np.linalg.solve(sq, sp)) + diff @ np.linalg.solve(sq, diff)
-                               - dim + np.log(np.linalg.det(sq) / np.linalg.det(sp))))
+        expected.append(
+            0.5
+            * (
+                np.trace(np.linalg.solve(sq, sp))
+                + diff @ np.linalg.solve(sq, diff)
+                - dim
+                + np.log(np.linalg.det(sq) / np.linalg.det(sp))
+            )
+        )
 
     def as_gaussian(loc, tril):
         scale = tril if covariance == "full" else np.diagonal(tril, axis1=-2, axis2=-1)
-        return gaussian.Gaussian(ops.convert_to_tensor(loc, "float32"),
-                                 ops.convert_to_tensor(np.ascontiguousarray(scale), "float32"))
+        return gaussian.Gaussian(
+            ops.convert_to_tensor(loc, "float32"),
+            ops.convert_to_tensor(np.ascontiguousarray(scale), "float32"),
+        )
 
     kl = to_numpy(gaussian.kl_divergence(as_gaussian(loc_p, tril_p), as_gaussian(loc_q, tril_q)))
     np.testing.assert_allclose(kl, expected, rtol=1e-4, atol=1e-5)
     # KL(p || p) = 0, and a full p against a diagonal q is refused.
     same = to_numpy(gaussian.kl_divergence(as_gaussian(loc_p, tril_p), as_gaussian(loc_p, tril_p)))
     np.testing.assert_allclose(same, 0.0, atol=1e-4)
-    mixed = gaussian.Gaussian(ops.zeros((5, dim)), ops.ones((5, dim)) if covariance == "full"
-                              else ops.ones((5, dim, dim)))
+    mixed = gaussian.Gaussian(
+        ops.zeros((5, dim)),
+        ops.ones((5, dim)) if covariance == "full" else ops.ones((5, dim, dim)),
+    )
     with pytest.raises(ValueError, match="both be full or both be diagonal"):
         gaussian.kl_divergence(as_gaussian(loc_p, tril_p), mixed)

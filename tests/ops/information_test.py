@@ -17,8 +17,12 @@ from tests.ops.gaussian_test import random_tril
 def numpy_minibatch_bound(z, loc, tril, log_e):
     """The bound from the full B x B matrix of scipy densities (the diagonal replaced by log_e)."""
     b = len(z)
-    pairwise = np.array([[stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(z[i])
-                          for j in range(b)] for i in range(b)])
+    pairwise = np.array(
+        [
+            [stats.multivariate_normal(loc[j], tril[j] @ tril[j].T).logpdf(z[i]) for j in range(b)]
+            for i in range(b)
+        ]
+    )
     pairwise[np.arange(b), np.arange(b)] = log_e
     return log_e - special.logsumexp(pairwise, axis=1) + np.log(b)
 
@@ -56,12 +60,18 @@ def test_minibatch_bound_limits():
     log_e = to_numpy(gaussian.log_prob(separated, separated.loc))
     np.testing.assert_allclose(
         to_numpy(information.minibatch_i_xz_lower_bound(separated.loc, separated, log_e)),
-        np.full(b, math.log(b)), rtol=1e-5)
+        np.full(b, math.log(b)),
+        rtol=1e-5,
+    )
     same = gaussian.Gaussian(np.zeros((b, 2), "float32"), np.ones((b, 2), "float32"))
     z = np.random.default_rng(1).normal(size=(b, 2)).astype("float32")
     np.testing.assert_allclose(
-        to_numpy(information.minibatch_i_xz_lower_bound(z, same, to_numpy(gaussian.log_prob(same, z)))),
-        np.zeros(b), atol=1e-5)
+        to_numpy(
+            information.minibatch_i_xz_lower_bound(z, same, to_numpy(gaussian.log_prob(same, z)))
+        ),
+        np.zeros(b),
+        atol=1e-5,
+    )
 
 
 def test_catgen_matches_numpy_and_is_bounded():
@@ -74,10 +84,12 @@ def test_catgen_matches_numpy_and_is_bounded():
 
 def test_i_yz_and_consistency():
     log_c = np.log(np.array([0.5, 0.25], "float32"))
-    np.testing.assert_allclose(to_numpy(information.i_yz_lower_bound(log_c, 10)),
-                               np.log(10) + log_c, rtol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(information.i_yz_lower_bound(log_c, 10)), np.log(10) + log_c, rtol=1e-6
+    )
     log_b = np.array([1.0, 2.0], "float32")
     log_m = np.array([0.0, 0.0], "float32")
     expected = abs(1.5 - (np.log(10) + log_c.mean()))
-    assert math.isclose(float(to_numpy(information.consistency(log_b, log_m, log_c, 10))), expected,
-                        rel_tol=1e-5)
+    assert math.isclose(
+        float(to_numpy(information.consistency(log_b, log_m, log_c, 10))), expected, rel_tol=1e-5
+    )

@@ -15,7 +15,10 @@ from tests.ops.gaussian_test import random_tril
 def reference(x, logits, loc, tril):
     log_w = logits - special.logsumexp(logits)
     comps = np.stack(
-        [stats.multivariate_normal(loc[k], tril[k] @ tril[k].T).logpdf(x) for k in range(len(loc))],
+        [
+            stats.multivariate_normal(loc[k], tril[k] @ tril[k].T).logpdf(x)
+            for k in range(len(loc))
+        ],
         axis=-1,
     ).reshape(len(x), len(loc))
     return special.logsumexp(comps + log_w, axis=-1)
@@ -37,17 +40,26 @@ def test_mixture_float32_far_from_all_components_is_finite():
     loc = rng.normal(size=(240, 4)).astype("float32")
     tril = random_tril(rng, 240, 4).astype("float32")
     x = np.full((4, 4), 1e3, "float32")
-    got = to_numpy(mixture.mixture_log_prob(x, np.zeros(240, "float32"), gaussian.Gaussian(loc, tril)))
+    got = to_numpy(
+        mixture.mixture_log_prob(x, np.zeros(240, "float32"), gaussian.Gaussian(loc, tril))
+    )
     assert np.all(np.isfinite(got))
-    np.testing.assert_allclose(got, reference(x.astype(float), np.zeros(240), loc.astype(float),
-                                              tril.astype(float)), rtol=1e-4)
+    np.testing.assert_allclose(
+        got,
+        reference(x.astype(float), np.zeros(240), loc.astype(float), tril.astype(float)),
+        rtol=1e-4,
+    )
 
 
 def test_single_component_equals_gaussian():
     rng = np.random.default_rng(2)
     x, loc, tril = rng.normal(size=(5, 3)), rng.normal(size=(1, 3)), random_tril(rng, 1, 3)
     expected = stats.multivariate_normal(loc[0], tril[0] @ tril[0].T).logpdf(x)
-    got = to_numpy(mixture.mixture_log_prob(x.astype("float32"), np.zeros(1, "float32"),
-                                            gaussian.Gaussian(loc.astype("float32"),
-                                                              tril.astype("float32"))))
+    got = to_numpy(
+        mixture.mixture_log_prob(
+            x.astype("float32"),
+            np.zeros(1, "float32"),
+            gaussian.Gaussian(loc.astype("float32"), tril.astype("float32")),
+        )
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -35,15 +35,17 @@ SHAPES = [(3, 4, 1), (128, 4, 128), (300, 16, 5), (2, 64, 64)]
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_solve_matches_scipy(shape):
     tril, rhs = random_problem(0, *shape)
-    got = to_numpy(triangular.solve_lower_triangular(ops.convert_to_tensor(tril),
-                                                     ops.convert_to_tensor(rhs)))
+    got = to_numpy(
+        triangular.solve_lower_triangular(ops.convert_to_tensor(tril), ops.convert_to_tensor(rhs))
+    )
     np.testing.assert_allclose(got, scipy_solve(tril, rhs), rtol=2e-4, atol=2e-4)
 
 
 def test_solve_keeps_several_batch_dimensions():
     tril, rhs = random_problem(1, 24, 3, 2)
-    got = to_numpy(triangular.solve_lower_triangular(tril.reshape(4, 6, 3, 3),
-                                                     rhs.reshape(4, 6, 3, 2)))
+    got = to_numpy(
+        triangular.solve_lower_triangular(tril.reshape(4, 6, 3, 3), rhs.reshape(4, 6, 3, 2))
+    )
     np.testing.assert_allclose(got.reshape(24, 3, 2), scipy_solve(tril, rhs), rtol=2e-4, atol=2e-4)
 
 
@@ -61,8 +63,9 @@ def test_pieces_give_the_same_values_and_gradients_as_one_call(shape):
     pieces = triangular._solve_in_unsplit_pieces
     one_call = lambda a, b: solve_triangular(a, b, lower=True)  # noqa: E731
     np.testing.assert_allclose(pieces(tril, rhs), one_call(tril, rhs), rtol=1e-5, atol=1e-5)
-    for got, expected in zip(jax.grad(loss(pieces), (0, 1))(tril, rhs),
-                             jax.grad(loss(one_call), (0, 1))(tril, rhs)):
+    for got, expected in zip(
+        jax.grad(loss(pieces), (0, 1))(tril, rhs), jax.grad(loss(one_call), (0, 1))(tril, rhs)
+    ):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -73,8 +76,11 @@ def test_pieces_stay_below_jaxlibs_splitting_threshold():
 
     tril, rhs = random_problem(3, 512, 8, 128)  # 512 x 8,192 flops: far above the threshold.
     hlo = jax.jit(triangular._solve_in_unsplit_pieces).lower(tril, rhs).as_text()
-    batches = [int(line.split("tensor<")[1].split("x")[0])
-               for line in hlo.splitlines() if "lapack_strsm" in line and "tensor<" in line]
+    batches = [
+        int(line.split("tensor<")[1].split("x")[0])
+        for line in hlo.splitlines()
+        if "lapack_strsm" in line and "tensor<" in line
+    ]
     assert batches, "no LAPACK triangular solve in the program"
     assert all(b * 8 * 8 * 128 < triangular.LAPACK_MIN_WORK_PER_TASK for b in batches), batches
 
@@ -92,7 +98,8 @@ def test_concurrent_large_solves_finish():
         import numpy as np, jax
         from keras_ceb.ops.triangular import solve_lower_triangular
         rng = np.random.default_rng(0)
-        a = np.tril(rng.normal(size=(256, 8, 8))).astype("float32") + 8 * np.eye(8, dtype="float32")
+        a = np.tril(rng.normal(size=(256, 8, 8))).astype("float32")
+        a = a + 8 * np.eye(8, dtype="float32")
         b = rng.normal(size=(256, 8, 256)).astype("float32")
         f = jax.jit(lambda a, b, c: (solve_lower_triangular(a, b).sum(),
                                      solve_lower_triangular(a, c).sum()))
@@ -100,6 +107,11 @@ def test_concurrent_large_solves_finish():
             jax.block_until_ready(f(a, b, 2 * b))
         print("finished")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=dict(os.environ, KERAS_BACKEND="jax"), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KERAS_BACKEND="jax"),
+        timeout=120,
+    )
     assert result.returncode == 0 and "finished" in result.stdout, result.stderr[-2000:]

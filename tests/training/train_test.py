@@ -14,8 +14,14 @@ from keras_ceb.training import train
 from tests.cli.cli_test import FILES
 from tests.cli.cli_test import _run
 
-SETTINGS = {"epochs": 2, "max_train_examples": 384, "max_test_examples": 256,
-            "batch_size": 128, "seed": 5, "verbose": 0}
+SETTINGS = {
+    "epochs": 2,
+    "max_train_examples": 384,
+    "max_test_examples": 256,
+    "batch_size": 128,
+    "seed": 5,
+    "verbose": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +90,18 @@ def test_extra_callbacks_run_in_fit(fashion_mnist_dir, tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             seen.append((epoch, sorted(logs)))
 
-    result = train(TrainConfig(data_dir=fashion_mnist_dir, out=tmp_path / "run",
-                               objective="determ", epochs=1, max_train_examples=128,
-                               max_test_examples=128, verbose=0), callbacks=[Record()])
+    result = train(
+        TrainConfig(
+            data_dir=fashion_mnist_dir,
+            out=tmp_path / "run",
+            objective="determ",
+            epochs=1,
+            max_train_examples=128,
+            max_test_examples=128,
+            verbose=0,
+        ),
+        callbacks=[Record()],
+    )
     assert [epoch for epoch, _ in seen] == [0]
     assert "val_accuracy" in seen[0][1]
     assert np.isfinite(result.test["loss"])

@@ -16,12 +16,19 @@ from tests.figure_checks import captured_figures
 
 
 def build(rho, marginal=4):
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                              keras_ceb.StochasticEncoder(2, rho=rho, marginal=marginal, seed=0),
-                              keras_ceb.BackwardEncoder(3)])
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras_ceb.StochasticEncoder(2, rho=rho, marginal=marginal, seed=0),
+            keras_ceb.BackwardEncoder(3),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -49,9 +56,18 @@ def grid_result(tmp_path_factory):
     x, y = data(192, 0)
     x_val, y_val = data(96, 1)
     lines = []
-    result = tuning.tune_rho(build, x, y, (x_val, y_val), ood_x=x_val * 4 + 3,
-                             rho_values=[3.0, 0.0], epochs=2, batch_size=32,
-                             directory=tmp_path_factory.mktemp("tuner"), progress=lines.append)
+    result = tuning.tune_rho(
+        build,
+        x,
+        y,
+        (x_val, y_val),
+        ood_x=x_val * 4 + 3,
+        rho_values=[3.0, 0.0],
+        epochs=2,
+        batch_size=32,
+        directory=tmp_path_factory.mktemp("tuner"),
+        progress=lines.append,
+    )
     return result, lines
 
 
@@ -62,8 +78,11 @@ def test_grid_records_every_objective(grid_result):
     for row in result.trials:
         assert 0.0 <= row["val_accuracy"] <= 1.0 and 0.0 <= row["ood_auroc"] <= 1.0
         assert row["mni_distance"] == pytest.approx(abs(row["val_i_xz_lower"] - row["val_i_yz"]))
-        assert row["combined"] == pytest.approx(objectives.combined_score(
-            row["val_accuracy"], row["mni_distance"], row["ood_auroc"], 3))
+        assert row["combined"] == pytest.approx(
+            objectives.combined_score(
+                row["val_accuracy"], row["mni_distance"], row["ood_auroc"], 3
+            )
+        )
         assert row["val_i_xz_lower"] <= math.log(32) + 1e-6  # The minibatch bound's ceiling.
         assert math.isfinite(row["train_loss"]) and row["trial_time_s"] > 0
     assert result.best == max(result.trials, key=lambda row: row["combined"])
@@ -102,9 +121,21 @@ def test_save_results_writes_the_table_the_plot_and_the_model(grid_result, tmp_p
 @pytest.mark.parametrize("search", ["random", "bayesian"])
 def test_random_and_bayesian_searches_stay_in_the_interval(search, tmp_path):
     x, y = data(128, 0)
-    result = tuning.tune_rho(build, x, y, data(64, 1), search=search, rho_min=1.0, rho_max=2.0,
-                             max_trials=2, objective="mni_distance", epochs=1, batch_size=32,
-                             directory=tmp_path, seed=3)
+    result = tuning.tune_rho(
+        build,
+        x,
+        y,
+        data(64, 1),
+        search=search,
+        rho_min=1.0,
+        rho_max=2.0,
+        max_trials=2,
+        objective="mni_distance",
+        epochs=1,
+        batch_size=32,
+        directory=tmp_path,
+        seed=3,
+    )
     assert len(result.trials) == 2 and result.direction == "min"
     assert all(1.0 <= row["rho"] <= 2.0 for row in result.trials)
     assert result.best == min(result.trials, key=lambda row: row["mni_distance"])
@@ -113,8 +144,9 @@ def test_random_and_bayesian_searches_stay_in_the_interval(search, tmp_path):
 def test_bad_searches_fail_before_training(tmp_path):
     x, y = data(32, 0)
     with pytest.raises(ValueError, match="Received: ood_x=None"):
-        tuning.tune_rho(build, x, y, (x, y), objective="ood_auroc", rho_values=[0.0],
-                        directory=tmp_path)
+        tuning.tune_rho(
+            build, x, y, (x, y), objective="ood_auroc", rho_values=[0.0], directory=tmp_path
+        )
     with pytest.raises(ValueError, match="Received: rho_values=None"):
         tuning.tune_rho(build, x, y, (x, y), directory=tmp_path)
     with pytest.raises(ValueError, match="Received: max_trials=None"):
@@ -127,6 +159,15 @@ def test_a_trial_that_cannot_be_scored_fails_with_its_reason(tmp_path):
     """No marginal, so no rate: the OoD AUROC cannot be measured."""
     x, y = data(64, 0)
     with pytest.raises(RuntimeError, match="could not be measured at rho=0"):
-        tuning.tune_rho(lambda rho: build(rho, marginal=None), x, y, (x, y), ood_x=x + 3,
-                        objective="ood_auroc", rho_values=[0.0], epochs=1, batch_size=32,
-                        directory=tmp_path)
+        tuning.tune_rho(
+            lambda rho: build(rho, marginal=None),
+            x,
+            y,
+            (x, y),
+            ood_x=x + 3,
+            objective="ood_auroc",
+            rho_values=[0.0],
+            epochs=1,
+            batch_size=32,
+            directory=tmp_path,
+        )

@@ -22,8 +22,13 @@ MAX_NOTEBOOK_BYTES = 400_000
 
 def test_tutorials_exist():
     assert [p.stem for p in TUTORIALS] == [
-        "01_ceb_quickstart", "02_robustness", "03_hierarchical_ceb", "04_predictive_ceb",
-        "05_denoising_ceb", "06_rho_search"]
+        "01_ceb_quickstart",
+        "02_robustness",
+        "03_hierarchical_ceb",
+        "04_predictive_ceb",
+        "05_denoising_ceb",
+        "06_rho_search",
+    ]
 
 
 def test_the_readme_links_every_tutorial():
@@ -40,8 +45,11 @@ def test_committed_outputs_are_clean(path):
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [o for cell in code for o in cell.get("outputs", [])]
     assert all(cell.get("execution_count") for cell in code), f"{path.name}: not all cells ran"
-    assert all(cell.get("outputs") or not cell.source.strip() or "def " in cell.source
-               for cell in code if "show(" in cell.source or "print(" in cell.source), path.name
+    assert all(
+        cell.get("outputs") or not cell.source.strip() or "def " in cell.source
+        for cell in code
+        if "show(" in cell.source or "print(" in cell.source
+    ), path.name
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no figure"
     assert not [o for o in outputs if o.get("output_type") == "error"], path.name
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size} bytes"
@@ -64,13 +72,22 @@ def test_notebook_runs(path, tmp_path, monkeypatch, fashion_mnist_dir):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     # The kernel imports the keras_ceb of this checkout, whatever is installed.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code"
-               for o in cell.get("outputs", [])]
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    outputs = [
+        o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+    ]
     errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors, errors
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure drawn"

@@ -14,18 +14,18 @@ import keras
 import numpy as np
 import pytest
 
+from benchmarks.paper import command
 from keras_ceb import cli
+from keras_ceb.datasets import locate
 from keras_ceb.training import TrainConfig
 from keras_ceb.training import presets
 from keras_ceb.training import recipe
-from keras_ceb.datasets import locate
-from benchmarks.paper import cifar10
-from benchmarks.paper import command
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="an end-to-end command run: once, on the default backend (the tf.data "
-    "augmentation is TensorFlow either way)")
+    "augmentation is TensorFlow either way)",
+)
 
 
 def _run(argv):
@@ -48,7 +48,8 @@ def _write_sources(folder, rng, train_per_batch=8, test=24, shift=12):
         pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         np.concatenate([labels, pixels], axis=1).tofile(bins / name)
     (bins / "batches.meta.txt").write_text(
-        "\n".join("airplane automobile bird cat deer dog frog horse ship truck".split()))
+        "\n".join("airplane automobile bird cat deer dog frog horse ship truck".split())
+    )
     np.save(folder / "images.npy", rng.integers(0, 256, (shift, 32, 32, 3), dtype=np.uint8))
     np.save(folder / "labels.npy", (np.arange(shift) % 10).astype(np.int64))
 
@@ -68,11 +69,18 @@ def tfds_dir(tmp_path_factory):
         sys.modules["importlib_resources"] = importlib.resources
         added_shim = True
     try:
-        with mock.patch.object(tfds.download.DownloadManager, "download_and_extract",
-                               lambda self, url: str(sources)), \
-                mock.patch.object(tfds.download.DownloadManager, "download",
-                                  lambda self, urls: [str(sources / "images.npy"),
-                                                      str(sources / "labels.npy")]):
+        with (
+            mock.patch.object(
+                tfds.download.DownloadManager,
+                "download_and_extract",
+                lambda self, url: str(sources),
+            ),
+            mock.patch.object(
+                tfds.download.DownloadManager,
+                "download",
+                lambda self, urls: [str(sources / "images.npy"), str(sources / "labels.npy")],
+            ),
+        ):
             for name in ("cifar10", "cifar10_1"):
                 tfds.builder(name, data_dir=str(folder / "tfds")).download_and_prepare()
     finally:
@@ -94,20 +102,29 @@ def test_train_takes_the_paper_recipe_for_cifar10():
 
     cifar = config("--dataset", "cifar10")
     assert (cifar.backbone, cifar.head, cifar.augment, cifar.lr_schedule) == (
-        "wide_resnet", "catgen", "autoaugment", "step")
+        "wide_resnet",
+        "catgen",
+        "autoaugment",
+        "step",
+    )
     assert recipe.backbone_kwargs(cifar) == {"depth": 28, "width": 10}
     cifar = config("--dataset", "cifar10", "--head", "consistent", "--augment", "none")
     assert (cifar.head, cifar.augment, cifar.lr_schedule) == ("consistent", "none", "step")
     fashion = config()
     assert (fashion.backbone, fashion.head, fashion.augment, fashion.lr_schedule) == (
-        "small_convnet", "consistent", "none", "cosine")
+        "small_convnet",
+        "consistent",
+        "none",
+        "cosine",
+    )
     assert presets.PRESETS["cifar10"] == TrainConfig(dataset="cifar10").resolved()
     assert presets.PRESETS["fashion_mnist"] == TrainConfig().resolved()
 
 
 def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
-    code, stdout, stderr = _run(["cifar10", "--data-dir", str(tmp_path / "none"),
-                                 "--out", str(tmp_path / "out")])
+    code, stdout, stderr = _run(
+        ["cifar10", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "out")]
+    )
     assert code == 1
     assert stderr.startswith("python -m benchmarks.paper: error: Could not find CIFAR-10")
     assert "--data-dir" in stderr and "TFDS_DATA_DIR" in stderr
@@ -117,10 +134,25 @@ def test_missing_cifar10_names_data_dir_and_tfds_data_dir(tmp_path):
 @pytest.mark.long  # `make test-long` (CI runs it): over 15 s on 2 cores.
 def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
     out = tmp_path / "cifar10_cpu"
-    code, stdout, stderr = _run([
-        "cifar10", "--preset", "cpu", "--data-dir", str(tfds_dir),
-        "--out", str(out), "--epochs", "1", "--attack-examples", "8",
-        "--linf-epsilons", "0.03", "--l2-epsilons", "0.5"])
+    code, stdout, stderr = _run(
+        [
+            "cifar10",
+            "--preset",
+            "cpu",
+            "--data-dir",
+            str(tfds_dir),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--attack-examples",
+            "8",
+            "--linf-epsilons",
+            "0.03",
+            "--l2-epsilons",
+            "0.5",
+        ]
+    )
     assert code == 0, stderr
     results = json.loads((out / "results.json").read_text())
     assert (out / "figure6.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,7 +166,10 @@ def test_reproduce_cpu_preset_end_to_end(tfds_dir, tmp_path):
         metrics = json.loads((out / "seed_0" / name / "metrics.json").read_text())
         config = metrics["config"]
         assert (config["head"], config["augment"], config["lr_schedule"]) == (
-            "catgen", "autoaugment", "step")
+            "catgen",
+            "autoaugment",
+            "step",
+        )
         assert config["num_train_examples"] == 40 and metrics["test"]["num_examples"] == 24
         assert metrics["cifar10_1"]["num_examples"] == 12
         assert 0.0 <= run["cifar10_1_accuracy"] <= 1.0

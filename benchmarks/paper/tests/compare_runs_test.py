@@ -26,9 +26,17 @@ def test_compare_runs_reads_one_seed_and_several():
     lines, data = compare_runs.compare({"one": one, "three": three})
     row = next(r for r in data if r["model"] == "CEB0" and r["quantity"] == "test accuracy")
     assert round(row["one"]["value"], 2) == 91.73 and round(row["three"]["value"], 2) == 92.0
-    line = next(l for l in lines if l.startswith("| CEB0 | test accuracy |"))
+    line = next(row for row in lines if row.startswith("| CEB0 | test accuracy |"))
     assert "90.00, 91.00, 93.00; range 3.00" in line
-    determ_h = next(r for r in data if r["model"] == "Determ"
-                    and r["quantity"] == "AUROC U(0,1), paper's score")
-    assert abs(determ_h["one"]["value"] - 100 * one["models"]["determ"]["metrics"][
-        "ood_uniform_noise_entropy_auroc"]["value"]) < 1e-9  # Determ's score is H
+    determ_h = next(
+        r
+        for r in data
+        if r["model"] == "Determ" and r["quantity"] == "AUROC U(0,1), paper's score"
+    )
+    assert (
+        abs(
+            determ_h["one"]["value"]
+            - 100 * one["models"]["determ"]["metrics"]["ood_uniform_noise_entropy_auroc"]["value"]
+        )
+        < 1e-9
+    )  # Determ's score is H

@@ -11,8 +11,17 @@ from benchmarks.paper import presets
 
 def test_model_names_and_labels():
     assert [s.name for s in presets.Preset("x", "").models] == [
-        "determ", "vib_rho0", "vib_rho4", "ceb_rho-1", "ceb_rho0", "ceb_rho1", "ceb_rho2",
-        "ceb_rho3", "ceb_rho4", "ceb_rho5"]
+        "determ",
+        "vib_rho0",
+        "vib_rho4",
+        "ceb_rho-1",
+        "ceb_rho0",
+        "ceb_rho1",
+        "ceb_rho2",
+        "ceb_rho3",
+        "ceb_rho4",
+        "ceb_rho5",
+    ]
     assert presets.model_spec("ceb_rho-1") == presets.ModelSpec("ceb", -1.0)
     assert presets.ModelSpec("vib", 4.0).label == "VIB4"
     with pytest.raises(ValueError, match="Received: name='ceb'"):
@@ -22,22 +31,43 @@ def test_model_names_and_labels():
 
 
 def test_plan_trains_then_evaluates_each_model_per_seed():
-    preset = presets.Preset("x", "", ceb_rhos=(0.0,), vib_rhos=(4.0,),
-                            memorization_models=("ceb_rho0",))
+    preset = presets.Preset(
+        "x", "", ceb_rhos=(0.0,), vib_rhos=(4.0,), memorization_models=("ceb_rho0",)
+    )
     keys = [u.key for u in presets.plan(preset, 2)]
     assert keys == [
-        "train determ_seed0", "evaluate determ_seed0", "train vib_rho4_seed0",
-        "evaluate vib_rho4_seed0", "train ceb_rho0_seed0", "evaluate ceb_rho0_seed0",
-        "train determ_seed1", "evaluate determ_seed1", "train vib_rho4_seed1",
-        "evaluate vib_rho4_seed1", "train ceb_rho0_seed1", "evaluate ceb_rho0_seed1",
-        "memorize ceb_rho0_seed0", "memorize ceb_rho0_seed1", "report"]
+        "train determ_seed0",
+        "evaluate determ_seed0",
+        "train vib_rho4_seed0",
+        "evaluate vib_rho4_seed0",
+        "train ceb_rho0_seed0",
+        "evaluate ceb_rho0_seed0",
+        "train determ_seed1",
+        "evaluate determ_seed1",
+        "train vib_rho4_seed1",
+        "evaluate vib_rho4_seed1",
+        "train ceb_rho0_seed1",
+        "evaluate ceb_rho0_seed1",
+        "memorize ceb_rho0_seed0",
+        "memorize ceb_rho0_seed1",
+        "report",
+    ]
 
 
-@pytest.mark.parametrize("field, value", [
-    ("epochs", 0), ("attack_examples", -1), ("cw_examples", -1), ("head", "dense"),
-    ("confidence", 1.0), ("linf_epsilons", ()), ("l2_epsilons", (0.0,)),
-    ("memorization_models", ("vib_rho9",)), ("learning_rate", 0.0),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", 0),
+        ("attack_examples", -1),
+        ("cw_examples", -1),
+        ("head", "dense"),
+        ("confidence", 1.0),
+        ("linf_epsilons", ()),
+        ("l2_epsilons", (0.0,)),
+        ("memorization_models", ("vib_rho9",)),
+        ("learning_rate", 0.0),
+    ],
+)
 def test_preset_fields_are_validated(field, value):
     with pytest.raises(ValueError, match=f"Received: {field}="):
         dataclasses.replace(fashion_mnist.CPU, **{field: value})
@@ -62,17 +92,33 @@ def test_configs_split_training_from_evaluation():
 
 
 def test_the_presets():
-    assert set(fashion_mnist.PRESETS) == {"tiny", "cpu", "cpu-table1", "cpu-seeds",
-                                          "cpu-no-anneal", "cpu-paper-length", "cpu-wrn",
-                                          "cpu-wrn-control", "gpu", "paper"}
+    assert set(fashion_mnist.PRESETS) == {
+        "tiny",
+        "cpu",
+        "cpu-table1",
+        "cpu-seeds",
+        "cpu-no-anneal",
+        "cpu-paper-length",
+        "cpu-wrn",
+        "cpu-wrn-control",
+        "gpu",
+        "paper",
+    }
     assert fashion_mnist.CPU_NO_ANNEAL.anneal_epochs == 0
     long = fashion_mnist.CPU_PAPER_LENGTH
     assert long.epochs * 60000 // long.batch_size >= 40000  # Figure 5's 40,000 steps
     assert [m.label for m in long.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
-    changed = {f.name for f in dataclasses.fields(presets.Preset)
-               if getattr(long, f.name) != getattr(fashion_mnist.CPU_TABLE1, f.name)}
+    changed = {
+        f.name
+        for f in dataclasses.fields(presets.Preset)
+        if getattr(long, f.name) != getattr(fashion_mnist.CPU_TABLE1, f.name)
+    }
     assert changed - {"name", "description", "estimate_note"} == {
-        "epochs", "cw_examples", "cw_models", "protocol_models"}  # one axis of training
+        "epochs",
+        "cw_examples",
+        "cw_models",
+        "protocol_models",
+    }  # one axis of training
     table1 = fashion_mnist.CPU_TABLE1
     assert [m.label for m in table1.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
     assert table1.training_config() == fashion_mnist.CPU.training_config()  # models reused
@@ -82,10 +128,15 @@ def test_the_presets():
     assert [m.label for m in seeds.models] == ["Determ", "VIB0", "VIB4", "CEB0"]
     wrn, control = fashion_mnist.CPU_WRN, fashion_mnist.CPU_WRN_CONTROL
     assert wrn.backbone == "wide_resnet" and dict(wrn.backbone_kwargs) == {"depth": 10, "width": 2}
-    changed = {f.name for f in dataclasses.fields(presets.Preset)
-               if getattr(wrn, f.name) != getattr(control, f.name)}
+    changed = {
+        f.name
+        for f in dataclasses.fields(presets.Preset)
+        if getattr(wrn, f.name) != getattr(control, f.name)
+    }
     assert changed - {"name", "description", "estimate_note"} == {
-        "backbone", "backbone_kwargs"}  # one axis: the encoder
+        "backbone",
+        "backbone_kwargs",
+    }  # one axis: the encoder
     paper = fashion_mnist.PAPER
     assert dict(paper.backbone_kwargs) == {"depth": 10, "width": 2}
     assert paper.epochs * 60000 // paper.batch_size >= 40000  # Figure 5's 40,000 steps
@@ -106,23 +157,51 @@ def test_the_paper_preset_runs_end_to_end_on_tiny_data(fashion_mnist_dir, tmp_pa
     """The `paper` preset's plan (its backbone, schedule and sampled evaluation) on a few
     images: what an accelerator would run, shrunk to seconds."""
     small = dataclasses.replace(
-        fashion_mnist.PAPER, ceb_rhos=(0.0,), vib_rhos=(), epochs=1, train_examples=64,
-        test_examples=64, information_examples=32, calibration_examples=32, attack_examples=8,
-        linf_epsilons=(0.1,), l2_epsilons=(1.0,), ood_examples=32, cw_examples=2,
-        cw_binary_search_steps=1, cw_max_iterations=5, cw_models=("determ", "ceb_rho0"),
-        protocol_models=("ceb_rho0",), protocol_examples=8, eot_samples=2,
-        protocol_cw_examples=2, robust_models=("determ", "ceb_rho0"), robust_examples=8,
-        robust_linf_epsilons=(0.1,), apgd_steps=3, apgd_targets=2, square_queries=5,
-        reference_examples=64, memorization_models=("ceb_rho0",), memorization_examples=64,
-        memorization_epochs=1, bootstrap_resamples=20)
-    results = fashion_mnist.run(small, seeds=1, out=tmp_path, data_dir=fashion_mnist_dir,
-                                download=False, progress="off")
+        fashion_mnist.PAPER,
+        ceb_rhos=(0.0,),
+        vib_rhos=(),
+        epochs=1,
+        train_examples=64,
+        test_examples=64,
+        information_examples=32,
+        calibration_examples=32,
+        attack_examples=8,
+        linf_epsilons=(0.1,),
+        l2_epsilons=(1.0,),
+        ood_examples=32,
+        cw_examples=2,
+        cw_binary_search_steps=1,
+        cw_max_iterations=5,
+        cw_models=("determ", "ceb_rho0"),
+        protocol_models=("ceb_rho0",),
+        protocol_examples=8,
+        eot_samples=2,
+        protocol_cw_examples=2,
+        robust_models=("determ", "ceb_rho0"),
+        robust_examples=8,
+        robust_linf_epsilons=(0.1,),
+        apgd_steps=3,
+        apgd_targets=2,
+        square_queries=5,
+        reference_examples=64,
+        memorization_models=("ceb_rho0",),
+        memorization_examples=64,
+        memorization_epochs=1,
+        bootstrap_resamples=20,
+    )
+    results = fashion_mnist.run(
+        small, seeds=1, out=tmp_path, data_dir=fashion_mnist_dir, download=False, progress="off"
+    )
     ceb = results["models"]["ceb_rho0"]
-    assert "sampled_accuracy" in ceb["metrics"] and "robust_linf_eps0.1_autoattack" in ceb[
-        "metrics"]
+    assert (
+        "sampled_accuracy" in ceb["metrics"] and "robust_linf_eps0.1_autoattack" in ceb["metrics"]
+    )
     model = json.loads((tmp_path / "models" / "ceb_rho0_seed0" / "metrics.json").read_text())
     assert model["config"]["backbone"] == "wide_resnet" and model["config"]["wrn_depth"] == 10
-    assert model["config"]["rho_anneal_start"] is None and model["config"]["lr_schedule"] == "constant"
+    assert (
+        model["config"]["rho_anneal_start"] is None
+        and model["config"]["lr_schedule"] == "constant"
+    )
     assert "## The evaluation protocol: z sampled" in (tmp_path / "report.md").read_text()
 
 

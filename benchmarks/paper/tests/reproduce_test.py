@@ -8,16 +8,22 @@ import json
 import numpy as np
 import pytest
 
-from keras_ceb import datasets
 from benchmarks.paper import ReproduceError
 from benchmarks.paper import claims
 from benchmarks.paper import command
 from benchmarks.paper import fashion_mnist
 from benchmarks.paper import results as results_lib
 from benchmarks.paper import storage
+from keras_ceb import datasets
 
-FIGURES = ("figure4.png", "table1.png", "ece.png", "calibration_determ.png",
-           "calibration_ceb_rho0.png", "memorization.png")
+FIGURES = (
+    "figure4.png",
+    "table1.png",
+    "ece.png",
+    "calibration_determ.png",
+    "calibration_ceb_rho0.png",
+    "memorization.png",
+)
 
 
 def _run(argv):
@@ -33,8 +39,16 @@ def _run(argv):
 @pytest.fixture(scope="module")
 def tiny_run(fashion_mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce") / "tiny"
-    argv = ["fashion-mnist", "--preset", "tiny", "--data-dir",
-            str(fashion_mnist_dir), "--no-download", "--out", str(out)]
+    argv = [
+        "fashion-mnist",
+        "--preset",
+        "tiny",
+        "--data-dir",
+        str(fashion_mnist_dir),
+        "--no-download",
+        "--out",
+        str(out),
+    ]
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
     return out, argv, stdout
@@ -46,13 +60,23 @@ def test_writes_the_report_json_and_figures(tiny_run):
     for name in FIGURES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     report = (out / "report.md").read_text()
-    for heading in ("## The paper's claims", "## Figure 4", "## Table 1", "## Calibration",
-                    "## Memorization", "## How to read the numbers", "## Time",
-                    "### The rate beside the OoD detectors of OpenOOD",
-                    "## Robust accuracy under the field's attacks"):
+    for heading in (
+        "## The paper's claims",
+        "## Figure 4",
+        "## Table 1",
+        "## Calibration",
+        "## Memorization",
+        "## How to read the numbers",
+        "## Time",
+        "### The rate beside the OoD detectors of OpenOOD",
+        "## Robust accuracy under the field's attacks",
+    ):
         assert heading in report
     assert "| CEB0 | KNN (z) |" in report and "near (mean)" in report
-    assert "Does CEB0's rate beat the best baseline" in report and "- Vertical Flip: CEB0's R" in report
+    assert (
+        "Does CEB0's rate beat the best baseline" in report
+        and "- Vertical Flip: CEB0's R" in report
+    )
     assert "AutoAttack-style union" in report and "unbounded APGD-CE (L-inf 1)" in report
     assert "## The evaluation protocol: z sampled, as the paper evaluates" in report
     assert "| CEB0 | U(0,1) |" in report and "targeted PGD, sampled + EOT 2" in report
@@ -73,9 +97,16 @@ def test_results_hold_every_measurement_with_its_interval(tiny_run):
     assert ceb["accuracy"]["method"] == "bootstrap"
     assert ceb["accuracy"]["lower"] <= ceb["accuracy"]["value"] <= ceb["accuracy"]["upper"]
     assert ceb["i_xz_max_train_at_rho"]["method"] == "none"  # one seed: no interval
-    for key in ("targeted_linf_eps0.1", "targeted_l2_eps1", "ood_uniform_noise_rate_auroc",
-                "ood_mnist_rate_fpr_at_95_tpr", "ood_vertical_flip_entropy_aupr_in",
-                "ece_epoch1", "ece_epoch2", *results_lib.INFORMATION_KEYS):
+    for key in (
+        "targeted_linf_eps0.1",
+        "targeted_l2_eps1",
+        "ood_uniform_noise_rate_auroc",
+        "ood_mnist_rate_fpr_at_95_tpr",
+        "ood_vertical_flip_entropy_aupr_in",
+        "ece_epoch1",
+        "ece_epoch2",
+        *results_lib.INFORMATION_KEYS,
+    ):
         assert key in ceb, key
     determ = results["models"]["determ"]["metrics"]
     assert "ood_mnist_entropy_auroc" in determ and "ood_mnist_rate_auroc" not in determ
@@ -93,14 +124,21 @@ def test_results_hold_every_measurement_with_its_interval(tiny_run):
         metrics = results["models"][name]["metrics"]
         for attack in ("pgd", "apgd-ce", "apgd-t", "square", "autoattack"):
             assert f"robust_linf_eps0.1_{attack}" in metrics, (name, attack)
-        union, members = metrics["robust_linf_eps0.1_autoattack"]["value"], [
-            metrics[f"robust_linf_eps0.1_{a}"]["value"] for a in ("apgd-ce", "apgd-t", "square")]
+        union, members = (
+            metrics["robust_linf_eps0.1_autoattack"]["value"],
+            [metrics[f"robust_linf_eps0.1_{a}"]["value"] for a in ("apgd-ce", "apgd-t", "square")],
+        )
         assert union <= min(members)
         assert metrics["robust_unbounded"]["value"] == 0.0
     sampled = results["models"]["ceb_rho0"]["metrics"]
-    for key in ("sampled_accuracy", "sampled_targeted_linf_eps0.1_plain",
-                "sampled_targeted_linf_eps0.1_eot", "sampled_apgd_linf_eps0.1_eot",
-                "sampled_ood_mnist_rate_auroc", "sampled_cw_success"):
+    for key in (
+        "sampled_accuracy",
+        "sampled_targeted_linf_eps0.1_plain",
+        "sampled_targeted_linf_eps0.1_eot",
+        "sampled_apgd_linf_eps0.1_eot",
+        "sampled_ood_mnist_rate_auroc",
+        "sampled_cw_success",
+    ):
         assert key in sampled, key
     assert "sampled_accuracy" not in results["models"]["determ"]["metrics"]
     for name in ("determ", "ceb_rho0"):
@@ -150,38 +188,45 @@ def test_changed_training_settings_are_refused(tiny_run, fashion_mnist_dir):
     out, _, _ = tiny_run
     changed = dataclasses.replace(fashion_mnist.TINY, epochs=3)
     with pytest.raises(ReproduceError, match="trained with other settings .*epochs"):
-        fashion_mnist.run(changed, out=out, data_dir=fashion_mnist_dir, download=False,
-                          progress="off")
+        fashion_mnist.run(
+            changed, out=out, data_dir=fashion_mnist_dir, download=False, progress="off"
+        )
 
 
 def test_out_must_be_a_folder(tmp_path):
     path = tmp_path / "file"
     path.write_text("")
-    code, _, stderr = _run(["fashion-mnist", "--preset", "tiny", "--out",
-                            str(path)])
+    code, _, stderr = _run(["fashion-mnist", "--preset", "tiny", "--out", str(path)])
     assert code == 1
-    assert stderr == f"python -m benchmarks.paper: error: --out exists and is not a folder: {path}\n"
+    assert (
+        stderr == f"python -m benchmarks.paper: error: --out exists and is not a folder: {path}\n"
+    )
 
 
 def test_missing_data_is_one_line(monkeypatch, tmp_path):
     def missing(**kwargs):
-        raise datasets.DatasetNotFoundError("MNIST", ["/nowhere: no such folder"],
-                                            ["put the files there"])
+        raise datasets.DatasetNotFoundError(
+            "MNIST", ["/nowhere: no such folder"], ["put the files there"]
+        )
 
     monkeypatch.setattr(fashion_mnist.datasets, "load_mnist_test", missing)
-    code, _, stderr = _run(["fashion-mnist", "--preset", "tiny", "--out",
-                            str(tmp_path / "out"), "--no-download"])
+    code, _, stderr = _run(
+        ["fashion-mnist", "--preset", "tiny", "--out", str(tmp_path / "out"), "--no-download"]
+    )
     assert code == 1
     assert stderr.startswith("python -m benchmarks.paper: error: Could not find MNIST")
     assert stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "the following arguments are required: DATASET"),
-    (["cifar100"], "invalid choice: 'cifar100'"),
-    (["fashion-mnist", "--preset", "huge"], "invalid choice: 'huge'"),
-    (["fashion-mnist", "--seeds", "0"], "expected a positive integer, got '0'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "the following arguments are required: DATASET"),
+        (["cifar100"], "invalid choice: 'cifar100'"),
+        (["fashion-mnist", "--preset", "huge"], "invalid choice: 'huge'"),
+        (["fashion-mnist", "--seeds", "0"], "expected a positive integer, got '0'"),
+    ],
+)
 def test_bad_arguments_are_one_line(argv, message):
     code, _, stderr = _run(argv)
     assert code == 2

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from keras_ceb import evaluation
 from benchmarks.paper import results
+from keras_ceb import evaluation
 
 
 def test_fast_ece_equals_the_calibration_module():
@@ -19,11 +19,18 @@ def test_fast_ece_equals_the_calibration_module():
 
 
 def test_information_maxima_leave_out_the_anneal():
-    history = {"i_xz_lower": [3.0, 2.4, 2.2], "val_i_xz_lower": [2.9, 2.3, 2.5],
-               "rho": [3.0, 0.0, 0.0]}
+    history = {
+        "i_xz_lower": [3.0, 2.4, 2.2],
+        "val_i_xz_lower": [2.9, 2.3, 2.5],
+        "rho": [3.0, 0.0, 0.0],
+    }
     maxima = results.information_maxima(history, 0.0)
-    assert maxima == {"i_xz_max_train": 3.0, "i_xz_max_train_at_rho": 2.4,
-                      "i_xz_max_test": 2.9, "i_xz_max_test_at_rho": 2.5}
+    assert maxima == {
+        "i_xz_max_train": 3.0,
+        "i_xz_max_train_at_rho": 2.4,
+        "i_xz_max_test": 2.9,
+        "i_xz_max_test_at_rho": 2.5,
+    }
     assert math.isnan(results.information_maxima({}, None)["i_xz_max_train"])
 
 
@@ -36,17 +43,22 @@ def test_ood_point_metrics_equal_the_evaluation_module_ties_included():
         out_scores = np.round(rng.normal(0.5, 1, n_out), decimals)
         in_scores = in_scores[rng.integers(0, n_in, n_in)]  # duplicates, as in a resample
         for direction in (True, False):
-            expected = evaluation.ood_metrics(in_scores, out_scores,
-                                              higher_is_in_distribution=direction)
+            expected = evaluation.ood_metrics(
+                in_scores, out_scores, higher_is_in_distribution=direction
+            )
             fast = results.ood_point_metrics(in_scores, out_scores, direction)
-            assert fast == (expected["fpr_at_95_tpr"], expected["auroc"],
-                            expected["aupr_in"]) or np.allclose(
-                fast, [expected[m] for m in results.OOD_METRICS], rtol=1e-12, atol=0)
+            assert fast == (
+                expected["fpr_at_95_tpr"],
+                expected["auroc"],
+                expected["aupr_in"],
+            ) or np.allclose(fast, [expected[m] for m in results.OOD_METRICS], rtol=1e-12, atol=0)
 
 
 def _entry(seed, accuracy, success, auroc, i_xz, probs):
     return {
-        "model": "ceb_rho0", "rho": 0.0, "seed": seed,
+        "model": "ceb_rho0",
+        "rho": 0.0,
+        "seed": seed,
         "history": {"i_xz_lower": [3.0, i_xz], "rho": [3.0, 0.0]},
         "evaluation": {
             "accuracy": accuracy,
@@ -69,8 +81,11 @@ class _Data:
 
 def test_several_seeds_give_t_intervals_of_the_per_seed_values():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
-    entries = [_entry(0, 0.90, 0.2, 0.95, 2.2, probs), _entry(1, 0.92, 0.3, 0.97, 2.4, probs),
-               _entry(2, 0.91, 0.1, 0.96, 2.3, probs)]
+    entries = [
+        _entry(0, 0.90, 0.2, 0.95, 2.2, probs),
+        _entry(1, 0.92, 0.3, 0.97, 2.4, probs),
+        _entry(2, 0.91, 0.1, 0.96, 2.3, probs),
+    ]
     summary, per_seed = results.summarize_model(entries, _Data(), _Preset())
     accuracy = summary["accuracy"]
     assert accuracy.method == "t" and accuracy.n == 3
@@ -90,8 +105,10 @@ def test_memorization_curves_over_seeds_and_over_images():
     class Preset:
         bootstrap_resamples, bootstrap_seed, confidence = 200, 0, 0.95
 
-    records = [{"seed": s, "train_accuracy": [0.1, a], "num_examples": 1000,
-                "chance_level": 0.1} for s, a in enumerate((0.5, 0.7))]
+    records = [
+        {"seed": s, "train_accuracy": [0.1, a], "num_examples": 1000, "chance_level": 0.1}
+        for s, a in enumerate((0.5, 0.7))
+    ]
     over_seeds = results.summarize_memorization(records, Preset())
     assert over_seeds["final"]["method"] == "t" and over_seeds["final"]["value"] == 0.6
     one = results.summarize_memorization(records[:1], Preset())

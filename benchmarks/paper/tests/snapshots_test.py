@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from keras_ceb import models
 from benchmarks.paper.snapshots import CalibrationSnapshots
+from keras_ceb import models
 
 
 def _model():
@@ -30,9 +30,16 @@ def test_snapshots_are_saved_as_taken_and_loaded_when_training_resumes(tmp_path)
 
 def test_the_papers_mlp_head_is_given_images_alone():
     backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
-    model = models.compile_classifier(models.build_classifier(
-        "ceb", input_shape=(4,), num_classes=3, head="mlp", backbone=backbone,
-        marginal_components=2))
+    model = models.compile_classifier(
+        models.build_classifier(
+            "ceb",
+            input_shape=(4,),
+            num_classes=3,
+            head="mlp",
+            backbone=backbone,
+            marginal_components=2,
+        )
+    )
     x, y = np.random.default_rng(1).random((16, 4)).astype("float32"), np.arange(16) % 3
     snapshots = CalibrationSnapshots(x, epochs=(1,))
     model.fit(x, y, epochs=1, verbose=0, callbacks=[snapshots])

@@ -12,17 +12,20 @@ from benchmarks.paper import statistics
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 9, 29, 200])
 @pytest.mark.parametrize("q", [0.6, 0.95, 0.975, 0.995])
 def test_student_t_quantile_matches_scipy(df, q):
-    assert statistics.student_t_quantile(q, df) == pytest.approx(scipy.stats.t.ppf(q, df),
-                                                                 rel=1e-9, abs=1e-9)
+    assert statistics.student_t_quantile(q, df) == pytest.approx(
+        scipy.stats.t.ppf(q, df), rel=1e-9, abs=1e-9
+    )
     assert statistics.student_t_quantile(1 - q, df) == pytest.approx(
-        scipy.stats.t.ppf(1 - q, df), rel=1e-9, abs=1e-9)
+        scipy.stats.t.ppf(1 - q, df), rel=1e-9, abs=1e-9
+    )
 
 
 def test_t_interval_matches_scipy():
     values = [0.91, 0.93, 0.925, 0.9]
     estimate = statistics.t_interval(values, confidence=0.95)
-    lower, upper = scipy.stats.t.interval(0.95, len(values) - 1, loc=np.mean(values),
-                                          scale=scipy.stats.sem(values))
+    lower, upper = scipy.stats.t.interval(
+        0.95, len(values) - 1, loc=np.mean(values), scale=scipy.stats.sem(values)
+    )
     assert (estimate.lower, estimate.upper) == pytest.approx((lower, upper))
     assert estimate.method == "t" and estimate.n == 4
 
@@ -60,7 +63,9 @@ def test_bootstrap_resamples_groups_independently_and_jointly():
     counted = np.array([True] * 50 + [False] * 50)
     estimates = statistics.bootstrap_intervals(
         lambda h, c, other: [h[c].mean(), other.mean()],
-        [(hit, counted), (np.ones(10),)], resamples=100)
+        [(hit, counted), (np.ones(10),)],
+        resamples=100,
+    )
     assert estimates[0].value == 0.5 and estimates[1].value == 1.0
     assert estimates[1].lower == estimates[1].upper == 1.0
     with pytest.raises(ValueError, match="Received: groups="):
