@@ -17,15 +17,15 @@ Examples:
 
 __version__ = "0.1.0"
 
-import importlib
-import importlib.abc
-import importlib.util
-import sys
+import importlib as _importlib
+import importlib.abc as _importlib_abc
+import importlib.util as _importlib_util
+import sys as _sys
 
 # Keras-free, and first: JAX on CPU must be configured before its first computation.
-from keras_ceb import xla_cpu
+from keras_ceb import xla_cpu as _xla_cpu
 
-xla_cpu.apply()
+_xla_cpu.apply()
 
 # Public names of the package -> the module that defines them, loaded on first access.
 _NAMES = {
@@ -37,11 +37,11 @@ _NAMES = {
     "get_rho": "keras_ceb.rho",
     "set_rho": "keras_ceb.rho",
 }
-# Submodules reachable as attributes (`keras_ceb.callbacks`), loaded on first access.
+# Submodules reachable as attributes (`keras_ceb.callbacks`), loaded on first access. The
+# command line's internals (`cli`, `run_folder`, `validation`, ...) are imported by name.
 _SUBMODULES = (
     "attacks",
     "callbacks",
-    "cli",
     "datasets",
     "distribute",
     "evaluation",
@@ -54,10 +54,8 @@ _SUBMODULES = (
     "ops",
     "reporting",
     "rho",
-    "run_folder",
     "training",
     "tuning",
-    "validation",
 )
 # The modules whose import registers keras_ceb's classes with `keras.saving`.
 _SERIALIZABLE_MODULES = ("keras_ceb.layers", "keras_ceb.metrics")
@@ -67,24 +65,24 @@ __all__ = ["__version__", *_NAMES, *_SUBMODULES]
 
 def __getattr__(name):
     if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
+        value = getattr(_importlib.import_module(_NAMES[name]), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"keras_ceb.{name}")
+        return _importlib.import_module(f"keras_ceb.{name}")
     raise AttributeError(f"module 'keras_ceb' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(__all__)
 
 
 def _register_serializables():
     for module in _SERIALIZABLE_MODULES:
-        importlib.import_module(module)
+        _importlib.import_module(module)
 
 
-class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
+class _RegisterAfterKerasImport(_importlib_abc.MetaPathFinder):
     """Registers keras_ceb's classes right after `keras` is first imported.
 
     It finds nothing itself: for the name `keras` it asks the other finders for the spec and
@@ -96,7 +94,7 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
         if fullname != "keras":
             return None
         _remove_hook()
-        spec = importlib.util.find_spec("keras")
+        spec = _importlib_util.find_spec("keras")
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         loader = spec.loader
@@ -112,18 +110,18 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
 
 
 def _remove_hook():
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterKerasImport)]
+    _sys.meta_path[:] = [f for f in _sys.meta_path if not isinstance(f, _RegisterAfterKerasImport)]
 
 
 def _install():
-    keras_module = sys.modules.get("keras")
+    keras_module = _sys.modules.get("keras")
     if keras_module is not None and not getattr(
         getattr(keras_module, "__spec__", None), "_initializing", False
     ):
         _register_serializables()
     elif keras_module is None:
         _remove_hook()
-        sys.meta_path.insert(0, _RegisterAfterKerasImport())
+        _sys.meta_path.insert(0, _RegisterAfterKerasImport())
 
 
 _install()

@@ -620,11 +620,6 @@ LOAD_HINT = (
 )
 
 
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def check_evaluate_out(out, overwrite):
     """Checks `evaluate --out` before the evaluation runs: a usable folder whose
     `metrics.json` (maybe a training run's) is replaced only with `--overwrite`."""

@@ -15,8 +15,6 @@ from keras_ceb import validation
 from keras_ceb.ops import information
 from keras_ceb.ops import label_check
 
-OBJECTIVES = validation.OBJECTIVES
-
 
 def _label_ids(y_true, num_classes):
     """`[B, 1]` int32 class ids, refused (one line, naming the range) outside `[0, C)`."""
@@ -114,7 +112,7 @@ def information_metrics(consistent_classifier=True, objective="ceb"):
         >>> [m.name for m in keras_ceb.metrics.information_metrics(objective="determ")]
         ['i_yz']
     """
-    objective = validation.one_of(objective, OBJECTIVES, "objective")
+    objective = validation.one_of(objective, validation.OBJECTIVES, "objective")
     metrics = [IYZLowerBound()]
     if consistent_classifier and objective == "ceb":
         metrics.insert(0, ResidualInformation())

@@ -118,7 +118,7 @@ LONG_ON_BACKEND = {
         "tests/layers/backward_encoder_test.py::test_layer_harness_with_labels_and_bottleneck"
         "_output",
         "tests/layers/catgen_head_test.py::test_layer_harness_class_labels",
-        "tests/attacks/test_auto_attack.py::test_rand_version_for_a_model_that_samples",
+        "tests/attacks/auto_attack_test.py::test_rand_version_for_a_model_that_samples",
         "tests/models/keras_hub_backbone_test.py",
         "tests/models/ceb_classifier_test.py::test_the_labelled_terms_under_a_distribution"
         "_strategy",

@@ -13,7 +13,6 @@ import numbers
 
 from keras_ceb import validation
 
-OBJECTIVES = validation.OBJECTIVES
 UNIT_KINDS = ("train", "evaluate", "memorize", "report")
 # The paper's Fashion-MNIST models (section 3.1): CEB at rho in {-1, ..., 5}, VIB at 0 and 4.
 PAPER_CEB_RHOS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
@@ -34,7 +33,7 @@ class ModelSpec:
     rho: float = None
 
     def __post_init__(self):
-        validation.one_of(self.objective, OBJECTIVES, "objective")
+        validation.one_of(self.objective, validation.OBJECTIVES, "objective")
         if self.objective == "determ":
             if self.rho is not None:
                 raise ValueError(f"A Determ model has no rho. Received: rho={self.rho!r}")

@@ -49,12 +49,6 @@ def write_arrays(path, arrays):
     return reporting.replace_atomically(path, lambda temp: np.savez_compressed(temp, **arrays))
 
 
-def save_model(model, path):
-    """`model.save` to a temporary `.keras` file beside `path`, then renamed into place."""
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return reporting.replace_atomically(path, model.save)
-
-
 def read_json(path):
     """The JSON object in `path`, or `None` if it is missing or unreadable (an unfinished unit)."""
     try:

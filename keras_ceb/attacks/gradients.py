@@ -35,6 +35,7 @@ from keras import ops
 
 from keras_ceb import inference
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 
 _LOOPS = weakref.WeakKeyDictionary()
 # Keras names the state variable of every `keras.random.SeedGenerator` so.
@@ -320,12 +321,8 @@ def sampling_encoders(model):
 
 
 def check_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise ValueError(
-            f"Argument `seed` must be None or a non-negative integer. Received: seed={seed!r}"
-        )
+    if seed is not None:
+        validation.non_negative_int(seed, "seed")
 
 
 def check_num_samples(model, num_samples):

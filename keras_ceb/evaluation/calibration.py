@@ -17,6 +17,7 @@ import statistics
 
 import numpy as np
 
+from keras_ceb.evaluation import numpy_math
 from keras_ceb.evaluation.ood import as_numeric_array
 from keras_ceb.evaluation.ood import check_finite
 from keras_ceb.evaluation.ood import describe_array
@@ -175,11 +176,6 @@ def _log_binomial_pmf(trials, p, log_choose):
     return log_choose + j * math.log(p) + (trials - j) * math.log1p(-p)
 
 
-def _logsumexp(values):
-    peak = values.max()
-    return peak + math.log(np.sum(np.exp(values - peak)))
-
-
 def _bisect(function, target, increasing, iterations=100):
     """Solves `function(p) = target` on (0, 1) for a monotone `function`."""
     low, high = 0.0, 1.0
@@ -201,18 +197,18 @@ def _clopper_pearson(successes, trials, interval):
     log_choose = np.array(
         [math.lgamma(trials + 1) - math.lgamma(i + 1) - math.lgamma(trials - i + 1) for i in j]
     )
+
+    def log_tail_mass(p, tail):
+        return numpy_math.logsumexp(_log_binomial_pmf(trials, p, log_choose)[tail])
+
     lower, upper = 0.0, 1.0
     if successes > 0:
         lower = _bisect(
-            lambda p: _logsumexp(_log_binomial_pmf(trials, p, log_choose)[successes:]),
-            log_tail,
-            increasing=True,
+            lambda p: log_tail_mass(p, slice(successes, None)), log_tail, increasing=True
         )
     if successes < trials:
         upper = _bisect(
-            lambda p: _logsumexp(_log_binomial_pmf(trials, p, log_choose)[: successes + 1]),
-            log_tail,
-            increasing=False,
+            lambda p: log_tail_mass(p, slice(None, successes + 1)), log_tail, increasing=False
         )
     return lower, upper
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from keras_ceb.evaluation import numpy_math
+
 METRIC_NAMES = ("fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out")
 
 
@@ -110,12 +112,6 @@ def _validate_logits(logits):
     return array.astype(np.float64)
 
 
-def _log_softmax(logits):
-    """Stable log-softmax over the last axis: the largest shifted logit is 0, so the sum is >=1."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-
-
 def entropy_score(logits):
     """Per-example entropy `H = -sum_y c(y|x) log c(y|x)` of a classifier, in nats.
 
@@ -138,7 +134,7 @@ def entropy_score(logits):
     References:
         Fischer, "The Conditional Entropy Bottleneck", Entropy 2020 (section 3.2, score H).
     """
-    log_probs = _log_softmax(_validate_logits(logits))
+    log_probs = numpy_math.log_softmax(_validate_logits(logits))
     entropy = -np.sum(np.exp(log_probs) * log_probs, axis=-1)
     return np.maximum(entropy, 0.0)  # clip rounding below 0 for one-hot-like outputs
 
@@ -164,7 +160,7 @@ def max_softmax_score(logits):
         Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
         Examples in Neural Networks", ICLR 2017.
     """
-    log_probs = _log_softmax(_validate_logits(logits))
+    log_probs = numpy_math.log_softmax(_validate_logits(logits))
     return np.exp(log_probs.max(axis=-1))
 
 

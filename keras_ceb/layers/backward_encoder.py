@@ -16,7 +16,7 @@ OUTPUT_MODES = ("logits", "bottleneck")
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
+class BackwardEncoder(partial_remat.PartialRemat, class_table.ClassGaussians):
     """Backward encoder `b(z|y)` for class labels; returns consistent-classifier logits.
 
     Each class `k` has its own learned Gaussian `b(z|k) = N(mu_k, L_k L_k^T)` (a one-layer map
@@ -92,38 +92,17 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         output_mode="logits",
         **kwargs,
     ):
-        kwargs.setdefault("autocast", False)
-        super().__init__(**kwargs)
-        self.num_classes = validation.positive_int(num_classes, "num_classes")
-        if self.num_classes < 2:
-            raise ValueError(
-                f"`num_classes` must be at least 2. Received: num_classes={num_classes}"
-            )
-        self.covariance = gaussian.check_covariance(covariance)
-        self.min_scale = validation.positive_float(min_scale, "min_scale")
-        self.loc_initializer = class_table.default_loc_initializer(loc_initializer)
+        super().__init__(num_classes, covariance, min_scale, loc_initializer, **kwargs)
         self.output_mode = validation.one_of(output_mode, OUTPUT_MODES, "output_mode")
         self.running_means = None
 
     def build(self, inputs_shape, labels_shape=None):
         z_shape = _z_shape(inputs_shape, self.name)
-        self.class_loc, self.class_scale_params = class_table.add_class_weights(
-            self, self.num_classes, z_shape[-1], self.covariance, self.loc_initializer
-        )
+        self.build_class_gaussians(z_shape[-1])
         if labels_shape is not None:
             class_table.check_labels_shape(labels_shape, self.num_classes, "BackwardEncoder")
             if isinstance(inputs_shape, dict):
                 self.running_means = running_mean.RunningMeans(self, ["rex"])
-
-    def class_distribution(self):
-        """The C class Gaussians b(z|k), a float32 `Gaussian` with `loc` `[C, D]`."""
-        return class_table.class_distribution(
-            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
-        )
-
-    def class_log_prob(self, z):
-        """`log b(z|k)` for every class, `[batch, C]` (float32)."""
-        return gaussian.pairwise_log_prob(ops.cast(z, "float32"), self.class_distribution())
 
     def call(self, inputs, labels=None, training=False):
         passthrough = self.output_mode == "bottleneck"
@@ -192,19 +171,9 @@ class BackwardEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         z = inputs[bottleneck.Z] if isinstance(inputs, dict) else inputs
         return keras.KerasTensor((z.shape[0], self.num_classes), dtype=self.compute_dtype)
 
-    def save_own_variables(self, store):
-        running_mean.save_weights(self, store, [self.class_loc, self.class_scale_params])
-
-    def load_own_variables(self, store):
-        running_mean.load_weights(self, store, [self.class_loc, self.class_scale_params])
-
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
-            "covariance": self.covariance,
-            "min_scale": self.min_scale,
-            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "output_mode": self.output_mode,
         }
 

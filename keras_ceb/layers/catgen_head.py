@@ -16,7 +16,7 @@ from keras_ceb.ops import information
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
+class CatGenHead(partial_remat.PartialRemat, class_table.ClassGaussians):
     """CatGen CEB between an encoder e(z|x) and a backward encoder b(z|y), over the minibatch.
 
     When training it adds the CatGen CEB objective (Fischer 2020, sec. 2.4 and eq. 26)
@@ -80,6 +80,8 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         van den Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018.
     """
 
+    optional_classes = True  # `num_classes=None`: CatGen between two encoders
+
     def __init__(
         self,
         num_classes=None,
@@ -90,23 +92,12 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        kwargs.setdefault("autocast", False)
-        super().__init__(**kwargs)
-        self.num_classes = (
-            None if num_classes is None else validation.positive_int(num_classes, "num_classes")
-        )
-        if self.num_classes is not None and self.num_classes < 2:
-            raise ValueError(
-                f"`num_classes` must be at least 2 (or None). Received: num_classes={num_classes}"
-            )
+        super().__init__(num_classes, covariance, min_scale, loc_initializer, **kwargs)
         if not isinstance(bidirectional, bool):
             raise ValueError(
                 f"`bidirectional` must be True or False. Received: bidirectional={bidirectional!r}"
             )
         self.bidirectional = bidirectional
-        self.covariance = gaussian.check_covariance(covariance)
-        self.min_scale = validation.positive_float(min_scale, "min_scale")
-        self.loc_initializer = class_table.default_loc_initializer(loc_initializer)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -121,9 +112,7 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         validation.check_rank(z_shape, 2, "CatGenHead", "z_x shape")
         if self.num_classes is not None:
             class_table.check_labels_shape(y_shape, self.num_classes, "CatGenHead")
-            self.class_loc, self.class_scale_params = class_table.add_class_weights(
-                self, self.num_classes, z_shape[-1], self.covariance, self.loc_initializer
-            )
+            self.build_class_gaussians(z_shape[-1])
         elif not isinstance(y_shape, dict) or y_shape[bottleneck.Z][-1] != z_shape[-1]:
             raise ValueError(
                 "Without num_classes, CatGenHead takes the bottleneck dicts of two CEB "
@@ -132,12 +121,6 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
             )
         names = ["rex", "i_yz"] if isinstance(x_shape, dict) else ["i_yz"]
         self.running_means = running_mean.RunningMeans(self, names)
-
-    def class_distribution(self):
-        """The class Gaussians b(z|k) (with `num_classes`), a float32 `Gaussian` `[C, D]`."""
-        return class_table.class_distribution(
-            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
-        )
 
     def call(self, inputs, training=False):
         output, term = self.objective(inputs, training=training)
@@ -245,25 +228,10 @@ class CatGenHead(partial_remat.PartialRemat, keras.layers.Layer):
         width = self.num_classes if self.num_classes is not None else z.shape[-1]
         return keras.KerasTensor((z.shape[0], width), dtype=self.compute_dtype)
 
-    def save_own_variables(self, store):
-        running_mean.save_weights(self, store, self._weights_to_save())
-
-    def load_own_variables(self, store):
-        running_mean.load_weights(self, store, self._weights_to_save())
-
-    def _weights_to_save(self):
-        if self.num_classes is None:
-            return []
-        return [self.class_loc, self.class_scale_params]
-
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
             "bidirectional": self.bidirectional,
-            "covariance": self.covariance,
-            "min_scale": self.min_scale,
-            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "seed": self.seed,
         }
 

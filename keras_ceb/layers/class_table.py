@@ -1,14 +1,79 @@
 """A learned Gaussian per class, `b(z|k) = N(mu_k, L_k L_k^T)`: the weights and the distribution.
 
-Shared by `BackwardEncoder` (the consistent classifier) and `CatGenHead` with class labels;
-this is a one-layer map from the one-hot label to the Gaussian's parameters.
+`ClassGaussians` is the base of the layers that hold one (`BackwardEncoder`, `VCEBHead`,
+`CatGenHead` with class labels): a one-layer map from the one-hot label to the Gaussian's
+parameters, with its arguments, weights, saving and config written once.
 """
 
 import keras
 from keras import ops
 
+from keras_ceb import validation
+from keras_ceb.layers import running_mean
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import label_check
+
+
+class ClassGaussians(keras.layers.Layer):
+    """Base layer with a Gaussian b(z|k) per class: `num_classes`, `covariance`, `min_scale`
+    and `loc_initializer`, the weights (`build_class_gaussians`), `class_distribution`,
+    `class_log_prob`, saving and config. `num_classes=None` (allowed where
+    `optional_classes`) holds no class Gaussians."""
+
+    optional_classes = False
+
+    def __init__(
+        self, num_classes, covariance="full", min_scale=1e-5, loc_initializer=None, **kwargs
+    ):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        if num_classes is None and self.optional_classes:
+            self.num_classes = None
+        else:
+            self.num_classes = validation.positive_int(num_classes, "num_classes")
+            if self.num_classes < 2:
+                raise ValueError(
+                    f"`num_classes` must be at least 2. Received: num_classes={num_classes}"
+                )
+        self.covariance = gaussian.check_covariance(covariance)
+        self.min_scale = validation.positive_float(min_scale, "min_scale")
+        self.loc_initializer = default_loc_initializer(loc_initializer)
+
+    def build_class_gaussians(self, latent_dim):
+        """Creates the class means `[C, D]` and scale parameters."""
+        self.class_loc, self.class_scale_params = add_class_weights(
+            self, self.num_classes, latent_dim, self.covariance, self.loc_initializer
+        )
+
+    def class_distribution(self):
+        """The C class Gaussians b(z|k), a float32 `Gaussian` with `loc` `[C, D]`."""
+        return class_distribution(
+            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
+        )
+
+    def class_log_prob(self, z):
+        """`log b(z|k)` for every class, `[batch, C]` (float32)."""
+        return gaussian.pairwise_log_prob(ops.cast(z, "float32"), self.class_distribution())
+
+    def _class_weights(self):
+        if self.num_classes is None:
+            return []
+        return [self.class_loc, self.class_scale_params]
+
+    def save_own_variables(self, store):
+        running_mean.save_weights(store, self._class_weights())
+
+    def load_own_variables(self, store):
+        running_mean.load_weights(self, store, self._class_weights())
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "covariance": self.covariance,
+            "min_scale": self.min_scale,
+            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
+        }
 
 
 def add_class_weights(layer, num_classes, dim, covariance, loc_initializer):

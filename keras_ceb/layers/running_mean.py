@@ -197,7 +197,7 @@ def _state_variable(layer, name):
     return variable
 
 
-def save_weights(layer, store, weights):
+def save_weights(store, weights):
     """Saves `weights` (the layer's own weights, running means excluded) into `store`."""
     for i, variable in enumerate(weights):
         store[str(i)] = variable

@@ -13,7 +13,6 @@ from keras_ceb.layers.mixture_marginal import MixtureMarginal
 from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
-OBJECTIVES = validation.OBJECTIVES
 INFERENCE_MODES = ("mean", "sample")
 RATE_ESTIMATORS = ("mean", "sample")
 # The default rho warm-up: the objective starts at rho + 3 and reaches rho after 2,000 optimizer
@@ -135,7 +134,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
         self.metric_prefix = metric_prefix
         self.latent_dim = validation.positive_int(latent_dim, "latent_dim")
         self.covariance = gaussian.check_covariance(covariance)
-        self.objective = validation.one_of(objective, OBJECTIVES, "objective")
+        self.objective = validation.one_of(objective, validation.OBJECTIVES, "objective")
         initial_rho = validation.finite_float(rho, "rho")
         self.inference = validation.one_of(inference, INFERENCE_MODES, "inference")
         self.min_scale = validation.positive_float(min_scale, "min_scale")
@@ -445,7 +444,7 @@ class StochasticEncoder(partial_remat.PartialRemat, keras.layers.Layer):
 
     def save_own_variables(self, store):
         # rho and the warm-up's clock: the running means are training statistics, not weights.
-        running_mean.save_weights(self, store, [self.rho_variable, self.warmup_step])
+        running_mean.save_weights(store, [self.rho_variable, self.warmup_step])
 
     def load_own_variables(self, store):
         if len(store.keys()) == 1:

@@ -11,12 +11,11 @@ from keras_ceb.layers import bottleneck
 from keras_ceb.layers import class_table
 from keras_ceb.layers import partial_remat
 from keras_ceb.layers import running_mean
-from keras_ceb.ops import gaussian
 from keras_ceb.ops import information
 
 
 @keras.saving.register_keras_serializable(package="keras_ceb")
-class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
+class VCEBHead(partial_remat.PartialRemat, class_table.ClassGaussians):
     """The whole per-example VCEB objective of one bottleneck, fed the labels.
 
     Called on `[bottleneck, labels]`, it owns a learned Gaussian per class, `b(z|k)` (as
@@ -88,21 +87,12 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         metric_prefix="",
         **kwargs,
     ):
-        kwargs.setdefault("autocast", False)
-        super().__init__(**kwargs)
-        self.num_classes = validation.positive_int(num_classes, "num_classes")
-        if self.num_classes < 2:
-            raise ValueError(
-                f"`num_classes` must be at least 2. Received: num_classes={num_classes}"
-            )
+        super().__init__(num_classes, covariance, min_scale, loc_initializer, **kwargs)
         if not isinstance(metric_prefix, str):
             raise ValueError(
                 f"`metric_prefix` must be a string. Received: metric_prefix={metric_prefix!r}"
             )
         self.metric_prefix = metric_prefix
-        self.covariance = gaussian.check_covariance(covariance)
-        self.min_scale = validation.positive_float(min_scale, "min_scale")
-        self.loc_initializer = class_table.default_loc_initializer(loc_initializer)
 
     def build(self, inputs_shape):
         if not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) != 2:
@@ -115,23 +105,11 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
             z_shape = z_shape[bottleneck.Z]
         validation.check_rank(z_shape, 2, "VCEBHead", "z_shape")
         class_table.check_labels_shape(labels_shape, self.num_classes, "VCEBHead")
-        self.class_loc, self.class_scale_params = class_table.add_class_weights(
-            self, self.num_classes, z_shape[-1], self.covariance, self.loc_initializer
-        )
+        self.build_class_gaussians(z_shape[-1])
         names = ["rex", "i_yz"] if isinstance(inputs_shape[0], dict) else ["i_yz"]
         self.running_means = running_mean.RunningMeans(
             self, [self.metric_prefix + name for name in names]
         )
-
-    def class_distribution(self):
-        """The C class Gaussians b(z|k), a float32 `Gaussian` with `loc` `[C, D]`."""
-        return class_table.class_distribution(
-            self.class_loc, self.class_scale_params, self.covariance, self.min_scale
-        )
-
-    def class_log_prob(self, z):
-        """`log b(z|k)` for every class, `[batch, C]` (float32)."""
-        return gaussian.pairwise_log_prob(ops.cast(z, "float32"), self.class_distribution())
 
     def call(self, inputs, training=False):
         x_side, labels = inputs
@@ -171,18 +149,8 @@ class VCEBHead(partial_remat.PartialRemat, keras.layers.Layer):
         z = x_side[bottleneck.Z] if isinstance(x_side, dict) else x_side
         return keras.KerasTensor((z.shape[0], self.num_classes), dtype=self.compute_dtype)
 
-    def save_own_variables(self, store):
-        running_mean.save_weights(self, store, [self.class_loc, self.class_scale_params])
-
-    def load_own_variables(self, store):
-        running_mean.load_weights(self, store, [self.class_loc, self.class_scale_params])
-
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
-            "covariance": self.covariance,
-            "min_scale": self.min_scale,
-            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "metric_prefix": self.metric_prefix,
         }

@@ -9,11 +9,7 @@ import numbers
 import keras
 from keras import layers
 
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
+from keras_ceb import validation
 
 
 def _check_input_shape(input_shape):
@@ -117,13 +113,13 @@ def wide_resnet(
         Fischer, "The Conditional Entropy Bottleneck", Entropy 22(9), 999, 2020.
     """
     input_shape = _check_input_shape(input_shape)
-    depth = _check_positive_int(depth, "depth")
+    depth = validation.positive_int(depth, "depth")
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(
             "`depth` must be 6 n + 4 with n >= 1 (10, 16, 22, 28, 40, ...). "
             f"Received: depth={depth!r}"
         )
-    width = _check_positive_int(width, "width")
+    width = validation.positive_int(width, "width")
     if not 0.0 <= float(dropout_rate) < 1.0:
         raise ValueError(
             f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate!r}"
@@ -192,8 +188,8 @@ def small_convnet(
     input_shape = _check_input_shape(input_shape)
     if isinstance(filters, numbers.Integral) or not filters:
         raise ValueError(f"`filters` must be a non-empty sequence. Received: filters={filters!r}")
-    filters = tuple(_check_positive_int(f, "filters") for f in filters)
-    dense_units = _check_positive_int(dense_units, "dense_units")
+    filters = tuple(validation.positive_int(f, "filters") for f in filters)
+    dense_units = validation.positive_int(dense_units, "dense_units")
     inputs = keras.Input(input_shape, name="images")
     x = inputs
     for i, f in enumerate(filters):

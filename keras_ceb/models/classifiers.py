@@ -9,12 +9,10 @@ model takes the images alone (the labels reach b(z|y) through `compute_loss`), a
 `custom_objects` once `keras_ceb` is imported.
 """
 
-import math
-import numbers
-
 import keras
 
 from keras_ceb import rho as rho_lib
+from keras_ceb import validation
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_RHO
 from keras_ceb.layers.stochastic_encoder import DEFAULT_WARMUP_STEPS
 from keras_ceb.models.ceb_classifier import DEFAULT_HEAD_UNITS
@@ -33,10 +31,6 @@ __all__ = [
     "mlp_head",
     "model_objective",
 ]
-
-
-def _is_int(value, minimum):
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
 
 
 def build_classifier(
@@ -105,11 +99,8 @@ def build_classifier(
         (2, 10)
     """
     # `CEBClassifier` checks the other arguments; this one has another name there.
-    if marginal_components is not None and not _is_int(marginal_components, 1):
-        raise ValueError(
-            "`marginal_components` must be a positive integer or None. "
-            f"Received: marginal_components={marginal_components!r}"
-        )
+    if marginal_components is not None:
+        validation.positive_int(marginal_components, "marginal_components")
     return CEBClassifier(
         backbone=backbone,
         num_classes=num_classes,
@@ -182,22 +173,9 @@ def compile_classifier(
     """
     objective = objective or model_objective(model)
     if optimizer is None:
-        if (
-            isinstance(learning_rate, bool)
-            or not isinstance(learning_rate, numbers.Real)
-            or not (math.isfinite(learning_rate) and learning_rate > 0)
-        ):
-            raise ValueError(
-                "`learning_rate` must be a positive number. "
-                f"Received: learning_rate={learning_rate!r}"
-            )
-        schedule = float(learning_rate)
+        schedule = validation.positive_float(learning_rate, "learning_rate")
         if decay_steps is not None:
-            if not _is_int(decay_steps, 1):
-                raise ValueError(
-                    "`decay_steps` must be a positive integer or None. "
-                    f"Received: decay_steps={decay_steps!r}"
-                )
+            decay_steps = validation.positive_int(decay_steps, "decay_steps")
             schedule = keras.optimizers.schedules.CosineDecay(
                 float(learning_rate), int(decay_steps)
             )

@@ -18,7 +18,6 @@ from keras_ceb import arguments
 from keras_ceb import console
 from keras_ceb import validation
 
-OBJECTIVES = validation.OBJECTIVES
 DISTRIBUTE_CHOICES = ("none", "data-parallel")
 AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
 LR_SCHEDULES = ("cosine", "constant", "step")
@@ -73,7 +72,9 @@ class TrainConfig:
         True
     """
 
-    objective: str = _option("ceb", "training objective (default: ceb)", choices=OBJECTIVES)
+    objective: str = _option(
+        "ceb", "training objective (default: ceb)", choices=validation.OBJECTIVES
+    )
     rho: float = _option(
         0.0, f"{RHO_HELP} (default: 0)", parse=arguments.finite_float, metavar="RHO"
     )

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from keras_ceb import validation
+from keras_ceb.evaluation import numpy_math
 
 # Objective name -> direction, in keras-tuner's words.
 OBJECTIVES = {
@@ -106,7 +107,7 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
     labels = np.asarray(y).astype("int64").reshape(-1)
     logits = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), "float64")
     num_classes = int(logits.shape[-1])
-    log_probs = logits - _logsumexp(logits)
+    log_probs = numpy_math.log_softmax(logits)
     scores = {
         "val_accuracy": float(np.mean(logits.argmax(-1) == labels)),
         "val_i_yz": float(
@@ -130,11 +131,6 @@ def held_out_scores(model, x, y, ood_x=None, batch_size=128, seed=0):
         scores["val_accuracy"], scores["mni_distance"], scores["ood_auroc"], num_classes
     )
     return scores
-
-
-def _logsumexp(logits):
-    top = logits.max(axis=-1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
 
 
 def _finite(value):

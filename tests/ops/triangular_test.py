@@ -1,9 +1,11 @@
 """`keras_ceb.ops.triangular` against scipy.linalg, and the JAX CPU deadlock it avoids."""
 
 import os
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 
 import keras
 import numpy as np
@@ -85,12 +87,20 @@ def test_pieces_stay_below_jaxlibs_splitting_threshold():
     assert all(b * 8 * 8 * 128 < triangular.LAPACK_MIN_WORK_PER_TASK for b in batches), batches
 
 
+# A deadlock shows as no new line from the subprocess for this long (one solve takes ~50 ms,
+# importing JAX and compiling a few seconds).
+STALL_SECONDS = 300
+
+
 @jax_only
 def test_concurrent_large_solves_finish():
     """Regression for the deadlock: two independent large solves in one program, run on XLA's
     CPU pool limited to 2 threads (the process runs on 2 CPUs), 100 times. With a plain batched
-    solve on jaxlib 0.10.2 this stopped for good in 3 of 3 runs; here it must finish (in a
-    subprocess, so a hang fails after 120 s instead of holding the suite)."""
+    solve on jaxlib 0.10.2 this stopped for good in 3 of 3 runs; here it must finish.
+
+    A deadlock makes no progress at all, so the test watches progress, not the clock: the
+    subprocess prints a line per solve, and only `STALL_SECONDS` without a new line counts as a
+    hang. A slow or loaded machine still passes."""
     cpus = sorted(os.sched_getaffinity(0))[:2]
     script = textwrap.dedent(f"""
         import os
@@ -103,15 +113,35 @@ def test_concurrent_large_solves_finish():
         b = rng.normal(size=(256, 8, 256)).astype("float32")
         f = jax.jit(lambda a, b, c: (solve_lower_triangular(a, b).sum(),
                                      solve_lower_triangular(a, c).sum()))
-        for _ in range(100):
+        for i in range(100):
             jax.block_until_ready(f(a, b, 2 * b))
-        print("finished")
+            print(i, flush=True)
+        print("finished", flush=True)
     """)
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-c", script],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, KERAS_BACKEND="jax"),
-        timeout=120,
     )
-    assert result.returncode == 0 and "finished" in result.stdout, result.stderr[-2000:]
+    lines = queue.Queue()
+
+    def read():
+        for line in process.stdout:
+            lines.put(line.strip())
+        lines.put(None)  # the end of the output
+
+    threading.Thread(target=read, daemon=True).start()
+    last = None
+    while True:
+        try:
+            line = lines.get(timeout=STALL_SECONDS)
+        except queue.Empty:
+            process.kill()
+            pytest.fail(f"no progress for {STALL_SECONDS} s after {last!r}: a deadlock")
+        if line is None:
+            break
+        last = line
+    process.wait()
+    assert last == "finished", process.stderr.read()[-2000:]
