@@ -213,12 +213,89 @@ def train_config(args):
         raise CLIError(_in_flags(str(error), names)) from None
 
 
-def _in_flags(message, names):
-    """`message` with the config fields it names (`rho_anneal`, rho_anneal=) as options."""
-    for name in sorted(names, key=len, reverse=True):
-        flag = "--" + name.replace("_", "-")
-        message = message.replace(f"`{name}`", flag).replace(f"{name}=", f"{flag} ")
+def _in_flags(message, names=None):
+    """`message` in the command line's words: the `TrainConfig` fields it names as options.
+
+    The library names a field in backticks, with a value where it asks for one (`out`,
+    `overwrite=True`, `backbone='wide_resnet'`), or as `field=value` after "Received:"; this is
+    the one place that turns them into options (--out, --overwrite, --backbone wide_resnet).
+
+    Examples:
+
+        >>> _in_flags("`out` runs/a holds a run; pass `overwrite=True` (or `download=False`)")
+        '--out runs/a holds a run; pass --overwrite (or --no-download)'
+        >>> _in_flags("`wrn_depth` needs `backbone='wide_resnet'`")
+        '--wrn-depth needs --backbone wide_resnet'
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_lib.TrainConfig)}
+    if names is not None:
+        fields = {name: field for name, field in fields.items() if name in names}
+
+    def option(match):
+        field = fields[match.group(1)]
+        flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
+        value = match.group(3)
+        if value is None or field.metadata["action"] in ("store_true", "store_false"):
+            return flag
+        return f"{flag} {value.strip(chr(39))}"
+
+    alternatives = "|".join(sorted(fields, key=len, reverse=True))
+    message = re.sub(rf"`({alternatives})(=([^`]*))?`", option, message)
+    for name in sorted(fields, key=len, reverse=True):  # "Received: epochs=0"
+        message = re.sub(rf"\b{name}=", "--" + name.replace("_", "-") + " ", message)
     return message
+
+
+def _error_in_flags(error, args):
+    """A library error's one line, in the command line's words (see `_in_flags`)."""
+    cause = error.__cause__
+    if isinstance(error, TrainingError) and isinstance(cause, datasets.DatasetNotFoundError):
+        return str(cli_worded(cause, _download_flag(args) if hasattr(args, "download") else None))
+    return _in_flags(str(error))
+
+
+def cli_worded(error, download=None):
+    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
+    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
+
+    Examples:
+
+        >>> error = datasets.DatasetNotFoundError(
+        ...     "MNIST", ["/d (data_dir argument): no such folder",
+        ...               "download: not tried (download=False)"],
+        ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
+        >>> print(cli_worded(error, download=False))
+        Could not find MNIST. Looked in, in this order:
+          1. /d (--data-dir): no such folder
+          2. download: not tried (--no-download)
+        To get the data:
+          - put mnist.npz in a folder and pass it as --data-dir
+    """
+    not_tried = (
+        "download: not tried (--no-download)"
+        if download is False
+        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
+    )
+    replacements = (
+        ("(data_dir argument)", "(--data-dir)"),
+        ("download: not tried (download=False)", not_tried),
+        ("pass it as `data_dir=`", "pass it as --data-dir"),
+        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
+        (
+            "or pass `download=True` on a machine with internet access",
+            "or run without --no-download on a machine with internet access",
+        ),
+        (", or call this loader with `download=True`", ""),
+    )
+
+    def reword(text):
+        for python, cli in replacements:
+            text = text.replace(python, cli)
+        return text
+
+    # The hint about `load_mnist_test()` is for Python users only.
+    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
+    return datasets.DatasetNotFoundError(error.dataset, [reword(p) for p in error.places], hints)
 
 
 def _add_verbose_argument(parser):
@@ -808,7 +885,10 @@ def main(argv=None):
             tensorflow=args.command in ("train", "tune"),
         )
         args.handler(args)
-    except (CLIError, TrainingError, console.BackendNotInstalledError) as e:
+    except TrainingError as e:
+        print(f"{prog}: error: {_error_in_flags(e, args)}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILURE) from None
+    except (CLIError, console.BackendNotInstalledError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_FAILURE) from None
     except (Interrupted, KeyboardInterrupt) as e:  # TrainingInterrupted too

@@ -1,10 +1,9 @@
-"""Loading a run's data with one-line errors worded with the command-line flags.
+"""Loading a run's data with one-line errors that name the `TrainConfig` fields.
 
 `load_split` reads one split of a dataset through `keras_ceb.datasets`' search; what can go
 wrong (no copy found, a damaged file, a folder that cannot be read, NaN in the images) raises a
-`TrainingError` with one line (the not-found message lists every place looked at), worded with
-the options of `keras-ceb` (`--data-dir`, `--no-download`), which are the `TrainConfig` fields
-of the same names.
+`TrainingError` with one line (the not-found message lists every place looked at, and is the
+error's `__cause__`, a `DatasetNotFoundError`, which `keras-ceb` rewords with its options).
 """
 
 import os
@@ -21,14 +20,14 @@ from keras_ceb.training.errors import TrainingError
 
 def load_split(dataset, data_dir, split, download=None, max_examples=None):
     """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
-    `TrainingError`, worded with the command-line flags.
+    `TrainingError`.
 
     Args:
         dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
         data_dir: Folder searched first, or `None`.
         split: `"train"` or `"test"`.
         download: Whether to download when no local copy is found (`None`: the loader's
-            default; `False`: `--no-download`).
+            default).
         max_examples: Keep only the first `max_examples` examples, or `None` for all.
     """
     info = datasets.dataset_info(dataset)
@@ -39,7 +38,7 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
     try:
         x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
     except datasets.DatasetNotFoundError as e:
-        raise TrainingError(str(cli_worded(e, download))) from e
+        raise TrainingError(str(e)) from e
     except datasets.CorruptDatasetError as e:
         raise TrainingError(f"corrupt data file {run_folder.show_path(e.path)}: {e.reason}") from e
     except OSError as e:  # No permission, a folder where a file should be, ...
@@ -50,62 +49,18 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
     return x, y
 
 
-def cli_worded(error, download=None):
-    """The `DatasetNotFoundError` of a loader with the CLI's words: `--data-dir` and
-    `--no-download` instead of the Python arguments `data_dir=` and `download=`.
-
-    Examples:
-
-        >>> error = datasets.DatasetNotFoundError(
-        ...     "MNIST", ["/d (data_dir argument): no such folder",
-        ...               "download: not tried (download=False)"],
-        ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
-        >>> print(cli_worded(error, download=False))
-        Could not find MNIST. Looked in, in this order:
-          1. /d (--data-dir): no such folder
-          2. download: not tried (--no-download)
-        To get the data:
-          - put mnist.npz in a folder and pass it as --data-dir
-    """
-    not_tried = (
-        "download: not tried (--no-download)"
-        if download is False
-        else "download: not tried (keras-ceb downloads only Fashion-MNIST and MNIST)"
-    )
-    replacements = (
-        ("(data_dir argument)", "(--data-dir)"),
-        ("download: not tried (download=False)", not_tried),
-        ("pass it as `data_dir=`", "pass it as --data-dir"),
-        ("pass its parent as `data_dir=`", "pass its parent as --data-dir"),
-        (
-            "or pass `download=True` on a machine with internet access",
-            "or run without --no-download on a machine with internet access",
-        ),
-        (", or call this loader with `download=True`", ""),
-    )
-
-    def reword(text):
-        for python, cli in replacements:
-            text = text.replace(python, cli)
-        return text
-
-    # The hint about `load_mnist_test()` is for Python users only.
-    hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
-    return datasets.DatasetNotFoundError(error.dataset, [reword(p) for p in error.places], hints)
-
-
 def check_data_dir(data_dir):
-    """`--data-dir` must be an existing folder: a typo is an error, not a silent fall-back."""
+    """`data_dir` must be an existing folder: a typo is an error, not a silent fall-back."""
     if data_dir is None:
         return None
     shown = run_folder.show_path(data_dir)
     try:
         if not run_folder.is_folder_entry(pathlib.Path(data_dir).expanduser()):
-            raise TrainingError(f"--data-dir {shown}: no such folder")
+            raise TrainingError(f"`data_dir` {shown}: no such folder")
     except NotADirectoryError:
-        raise TrainingError(f"--data-dir {shown} is not a folder") from None
+        raise TrainingError(f"`data_dir` {shown} is not a folder") from None
     except OSError as e:
-        raise TrainingError(f"--data-dir {shown} cannot be used: {e.strerror or e}") from None
+        raise TrainingError(f"`data_dir` {shown} cannot be used: {e.strerror or e}") from None
     return data_dir
 
 

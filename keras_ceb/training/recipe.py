@@ -194,10 +194,10 @@ def write_training_outputs(out, model, history, config, info, heading):
 def check_config(config):
     """The checks that need more than one field; returns the output folder."""
     if config.backbone != "wide_resnet" and (config.wrn_depth or config.wrn_width):
-        raise TrainingError("--wrn-depth and --wrn-width need --backbone wide_resnet")
+        raise TrainingError("`wrn_depth` and `wrn_width` need `backbone='wide_resnet'`")
     if config.wrn_depth is not None and (config.wrn_depth < 10 or (config.wrn_depth - 4) % 6):
         raise TrainingError(
-            f"--wrn-depth must be 6n+4 (10, 16, 22, 28, ...), got {config.wrn_depth}"
+            f"`wrn_depth` must be 6n+4 (10, 16, 22, 28, ...), got {config.wrn_depth}"
         )
     return config.out or config.default_out
 
@@ -219,7 +219,7 @@ def check_out(out, config):
     its settings differ from these (refused) or `overwrite` is set (started over).
     """
     try:
-        run_folder.check_writable_folder(out, "--out")
+        run_folder.check_writable_folder(out, "`out`")
         state = run_folder.train_state(out)
     except run_folder.RunFolderError as e:
         raise TrainingError(str(e)) from None
@@ -227,8 +227,8 @@ def check_out(out, config):
     if state == run_folder.FINISHED and not config.overwrite:
         found = ", ".join(run_folder.present(out, run_folder.TRAIN_OUTPUTS))
         raise TrainingError(
-            f"--out {shown} already holds a finished run ({found}); pass --overwrite to "
-            "replace it, or choose another --out"
+            f"`out` {shown} already holds a finished run ({found}); pass `overwrite=True` to "
+            "replace it, or choose another `out`"
         )
     if state != run_folder.UNFINISHED or config.overwrite:
         return False
@@ -237,9 +237,9 @@ def check_out(out, config):
         differences = run_folder.option_differences(saved, training_options(config))
         if differences:
             raise TrainingError(
-                f"--out {shown} holds an unfinished run with other options: "
+                f"`out` {shown} holds an unfinished run with other options: "
                 f"{'; '.join(differences)}; run it with its own options to resume it, or "
-                "pass --overwrite to start over"
+                "pass `overwrite=True` to start over"
             )
     return True
 
@@ -255,7 +255,7 @@ def data_parallel(config):
             if distribute.environment_num_processes() > 1:
                 raise TrainingError(
                     f"${distribute.NUM_PROCESSES_VARIABLE} asks for several processes: "
-                    "pass --distribute data-parallel"
+                    "pass `distribute='data-parallel'`"
                 )
             return None
         parallel = distribute.data_parallel()
@@ -263,8 +263,8 @@ def data_parallel(config):
         raise TrainingError(str(e)) from e
     if config.batch_size % parallel.num_replicas:
         raise TrainingError(
-            f"--batch-size {config.batch_size} must be divisible by the {parallel.num_replicas} "
-            "devices of --distribute data-parallel"
+            f"`batch_size` {config.batch_size} must be divisible by the "
+            f"{parallel.num_replicas} devices of `distribute='data-parallel'`"
         )
     return parallel
 
@@ -413,7 +413,7 @@ def train(
         run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
         print(
             f"Resuming the unfinished run in {run_folder.show_path(out)} "
-            f"(from {run_folder.BACKUP_DIR}/; --overwrite starts over)"
+            f"(from {run_folder.BACKUP_DIR}/; `overwrite=True`, or --overwrite, starts over)"
         )
 
     keras.utils.set_random_seed(config.seed)
@@ -475,15 +475,15 @@ def train(
         except callbacks_lib.NonFiniteTrainingError as e:
             raise TrainingError(
                 f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
-                f"kept in {run_folder.show_path(backup)}. Try a lower --learning-rate (now "
-                f"{config.learning_rate:g}) and check the data; --overwrite starts over with "
+                f"kept in {run_folder.show_path(backup)}. Try a lower `learning_rate` (now "
+                f"{config.learning_rate:g}) and check the data; `overwrite=True` starts over with "
                 "new options"
             ) from None
         except Exception as e:
             if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
                 raise TrainingError(
                     f"cannot resume from {run_folder.show_path(backup)}: "
-                    f"{first_line(e)}; pass --overwrite to start over"
+                    f"{first_line(e)}; pass `overwrite=True` to start over"
                 ) from e
             raise
         trained = True

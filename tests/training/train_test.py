@@ -70,13 +70,17 @@ def test_the_cli_gives_the_same_run(notebook_run, fashion_mnist_dir, tmp_path):
 
 
 def test_a_finished_run_is_kept(notebook_run):
+    # A Python caller reads the config's fields; `keras-ceb train` says the same in its options.
     config, _ = notebook_run
-    with pytest.raises(TrainingError, match="already holds a finished run"):
+    with pytest.raises(TrainingError, match="already holds a finished run") as caught:
         train(config)
+    assert "pass `overwrite=True`" in str(caught.value) and "--" not in str(caught.value)
 
 
 def test_bad_settings_fail_before_any_data_is_read(tmp_path):
-    with pytest.raises(TrainingError, match="--wrn-depth and --wrn-width need --backbone"):
+    with pytest.raises(
+        TrainingError, match="`wrn_depth` and `wrn_width` need `backbone='wide_resnet'`"
+    ):
         train(TrainConfig(wrn_depth=16, out=tmp_path / "x"))
     with pytest.raises(ValueError, match="`config` must be a TrainConfig"):
         train({"epochs": 1})
