@@ -2,8 +2,8 @@
 
 Trains CEB at rho = 0 ("CEB0"), CEB at rho = 5 ("CEB5") and Determ (the same network with
 z = mu(x)), each by `keras-ceb train --dataset cifar10` with the paper's recipe
-(`keras_ceb.training.presets.CIFAR10_RECIPE`): a Wide ResNet without BatchNorm, a 4-d Gaussian
-`StochasticEncoder` and
+(`keras_ceb.training.recipe_presets.CIFAR10_RECIPE`): a Wide ResNet without BatchNorm, a 4-d
+Gaussian `StochasticEncoder` and
 bidirectional CatGen CEB (eq. 26) through `CatGenHead(num_classes=10)`, AutoAugment's CIFAR-10
 policy, Adam at 1e-3 divided by 10 at 1/2 and 3/4 of training. Each model is evaluated with the
 consistent classifier `softmax_y log b(z|y)` (the head's logits) on the CIFAR-10 test set and,
@@ -381,6 +381,8 @@ def run(
         ReproduceError: when CIFAR-10 is not found or `out` is not a folder.
     """
     from benchmarks.paper.errors import ReproduceError
+    from keras_ceb import cli
+    from keras_ceb import datasets
     from keras_ceb import reporting
     from keras_ceb.training import TrainingError
     from keras_ceb.training import data as training_data
@@ -399,7 +401,10 @@ def run(
             "cifar10", data_dir, "test", False, preset.max_test_examples
         )
     except TrainingError as error:
-        raise ReproduceError(" ".join(str(error).split())) from error
+        message = error
+        if isinstance(error.__cause__, datasets.DatasetNotFoundError):  # In the options' words.
+            message = cli.cli_worded(error.__cause__, download=False)
+        raise ReproduceError(" ".join(str(message).split())) from error
     out.mkdir(parents=True, exist_ok=True)
     print(f"reproduce cifar10, preset {preset.name}: {preset.description}")
     verbose = 0 if progress == "off" else 2

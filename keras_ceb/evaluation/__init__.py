@@ -48,9 +48,11 @@ from keras_ceb.evaluation.scores import ood_scores
 from keras_ceb.evaluation.scores import rate_scores
 from keras_ceb.evaluation.scores import warn_if_inverted
 from keras_ceb.evaluation.scores import warn_if_raw_pixels
+from keras_ceb.evaluation.shift import evaluate_cifar10_1
 
 __all__ = [
     "ReliabilityDiagram",
+    "evaluate_cifar10_1",
     "binomial_interval",
     "expected_calibration_error",
     "plot_reliability_diagram",

@@ -17,6 +17,7 @@ from typing import Union
 from keras_ceb import arguments
 from keras_ceb import console
 from keras_ceb import validation
+from keras_ceb.training import recipe_presets
 
 DISTRIBUTE_CHOICES = ("none", "data-parallel")
 AUGMENTATIONS = ("none", "crop_flip", "autoaugment")
@@ -60,7 +61,7 @@ class TrainConfig:
     Every field is a `keras-ceb train` option of the same name (`learning_rate` is
     `--learning-rate`; `download=False` is `--no-download`). Fields left `None` where a
     dataset has a recipe (`backbone`, `head`, `augment`, `lr_schedule`) take the dataset's
-    preset (`keras_ceb.training.presets`); `resolved()` fills them in. Bad values raise a
+    recipe (`keras_ceb.training.recipe_presets`); `resolved()` fills them in. Bad values raise a
     `ValueError` naming the field and the value.
 
     Examples:
@@ -270,13 +271,36 @@ class TrainConfig:
 
     def resolved(self):
         """This config with the dataset's recipe in the fields left `None` (backbone, head,
-        augmentation, learning-rate schedule); see `keras_ceb.training.presets`."""
-        from keras_ceb.training import presets
-
-        recipe = presets.recipe(self.dataset)
+        augmentation, learning-rate schedule); see `keras_ceb.training.recipe_presets`."""
+        recipe = recipe_presets.recipe(self.dataset)
         return dataclasses.replace(
             self, **{key: value for key, value in recipe.items() if getattr(self, key) is None}
         )
+
+    @property
+    def anneal_epochs(self):
+        """The rho anneal's length in epochs, cut to `epochs - 1` so that at least the last
+        epoch trains at `rho`; 0 without an anneal (`rho_anneal=None`, or Determ)."""
+        if self.rho_anneal is None or self.objective == "determ":
+            return 0
+        return max(min(self.rho_anneal_epochs, self.epochs - 1), 0)
+
+    @property
+    def anneal_start(self):
+        """The rho training starts at (`rho_anneal` resolved), or `None` without an anneal."""
+        if self.anneal_epochs == 0:
+            return None
+        if self.rho_anneal == "auto":
+            return self.rho + RHO_ANNEAL_AUTO_OFFSET
+        return float(self.rho_anneal)
+
+    @property
+    def backbone_kwargs(self):
+        """The Wide ResNet's depth and width (28 and 10 unless set); `{}` for other backbones
+        (on a resolved config)."""
+        if self.backbone == "wide_resnet":
+            return {"depth": self.wrn_depth or 28, "width": self.wrn_width or 10}
+        return {}
 
     @property
     def default_out(self):

@@ -34,9 +34,9 @@ from keras_ceb import distribute
 from keras_ceb import models
 from keras_ceb import reporting
 from keras_ceb import run_folder
-from keras_ceb.training import config as config_lib
+from keras_ceb.evaluation import shift as shift_lib
 from keras_ceb.training import data as data_lib
-from keras_ceb.training import presets
+from keras_ceb.training import schedules
 from keras_ceb.training.config import TrainConfig
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -79,15 +79,6 @@ class TrainResult:
         return TrainConfig.from_json(self.metrics["config"])
 
 
-def anneal_start(config):
-    """The rho at which training starts: `rho_anneal` resolved, or `None` without anneal."""
-    if config.rho_anneal is None or config.objective == "determ":
-        return None
-    if config.rho_anneal == "auto":
-        return config.rho + config_lib.RHO_ANNEAL_AUTO_OFFSET
-    return config.rho_anneal
-
-
 def warmup(config, steps_per_epoch):
     """The encoder's rho warm-up for the anneal: `(warmup_rho, warmup_steps)`, `(0, 0)` for none.
 
@@ -95,18 +86,9 @@ def warmup(config, steps_per_epoch):
     linear per optimizer step from `anneal_start` down to `rho` over `rho_anneal_epochs`
     epochs, shortened to `epochs - 1` epochs so that at least the last epoch trains at `rho`.
     """
-    start = anneal_start(config)
-    epochs = min(config.rho_anneal_epochs, config.epochs - 1)
-    if start is None or epochs <= 0:
+    if config.anneal_start is None:
         return 0.0, 0
-    return start - config.rho, epochs * steps_per_epoch
-
-
-def backbone_kwargs(config):
-    """The Wide ResNet's depth and width (28 and 10 unless set); `{}` for the small convnet."""
-    if config.backbone == "wide_resnet":
-        return {"depth": config.wrn_depth or 28, "width": config.wrn_width or 10}
-    return {}
+    return config.anneal_start - config.rho, config.anneal_epochs * steps_per_epoch
 
 
 def build_model(config, info, steps_per_epoch):
@@ -127,7 +109,7 @@ def build_model(config, info, steps_per_epoch):
         covariance=config.covariance,
         head=config.head,
         seed=config.seed,
-        backbone_kwargs=backbone_kwargs(config),
+        backbone_kwargs=config.backbone_kwargs,
         warmup_rho=warmup_rho,
         warmup_steps=warmup_steps,
     )
@@ -135,7 +117,7 @@ def build_model(config, info, steps_per_epoch):
     optimizer = None
     if config.lr_schedule == "step":
         optimizer = keras.optimizers.Adam(
-            presets.learning_rate_schedule(config.learning_rate, steps_per_epoch * config.epochs)
+            schedules.learning_rate_schedule(config.learning_rate, steps_per_epoch * config.epochs)
         )
     return models.compile_classifier(
         model, learning_rate=config.learning_rate, decay_steps=decay_steps, optimizer=optimizer
@@ -279,8 +261,6 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
     read (for arrays given to `train`).
     """
     recorded = {key: value for key, value in config.to_dict().items() if key != "rho_anneal"}
-    anneal_epochs = min(config.rho_anneal_epochs, config.epochs - 1)
-    start = anneal_start(config) if anneal_epochs > 0 else None  # 0 epochs: no anneal at all.
     data_folder = None if data_dir is None else pathlib.Path(data_dir).expanduser().absolute()
     recorded.update(
         # Whether a missing copy would have been downloaded (the loader's default or never).
@@ -294,8 +274,8 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
         },
         num_train_examples=int(num_train_examples),
         num_test_examples=int(num_test_examples),
-        rho_anneal_start=start,
-        rho_anneal_epochs=0 if start is None else anneal_epochs,
+        rho_anneal_start=config.anneal_start,
+        rho_anneal_epochs=config.anneal_epochs,
         lr_decay_steps=(
             math.ceil(num_train_examples / config.batch_size) * config.epochs
             if config.lr_schedule == "cosine"
@@ -303,9 +283,9 @@ def recorded_config(config, out, data_dir, num_train_examples, num_test_examples
         ),
         marginal_components=config.marginal_components or None,
     )
-    if config.backbone == "wide_resnet":
+    if config.backbone_kwargs:
         recorded.update(
-            wrn_depth=backbone_kwargs(config)["depth"], wrn_width=backbone_kwargs(config)["width"]
+            wrn_depth=config.backbone_kwargs["depth"], wrn_width=config.backbone_kwargs["width"]
         )
     return recorded
 
@@ -373,14 +353,103 @@ def train(
         raise ValueError(f"`config` must be a TrainConfig. Received: config={config!r}")
     if verbose is not None:
         config = dataclasses.replace(config, verbose=verbose)
+    run = prepare_run(config, data)
+    log = run_folder.HistoryLog(run.out, write=run.chief)
+    seeding = callbacks_lib.EpochSeeding(run.config.seed)
+    trained = False
+    try:
+        model, train_time = fit_model(run, callbacks, log, seeding)
+        trained = True
+        if run.multi_process and not run.chief:
+            print(
+                f"process {run.parallel.process_id} of {run.parallel.num_processes}: training "
+                "done; process 0 writes the results"
+            )
+            history = reporting.history_with_consistency(log.history)
+            return TrainResult(None, history, {}, run.out, {})
+        result, history, heading = finish_run(run, model, log, seeding, train_time)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            interrupted_message(log, trained, run.config.epochs, run.backup)
+        ) from None
+    except OSError as e:  # A full disk, a folder removed under us, ...
+        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(run.out)
+        raise TrainingError(
+            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
+            f"{run_folder.show_path(run.backup)}: fix it and run the same command again"
+        ) from e
+    shutil.rmtree(run.backup, ignore_errors=True)
+    if summary:
+        test = result["test"]
+        print(
+            reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading)
+        )
+        if "cifar10_1" in result:
+            print(result["cifar10_1"]["summary"])
+        print(f"Wrote {run.out}/: {', '.join(OUTPUT_NAMES)}")
+    return TrainResult(model, history, result["test"], run.out, result)
+
+
+@dataclasses.dataclass
+class Run:
+    """What `train` works with once the settings, the folder and the data are checked."""
+
+    config: TrainConfig  # resolved
+    out: pathlib.Path
+    parallel: Any  # a `distribute.DataParallel`, or None
+    resume: bool
+    data_dir: Optional[pathlib.Path]
+    arrays: tuple  # (x_train, y_train, x_test, y_test)
+    given_data: bool
+    start: float
+
+    @property
+    def chief(self):
+        """Whether this process owns `out` (process 0 of a multi-process job)."""
+        return self.parallel is None or self.parallel.is_chief
+
+    @property
+    def multi_process(self):
+        return self.parallel is not None and self.parallel.num_processes > 1
+
+    @property
+    def backup(self):
+        return self.out / run_folder.BACKUP_DIR
+
+    def scope(self):
+        """The engine's scope (a new context manager for each `with`)."""
+        return self.parallel.scope() if self.parallel is not None else contextlib.nullcontext()
+
+
+def prepare_run(config, data=None):
+    """Resolves and checks `config`, its output folder and its engine, loads the data, and
+    clears the folder for a new run (or the killed run's temporary files to resume): a `Run`."""
     start = time.time()
     config = config.resolved()
     out = check_config(config)
     parallel = data_parallel(config)
-    multi_process = parallel is not None and parallel.num_processes > 1
     chief = parallel is None or parallel.is_chief
-    # In a multi-process job only process 0 reads or writes `out`.
-    resume = check_out(out, config) if chief else False
+    resume = check_out(out, config) if chief else False  # Process 0 alone reads `out`.
+    data_dir, arrays = load_data(config, data)
+    run = Run(config, out, parallel, resume, data_dir, arrays, data is not None, start)
+    if not chief:
+        pass  # Process 0 owns `out`.
+    elif not resume:  # A new run, or overwrite: the old outputs go now, not before the data.
+        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
+        run.backup.mkdir(parents=True)
+        run_folder.write_options(out, training_options(config))
+    else:
+        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
+        print(
+            f"Resuming the unfinished run in {run_folder.show_path(out)} "
+            f"(from {run_folder.BACKUP_DIR}/; `overwrite=True`, or --overwrite, starts over)"
+        )
+    return run
+
+
+def load_data(config, data=None):
+    """`(data_dir, (x_train, y_train, x_test, y_test))`: `data` if given, else the dataset's
+    splits, cut to `max_train_examples` / `max_test_examples` and checked finite."""
     if data is None:
         data_dir = data_lib.check_data_dir(config.data_dir)
         data_lib.check_data_env()
@@ -401,58 +470,86 @@ def train(
         x_test, y_test = x_test[: config.max_test_examples], y_test[: config.max_test_examples]
     data_lib.check_finite_data(x_train, f"{config.dataset} training images")
     data_lib.check_finite_data(x_test, f"{config.dataset} test images")
-    info = datasets.dataset_info(config.dataset)
-    backup = out / run_folder.BACKUP_DIR
-    if not chief:
-        pass  # Process 0 owns `out`.
-    elif not resume:  # A new run, or overwrite: the old outputs go now, not before the data.
-        run_folder.clear(out, run_folder.TRAIN_OUTPUTS)
-        backup.mkdir(parents=True)
-        run_folder.write_options(out, training_options(config))
-    else:
-        run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
-        print(
-            f"Resuming the unfinished run in {run_folder.show_path(out)} "
-            f"(from {run_folder.BACKUP_DIR}/; `overwrite=True`, or --overwrite, starts over)"
-        )
+    return data_dir, (x_train, y_train, x_test, y_test)
 
+
+def fit_model(run, callbacks, log, seeding):
+    """Builds the model and fits it (resuming from the backup); returns `(model, seconds)`.
+
+    On a multi-process job's process 0 the model is a local copy, ready to evaluate.
+    """
+    config = run.config
+    x_train, y_train, x_test, y_test = run.arrays
     keras.utils.set_random_seed(config.seed)
-
-    def scope():  # A new context manager for each `with`.
-        return parallel.scope() if parallel is not None else contextlib.nullcontext()
-
-    with scope():  # The model, its variables and the data shards belong to the engine.
-        # Data order and the encoder's noise are functions of (seed, epoch), and rho is set
-        # per epoch by the anneal: a resumed run repeats the uninterrupted run's epochs exactly.
-        model = build_model(config, info, math.ceil(len(x_train) / config.batch_size))
+    with run.scope():  # The model, its variables and the data shards belong to the engine.
+        # Data order and the encoder's noise are functions of (seed, epoch), and rho follows
+        # the step: a resumed run repeats the uninterrupted run's epochs exactly.
+        model = build_model(
+            config,
+            datasets.dataset_info(config.dataset),
+            math.ceil(len(x_train) / config.batch_size),
+        )
+        augment = None if config.augment == "none" else config.augment
         train_data = datasets.EpochBatches(
-            x_train,
-            y_train,
-            config.batch_size,
-            seed=config.seed,
-            augment=None if config.augment == "none" else config.augment,
+            x_train, y_train, config.batch_size, seed=config.seed, augment=augment
         )
         test_data = datasets.as_dataset(
             x_test, y_test, batch_size=config.batch_size, shuffle=False
         )
-    log = run_folder.HistoryLog(out, write=chief)
-    seeding = callbacks_lib.EpochSeeding(config.seed)
     progress = console.progress_mode(config.verbose)
-    trained = False
+    fit_callbacks = list(callbacks) + fit_callbacks_of(run, train_data, log, seeding, progress)
+    train_start = time.time()
+    try:
+        with run.scope():
+            model.fit(
+                train_data,
+                epochs=config.epochs,
+                validation_data=test_data,
+                callbacks=fit_callbacks,
+                verbose=1 if progress == "bar" else 0,
+                shuffle=False,  # `train_data` orders each epoch itself.
+            )
+    except callbacks_lib.NonFiniteTrainingError as e:
+        raise TrainingError(
+            f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
+            f"kept in {run_folder.show_path(run.backup)}. Try a lower `learning_rate` (now "
+            f"{config.learning_rate:g}) and check the data; `overwrite=True` starts over with "
+            "new options"
+        ) from None
+    except Exception as e:
+        if run.resume and log.first_epoch is None:  # BackupAndRestore could not restore.
+            raise TrainingError(
+                f"cannot resume from {run_folder.show_path(run.backup)}: "
+                f"{first_line(e)}; pass `overwrite=True` to start over"
+            ) from e
+        raise
+    if run.resume and log.first_epoch is None:
+        print(f"All {config.epochs} epochs were done; evaluating and saving.")
+    train_time = time.time() - train_start
+    if run.multi_process and run.chief:
+        model = models.compile_classifier(distribute.process_local_copy(model))
+        # Seeding the distributed model's generators on process 0 alone would be a
+        # collective that process 1 never joins (it waited at shutdown for 5 minutes).
+        seeding.set_model(model)
+    return model, train_time
+
+
+def fit_callbacks_of(run, train_data, log, seeding, progress):
+    """The recipe's callbacks of `fit`, after the caller's own, in order."""
     # Keras's validation logs the held-out estimates (`val_rate`, `val_i_xz_lower`, ...) with
     # the layers' fixed seed, so a resumed run logs what an uninterrupted one would. A
     # multi-process job is not resumable: it keeps no backup.
-    fit_callbacks = list(callbacks) + [
+    fit_callbacks = [
         train_data.epoch_callback(),
         seeding,
         # Before the backup: a non-finite epoch is not saved.
         callbacks_lib.TerminateOnNonFinite(),
         log,
     ]
-    if not multi_process:
+    if not run.multi_process:
         fit_callbacks += [
             keras.callbacks.BackupAndRestore(
-                backup / run_folder.KERAS_BACKUP_DIR,
+                run.backup / run_folder.KERAS_BACKUP_DIR,
                 double_checkpoint=True,
                 delete_checkpoint=False,
             ),
@@ -460,93 +557,41 @@ def train(
         ]
     if progress == "lines":
         fit_callbacks.append(callbacks_lib.EpochLines())  # Last: it prints the logs.
-    try:
-        train_start = time.time()
-        try:
-            with scope():
-                model.fit(
-                    train_data,
-                    epochs=config.epochs,
-                    validation_data=test_data,
-                    callbacks=fit_callbacks,
-                    verbose=1 if progress == "bar" else 0,
-                    shuffle=False,  # `train_data` orders each epoch itself.
-                )
-        except callbacks_lib.NonFiniteTrainingError as e:
-            raise TrainingError(
-                f"training diverged: {e}; the last finite state (epoch {log.saved_epochs}) is "
-                f"kept in {run_folder.show_path(backup)}. Try a lower `learning_rate` (now "
-                f"{config.learning_rate:g}) and check the data; `overwrite=True` starts over with "
-                "new options"
-            ) from None
-        except Exception as e:
-            if resume and log.first_epoch is None:  # BackupAndRestore could not restore.
-                raise TrainingError(
-                    f"cannot resume from {run_folder.show_path(backup)}: "
-                    f"{first_line(e)}; pass `overwrite=True` to start over"
-                ) from e
-            raise
-        trained = True
-        if resume and log.first_epoch is None:
-            print(f"All {config.epochs} epochs were done; evaluating and saving.")
-        train_time = time.time() - train_start
-        if multi_process:
-            if not chief:
-                print(
-                    f"process {parallel.process_id} of {parallel.num_processes}: training "
-                    "done; process 0 writes the results"
-                )
-                return TrainResult(
-                    None, reporting.history_with_consistency(log.history), {}, out, {}
-                )
-            model = models.compile_classifier(distribute.process_local_copy(model))
-            # Seeding the distributed model's generators on process 0 alone would be a
-            # collective that process 1 never joins (it waited at shutdown for 5 minutes).
-            seeding.set_model(model)
-        seeding.seed_epoch(config.epochs)  # The evaluation's draws, as after an uninterrupted run.
-        test = evaluate_test_metrics(model, x_test, y_test, config.batch_size)
-        shift = None
-        if config.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
-            shift = presets.evaluate_cifar10_1(model, data_dir, config.batch_size)
+    return fit_callbacks
 
-        heading = title(config.objective, config.rho, config.dataset, len(x_test))
-        history = reporting.history_with_consistency(log.history)
-        write_training_outputs(out, model, history, config, info, heading)
-        given = (
-            None
-            if data is None
-            else {split: "arrays given to train()" for split in ("train", "test")}
+
+def finish_run(run, model, log, seeding, train_time):
+    """Evaluates the trained model and writes the run's files, `metrics.json` last (it marks a
+    finished run); returns `(metrics, history, heading)`."""
+    config, out = run.config, run.out
+    x_train, _, x_test, y_test = run.arrays
+    seeding.seed_epoch(config.epochs)  # The evaluation's draws, as after an uninterrupted run.
+    test = evaluate_test_metrics(model, x_test, y_test, config.batch_size)
+    heading = title(config.objective, config.rho, config.dataset, len(x_test))
+    history = reporting.history_with_consistency(log.history)
+    write_training_outputs(
+        out, model, history, config, datasets.dataset_info(config.dataset), heading
+    )
+    given = {split: "arrays given to train()" for split in ("train", "test")}
+    result = {
+        "config": recorded_config(
+            config,
+            out,
+            run.data_dir,
+            len(x_train),
+            len(x_test),
+            given if run.given_data else None,
+        ),
+        "environment": reporting.environment(),
+        "test": test,
+        "train_time_s": train_time,
+        "wall_time_s": time.time() - run.start,
+    }
+    if config.dataset == "cifar10":  # The paper's distribution shift set, when prepared.
+        result["cifar10_1"] = shift_lib.evaluate_cifar10_1(model, run.data_dir, config.batch_size)
+    if run.resume:  # How many epochs the interrupted run(s) had completed.
+        result["resumed_after_epochs"] = (
+            config.epochs if log.first_epoch is None else log.first_epoch
         )
-        result = {
-            "config": recorded_config(config, out, data_dir, len(x_train), len(x_test), given),
-            "environment": reporting.environment(),
-            "test": test,
-            "train_time_s": train_time,
-            "wall_time_s": time.time() - start,
-        }
-        if shift is not None:
-            result["cifar10_1"] = shift
-        if resume:  # How many epochs the interrupted run(s) had completed.
-            result["resumed_after_epochs"] = (
-                config.epochs if log.first_epoch is None else log.first_epoch
-            )
-        reporting.write_json(out / "metrics.json", result)  # Last: it marks a finished run.
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(
-            interrupted_message(log, trained, config.epochs, backup)
-        ) from None
-    except OSError as e:  # A full disk, a folder removed under us, ...
-        name = run_folder.show_path(e.filename) if e.filename else run_folder.show_path(out)
-        raise TrainingError(
-            f"cannot write {name}: {e.strerror or e}; the epochs saved so far are kept in "
-            f"{run_folder.show_path(backup)}: fix it and run the same command again"
-        ) from e
-    shutil.rmtree(backup, ignore_errors=True)
-    if summary:
-        print(
-            reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading)
-        )
-        if shift is not None:
-            print(shift["summary"])
-        print(f"Wrote {out}/: {', '.join(OUTPUT_NAMES)}")
-    return TrainResult(model, history, test, out, result)
+    reporting.write_json(out / "metrics.json", result)
+    return result, history, heading

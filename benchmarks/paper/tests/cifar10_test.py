@@ -19,7 +19,6 @@ from keras_ceb import cli
 from keras_ceb.datasets import locate
 from keras_ceb.training import TrainConfig
 from keras_ceb.training import presets
-from keras_ceb.training import recipe
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -107,7 +106,7 @@ def test_train_takes_the_paper_recipe_for_cifar10():
         "autoaugment",
         "step",
     )
-    assert recipe.backbone_kwargs(cifar) == {"depth": 28, "width": 10}
+    assert cifar.backbone_kwargs == {"depth": 28, "width": 10}
     cifar = config("--dataset", "cifar10", "--head", "consistent", "--augment", "none")
     assert (cifar.head, cifar.augment, cifar.lr_schedule) == ("consistent", "none", "step")
     fashion = config()
