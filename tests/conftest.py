@@ -122,6 +122,10 @@ LONG_ON_BACKEND = {
         "tests/models/keras_hub_backbone_test.py",
         "tests/models/ceb_classifier_test.py::test_the_labelled_terms_under_a_distribution"
         "_strategy",
+        "tests/models/ceb_classifier_test.py::test_clone_model_and_mixed_precision",
+        "tests/layers/stochastic_encoder_test.py::test_evaluate_reports_every_estimate_that_fit"
+        "_logs",
+        "tests/scenarios_test.py::test_scenario_trains_logs_and_saves[a]",
     ),
 }
 
