@@ -320,6 +320,10 @@ def ood_metrics(in_scores, out_scores, *, higher_is_in_distribution):
       `sum_k (R_k - R_{k-1}) P_k` over distinct thresholds, tied scores entering together
       (equal to scikit-learn's `average_precision_score`).
     - `aupr_out`: the same with OoD as the positive class and the oriented score negated.
+    - `fpr_at_95_tpr_ood_positive`: FPR@95%TPR with **OoD as the positive class** (OpenOOD
+      v1.5's convention, `roc_curve(is_ood, -score)` at the first TPR >= 95%): the fraction of
+      in-distribution examples flagged at the threshold that flags 95% of the OoD set. The two
+      FPRs differ (the AUROC does not); papers on either side report "FPR@95".
 
     Args:
         in_scores: 1-D array of per-example scores on the in-distribution test set; finite,
@@ -331,8 +335,8 @@ def ood_metrics(in_scores, out_scores, *, higher_is_in_distribution):
             for the maximum softmax probability.
 
     Returns:
-        A dict with float values under `"fpr_at_95_tpr"`, `"auroc"`, `"aupr_in"`,
-        `"aupr_out"`.
+        A dict with float values under `"fpr_at_95_tpr"`, `"fpr_at_95_tpr_ood_positive"`,
+        `"auroc"`, `"aupr_in"`, `"aupr_out"`.
 
     Raises:
         ValueError: if a score array is not 1-D, is empty, or holds NaN or inf, or if
@@ -354,6 +358,9 @@ def ood_metrics(in_scores, out_scores, *, higher_is_in_distribution):
     positive, negative = _oriented(in_scores, out_scores, higher_is_in_distribution)
     return {
         "fpr_at_95_tpr": _fpr_at_tpr(positive, negative, 0.95)[0],
+        # OpenOOD v1.5's convention: OoD positive, the threshold detects 95% of the OoD set,
+        # and the FPR is the share of in-distribution examples flagged as OoD.
+        "fpr_at_95_tpr_ood_positive": _fpr_at_tpr(-negative, -positive, 0.95)[0],
         "auroc": _auroc(positive, negative),
         "aupr_in": _average_precision(positive, negative),
         "aupr_out": _average_precision(-negative, -positive),

@@ -305,7 +305,10 @@ def ood_group(name):
     return None
 
 
-def group_averages(rows, metrics=("fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out")):
+def group_averages(
+    rows,
+    metrics=("fpr_at_95_tpr", "fpr_at_95_tpr_ood_positive", "auroc", "aupr_in", "aupr_out"),
+):
     """Per (group, score), the mean of each metric over the group's sets in `rows`.
 
     Args:

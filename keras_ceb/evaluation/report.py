@@ -332,24 +332,24 @@ def format_report(report, title=None):
         lines.append("")
         estimator = report["ood"][0].get("estimator", "mean") if report["ood"] else "mean"
         lines.append(
-            f"OoD detection (in-distribution positive; scores at the "
+            f"OoD detection (AUROC and FPR@95 with in-distribution positive, as the paper and "
+            f"ODIN; FPR@95 OoD+ with OoD positive, as OpenOOD v1.5; scores at the "
             f"{'encoder mean' if estimator == 'mean' else 'average over draws of z'})"
         )
         header = (
-            f"{'set':<16}{'score':<15}{'FPR@95%TPR':>11}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}"
+            f"{'set':<16}{'score':<15}{'FPR@95':>8}{'FPR@95 OoD+':>13}{'AUROC':>8}"
+            f"{'AUPR-In':>9}{'AUPR-Out':>10}"
         )
         lines.append(header)
         lines.append("-" * len(header))
-        for row in report["ood"]:
+        rows = [(row["ood_set"], row) for row in report["ood"]] + [
+            (row["group"] + " (mean)", row) for row in report.get("ood_groups", [])
+        ]
+        for name, row in rows:
+            ood_positive = row.get("fpr_at_95_tpr_ood_positive", float("nan"))
             lines.append(
-                f"{row['ood_set']:<16}{row['score']:<15}{row['fpr_at_95_tpr']:>11.3f}"
+                f"{name:<16}{row['score']:<15}{row['fpr_at_95_tpr']:>8.3f}{ood_positive:>13.3f}"
                 f"{row['auroc']:>8.3f}{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}"
-            )
-        for row in report.get("ood_groups", []):
-            lines.append(
-                f"{row['group'] + ' (mean)':<16}{row['score']:<15}"
-                f"{row['fpr_at_95_tpr']:>11.3f}{row['auroc']:>8.3f}"
-                f"{row['aupr_in']:>9.3f}{row['aupr_out']:>10.3f}"
             )
     return "\n".join(lines)
 

@@ -234,7 +234,8 @@ def test_evaluate_robustness_table(trained_run, fashion_mnist_dir, tmp_path, mon
     assert report["attack"]["num_examples"] == 100
     assert report["attack"]["steps"] == 3 and report["attack"]["step_size"] == 0.02
     assert 0.0 <= report["calibration"]["ece"] <= 1.0
-    assert "OoD detection (in-distribution positive" in stdout and "AUROC" in stdout
+    assert "OoD detection (AUROC and FPR@95 with in-distribution positive" in stdout
+    assert "FPR@95 OoD+" in stdout and "AUROC" in stdout
     assert "accuracy under attack" in stdout and "ECE" in stdout
     assert (tmp_path / "reliability.png").is_file() and (tmp_path / "ood_auroc.png").is_file()
 

@@ -26,6 +26,16 @@ def sklearn_metrics(in_scores, out_scores, higher_is_in_distribution):
     }
 
 
+def openood_fpr(in_scores, out_scores, higher_is_in_distribution):
+    """OpenOOD v1.5's FPR@95 (openood/evaluators/metrics.py, `auc_and_fpr_recall`): OoD is the
+    positive class, `roc_curve(ood_indicator, -conf)`, the FPR at the first TPR >= 0.95."""
+    sign = 1.0 if higher_is_in_distribution else -1.0
+    conf = sign * np.concatenate([in_scores, out_scores]).astype(np.float64)
+    ood_indicator = np.r_[np.zeros(len(in_scores)), np.ones(len(out_scores))]
+    fpr, tpr, _ = roc_curve(ood_indicator, -conf)
+    return fpr[np.argmax(tpr >= 0.95)]
+
+
 def brute_force_fpr(in_scores, out_scores, higher_is_in_distribution, tpr=0.95):
     """Smallest FPR over every threshold `t` (accept `score >= t`) with TPR >= tpr."""
     sign = 1.0 if higher_is_in_distribution else -1.0
@@ -96,7 +106,13 @@ def test_metrics_match_sklearn_on_continuous_scores(seed, higher_is_in_distribut
     metrics = ood_metrics(
         in_scores, out_scores, higher_is_in_distribution=higher_is_in_distribution
     )
-    assert set(metrics) == {"fpr_at_95_tpr", "auroc", "aupr_in", "aupr_out"}
+    assert set(metrics) == {
+        "fpr_at_95_tpr",
+        "fpr_at_95_tpr_ood_positive",
+        "auroc",
+        "aupr_in",
+        "aupr_out",
+    }
     expected = sklearn_metrics(in_scores, out_scores, higher_is_in_distribution)
     for name, value in expected.items():
         np.testing.assert_allclose(metrics[name], value, rtol=1e-12, err_msg=name)
@@ -104,6 +120,11 @@ def test_metrics_match_sklearn_on_continuous_scores(seed, higher_is_in_distribut
     np.testing.assert_allclose(
         metrics["fpr_at_95_tpr"],
         brute_force_fpr(in_scores, out_scores, higher_is_in_distribution),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        metrics["fpr_at_95_tpr_ood_positive"],
+        openood_fpr(in_scores, out_scores, higher_is_in_distribution),
         rtol=1e-12,
     )
 
@@ -126,12 +147,18 @@ def test_metrics_match_sklearn_on_heavily_tied_scores(seed, higher_is_in_distrib
         brute_force_fpr(in_scores, out_scores, higher_is_in_distribution),
         rtol=1e-12,
     )
+    np.testing.assert_allclose(
+        metrics["fpr_at_95_tpr_ood_positive"],
+        openood_fpr(in_scores, out_scores, higher_is_in_distribution),
+        rtol=1e-12,
+    )
 
 
 def test_auroc_counts_ties_as_one_half():
     metrics = ood_metrics([1.0, 1.0], [1.0, 1.0, 1.0], higher_is_in_distribution=True)
     assert metrics["auroc"] == 0.5
     assert metrics["fpr_at_95_tpr"] == 1.0  # the tied OoD scores are accepted with the rest
+    assert metrics["fpr_at_95_tpr_ood_positive"] == 1.0  # and the tied ones flagged together
     assert metrics["aupr_in"] == pytest.approx(0.4)  # base rate: 2 of 5
     assert metrics["aupr_out"] == pytest.approx(0.6)
 
@@ -143,12 +170,19 @@ def test_perfect_separation(higher_is_in_distribution):
     metrics = ood_metrics(
         in_scores, out_scores, higher_is_in_distribution=higher_is_in_distribution
     )
-    assert metrics == {"fpr_at_95_tpr": 0.0, "auroc": 1.0, "aupr_in": 1.0, "aupr_out": 1.0}
+    assert metrics == {
+        "fpr_at_95_tpr": 0.0,
+        "fpr_at_95_tpr_ood_positive": 0.0,
+        "auroc": 1.0,
+        "aupr_in": 1.0,
+        "aupr_out": 1.0,
+    }
     # The wrong direction gives the worst possible detector.
     flipped = ood_metrics(
         in_scores, out_scores, higher_is_in_distribution=not higher_is_in_distribution
     )
     assert flipped["auroc"] == 0.0 and flipped["fpr_at_95_tpr"] == 1.0
+    assert flipped["fpr_at_95_tpr_ood_positive"] == 1.0
 
 
 def test_fpr_at_95_tpr_threshold_rule():
@@ -280,3 +314,17 @@ def test_ood_report_bad_inputs():
         ood_report({}, {"noise": {}}, higher_is_in_distribution=False)
     with pytest.raises(ValueError, match=r"'noise'.*'rate'.*Received: out_scores="):
         ood_report(in_scores, {"noise": {"rate": np.array([])}}, higher_is_in_distribution=False)
+
+
+def test_the_two_fpr_conventions_differ_and_the_auroc_does_not_care():
+    # A tight in-distribution set inside a spread OoD set: accepting 95% of the in-distribution
+    # set lets 41% of the OoD set in, while flagging 95% of the OoD set (which reaches far below
+    # the in-distribution set) flags nearly every in-distribution example.
+    rng = np.random.default_rng(0)
+    in_scores, out_scores = rng.normal(0.0, 0.3, 2000), rng.normal(1.0, 2.0, 2000)
+    metrics = ood_metrics(in_scores, out_scores, higher_is_in_distribution=False)
+    assert metrics["fpr_at_95_tpr_ood_positive"] > 0.9 > 0.5 > metrics["fpr_at_95_tpr"] > 0.3
+    np.testing.assert_allclose(
+        metrics["auroc"],
+        roc_auc_score(np.r_[np.zeros(2000), np.ones(2000)], np.r_[in_scores, out_scores]),
+    )
