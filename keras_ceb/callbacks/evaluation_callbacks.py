@@ -36,7 +36,8 @@ class OoDEvaluation(_PeriodicEvaluation):
     and of the entropy, in-distribution positive (`ood_mnist_rate_auroc`, ...). `scores` and
     `metrics` choose others: any score of `keras_ceb.evaluation.SCORE_DIRECTIONS` that needs
     no training data (`rate`, `entropy`, `max_softmax`, `max_logit`, `energy`), and any of
-    `auroc`, `fpr_at_95_tpr`, `aupr_in`, `aupr_out`. A score that separates a set the wrong
+    `auroc`, `fpr_at_95_tpr`, `fpr_at_95_tpr_ood_positive` (OpenOOD's convention), `aupr_in`,
+    `aupr_out`. A score that separates a set the wrong
     way (AUROC < 0.5) is warned about in one line (`InvertedScoreWarning`).
 
     Args:
@@ -67,7 +68,7 @@ class OoDEvaluation(_PeriodicEvaluation):
     """
 
     SCORES = ("rate", "entropy", "max_softmax", "max_logit", "energy")
-    METRICS = ("auroc", "fpr_at_95_tpr", "aupr_in", "aupr_out")
+    METRICS = ("auroc", "fpr_at_95_tpr", "fpr_at_95_tpr_ood_positive", "aupr_in", "aupr_out")
 
     def __init__(
         self,
