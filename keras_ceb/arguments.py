@@ -3,7 +3,9 @@
 
 argparse reports the error as one line (`keras-ceb train: error: argument --epochs: expected a
 positive integer, got '0'`). The same types parse `keras-ceb train`'s options (derived from
-`keras_ceb.training.TrainConfig`), `tune`'s and `reproduce`'s. Nothing here imports Keras.
+`keras_ceb.training.TrainConfig`) and `tune`'s, and `OneLineParser` is the parser of
+`keras-ceb` and of the paper's reproduction (`python -m benchmarks.paper`). Nothing here imports
+Keras.
 """
 
 import argparse
@@ -12,6 +14,14 @@ import math
 from keras_ceb import validation
 
 DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
+EXIT_USAGE = 2  # bad arguments
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (no usage block) on stderr, exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _integer_at_least(text, minimum, expected):

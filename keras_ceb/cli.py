@@ -20,7 +20,6 @@ Ctrl-C resumes from the last completed epoch and ends with the weights an uninte
 would have had (see `keras_ceb.run_folder`).
 """
 
-import argparse
 import dataclasses
 import importlib
 import os
@@ -83,7 +82,7 @@ tune_command = _LazyModule("keras_ceb.tuning.command")
 
 DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
 RHO_ANNEAL_AUTO_OFFSET = config_lib.RHO_ANNEAL_AUTO_OFFSET
-EXIT_USAGE = 2
+EXIT_USAGE = arguments.EXIT_USAGE
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C.
 # Copies of keras_ceb's own tuples (tests/cli checks that they are equal), so that building
@@ -115,13 +114,6 @@ class Interrupted(Exception):
     """A Ctrl-C, reported as one line (what was kept, how to go on) with exit code 130."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are one line (no usage block) on stderr."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser(command=None):
     """The `argparse` parser of `keras-ceb`: `train`, `evaluate` and `tune`.
 
@@ -137,12 +129,14 @@ def build_parser(command=None):
         >>> args.objective, args.rho
         ('vib', 2.0)
     """
-    parser = _Parser(
+    parser = arguments.OneLineParser(
         prog="keras-ceb",
         description="Train and evaluate Conditional Entropy Bottleneck (CEB), VIB and "
         "deterministic image classifiers with Keras 3.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=arguments.OneLineParser
+    )
     commands.required = True
     builders = {
         "train": _add_train_parser,

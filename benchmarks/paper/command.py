@@ -10,7 +10,6 @@ its own options, `run_options(args)` turns them into keyword arguments of its `r
 `summary(results, out)` replaces the claims summary (`cifar10` uses all three).
 """
 
-import argparse
 import pathlib
 import sys
 
@@ -23,23 +22,18 @@ from keras_ceb import console
 PROG = "python -m benchmarks.paper"
 
 
-class _Parser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are one line (no usage block) on stderr."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser():
     """The parser of `python -m benchmarks.paper`: one sub-parser per dataset."""
-    parser = _Parser(
+    parser = arguments.OneLineParser(
         prog=PROG,
         description="Train the paper's models, measure them as the paper does, and write "
         "report.md, results.json and the figures (ours with intervals beside the paper's, and "
         "a verdict per claim). Finished models are never retrained: run the same command again "
         "to resume after an interruption.",
     )
-    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", parser_class=_Parser)
+    datasets = parser.add_subparsers(
+        dest="dataset", metavar="DATASET", parser_class=arguments.OneLineParser
+    )
     datasets.required = True
     for name in reproduce.DATASETS:
         module = reproduce.dataset_module(name)
