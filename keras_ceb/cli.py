@@ -166,7 +166,7 @@ def _add_data_arguments(parser):
 def _add_config_option(parser, field):
     """The option of one `TrainConfig` field: `--name-with-dashes`, its type, help, default."""
     meta = field.metadata
-    flag = meta["flag"] or "--" + field.name.replace("_", "-")
+    flag = _option_flag(field)
     if meta["action"]:
         parser.add_argument(flag, dest=field.name, action=meta["action"], help=meta["help"])
         return
@@ -204,10 +204,15 @@ def train_config(args):
             **{key: value for key, value in vars(args).items() if key in names}
         )
     except ValueError as error:  # A rule across fields: said in the options' words.
-        raise CLIError(_in_flags(str(error), names)) from None
+        raise CLIError(_in_flags(str(error))) from None
 
 
-def _in_flags(message, names=None):
+def _option_flag(field):
+    """The `keras-ceb train` option of a `TrainConfig` field (`learning_rate`: --learning-rate)."""
+    return field.metadata["flag"] or "--" + field.name.replace("_", "-")
+
+
+def _in_flags(message):
     """`message` in the command line's words: the `TrainConfig` fields it names as options.
 
     The library names a field in backticks, with a value where it asks for one (`out`,
@@ -222,12 +227,10 @@ def _in_flags(message, names=None):
         '--wrn-depth needs --backbone wide_resnet'
     """
     fields = {f.name: f for f in dataclasses.fields(config_lib.TrainConfig)}
-    if names is not None:
-        fields = {name: field for name, field in fields.items() if name in names}
 
     def option(match):
         field = fields[match.group(1)]
-        flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
+        flag = _option_flag(field)
         value = match.group(3)
         if value is None or field.metadata["action"] in ("store_true", "store_false"):
             return flag
@@ -236,7 +239,7 @@ def _in_flags(message, names=None):
     alternatives = "|".join(sorted(fields, key=len, reverse=True))
     message = re.sub(rf"`({alternatives})(=([^`]*))?`", option, message)
     for name in sorted(fields, key=len, reverse=True):  # "Received: epochs=0"
-        message = re.sub(rf"\b{name}=", "--" + name.replace("_", "-") + " ", message)
+        message = re.sub(rf"\b{name}=", _option_flag(fields[name]) + " ", message)
     return message
 
 

@@ -235,8 +235,7 @@ class CEBClassifier(weighted.WeightedAddedLosses, keras.Model):
 
     def _bottleneck_at_the_mean(self, images):
         """The bottleneck `call` computes at inference, recording no estimate."""
-        encoded = self.encoder.bottleneck_at_mean(self.features(images, training=False))
-        return ops.cast(encoded, "float32") if self.objective == "determ" else encoded
+        return self.encoder.bottleneck_at_mean(self.features(images, training=False))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, _split(y_pred)[0], sample_weight)
