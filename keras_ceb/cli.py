@@ -22,6 +22,7 @@ would have had (see `keras_ceb.run_folder`).
 
 import dataclasses
 import importlib
+import json
 import os
 import pathlib
 import re
@@ -78,6 +79,7 @@ training_data = _LazyModule("keras_ceb.training.data")
 model_files = _LazyModule("keras_ceb.training.model_files")
 recipe = _LazyModule("keras_ceb.training.recipe")
 report_lib = _LazyModule("keras_ceb.evaluation.report")
+corruption_lib = _LazyModule("keras_ceb.evaluation.corruption_robustness")
 tune_command = _LazyModule("keras_ceb.tuning.command")
 
 DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
@@ -635,6 +637,30 @@ def _add_evaluate_parser(commands):
         help="expected calibration error and the reliability diagram (5%% bins)",
     )
     robustness.add_argument(
+        "--corruptions",
+        action="store_true",
+        help="accuracy under the 15 common corruptions of ImageNet-C at 5 severities "
+        "(Hendrycks and Dietterich 2019; made offline from the test images), and the AUROC "
+        "of each OoD score (the rate R among them) between the clean and the corrupted "
+        "images, a signal of covariate shift",
+    )
+    robustness.add_argument(
+        "--corruption-examples",
+        type=arguments.positive_int,
+        metavar="N",
+        default=1000,
+        help="with --corruptions, corrupt the first N test images (default: 1000)",
+    )
+    robustness.add_argument(
+        "--corruption-reference",
+        type=pathlib.Path,
+        metavar="METRICS",
+        default=None,
+        help="with --corruptions, the metrics.json of `keras-ceb evaluate --corruptions "
+        "--out` for a reference model (Determ): adds the corruption errors and the mCE "
+        "relative to it",
+    )
+    robustness.add_argument(
         "--rate-estimator",
         choices=("mean", "sample"),
         default=None,
@@ -728,6 +754,9 @@ def run_evaluate(args):
     training_data.check_finite_data(x_test, f"{args.dataset} test images")
     _check_input_shape(model, x_test, args.dataset)
 
+    corruption_reference = corruption_reference_of(
+        args, min(args.corruption_examples, len(x_test))
+    )
     objective = models.model_objective(model)
     test = recipe.evaluate_test_metrics(model, x_test, y_test, args.batch_size)
     result = {
@@ -740,11 +769,18 @@ def run_evaluate(args):
     robustness = evaluate_robustness(model, x_test, y_test, args)
     if robustness is not None:
         result["robustness"] = robustness
+    if args.corruptions:
+        result["corruptions"] = evaluate_corruption_section(
+            model, x_test, y_test, args, corruption_reference
+        )
     result["wall_time_s"] = time.time() - start
     print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
     if robustness is not None:
         print()
         print(report_lib.format_report(robustness))
+    if args.corruptions:
+        print()
+        print(corruption_lib.format_corruption_report(result["corruptions"], corruption_reference))
     if args.out is not None:
         written = write_evaluation_outputs(args.out, result, robustness, title)
         print(f"Wrote {args.out}/: {', '.join(written)}")
@@ -770,6 +806,51 @@ def write_evaluation_outputs(out, result, robustness, title):
             shutil.rmtree(stage, ignore_errors=True)
     reporting.write_json(out / "metrics.json", result)
     return ["metrics.json", *written]
+
+
+def corruption_reference_of(args, num_examples):
+    """The `corruptions` section of `--corruption-reference`'s metrics.json, checked (same
+    images, same seed) before anything runs; `None` without the option."""
+    path = args.corruption_reference
+    if path is None:
+        return None
+    if not args.corruptions:
+        raise CLIError("--corruption-reference needs --corruptions")
+    try:
+        section = json.loads(pathlib.Path(path).read_text()).get("corruptions")
+    except (OSError, ValueError, AttributeError) as e:
+        raise CLIError(
+            f"--corruption-reference {path}: cannot read a metrics.json there ({e})"
+        ) from None
+    if not isinstance(section, dict) or "accuracy" not in section:
+        raise CLIError(
+            f"--corruption-reference {path} has no corruptions section: write it with "
+            "`keras-ceb evaluate REFERENCE_MODEL --corruptions --out DIR`"
+        )
+    expected = {"num_examples": num_examples, "seed": args.seed, "dataset": args.dataset}
+    for key, value in expected.items():
+        if section.get(key) != value:
+            raise CLIError(
+                f"--corruption-reference {path} was measured with {key}={section.get(key)!r}, "
+                f"this evaluation with {key}={value!r}: compare models on the same images"
+            )
+    return section
+
+
+def evaluate_corruption_section(model, x, y, args, reference):
+    """The `--corruptions` section: `evaluate_corruptions` on the first
+    `--corruption-examples` images, with the mCE against `reference` when given."""
+    n = args.corruption_examples
+    section = corruption_lib.evaluate_corruptions(
+        model, x[:n], y[:n], seed=args.seed, batch_size=args.batch_size
+    )
+    section["dataset"] = args.dataset
+    if reference is not None:
+        try:
+            section["errors"] = corruption_lib.mean_corruption_error(section, reference)
+        except ValueError as e:
+            raise CLIError(f"--corruption-reference: {e}") from None
+    return section
 
 
 def evaluate_robustness(model, x, y, args):

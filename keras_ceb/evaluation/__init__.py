@@ -1,4 +1,5 @@
-"""Evaluation of trained models: OoD detection, calibration, random-label memorization, probes.
+"""Evaluation of trained models: OoD detection, calibration, common corruptions, random-label
+memorization, probes.
 
 Metrics are NumPy functions of model outputs (logits, probabilities, per-example scores such
 as the rate R, features for the Mahalanobis and KNN detectors); only `memorization_run` trains
@@ -10,6 +11,15 @@ from keras_ceb.evaluation.calibration import binomial_interval
 from keras_ceb.evaluation.calibration import expected_calibration_error
 from keras_ceb.evaluation.calibration import plot_reliability_diagram
 from keras_ceb.evaluation.calibration import reliability_diagram
+from keras_ceb.evaluation.corruption_robustness import evaluate_corruptions
+from keras_ceb.evaluation.corruption_robustness import format_corruption_report
+from keras_ceb.evaluation.corruption_robustness import mean_corruption_error
+from keras_ceb.evaluation.corruption_robustness import plot_corruptions
+from keras_ceb.evaluation.corruptions import CORRUPTION_FAMILIES
+from keras_ceb.evaluation.corruptions import CORRUPTIONS
+from keras_ceb.evaluation.corruptions import EXTRA_CORRUPTIONS
+from keras_ceb.evaluation.corruptions import corrupt
+from keras_ceb.evaluation.corruptions import corrupted_sets
 from keras_ceb.evaluation.detectors import FeatureDetectors
 from keras_ceb.evaluation.detectors import KNNDetector
 from keras_ceb.evaluation.detectors import MahalanobisDetector
@@ -57,6 +67,15 @@ __all__ = [
     "expected_calibration_error",
     "plot_reliability_diagram",
     "reliability_diagram",
+    "CORRUPTIONS",
+    "CORRUPTION_FAMILIES",
+    "EXTRA_CORRUPTIONS",
+    "corrupt",
+    "corrupted_sets",
+    "evaluate_corruptions",
+    "format_corruption_report",
+    "mean_corruption_error",
+    "plot_corruptions",
     "FeatureDetectors",
     "KNNDetector",
     "MahalanobisDetector",

@@ -130,24 +130,54 @@ def ood_scores(
 def _ood_scores(model, x, num_samples, batch_size, output_key, estimator, reference, temperature):
     draws = 1 if estimator == "mean" else num_samples
     logits = _logit_draws(model, x, draws, batch_size, output_key, estimator == "sample")
+    scores = _logit_scores(logits, temperature)
+    if has_rate(model):
+        scores["rate"] = _rate_scores(model, x, num_samples, batch_size, estimator)
+    if reference is not None:
+        scores.update(fit_reference(model, reference, batch_size).scores(model, x, batch_size))
+    return scores
+
+
+def _logit_scores(logits, temperature):
+    """The classifier's scores from logit draws `[draws, N, C]`."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     log_probs = np.log(np.clip(probs.mean(axis=0), 1e-300, 1.0))
-    scores = {
+    return {
         "entropy": ood.entropy_score(log_probs),
         "max_softmax": ood.max_softmax_score(log_probs),
         "max_logit": np.mean([ood.max_logit_score(d) for d in logits], axis=0),
         "energy": np.mean([ood.energy_score(d, temperature) for d in logits], axis=0),
     }
+
+
+def has_rate(model):
+    """Whether `model` has a rate (a CEB or VIB encoder with a marginal)."""
     try:
         export.rate_encoder(model)
     except ValueError:
-        pass  # No marginal: the rate is not defined for this model.
-    else:
-        scores["rate"] = _rate_scores(model, x, num_samples, batch_size, estimator)
-    if reference is not None:
-        scores.update(fit_reference(model, reference, batch_size).scores(model, x, batch_size))
-    return scores
+        return False
+    return True
+
+
+def logits_and_scores(model, x, batch_size=256, output_key=None, temperature=1.0):
+    """Logits `[N, C]` at the encoder mean and every score of the `"mean"` estimator (the rate
+    if the model has one), from one pass over `x` (and one more for the rate).
+
+    Examples:
+
+        >>> model = keras.Sequential([keras.Input((8,)),
+        ...                           keras_ceb.StochasticEncoder(2, marginal=4, seed=0),
+        ...                           keras_ceb.BackwardEncoder(3)])
+        >>> logits, scores = logits_and_scores(model, np.random.rand(16, 8).astype("float32"))
+        >>> logits.shape, sorted(scores)
+        ((16, 3), ['energy', 'entropy', 'max_logit', 'max_softmax', 'rate'])
+    """
+    logits = _logit_draws(model, x, 1, batch_size, output_key, False)
+    scores = _logit_scores(logits, temperature)
+    if has_rate(model):
+        scores["rate"] = _rate_scores(model, x, 1, batch_size, "mean")
+    return logits[0], scores
 
 
 def fit_reference(model, reference, batch_size=256):
