@@ -306,6 +306,100 @@ def test_evaluate_bad_robustness_arguments(trained_run, fashion_mnist_dir, argv,
     assert stderr.count("\n") == 1 and needle in stderr, stderr
 
 
+def _evaluate_corruptions(trained_run, fashion_mnist_dir, out, *extra):
+    run, _ = trained_run
+    return _run(
+        [
+            "evaluate",
+            str(run / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--max-test-examples",
+            "100",
+            "--corruptions",
+            "--corruption-examples",
+            "40",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.long
+def test_evaluate_corruptions_and_the_mce_against_a_reference(
+    trained_run, fashion_mnist_dir, tmp_path
+):
+    code, stdout, stderr = _evaluate_corruptions(trained_run, fashion_mnist_dir, tmp_path / "a")
+    assert code == 0, stderr
+    section = json.loads((tmp_path / "a" / "metrics.json").read_text())["corruptions"]
+    assert section["corruptions"] == list(keras_ceb.evaluation.CORRUPTIONS)
+    assert section["num_examples"] == 40 and section["seed"] == 0
+    assert section["dataset"] == "fashion_mnist"
+    assert set(section["shift_auroc"]) >= {"rate", "entropy"}
+    assert "Common corruptions: clean accuracy" in stdout and "rate AUROC s5" in stdout
+    # The same model as its own reference: every corruption error is 100.
+    code, stdout, stderr = _evaluate_corruptions(
+        trained_run,
+        fashion_mnist_dir,
+        tmp_path / "b",
+        "--corruption-reference",
+        str(tmp_path / "a" / "metrics.json"),
+    )
+    assert code == 0, stderr
+    errors = json.loads((tmp_path / "b" / "metrics.json").read_text())["corruptions"]["errors"]
+    assert errors["mce"] == pytest.approx(100.0)
+    assert "| CE | relative CE |" in stdout
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--corruption-reference", "{ref}", "--seed", "1"], "was measured with seed=0"),
+        (["--corruption-reference", "{ref}", "--corruption-examples", "30"], "num_examples=40"),
+        (["--corruption-reference", "{missing}"], "cannot read a metrics.json there"),
+        (["--corruption-reference", "{plain}"], "has no corruptions section"),
+    ],
+)
+def test_evaluate_bad_corruption_reference(
+    trained_run, fashion_mnist_dir, tmp_path, extra, needle
+):
+    reference = {
+        "corruptions": {
+            "num_examples": 40,
+            "seed": 0,
+            "dataset": "fashion_mnist",
+            "accuracy": {},
+        }
+    }
+    (tmp_path / "ref.json").write_text(json.dumps(reference))
+    (tmp_path / "plain.json").write_text(json.dumps({"test": {}}))
+    paths = {
+        "ref": tmp_path / "ref.json",
+        "missing": tmp_path / "nothing.json",
+        "plain": tmp_path / "plain.json",
+    }
+    extra = [item.format(**paths) for item in extra]
+    code, _, stderr = _evaluate_corruptions(trained_run, fashion_mnist_dir, tmp_path / "o", *extra)
+    assert code != 0 and stderr.count("\n") == 1 and needle in stderr, stderr
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_corruption_reference_needs_corruptions(trained_run, fashion_mnist_dir, tmp_path):
+    run, _ = trained_run
+    code, _, stderr = _run(
+        [
+            "evaluate",
+            str(run / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--corruption-reference",
+            str(tmp_path / "x.json"),
+        ]
+    )
+    assert code != 0 and "--corruption-reference needs --corruptions" in stderr
+
+
 def test_help_explains_rho():
     code, stdout, _ = _run(["train", "--help"])
     assert code == 0
