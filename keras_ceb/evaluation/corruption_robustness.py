@@ -165,7 +165,7 @@ def mean_corruption_error(result, reference):
         ...           "accuracy": {"fog": [0.7, 0.5]}}
         >>> {k: round(v, 1) for k, v in mean_corruption_error(model, determ).items()
         ...  if k.endswith("mce")}
-        {'mce': 75.0, 'relative_mce': 60.0}
+        {'mce': 75.0, 'relative_mce': 66.7}
     """
     _check_comparable(result, reference)
     ce, relative = {}, {}
