@@ -97,6 +97,7 @@ ATTACKS = (
     "cw-l2",
     "apgd-ce",
     "apgd-t",
+    "fab-t",
     "square",
     "autoattack",
 )  # keras_ceb.evaluation.report.ATTACKS
@@ -577,8 +578,9 @@ def _add_evaluate_parser(commands):
         choices=ATTACKS,
         default=None,
         help="adversarial attack to run on the test set: PGD (the paper's), "
-        "CW-L2, APGD-CE, APGD-T (targeted DLR over the top 9 classes), the "
-        "gradient-free Square, or autoattack (APGD-CE, APGD-T, Square; "
+        "CW-L2, APGD-CE, APGD-T (targeted DLR over the top 9 classes), FAB-T (the "
+        "targeted minimum-norm attack over the same classes), the "
+        "gradient-free Square, or autoattack (APGD-CE, APGD-T, FAB-T, Square; "
         "APGD with EOT for a model that samples z at inference)",
     )
     robustness.add_argument(
@@ -592,14 +594,14 @@ def _add_evaluate_parser(commands):
         "--attack-norm",
         choices=("linf", "l2"),
         default="linf",
-        help="norm of apgd-ce, apgd-t, square and autoattack (default: linf)",
+        help="norm of apgd-ce, apgd-t, fab-t, square and autoattack (default: linf)",
     )
     robustness.add_argument(
         "--attack-steps",
         type=arguments.positive_int,
         metavar="N",
         default=None,
-        help="PGD or APGD steps (default: 7 for PGD, 100 for APGD)",
+        help="PGD, APGD or FAB-T steps (default: 7 for PGD, 100 for APGD and FAB-T)",
     )
     robustness.add_argument(
         "--queries",

@@ -1,8 +1,8 @@
 """Adversarial attacks on Keras classifiers and their evaluation.
 
 PGD (L-inf and L2, targeted or not, with EOT for stochastic models), Auto-PGD with the
-cross-entropy and DLR losses, the gradient-free Square attack, an AutoAttack-style ensemble
-of them, the Carlini & Wagner L2 attack, and the success measures of the CEB paper.
+cross-entropy and DLR losses, the targeted minimum-norm FAB-T, the gradient-free Square
+attack, AutoAttack's ensembles of them, the Carlini & Wagner L2 attack, and the success measures of the CEB paper.
 """
 
 from keras_ceb.attacks.apgd import apgd_attack
@@ -16,6 +16,7 @@ from keras_ceb.attacks.evaluation import predict_classes
 from keras_ceb.attacks.evaluation import targeted_success_rate
 from keras_ceb.attacks.evaluation import transfer_attack
 from keras_ceb.attacks.evaluation import untargeted_success_rate
+from keras_ceb.attacks.fab import fab_t_attack
 from keras_ceb.attacks.gradients import loss_gradient
 from keras_ceb.attacks.gradients import predict_logits
 from keras_ceb.attacks.pgd import pgd_attack
@@ -33,6 +34,7 @@ __all__ = [
     "targeted_success_rate",
     "transfer_attack",
     "untargeted_success_rate",
+    "fab_t_attack",
     "loss_gradient",
     "predict_logits",
     "pgd_attack",

@@ -1,4 +1,5 @@
-"""AutoAttack-style ensembles: APGD-CE, APGD-T and Square, or APGD with EOT (sampling models)."""
+"""AutoAttack's ensembles: APGD-CE, APGD-T, FAB-T and Square, or APGD with EOT (sampling
+models)."""
 
 import dataclasses
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from keras_ceb.attacks import gradients
 from keras_ceb.attacks.apgd import apgd_attack
+from keras_ceb.attacks.fab import fab_t_attack
 from keras_ceb.attacks.square import square_attack
 
 VERSIONS = ("standard", "rand")
@@ -76,10 +78,9 @@ def auto_attack(
     The protocol of AutoAttack (Croce & Hein, 2020), from this package's attacks:
 
     - `version="standard"`: APGD-CE, then APGD-T (targeted DLR over the `num_targets` classes
-      ranked highest after the true one), then the gradient-free Square attack with `queries`
-      queries. AutoAttack's standard version also runs FAB-T after APGD-T; it is not
-      implemented here (in the AutoAttack paper's tables it breaks almost no example that
-      APGD-T leaves; this is the one part of the ensemble missing).
+      ranked highest after the true one), then FAB-T (the targeted minimum-norm attack over the
+      same classes), then the gradient-free Square attack with `queries` queries: AutoAttack's
+      standard version.
     - `version="rand"`, for models whose forward pass is random (a `StochasticEncoder` with
       `inference="sample"`): APGD-CE and APGD-DLR, each gradient averaged over `num_samples`
       draws of z (EOT; AutoAttack: 20).
@@ -98,8 +99,9 @@ def auto_attack(
         eps: Radius in the metric `norm`.
         norm: `"linf"` or `"l2"`.
         version: `"standard"`, `"rand"` or `None` (see above).
-        steps: Steps of each APGD run (AutoAttack: 100).
-        num_targets: Target classes of APGD-T (AutoAttack: 9; at most the classes less one).
+        steps: Steps of each APGD and FAB-T run (AutoAttack: 100).
+        num_targets: Target classes of APGD-T and FAB-T (AutoAttack: 9; at most the classes
+            less one).
         queries: Queries of the Square attack (AutoAttack: 5,000).
         num_samples: Draws of z per gradient in the `rand` version; default 20.
         clip_min: Smallest valid input value.
@@ -148,6 +150,11 @@ def auto_attack(
                     steps=steps,
                     num_targets=min(num_targets, classes - 1),
                 ),
+            ),
+            (
+                "fab-t",
+                fab_t_attack,
+                dict(steps=steps, num_targets=min(num_targets, classes - 1)),
             ),
             ("square", square_attack, dict(queries=queries)),
         )

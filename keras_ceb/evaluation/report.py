@@ -18,10 +18,17 @@ from keras_ceb.evaluation import calibration
 from keras_ceb.evaluation import ood_sets as ood_sets_lib
 from keras_ceb.evaluation import scores
 
-ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2", "apgd-ce", "apgd-t", "square", "autoattack")
+ATTACKS = ("pgd-linf", "pgd-l2", "cw-l2", "apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
 # The attacks that take a norm (`attack_norm`); PGD names its own.
-NORMED_ATTACKS = ("apgd-ce", "apgd-t", "square", "autoattack")
-DEFAULT_STEPS = {"pgd-linf": 7, "pgd-l2": 7, "apgd-ce": 100, "apgd-t": 100, "autoattack": 100}
+NORMED_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
+DEFAULT_STEPS = {
+    "pgd-linf": 7,
+    "pgd-l2": 7,
+    "apgd-ce": 100,
+    "apgd-t": 100,
+    "fab-t": 100,
+    "autoattack": 100,
+}
 
 
 def robustness_report(
@@ -59,7 +66,8 @@ def robustness_report(
         cw_ood_examples: If > 0, also use this many CW-L2 adversarial examples (cleverhans
             defaults) of the test set as an OoD set, as the paper does.
         attack: `None` or one of `ATTACKS`: `"pgd-linf"`, `"pgd-l2"`, `"cw-l2"`, `"apgd-ce"`,
-            `"apgd-t"` (targeted DLR over the top 9 classes), `"square"` or `"autoattack"`
+            `"apgd-t"` (targeted DLR over the top 9 classes), `"fab-t"` (the targeted
+            minimum-norm FAB over the same classes), `"square"` or `"autoattack"`
             (`keras_ceb.attacks.auto_attack`, its version chosen by the model).
         eps: Attack radius (not used by CW-L2).
         attack_steps: PGD or APGD steps; default 7 for PGD (the paper's), 100 for APGD.
@@ -243,7 +251,7 @@ def _attack(
 
 
 def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, seed, batch_size):
-    """APGD-CE, APGD-T, Square or the ensemble, untargeted, scored by accuracy under attack."""
+    """APGD-CE, APGD-T, FAB-T, Square or the ensemble, scored by accuracy under attack."""
     from keras_ceb import attacks
     from keras_ceb.attacks import gradients
 
@@ -271,6 +279,9 @@ def _normed_attack(model, x, y, attack, eps, norm, steps, queries, num_samples, 
     elif attack == "square":
         x_adv = attacks.square_attack(model, x, y, queries=queries, **common)
         result.update(queries=int(queries), num_samples=1)
+    elif attack == "fab-t":
+        x_adv = attacks.fab_t_attack(model, x, y, steps=steps, **common)
+        result.update(steps=int(steps), num_samples=1)
     else:
         x_adv = attacks.apgd_attack(
             model,

@@ -17,7 +17,7 @@ def test_standard_version_bookkeeping(small_model, fashion_mnist):
     x, y = x_test[:150], y_test[:150]
     result = auto_attack(small_model, x, y, eps=0.03, steps=20, num_targets=3, queries=100, seed=0)
     assert result.version == "standard"
-    assert result.attacks == ("apgd-ce", "apgd-t", "square")
+    assert result.attacks == ("apgd-ce", "apgd-t", "fab-t", "square")
     clean = predict_classes(small_model, x) == y
     np.testing.assert_array_equal(result.broken_by == "clean", ~clean)
     np.testing.assert_array_equal(result.robust, result.broken_by == "")

@@ -271,7 +271,7 @@ def test_evaluate_field_standard_attacks(trained_run, fashion_mnist_dir, tmp_pat
     assert 0.0 <= result["accuracy_under_attack"] <= 1.0
     if attack == "autoattack":
         assert result["version"] == "standard" and result["queries"] == 20
-        assert set(result["broken_by"]) == {"clean", "apgd-ce", "apgd-t", "square"}
+        assert set(result["broken_by"]) == {"clean", "apgd-ce", "apgd-t", "fab-t", "square"}
         assert "broken by: clean" in stdout
 
 
