@@ -4,7 +4,7 @@ for Keras 3.
 Importing `keras_ceb` is cheap: its submodules and public names load on first use
 (`keras_ceb.StochasticEncoder`, `keras_ceb.callbacks`, ...), so that `keras-ceb --help`
 answers without importing Keras and TensorFlow. Importing it still registers the serializable
-classes (the layers and the metrics) with Keras: at once when Keras is already imported, else
+classes (the layers, the metrics and the models) with Keras: at once when Keras is already imported, else
 as soon as Keras is. So `import keras_ceb`, then `keras.models.load_model("m.keras")`, needs
 no `custom_objects`.
 
@@ -57,8 +57,9 @@ _SUBMODULES = (
     "training",
     "tuning",
 )
-# The modules whose import registers keras_ceb's classes with `keras.saving`.
-_SERIALIZABLE_MODULES = ("keras_ceb.layers", "keras_ceb.metrics")
+# The modules whose import registers keras_ceb's classes with `keras.saving` (the layers, the
+# metrics, and the models: `CEBClassifier`, `keras_ceb.models.Sequential` and `Model`).
+_SERIALIZABLE_MODULES = ("keras_ceb.layers", "keras_ceb.metrics", "keras_ceb.models")
 
 __all__ = ["__version__", *_NAMES, *_SUBMODULES]
 

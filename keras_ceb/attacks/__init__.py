@@ -2,7 +2,8 @@
 
 PGD (L-inf and L2, targeted or not, with EOT for stochastic models), Auto-PGD with the
 cross-entropy and DLR losses, the targeted minimum-norm FAB-T, the gradient-free Square
-attack, AutoAttack's ensembles of them, the Carlini & Wagner L2 attack, and the success measures of the CEB paper.
+attack, AutoAttack's ensembles of them, the Carlini & Wagner L2 attack, and the success
+measures of the CEB paper.
 """
 
 from keras_ceb.attacks.apgd import apgd_attack

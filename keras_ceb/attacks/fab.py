@@ -1,4 +1,4 @@
-"""FAB-T, the targeted Fast Adaptive Boundary attack of Croce and Hein (2020), AutoAttack's third."""
+"""FAB-T, the targeted Fast Adaptive Boundary attack (Croce and Hein 2020), in AutoAttack."""
 
 import numpy as np
 from keras import ops

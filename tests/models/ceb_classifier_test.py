@@ -307,3 +307,42 @@ def test_the_labelled_terms_under_a_distribution_strategy():
                     name,
                     report,
                 )
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("order", ["keras, keras_ceb", "keras_ceb, keras"])
+def test_a_fresh_process_loads_it_after_import_keras_ceb(order, tmp_path):
+    """`import keras, keras_ceb` then `load_model`, as `keras-ceb train` tells its users: the
+    classifier and `keras_ceb.models.Sequential` are registered without touching
+    `keras_ceb.models` (they were not, before: only the layers and metrics were)."""
+    import subprocess
+    import sys
+
+    model = classifier("mlp", "ceb")
+    x, y = data()
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "classifier.keras")
+    sequential = keras_ceb.models.Sequential(
+        [keras.Input((8,)), keras_ceb.StochasticEncoder(2, marginal=4, seed=0)]
+    )
+    sequential.save(tmp_path / "sequential.keras")
+    code = (
+        f"import {order}\n"
+        "import sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    print(type(keras.models.load_model(path, safe_mode=True)).__name__)\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "classifier.keras"),
+            str(tmp_path / "sequential.keras"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["CEBClassifier", "Sequential"]
