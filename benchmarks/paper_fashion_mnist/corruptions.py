@@ -96,6 +96,59 @@ def run_piece(spec, seed, preset, data, work):
     }
 
 
+DIAGNOSIS_CORRUPTIONS = ("brightness", "contrast", "fog", "snow", "gaussian_noise")
+PROBE_EXAMPLES = 10000
+
+
+def diagnose(model, data):
+    """Where a model's accuracy under a severity-5 corruption goes: the model itself, a
+    logistic-regression probe on the backbone features and one on z (the encoder mean), both
+    fitted on clean training images (if the probes fail as the model does, the head is not the
+    cause); the share of the most predicted class; and how far the corruption moves the mean
+    of z, in units of the clean within-class standard deviation of z."""
+    from sklearn.linear_model import LogisticRegression
+
+    extractor = model.feature_extractor
+
+    def features(x):
+        return extractor.predict(x, batch_size=500, verbose=0)
+
+    def z_of(f):
+        encoded = model.encoder.bottleneck_at_mean(keras.ops.convert_to_tensor(f))
+        return keras.ops.convert_to_numpy(encoded["loc"] if isinstance(encoded, dict) else encoded)
+
+    x_train = data.x_train[:PROBE_EXAMPLES]
+    y_train = np.asarray(data.y_train[:PROBE_EXAMPLES])
+    x_test, y_test = data.x_test[:EXAMPLES], np.asarray(data.y_test[:EXAMPLES])
+    f_train, f_test = features(x_train), features(x_test)
+    z_train, z_test = z_of(f_train), z_of(f_test)
+    probe_f = LogisticRegression(max_iter=2000).fit(f_train, y_train)
+    probe_z = LogisticRegression(max_iter=2000).fit(z_train, y_train)
+    spread = np.mean([z_train[y_train == k].std(axis=0).mean() for k in np.unique(y_train)])
+    result = {
+        "clean": {
+            "model": float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test)),
+            "probe_features": float(probe_f.score(f_test, y_test)),
+            "probe_z": float(probe_z.score(z_test, y_test)),
+        }
+    }
+    for name in DIAGNOSIS_CORRUPTIONS:
+        x = evaluation.corrupt(x_test, name, 5, seed=CORRUPTION_SEED)
+        f = features(x)
+        z = z_of(f)
+        predicted = model.predict(x, verbose=0).argmax(1)
+        result[name] = {
+            "model": float(np.mean(predicted == y_test)),
+            "probe_features": float(probe_f.score(f, y_test)),
+            "probe_z": float(probe_z.score(z, y_test)),
+            "top_class_share": float(np.bincount(predicted, minlength=10).max() / len(predicted)),
+            "z_shift_in_within_class_std": float(
+                np.linalg.norm(z.mean(axis=0) - z_test.mean(axis=0)) / spread
+            ),
+        }
+    return result
+
+
 def _interval(values, percent=False, digits=1, bounds=None):
     estimate = statistics.t_interval(values, bounds=bounds)
     scale = 100 if percent else 1
@@ -129,6 +182,13 @@ def summarize(records, seeds, out):
                 np.mean(list(run["corruptions"]["accuracy"].values()), axis=0).tolist()
                 for run in runs
             ],
+            "diagnosis": {
+                corruption: {
+                    key: [run["diagnosis"][corruption][key] for run in runs]
+                    for key in runs[0]["diagnosis"][corruption]
+                }
+                for corruption in runs[0]["diagnosis"]
+            },
             "shift_auroc_by_severity": {
                 score: [run["corruptions"]["mean_shift_auroc"][score] for run in runs]
                 for score in runs[0]["corruptions"]["mean_shift_auroc"]
@@ -222,6 +282,32 @@ def format_report(results):
         )
     lines += [
         "",
+        "## Where the accuracy goes (severity 5)",
+        "",
+        "Per model, the accuracy of the model itself, of a logistic-regression probe on the "
+        "backbone's features and of one on z (the encoder mean), both probes fitted on "
+        f"{PROBE_EXAMPLES:,} clean training images; the share of the most predicted class; and "
+        "the shift of the mean of z, in clean within-class standard deviations of z. Means over "
+        "the seeds.",
+        "",
+        "| corruption | model | accuracy | probe on features | probe on z | top class share "
+        "| z shift (within-class sd) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for corruption in ("clean",) + DIAGNOSIS_CORRUPTIONS:
+        for entry in models.values():
+            values = entry["diagnosis"][corruption]
+
+            def cell(key, digits=3):
+                return f"{np.mean(values[key]):.{digits}f}" if key in values else "-"
+
+            lines.append(
+                f"| {corruption} | {entry['label']} | {cell('model')} | "
+                f"{cell('probe_features')} | {cell('probe_z')} | {cell('top_class_share')} | "
+                f"{cell('z_shift_in_within_class_std', 2)} |"
+            )
+    lines += [
+        "",
         "## The scores as a signal of covariate shift",
         "",
         "AUROC between the clean test images and their corrupted copies (clean positive), "
@@ -283,6 +369,15 @@ def main(argv=None):
                     f"{record['corruptions']['mean_accuracy']:.3f}",
                     flush=True,
                 )
+            if "diagnosis" not in record:
+                folder = storage.model_folder(
+                    args.work, presets.Unit("train", presets.model_spec(name), seed)
+                )
+                model = keras.models.load_model(
+                    folder / storage.MODEL_FILE, safe_mode=True, compile=False
+                )
+                record["diagnosis"] = diagnose(model, data)
+                storage.write_json(path, record)
             records[(name, seed)] = record
     results = summarize(records, seeds, records_dir)
     print(json.dumps(results["verdict"], indent=1))
