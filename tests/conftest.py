@@ -126,6 +126,9 @@ LONG_ON_BACKEND = {
         "tests/layers/stochastic_encoder_test.py::test_evaluate_reports_every_estimate_that_fit"
         "_logs",
         "tests/scenarios_test.py::test_scenario_trains_logs_and_saves[a]",
+        "tests/attacks/fab_test.py::test_fab_t_is_about_as_strong_as_apgd_t_on_a_trained_model",
+        "tests/attacks/fab_test.py::test_only_correct_examples_are_attacked_and_robust_ones_come"
+        "_back_clean",
     ),
 }
 
