@@ -5,8 +5,8 @@ Importing `keras_ceb` is cheap: its submodules and public names load on first us
 (`keras_ceb.StochasticEncoder`, `keras_ceb.callbacks`, ...), so that `keras-ceb --help`
 answers without importing Keras and TensorFlow. Importing it still registers the serializable
 classes (the layers, the metrics and the models) with Keras: at once when Keras is already
-imported, else as soon as Keras is. So `import keras_ceb`, then `keras.models.load_model("m.keras")`, needs
-no `custom_objects`.
+imported, else as soon as Keras is. So `import keras_ceb`, then
+`keras.models.load_model("m.keras")`, needs no `custom_objects`.
 
 Examples:
 
