@@ -103,7 +103,17 @@ def load_tfds_image_dataset(name, splits, display, data_dir=None, download=False
     """
     _check_flag("download", download)
     _check_flag("normalize", normalize)
-    import tensorflow_datasets as tfds
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise locate.DatasetNotFoundError(
+            f"{display} (tensorflow-datasets `{name}`)",
+            ["tensorflow-datasets: not installed"],
+            [
+                "install it: pip install 'keras-ceb[cifar]' (or pip install "
+                "tensorflow-datasets); the CIFAR loaders are its only users"
+            ],
+        ) from None
 
     builder, places = _find_prepared(tfds, name, data_dir)
     if builder is None:

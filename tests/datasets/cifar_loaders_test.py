@@ -81,3 +81,14 @@ def test_failed_download_is_reported(roots, monkeypatch):
 def test_argument_validation(call, received):
     with pytest.raises(ValueError, match=f"Received: {received}$"):
         call()
+
+
+def test_without_tensorflow_datasets_the_error_names_the_extra(fake_tfds_dir, monkeypatch):
+    """tensorflow-datasets is the `cifar` extra (227 MB, the CIFAR loaders its only users)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # `import` raises ImportError
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_cifar10(data_dir=fake_tfds_dir)
+    assert "tensorflow-datasets: not installed" in str(error.value)
+    assert "pip install 'keras-ceb[cifar]'" in str(error.value)
