@@ -254,7 +254,7 @@ def format_corruption_report(result, reference=None, score="rate"):
 
 def plot_corruptions(image, *, seed, corruptions=None, severities=corruptions_lib.SEVERITIES):
     """A grid of one image under each corruption (rows) and severity (columns), the clean
-    image first; returns the Matplotlib figure.
+    image first; returns the Matplotlib figure (no pyplot state).
 
     Examples:
 
@@ -263,7 +263,7 @@ def plot_corruptions(image, *, seed, corruptions=None, severities=corruptions_li
         figure.savefig("corruptions.png")
         ```
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     batch = corruptions_lib.validate_images(np.asarray(image)[None])
     colour = batch.ndim == 4 and batch.shape[-1] == 3
@@ -272,12 +272,8 @@ def plot_corruptions(image, *, seed, corruptions=None, severities=corruptions_li
             corruptions_lib.CORRUPTIONS + corruptions_lib.EXTRA_CORRUPTIONS[: 3 if colour else 2]
         )
     corruptions = list(corruptions)
-    figure, axes = plt.subplots(
-        len(corruptions),
-        len(severities) + 1,
-        figsize=(1.2 * (len(severities) + 1) + 1.2, 1.2 * len(corruptions)),
-        squeeze=False,
-    )
+    figure = Figure(figsize=(1.2 * (len(severities) + 1) + 1.2, 1.2 * len(corruptions)))
+    axes = figure.subplots(len(corruptions), len(severities) + 1, squeeze=False)
 
     def show(ax, pixels):
         pixels = pixels.squeeze()

@@ -159,6 +159,3 @@ def test_plot_corruptions_draws_a_grid():
     x = np.random.default_rng(0).random((28, 28, 1), dtype="float32")
     figure = evaluation.plot_corruptions(x, seed=0, corruptions=["fog", "contrast"])
     assert len(figure.axes) == 2 * 6
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
