@@ -22,17 +22,14 @@ would have had (see `keras_ceb.run_folder`).
 
 import dataclasses
 import importlib
-import json
-import os
 import pathlib
 import re
-import shutil
 import sys
-import tempfile
-import time
 
 from keras_ceb import arguments
 from keras_ceb import console
+from keras_ceb.commands.errors import CLIError
+from keras_ceb.commands.errors import Interrupted
 from keras_ceb.training import config as config_lib
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -71,16 +68,9 @@ class _LazyModule:
 
 
 datasets = _LazyModule("keras_ceb.datasets")
-models = _LazyModule("keras_ceb.models")
-reporting = _LazyModule("keras_ceb.reporting")
-rho_lib = _LazyModule("keras_ceb.rho")
-run_folder = _LazyModule("keras_ceb.run_folder")
-training_data = _LazyModule("keras_ceb.training.data")
-model_files = _LazyModule("keras_ceb.training.model_files")
 recipe = _LazyModule("keras_ceb.training.recipe")
-report_lib = _LazyModule("keras_ceb.evaluation.report")
-corruption_lib = _LazyModule("keras_ceb.evaluation.corruption_robustness")
-tune_command = _LazyModule("keras_ceb.tuning.command")
+evaluate_command = _LazyModule("keras_ceb.commands.evaluate")
+tune_command = _LazyModule("keras_ceb.commands.tune")
 
 DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
 RHO_ANNEAL_AUTO_OFFSET = config_lib.RHO_ANNEAL_AUTO_OFFSET
@@ -107,14 +97,6 @@ COMMAND_HELP = {
     "evaluate": "evaluate a saved .keras model on the test set",
     "tune": "search rho with keras-tuner and write the trials, a plot and the best model",
 }
-
-
-class CLIError(Exception):
-    """An error reported to the user as one line, without a traceback."""
-
-
-class Interrupted(Exception):
-    """A Ctrl-C, reported as one line (what was kept, how to go on) with exit code 130."""
 
 
 def build_parser(command=None):
@@ -311,7 +293,7 @@ def _add_verbose_argument(parser):
 
 TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
 TUNE_SEARCHES = ("grid", "random", "bayesian")  # keras_ceb.tuning.SEARCHES
-DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"  # keras_ceb.tuning.command.DEFAULT_RHO_VALUES
+DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"  # keras_ceb.commands.tune.DEFAULT_RHO_VALUES
 DEFAULT_TUNE_EPOCHS = 5
 DEFAULT_VALIDATION_EXAMPLES = 5000
 OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
@@ -694,14 +676,6 @@ def _download_flag(args):
     return None if args.download else False
 
 
-def _check_input_shape(model, x, dataset):
-    expected = tuple(model.input_shape[1:])
-    if tuple(x.shape[1:]) != expected:
-        raise CLIError(
-            f"the model expects inputs of shape {expected} but {dataset} has {tuple(x.shape[1:])}"
-        )
-
-
 # Commands.
 
 
@@ -722,192 +696,13 @@ LOAD_HINT = (
 )
 
 
-def check_evaluate_out(out, overwrite):
-    """Checks `evaluate --out` before the evaluation runs: a usable folder whose
-    `metrics.json` (maybe a training run's) is replaced only with `--overwrite`."""
-    try:
-        run_folder.check_writable_folder(out, "--out")
-    except run_folder.RunFolderError as e:
-        raise CLIError(str(e)) from None
-    found = run_folder.present(out, ("metrics.json",))
-    if found and not overwrite:
-        raise CLIError(
-            f"--out {run_folder.show_path(out)} already holds metrics.json; pass --overwrite "
-            "to replace it, or choose another --out"
-        )
-
-
 def run_evaluate(args):
-    """Runs `keras-ceb evaluate`; returns the metrics dict (also written to `--out`).
-
-    Each evaluation is a separate function that returns one section of the result (here
-    `"test"`, from `evaluate_test_metrics`); more (OoD, attacks, calibration) plug in as
-    further options that add their own sections.
-    """
-    start = time.time()
-    if args.out is not None:
-        check_evaluate_out(args.out, args.overwrite)
-    data_dir = training_data.check_data_dir(args.data_dir)
-    training_data.check_data_env()
-    model = model_files.load_classifier(args.model)
-    x_test, y_test = training_data.load_split(
-        args.dataset, data_dir, "test", _download_flag(args), args.max_test_examples
-    )
-    training_data.check_finite_data(x_test, f"{args.dataset} test images")
-    _check_input_shape(model, x_test, args.dataset)
-
-    corruption_reference = corruption_reference_of(
-        args, min(args.corruption_examples, len(x_test))
-    )
-    objective = models.model_objective(model)
-    test = recipe.evaluate_test_metrics(model, x_test, y_test, args.batch_size)
-    result = {
-        "model": str(args.model),
-        "dataset": args.dataset,
-        "objective": objective,
-        "test": test,
-    }
-    title = recipe.title(objective, rho_lib.get_rho(model), args.dataset, len(x_test))
-    robustness = evaluate_robustness(model, x_test, y_test, args)
-    if robustness is not None:
-        result["robustness"] = robustness
-    if args.corruptions:
-        result["corruptions"] = evaluate_corruption_section(
-            model, x_test, y_test, args, corruption_reference
-        )
-    result["wall_time_s"] = time.time() - start
-    print(reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=title))
-    if robustness is not None:
-        print()
-        print(report_lib.format_report(robustness))
-    if args.corruptions:
-        print()
-        print(corruption_lib.format_corruption_report(result["corruptions"], corruption_reference))
-    if args.out is not None:
-        written = write_evaluation_outputs(args.out, result, robustness, title)
-        print(f"Wrote {args.out}/: {', '.join(written)}")
-    return result
-
-
-def write_evaluation_outputs(out, result, robustness, title):
-    """Writes the figures, then `metrics.json`, into `out`, each atomically; returns the names.
-
-    The figures are drawn into a temporary folder inside `out`, then moved into place.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    run_folder.clear(out, run_folder.EVALUATE_OUTPUTS, backup=False)  # Checked: --overwrite.
-    written = []
-    if robustness is not None:
-        stage = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=reporting.TEMP_PREFIX))
-        try:
-            for path in report_lib.save_report_figures(robustness, stage, title=title):
-                path = pathlib.Path(path)
-                os.replace(path, out / path.name)
-                written.append(path.name)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-    reporting.write_json(out / "metrics.json", result)
-    return ["metrics.json", *written]
-
-
-def corruption_reference_of(args, num_examples):
-    """The `corruptions` section of `--corruption-reference`'s metrics.json, checked (same
-    images, same seed) before anything runs; `None` without the option."""
-    path = args.corruption_reference
-    if path is None:
-        return None
-    if not args.corruptions:
-        raise CLIError("--corruption-reference needs --corruptions")
-    try:
-        section = json.loads(pathlib.Path(path).read_text()).get("corruptions")
-    except (OSError, ValueError, AttributeError) as e:
-        raise CLIError(
-            f"--corruption-reference {path}: cannot read a metrics.json there ({e})"
-        ) from None
-    if not isinstance(section, dict) or "accuracy" not in section:
-        raise CLIError(
-            f"--corruption-reference {path} has no corruptions section: write it with "
-            "`keras-ceb evaluate REFERENCE_MODEL --corruptions --out DIR`"
-        )
-    expected = {"num_examples": num_examples, "seed": args.seed, "dataset": args.dataset}
-    for key, value in expected.items():
-        if section.get(key) != value:
-            raise CLIError(
-                f"--corruption-reference {path} was measured with {key}={section.get(key)!r}, "
-                f"this evaluation with {key}={value!r}: compare models on the same images"
-            )
-    return section
-
-
-def evaluate_corruption_section(model, x, y, args, reference):
-    """The `--corruptions` section: `evaluate_corruptions` on the first
-    `--corruption-examples` images, with the mCE against `reference` when given."""
-    n = args.corruption_examples
-    section = corruption_lib.evaluate_corruptions(
-        model, x[:n], y[:n], seed=args.seed, batch_size=args.batch_size
-    )
-    section["dataset"] = args.dataset
-    if reference is not None:
-        try:
-            section["errors"] = corruption_lib.mean_corruption_error(section, reference)
-        except ValueError as e:
-            raise CLIError(f"--corruption-reference: {e}") from None
-    return section
-
-
-def evaluate_robustness(model, x, y, args):
-    """The `--ood`, `--attack` and `--calibration` section, or `None` when none is asked for."""
-    if not (args.ood or args.attack or args.calibration):
-        return None
-    if args.target_class is not None:
-        num_classes = datasets.dataset_info(args.dataset).num_classes
-        if args.target_class >= num_classes:
-            raise CLIError(f"--target-class must be below {num_classes}, got {args.target_class}")
-    mnist_x = None
-    if args.ood and args.dataset == "fashion_mnist":
-        mnist_x, _ = training_data.load_split(
-            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download_flag(args)
-        )
-        mnist_x = mnist_x[: len(x)]
-    if args.target_class is not None and args.attack in report_lib.NORMED_ATTACKS:
-        raise CLIError(
-            f"--target-class is for the pgd and cw attacks; {args.attack} aims at any wrong class"
-        )
-    reference = None
-    if args.ood and args.ood_reference_examples:
-        reference = training_data.load_split(
-            args.dataset,
-            args.data_dir,
-            "train",
-            _download_flag(args),
-            max_examples=args.ood_reference_examples,
-        )
-    return report_lib.robustness_report(
-        model,
-        x,
-        y,
-        ood=args.ood,
-        mnist_x=mnist_x,
-        cw_ood_examples=args.cw_ood_examples,
-        attack=args.attack,
-        eps=args.eps,
-        attack_steps=args.attack_steps,
-        attack_step_size=args.attack_step_size,
-        attack_norm=args.attack_norm,
-        queries=args.queries,
-        reference=reference,
-        attack_examples=args.attack_examples,
-        target_class=args.target_class,
-        run_calibration=args.calibration,
-        num_samples=args.num_samples,
-        rate_estimator=args.rate_estimator,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
+    """Runs `keras-ceb evaluate` (`keras_ceb.commands.evaluate`); returns the metrics dict."""
+    return evaluate_command.run(args)
 
 
 def run_tune(args):
-    """Runs `keras-ceb tune` (`keras_ceb.tuning.command`); returns its `RhoSearchResult`."""
+    """Runs `keras-ceb tune` (`keras_ceb.commands.tune`); returns its `RhoSearchResult`."""
     result = tune_command.run(args)
     print(LOAD_HINT.format(path=tune_command.output_folder(args) / "best_model.keras"))
     return result

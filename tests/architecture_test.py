@@ -21,6 +21,7 @@ LAYERS = [
     {"reporting", "run_folder"},
     {"training"},
     {"tuning"},
+    {"commands"},
     {"cli", "__main__"},
 ]
 

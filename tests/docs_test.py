@@ -49,7 +49,10 @@ API_PAGES = {
         "keras_ceb.run_folder",
         "keras_ceb.validation",
         "keras_ceb.inference",
-        "keras_ceb.tuning.command",
+        "keras_ceb.commands",
+        "keras_ceb.commands.errors",
+        "keras_ceb.commands.evaluate",
+        "keras_ceb.commands.tune",
     ],
 }
 

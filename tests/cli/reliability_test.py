@@ -18,6 +18,7 @@ import pytest
 
 from keras_ceb import cli
 from keras_ceb import datasets
+from keras_ceb import reporting
 from keras_ceb import run_folder
 from keras_ceb.datasets import idx as idx_lib
 from keras_ceb.datasets import locate
@@ -407,8 +408,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
     def interrupted_plot(*args, **kwargs):
         raise KeyboardInterrupt
 
-    plot = cli.reporting.plot_information_plane
-    monkeypatch.setattr(cli.reporting, "plot_information_plane", interrupted_plot)
+    plot = reporting.plot_information_plane
+    monkeypatch.setattr(reporting, "plot_information_plane", interrupted_plot)
     code, stdout, stderr = _run(argv)
     assert code == 130
     assert f"Resuming the unfinished run in {out}" in stdout
@@ -419,7 +420,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
     )
     assert not (out / "metrics.json").exists() and not list(out.glob(".keras-ceb-tmp-*"))
 
-    monkeypatch.setattr(cli.reporting, "plot_information_plane", plot)
+    monkeypatch.setattr(reporting, "plot_information_plane", plot)
     code, stdout, stderr = _run(argv)
     assert code == 0, stderr
     assert "All 4 epochs were done; evaluating and saving." in stdout

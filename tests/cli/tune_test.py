@@ -8,7 +8,7 @@ import pytest
 
 import keras_ceb
 from keras_ceb import cli
-from keras_ceb.tuning import command as tune_command
+from keras_ceb.commands import tune as tune_command
 from tests.cli.cli_test import _run
 
 TINY = [
