@@ -139,3 +139,9 @@ def rho_list(text):
                 f"expected finite numbers separated by commas, got {text!r}"
             ) from None
     return sorted(set(values))
+
+
+def download_flag(args):
+    """`--download` / `--no-download` as the loaders' `download` argument: `None` (download
+    what is missing) or `False`."""
+    return None if args.download else False

@@ -232,7 +232,9 @@ def _error_in_flags(error, args):
     """A library error's one line, in the command line's words (see `_in_flags`)."""
     cause = error.__cause__
     if isinstance(error, TrainingError) and isinstance(cause, datasets.DatasetNotFoundError):
-        return str(cli_worded(cause, _download_flag(args) if hasattr(args, "download") else None))
+        return str(
+            cli_worded(cause, arguments.download_flag(args) if hasattr(args, "download") else None)
+        )
     return _in_flags(str(error))
 
 
@@ -667,13 +669,6 @@ def _add_evaluate_parser(commands):
     )
     _add_verbose_argument(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
-
-
-# Pieces shared by the commands.
-
-
-def _download_flag(args):
-    return None if args.download else False
 
 
 # Commands.

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 
+from keras_ceb import arguments
 from keras_ceb import datasets
 from keras_ceb import models
 from keras_ceb import reporting
@@ -21,11 +22,6 @@ from keras_ceb.evaluation import report as report_lib
 from keras_ceb.training import data as training_data
 from keras_ceb.training import model_files
 from keras_ceb.training import recipe
-
-
-def download_flag(args):
-    """`--download` / `--no-download` as the loaders' `download` argument."""
-    return None if args.download else False
 
 
 def check_input_shape(model, x, dataset):
@@ -65,7 +61,7 @@ def run(args):
     training_data.check_data_env()
     model = model_files.load_classifier(args.model)
     x_test, y_test = training_data.load_split(
-        args.dataset, data_dir, "test", download_flag(args), args.max_test_examples
+        args.dataset, data_dir, "test", arguments.download_flag(args), args.max_test_examples
     )
     training_data.check_finite_data(x_test, f"{args.dataset} test images")
     check_input_shape(model, x_test, args.dataset)
@@ -180,7 +176,10 @@ def evaluate_robustness(model, x, y, args):
     mnist_x = None
     if args.ood and args.dataset == "fashion_mnist":
         mnist_x, _ = training_data.load_split(
-            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", download_flag(args)
+            "mnist",
+            training_data.mnist_ood_data_dir(args.data_dir),
+            "test",
+            arguments.download_flag(args),
         )
         mnist_x = mnist_x[: len(x)]
     if args.target_class is not None and args.attack in report_lib.NORMED_ATTACKS:
@@ -193,7 +192,7 @@ def evaluate_robustness(model, x, y, args):
             args.dataset,
             args.data_dir,
             "train",
-            download_flag(args),
+            arguments.download_flag(args),
             max_examples=args.ood_reference_examples,
         )
     return report_lib.robustness_report(

@@ -41,10 +41,6 @@ def output_folder(args):
     return args.out or pathlib.Path("runs") / f"tune_{args.objective}"
 
 
-def _download(args):
-    return None if args.download else False
-
-
 def run(args):
     """Runs `keras-ceb tune` from its parsed arguments; returns the `RhoSearchResult`."""
     start = time.time()
@@ -58,7 +54,7 @@ def run(args):
     resume = check_tune_out(out, args)
     data_dir = training_data.check_data_dir(args.data_dir)
     training_data.check_data_env()
-    download = _download(args)
+    download = arguments.download_flag(args)
     info = datasets.dataset_info(args.dataset)
     x_all, y_all = training_data.load_split(args.dataset, data_dir, "train", download)
     training_data.check_finite_data(x_all, f"{args.dataset} training images")
@@ -226,7 +222,10 @@ def tune_ood_set(name, x_val, args):
     """The held-out OoD images of `tune`: as many as the held-out examples."""
     if name == "mnist":
         x, _ = training_data.load_split(
-            "mnist", training_data.mnist_ood_data_dir(args.data_dir), "test", _download(args)
+            "mnist",
+            training_data.mnist_ood_data_dir(args.data_dir),
+            "test",
+            arguments.download_flag(args),
         )
         x = x[: len(x_val)]
         if x.shape[1:] != x_val.shape[1:]:
