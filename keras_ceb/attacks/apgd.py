@@ -136,7 +136,7 @@ def apgd_attack(
             active = np.flatnonzero(~broken)
             if not len(active):
                 break
-            start = _random_start(x[active], eps[active], norm, rng, clip_min, clip_max)
+            start = surface_start(x[active], eps[active], norm, rng, clip_min, clip_max)
             target = (
                 y_onehot[active]
                 if not targeted
@@ -178,9 +178,10 @@ def checkpoints(steps):
     return points
 
 
-def _random_start(x, eps, norm, rng, clip_min, clip_max):
+def surface_start(x, eps, norm, rng, clip_min, clip_max):
     """AutoAttack's start: a random direction scaled to the radius `eps` (the ball's surface
-    in L2, a point with one coordinate at `eps` in L-inf), clipped to the box."""
+    in L2, a point with one coordinate at `eps` in L-inf), clipped to the box. FAB's restarts
+    use it at `eps / 2`."""
     column = (-1,) + (1,) * (x.ndim - 1)
     flat = len(x), -1
     if norm == "linf":

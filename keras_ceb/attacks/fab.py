@@ -3,6 +3,7 @@
 import numpy as np
 from keras import ops
 
+from keras_ceb.attacks import apgd
 from keras_ceb.attacks import gradients
 
 NORMS = ("linf", "l2")
@@ -109,7 +110,9 @@ def fab_t_attack(
                     break
                 start = x[active]
                 if restart:
-                    start = _random_start(start, eps[active], norm, rng, clip_min, clip_max)
+                    start = apgd.surface_start(
+                        start, 0.5 * eps[active], norm, rng, clip_min, clip_max
+                    )
                 found, distance = _run(
                     run,
                     x[active],
@@ -125,19 +128,6 @@ def fab_t_attack(
                 x_adv[active[fooled]] = found[fooled]
                 broken[active[fooled]] = True
     return x_adv.astype(out_dtype, copy=False)
-
-
-def _random_start(x, eps, norm, rng, clip_min, clip_max):
-    """FAB's restart point: a random direction at half the radius `eps`, clipped to the box."""
-    column = (-1,) + (1,) * (x.ndim - 1)
-    flat = len(x), -1
-    if norm == "linf":
-        t = rng.uniform(-1.0, 1.0, size=x.shape)
-        t /= np.maximum(np.abs(t.reshape(flat)).max(axis=1), 1e-12).reshape(column)
-    else:
-        t = rng.standard_normal(size=x.shape)
-        t /= np.maximum(np.linalg.norm(t.reshape(flat), axis=1), 1e-12).reshape(column)
-    return np.clip(x + 0.5 * eps.reshape(column) * t, clip_min, clip_max).astype("float32")
 
 
 def _run(run, x, start, y_onehot, target_onehot, steps, batch_size, clip_min, clip_max):

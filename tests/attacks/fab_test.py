@@ -175,3 +175,19 @@ def test_bad_arguments(small_model, fashion_mnist, kwargs, needle):
 def test_empty_input(small_model):
     out = fab_t_attack(small_model, np.zeros((0, 28, 28, 1), "float32"), np.zeros(0, int), eps=0.1)
     assert out.shape == (0, 28, 28, 1)
+
+
+def test_restarts_start_at_half_the_radius_and_are_seeded():
+    """Later restarts start from a random point at eps / 2 (FAB's): on a linear model they
+    find the same minimal perturbation, and the seed fixes them."""
+    model, w, b, x, y = _linear()
+    minimal = _minimal_distance(w, b, x, y, "linf")
+    eps = 1.02 * minimal
+    first = fab_t_attack(model, x, y, eps=eps, num_targets=1, restarts=3, seed=4)
+    again = fab_t_attack(model, x, y, eps=eps, num_targets=1, restarts=3, seed=4)
+    np.testing.assert_array_equal(first, again)
+    broken = predict_classes(model, first) != y
+    assert np.all(_distance(first[broken], x[broken], "linf") <= eps[broken] + 1e-6)
+    # One target and three restarts break at least what one target and one restart breaks.
+    single = fab_t_attack(model, x, y, eps=eps, num_targets=1, seed=4)
+    assert broken.sum() >= (predict_classes(model, single) != y).sum()
