@@ -147,7 +147,9 @@ def mean_corruption_error(result, reference):
     the mean of `CE_c` over the corruptions; the relative CE counts only what the corruption
     adds to the clean error, `sum_s (E[s, c] - E_clean) / sum_s (E_ref[s, c] - E_ref_clean)`.
     Below 100: fewer errors than the reference. A relative CE whose reference loses nothing to
-    the corruption is `nan`.
+    the corruption (on few images, a mild corruption can even help it) is `nan`, and the
+    relative mCE is the mean over the corruptions where it is defined (`relative_undefined`
+    names the others).
 
     Args:
         result: `evaluate_corruptions`' result for the model.
@@ -155,7 +157,8 @@ def mean_corruption_error(result, reference):
             same corruptions and severities.
 
     Returns:
-        `{"mce", "relative_mce", "ce": {corruption: ...}, "relative_ce": {corruption: ...}}`.
+        `{"mce", "relative_mce", "ce": {corruption: ...}, "relative_ce": {corruption: ...},
+        "relative_undefined": [corruption, ...]}`.
 
     Examples:
 
@@ -178,17 +181,19 @@ def mean_corruption_error(result, reference):
         relative[corruption] = 100 * _ratio(
             (errors - clean_error).sum(), (reference_errors - reference_clean_error).sum()
         )
+    defined = [value for value in relative.values() if not math.isnan(value)]
     return {
         "mce": float(np.mean(list(ce.values()))),
-        "relative_mce": float(np.mean(list(relative.values()))),
+        "relative_mce": float(np.mean(defined)) if defined else math.nan,
         "ce": ce,
         "relative_ce": relative,
+        "relative_undefined": [c for c, value in relative.items() if math.isnan(value)],
     }
 
 
 def format_corruption_report(result, reference=None, score="rate"):
     """A Markdown table: accuracy per corruption and severity, its mean, the shift AUROC of
-    `score` (the first score of `result` when it has no `score`) and, with a `reference`
+    `score` (the rate, else the entropy, when `result` has no `score`) and, with a `reference`
     result, the corruption error (CE) against it.
 
     Examples:
@@ -206,7 +211,8 @@ def format_corruption_report(result, reference=None, score="rate"):
     """
     severities = list(result["severities"])
     if score not in result["shift_auroc"]:
-        score = next(iter(result["shift_auroc"]), None)
+        known = [s for s in ("rate", "entropy") if s in result["shift_auroc"]]
+        score = (known or list(result["shift_auroc"]) or [None])[0]
     errors = mean_corruption_error(result, reference) if reference is not None else None
     header = ["corruption"] + [f"accuracy s{s}" for s in severities] + ["mean"]
     if score is not None:

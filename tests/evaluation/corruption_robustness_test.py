@@ -129,6 +129,12 @@ def test_mean_corruption_error_by_hand():
     # A reference that loses nothing to a corruption has no relative CE.
     flat = _result(0.9, {"fog": [0.9, 0.9]})
     assert math.isnan(evaluation.mean_corruption_error(flat, flat)["relative_ce"]["fog"])
+    # The relative mCE averages the corruptions where it is defined, and names the others.
+    mixed = _result(0.9, {"fog": [0.8, 0.6], "snow": [0.9, 0.95]})
+    reference = _result(0.9, {"fog": [0.7, 0.5], "snow": [0.9, 0.9]})
+    errors = evaluation.mean_corruption_error(mixed, reference)
+    assert errors["relative_undefined"] == ["snow"]
+    assert errors["relative_mce"] == pytest.approx(errors["relative_ce"]["fog"])
 
 
 def test_mean_corruption_error_needs_the_same_sets():
