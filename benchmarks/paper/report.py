@@ -200,7 +200,17 @@ def _table1_tables(results):
                 + [_paper_cell(name, keys, "table1")]
             )
     main = reporting.markdown_table(
-        ["OoD set", "model", "score", "FPR@95%TPR", "AUROC", "AUPR-In", "paper"], rows
+        [
+            "OoD set",
+            "model",
+            "score",
+            "FPR@95%TPR (in-distribution positive)",
+            "AUROC",
+            "AUPR-In",
+            "FPR@95%TPR (OoD positive, OpenOOD)",
+            "paper",
+        ],
+        rows,
     )
     rows = []
     for ood_set in sets:
@@ -695,7 +705,9 @@ def format_report(results):
         "of the target class (%):\n\n" + targeted,
         "## Table 1: out-of-distribution detection\n\n![Table 1](table1.png)\n\n"
         f"In-distribution: the first {results['data_sizes']['ood_in']} test images, the "
-        "positive class. Scores at the encoder mean; the paper's score is H for Determ and R for "
+        "positive class of every column but the last, which counts the OoD set as positive "
+        "(OpenOOD v1.5's FPR@95%TPR; the paper and ODIN count the in-distribution set). Scores "
+        "at the encoder mean; the paper's score is H for Determ and R for "
         "VIB and CEB. CW-L2: the successful adversarial examples of the first "
         f"{preset['cw_examples']} test images ({preset['cw_binary_search_steps']} binary-search "
         f"steps, {preset['cw_max_iterations']} iterations).\n\n"

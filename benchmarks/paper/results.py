@@ -13,7 +13,8 @@ Metric keys (`results["models"][name]["metrics"][key]`, each an `Estimate` dict)
   `i_xz_max_train_at_rho`, `i_xz_max_test_at_rho`: the same over the epochs trained at the
   model's rho (after the anneal);
 - `targeted_{linf,l2}_eps{eps}`: targeted PGD success;
-- `ood_{set}_{score}_{fpr_at_95_tpr,auroc,aupr_in}` and `cw_success`;
+- `ood_{set}_{score}_{fpr_at_95_tpr,auroc,aupr_in,fpr_at_95_tpr_ood_positive}` and
+  `cw_success`;
 - `robust_linf_eps{eps}_{attack}`: untargeted accuracy under `pgd`, `apgd-ce`, `apgd-t`,
   `square` and their union `autoattack` (the models of `robust_models`), and
   `robust_unbounded`, `robust_short_apgd`: the sanity checks;
@@ -36,7 +37,9 @@ OOD_SET_LABELS = {
     "vertical_flip": "Vertical Flip",
     measurements.CW_SET: "CW-L2",
 }
-OOD_METRICS = ("fpr_at_95_tpr", "auroc", "aupr_in")
+# FPR@95%TPR with the in-distribution set positive (the paper's and ODIN's convention), AUROC,
+# AUPR-In, and FPR@95%TPR with the OoD set positive (OpenOOD v1.5's).
+OOD_METRICS = ("fpr_at_95_tpr", "auroc", "aupr_in", "fpr_at_95_tpr_ood_positive")
 SCORES = ("rate", "entropy", "max_softmax")
 SCORE_LABELS = {"rate": "R", "entropy": "H", "max_softmax": "max-softmax"}
 # OpenOOD's baselines beside the paper's scores, and its near and far sets.
@@ -138,13 +141,14 @@ def _ece(confidence, correct, num_bins):
 
 
 def ood_point_metrics(in_scores, out_scores, higher_is_in_distribution):
-    """FPR@95%TPR, AUROC and AUPR-In exactly as `evaluation.ood_metrics` computes them (ties
-    included), from a single sort: the bootstrap's inner loop, without the checks.
+    """FPR@95%TPR, AUROC, AUPR-In and the OoD-positive FPR@95%TPR exactly as
+    `evaluation.ood_metrics` computes them (ties included), from a single sort: the
+    bootstrap's inner loop, without the checks.
 
     Examples:
 
         >>> ood_point_metrics(np.array([1.0, 2.0, 3.0]), np.array([2.5, 8.0, 9.0]), False)
-        (0.3333333333333333, 0.8888888888888888, 0.9166666666666666)
+        (0.3333333333333333, 0.8888888888888888, 0.9166666666666666, 0.3333333333333333)
     """
     sign = 1.0 if higher_is_in_distribution else -1.0
     positive, negative = sign * np.asarray(in_scores), sign * np.asarray(out_scores)
@@ -164,7 +168,15 @@ def ood_point_metrics(in_scores, out_scores, higher_is_in_distribution):
     auroc = float(np.sum(wins) / (num_positive * num_negative))
     needed = max(1, math.ceil(round(0.95 * num_positive, 6)))
     threshold = -np.partition(-positive, needed - 1)[needed - 1]
-    return float(np.mean(negative >= threshold)), auroc, aupr_in
+    # OpenOOD's: the threshold that flags 95% of the OoD set (the lowest scores) as OoD.
+    flagged = max(1, math.ceil(round(0.95 * num_negative, 6)))
+    ood_threshold = np.partition(negative, flagged - 1)[flagged - 1]
+    return (
+        float(np.mean(negative >= threshold)),
+        auroc,
+        aupr_in,
+        float(np.mean(positive <= ood_threshold)),
+    )
 
 
 def _ood_statistic(direction):
@@ -190,7 +202,7 @@ def seed_values(entry, data, preset):
     for ood_set, by_score in record["ood"].items():
         for score, metrics in by_score.items():
             for metric in OOD_METRICS:
-                values[ood_key(ood_set, score, metric)] = metrics[metric]
+                values[ood_key(ood_set, score, metric)] = metrics.get(metric)
     if "cw" in record:
         values["cw_success"] = record["cw"]["success"]
     if "robust" in record:
@@ -205,7 +217,7 @@ def seed_values(entry, data, preset):
         for ood_set, by_score in sampled["ood"].items():
             for score, metrics in by_score.items():
                 for metric in OOD_METRICS:
-                    values[sampled_key("ood", ood_set, score, metric)] = metrics[metric]
+                    values[sampled_key("ood", ood_set, score, metric)] = metrics.get(metric)
         for kind in ("targeted", "apgd"):
             for row in sampled[kind]:
                 for protocol in ("plain", "eot"):

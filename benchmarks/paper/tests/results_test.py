@@ -47,11 +47,9 @@ def test_ood_point_metrics_equal_the_evaluation_module_ties_included():
                 in_scores, out_scores, higher_is_in_distribution=direction
             )
             fast = results.ood_point_metrics(in_scores, out_scores, direction)
-            assert fast == (
-                expected["fpr_at_95_tpr"],
-                expected["auroc"],
-                expected["aupr_in"],
-            ) or np.allclose(fast, [expected[m] for m in results.OOD_METRICS], rtol=1e-12, atol=0)
+            assert fast == tuple(expected[m] for m in results.OOD_METRICS) or np.allclose(
+                fast, [expected[m] for m in results.OOD_METRICS], rtol=1e-12, atol=0
+            )
 
 
 def _entry(seed, accuracy, success, auroc, i_xz, probs):
@@ -63,7 +61,16 @@ def _entry(seed, accuracy, success, auroc, i_xz, probs):
         "evaluation": {
             "accuracy": accuracy,
             "targeted": {"linf": [{"eps": 0.1, "success": success}]},
-            "ood": {"mnist": {"rate": {"fpr_at_95_tpr": 0.1, "auroc": auroc, "aupr_in": 0.9}}},
+            "ood": {
+                "mnist": {
+                    "rate": {
+                        "fpr_at_95_tpr": 0.1,
+                        "auroc": auroc,
+                        "aupr_in": 0.9,
+                        "fpr_at_95_tpr_ood_positive": 0.2,
+                    }
+                }
+            },
         },
         "calibration": {2: probs},
     }
