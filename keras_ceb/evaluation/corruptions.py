@@ -37,6 +37,7 @@ ImageMagick and OpenCV; TFDS's `cifar10_corrupted` and `mnist_corrupted` are dow
 """
 
 import io
+import numbers
 
 import numpy as np
 from scipy import ndimage
@@ -130,7 +131,11 @@ def _validate_corruption(corruption):
 
 
 def validate_severity(severity):
-    if isinstance(severity, (bool, np.bool_)) or severity not in SEVERITIES:
+    if (
+        isinstance(severity, (bool, np.bool_))
+        or not isinstance(severity, numbers.Integral)
+        or severity not in SEVERITIES
+    ):
         raise ValueError(f"`severity` must be an int in 1..5. Received: severity={severity!r}")
     return int(severity)
 
