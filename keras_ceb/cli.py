@@ -197,7 +197,7 @@ def _option_flag(field):
     return field.metadata["flag"] or "--" + field.name.replace("_", "-")
 
 
-def _in_flags(message):
+def _in_flags(message, option_names=()):
     """`message` in the command line's words: the `TrainConfig` fields it names as options.
 
     The library names a field in backticks, with a value where it asks for one (`out`,
@@ -212,19 +212,26 @@ def _in_flags(message):
         '--wrn-depth needs --backbone wide_resnet'
     """
     fields = {f.name: f for f in dataclasses.fields(config_lib.TrainConfig)}
+    fields.update({name: None for name in option_names if name not in fields})
+
+    def flag_of(name):
+        field = fields[name]
+        return "--" + name.replace("_", "-") if field is None else _option_flag(field)
 
     def option(match):
         field = fields[match.group(1)]
-        flag = _option_flag(field)
+        flag = flag_of(match.group(1))
         value = match.group(3)
-        if value is None or field.metadata["action"] in ("store_true", "store_false"):
+        if value is None or (
+            field is not None and field.metadata["action"] in ("store_true", "store_false")
+        ):
             return flag
         return f"{flag} {value.strip(chr(39))}"
 
     alternatives = "|".join(sorted(fields, key=len, reverse=True))
     message = re.sub(rf"`({alternatives})(=([^`]*))?`", option, message)
     for name in sorted(fields, key=len, reverse=True):  # "Received: epochs=0"
-        message = re.sub(rf"\b{name}=", _option_flag(fields[name]) + " ", message)
+        message = re.sub(rf"\b{name}=", flag_of(name) + " ", message)
     return message
 
 
@@ -235,7 +242,11 @@ def _error_in_flags(error, args):
         return str(
             cli_worded(cause, arguments.download_flag(args) if hasattr(args, "download") else None)
         )
-    return _in_flags(str(error))
+    names = ()
+    if getattr(args, "command", None) == "tune":  # The search's own fields (tuning is loaded).
+        tune_config = importlib.import_module("keras_ceb.tuning.config")
+        names = [f.name for f in dataclasses.fields(tune_config.TuneConfig)]
+    return _in_flags(str(error), names)
 
 
 def cli_worded(error, download=None):
@@ -295,10 +306,10 @@ def _add_verbose_argument(parser):
 
 TUNE_OBJECTIVES = ("combined", "val_accuracy", "mni_distance", "ood_auroc")  # tuning.OBJECTIVES
 TUNE_SEARCHES = ("grid", "random", "bayesian")  # keras_ceb.tuning.SEARCHES
-DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"  # keras_ceb.commands.tune.DEFAULT_RHO_VALUES
+DEFAULT_TUNE_RHOS = "-1,0,1,2,3,4,5"  # keras_ceb.tuning.config.DEFAULT_RHO_VALUES
 DEFAULT_TUNE_EPOCHS = 5
 DEFAULT_VALIDATION_EXAMPLES = 5000
-OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")
+OOD_SETS = ("mnist", "uniform_noise", "vertical_flip")  # keras_ceb.tuning.config.OOD_SETS
 
 
 def _add_tune_parser(commands):

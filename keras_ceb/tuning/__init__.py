@@ -3,9 +3,11 @@
 `tune_rho` runs a grid, random or Bayesian search over rho and scores every trained model by
 validation accuracy, the distance to the Minimum Necessary Information point, the rate's OoD
 AUROC, and their combination (`keras_ceb.tuning.objectives`); `save_results` writes the
-trials as a table and a plot, and the best model. `keras-ceb tune` does both.
+trials as a table and a plot, and the best model. `run_search(TuneConfig(...))` does both in a
+run folder that resumes, as `keras-ceb tune` does.
 """
 
+from keras_ceb.tuning.config import TuneConfig
 from keras_ceb.tuning.objectives import OBJECTIVES
 from keras_ceb.tuning.objectives import combined_score
 from keras_ceb.tuning.objectives import held_out_scores
@@ -19,8 +21,11 @@ from keras_ceb.tuning.rho_tuner import SEARCHES
 from keras_ceb.tuning.rho_tuner import RhoSearchResult
 from keras_ceb.tuning.rho_tuner import RhoTuner
 from keras_ceb.tuning.rho_tuner import tune_rho
+from keras_ceb.tuning.run import run_search
 
 __all__ = [
+    "TuneConfig",
+    "run_search",
     "OBJECTIVES",
     "combined_score",
     "held_out_scores",

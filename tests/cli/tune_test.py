@@ -9,6 +9,8 @@ import pytest
 import keras_ceb
 from keras_ceb import cli
 from keras_ceb.commands import tune as tune_command
+from keras_ceb.tuning import config as tune_config
+from keras_ceb.tuning import run as tune_run
 from tests.cli.cli_test import _run
 
 TINY = [
@@ -84,9 +86,9 @@ def test_a_finished_search_is_kept(tuned):
 
 def test_an_unfinished_search_with_other_options_is_refused(tmp_path):
     args = cli.build_parser().parse_args(["tune", *TINY, "--out", str(tmp_path)])
-    (tmp_path / tune_command.TUNER_DIR).mkdir()
-    (tmp_path / tune_command.TUNER_DIR / tune_command.TUNE_OPTIONS_FILE).write_text(
-        json.dumps({**tune_command.tune_options(args), "epochs": 5})
+    (tmp_path / tune_run.TUNER_DIR).mkdir()
+    (tmp_path / tune_run.TUNER_DIR / tune_run.OPTIONS_FILE).write_text(
+        json.dumps({**tune_command.tune_config(args).options(), "epochs": 5})
     )
     code, _, stderr = _run(["tune", *TINY, "--out", str(tmp_path)])
     assert code == 1 and stderr.count("\n") == 1
@@ -94,11 +96,12 @@ def test_an_unfinished_search_with_other_options_is_refused(tmp_path):
         "holds an unfinished search with other options: --epochs 2 (the unfinished run "
         "has 5)" in stderr
     )
-    assert tune_command.check_tune_out(
-        tmp_path,
-        cli.build_parser().parse_args(
-            ["tune", *TINY[:2], "--epochs", "5", *TINY[4:], "--out", str(tmp_path)]
-        ),
+    assert tune_run.check_out(
+        tune_command.tune_config(
+            cli.build_parser().parse_args(
+                ["tune", *TINY[:2], "--epochs", "5", *TINY[4:], "--out", str(tmp_path)]
+            )
+        )
     )
 
 
@@ -127,7 +130,8 @@ def test_tune_errors_before_loading_data(tmp_path, monkeypatch):
         ["tune", "--search", "random", "--rho-min", "3", "--rho-max", "1", "--out", str(tmp_path)]
     )
     assert code == 1 and stderr == (
-        "keras-ceb tune: error: --rho-min must be below --rho-max, got 3 and 1\n"
+        "keras-ceb tune: error: --rho-min must be below --rho-max for a random or Bayesian "
+        "search. Received: --rho-min 3, --rho-max 1\n"
     )
     code, _, stderr = _run(
         [
@@ -191,3 +195,24 @@ def test_tune_feeds_the_labels_to_a_catgen_model_and_records_both_objectives(
 
 def test_the_clis_default_grid_is_the_commands():
     assert cli.DEFAULT_TUNE_RHOS == tune_command.DEFAULT_RHO_VALUES
+
+
+def test_the_clis_choices_are_the_configs():
+    """The parser keeps copies (it imports no Keras); they must equal the config's."""
+    assert set(cli.TUNE_OBJECTIVES) == set(tune_config.TUNE_OBJECTIVES)
+    assert cli.TUNE_SEARCHES == tune_config.SEARCHES
+    assert cli.OOD_SETS == tune_config.OOD_SETS
+    defaults = tune_config.TuneConfig()
+    args = cli.build_parser().parse_args(["tune"])
+    for name in ("epochs", "validation_examples", "rho_min", "rho_max", "marginal_components"):
+        assert getattr(args, name) == getattr(defaults, name), name
+
+
+def test_tune_config_errors_name_the_fields():
+    with pytest.raises(ValueError, match="`tune_objective='ood_auroc'` needs the rate"):
+        tune_config.TuneConfig(tune_objective="ood_auroc", marginal_components=0)
+    with pytest.raises(ValueError, match="Received: search='anneal'"):
+        tune_config.TuneConfig(search="anneal")
+    with pytest.raises(ValueError, match="rho_values"):
+        tune_config.TuneConfig(rho_values=(0.0, float("nan")))
+    assert tune_config.TuneConfig(rho_values=[0, 2]).rho_values == (0.0, 2.0)
