@@ -222,8 +222,10 @@ def _in_flags(message, option_names=()):
         field = fields[match.group(1)]
         flag = flag_of(match.group(1))
         value = match.group(3)
-        if value is None or (
-            field is not None and field.metadata["action"] in ("store_true", "store_false")
+        if (
+            value is None
+            or value == "True"
+            or (field is not None and field.metadata["action"] in ("store_true", "store_false"))
         ):
             return flag
         return f"{flag} {value.strip(chr(39))}"
@@ -242,10 +244,17 @@ def _error_in_flags(error, args):
         return str(
             cli_worded(cause, arguments.download_flag(args) if hasattr(args, "download") else None)
         )
+    # The command's own config fields (its module is loaded: the error came from it).
+    config_class = {
+        "tune": ("keras_ceb.tuning.config", "TuneConfig"),
+        "evaluate": ("keras_ceb.training.evaluate_model", "EvaluateConfig"),
+    }.get(getattr(args, "command", None))
     names = ()
-    if getattr(args, "command", None) == "tune":  # The search's own fields (tuning is loaded).
-        tune_config = importlib.import_module("keras_ceb.tuning.config")
-        names = [f.name for f in dataclasses.fields(tune_config.TuneConfig)]
+    if config_class is not None:
+        module, name = config_class
+        names = [
+            f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))
+        ]
     return _in_flags(str(error), names)
 
 

@@ -6,8 +6,10 @@ does too; so can a notebook:
     from keras_ceb.training import TrainConfig, train
     result = train(TrainConfig(objective="ceb", rho=0.0, epochs=2, out="runs/ceb"))
 
-`TrainConfig` (and `presets`) import no Keras, so that `keras-ceb --help` derives its options
-from the config at once; `train`, `TrainResult` and the rest load on first use.
+`evaluate(EvaluateConfig("runs/ceb/model.keras", ood=True))` measures a saved classifier as
+`keras-ceb evaluate` does. `TrainConfig` (and `presets`) import no Keras, so that `keras-ceb
+--help` derives its options from the config at once; `train`, `TrainResult` and the rest load
+on first use.
 """
 
 import importlib
@@ -22,6 +24,9 @@ _LAZY = {
     "PRESETS": "keras_ceb.training.presets",
     "get_preset": "keras_ceb.training.presets",
     "load_classifier": "keras_ceb.training.model_files",
+    "EvaluateConfig": "keras_ceb.training.evaluate_model",
+    "Evaluation": "keras_ceb.training.evaluate_model",
+    "evaluate": "keras_ceb.training.evaluate_model",
 }
 
 __all__ = ["TrainConfig", "TrainingError", "TrainingInterrupted", *_LAZY]

@@ -355,8 +355,8 @@ def test_evaluate_corruptions_and_the_mce_against_a_reference(
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--corruption-reference", "{ref}", "--seed", "1"], "was measured with seed=0"),
-        (["--corruption-reference", "{ref}", "--corruption-examples", "30"], "num_examples=40"),
+        (["--corruption-reference", "{ref}", "--seed", "1"], "was measured with seed 0"),
+        (["--corruption-reference", "{ref}", "--corruption-examples", "30"], "num_examples 40"),
         (["--corruption-reference", "{missing}"], "cannot read a metrics.json there"),
         (["--corruption-reference", "{plain}"], "has no corruptions section"),
     ],
@@ -631,3 +631,33 @@ def test_train_and_evaluate_the_papers_mlp_head(tmp_path, fashion_mnist_dir):
             str(fashion_mnist_dir),
         ]
     )
+
+
+def test_evaluate_from_python_is_the_command(trained_run, fashion_mnist_dir, tmp_path):
+    """`keras_ceb.training.evaluate(EvaluateConfig(...))` is what `keras-ceb evaluate` runs."""
+    from keras_ceb.training import EvaluateConfig
+    from keras_ceb.training import evaluate
+
+    out, _ = trained_run
+    done = evaluate(
+        EvaluateConfig(
+            out / "model.keras", data_dir=fashion_mnist_dir, max_test_examples=100, out=tmp_path
+        )
+    )
+    code, _, stderr = _run(
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data-dir",
+            str(fashion_mnist_dir),
+            "--max-test-examples",
+            "100",
+            "--out",
+            str(tmp_path / "cli"),
+        ]
+    )
+    assert code == 0, stderr
+    command = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert done.metrics["test"] == command["test"] and done.written == ["metrics.json"]
+    with pytest.raises(ValueError, match="`corruption_reference` needs `corruptions=True`"):
+        EvaluateConfig(out / "model.keras", corruption_reference="ref.json")
