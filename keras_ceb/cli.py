@@ -700,6 +700,7 @@ def run_train(args):
     result = recipe.train(train_config(args))
     if result.model is None:
         return None
+    print(result.summary())
     print(LOAD_HINT.format(path=result.out / "model.keras"))
     return result.metrics
 

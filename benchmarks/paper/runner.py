@@ -153,7 +153,6 @@ def train(unit, preset, data, out, progress=None):
                 data.x_test[:count],
                 np.asarray(data.y_test[:count], "int32"),
             ),
-            summary=False,
         )
     except training.TrainingError as e:
         raise ReproduceError(f"training {spec.name} (seed {seed}): {e}") from None

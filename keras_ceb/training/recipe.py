@@ -65,6 +65,7 @@ class TrainResult:
         test: The test metrics (accuracy, loss, rate, ReX, the bounds, consistency).
         out: The run folder.
         metrics: Everything written to `metrics.json` (`config`, `environment`, `test`, ...).
+        title: One line naming the model and the data (`"CEB, rho=0 on fashion_mnist ..."`).
     """
 
     model: Any
@@ -72,6 +73,20 @@ class TrainResult:
     test: dict
     out: pathlib.Path
     metrics: dict
+    title: str = ""
+
+    def summary(self):
+        """The test metrics as a table, then the files written: what `keras-ceb train` prints
+        at the end (`print(result.summary())`)."""
+        lines = [
+            reporting.format_summary(
+                {**self.test, "wall_time_s": self.metrics["wall_time_s"]}, title=self.title
+            )
+        ]
+        if "cifar10_1" in self.metrics:
+            lines.append(self.metrics["cifar10_1"]["summary"])
+        lines.append(f"Wrote {self.out}/: {', '.join(OUTPUT_NAMES)}")
+        return "\n".join(lines)
 
     @property
     def config(self):
@@ -318,7 +333,6 @@ def train(
     callbacks: tuple = (),
     verbose: Optional[int] = None,
     data: Optional[tuple] = None,
-    summary: bool = True,
 ):
     """Trains, evaluates and saves the classifier of `config`; returns a `TrainResult`.
 
@@ -326,16 +340,17 @@ def train(
         config: The settings (`TrainConfig`); fields left `None` take the dataset's recipe.
         callbacks: More Keras callbacks for `fit`, run after the recipe's own (the rho anneal
             first, the checkpoint last).
-        verbose: Overrides `config.verbose` (0: the summary only; 1: a progress bar on a
-            terminal, one line per epoch otherwise; 2: one line per epoch).
+        verbose: Overrides `config.verbose` (0: no progress, only a line when a run resumes;
+            1: a progress bar on a terminal, one line per epoch otherwise; 2: one line per
+            epoch).
         data: `(x_train, y_train, x_test, y_test)` arrays of `config.dataset`'s kind to train
             and evaluate on, instead of loading them (`max_train_examples` and
             `max_test_examples` still cut them); the reproducer passes its own split.
-        summary: Print the summary and the files written at the end.
 
     Returns:
-        A `TrainResult`; on the other processes of a multi-process job, one whose `model` is
-        `None` (process 0 evaluates and writes).
+        A `TrainResult` (`print(result.summary())` for the test metrics and the files
+        written); on the other processes of a multi-process job, one whose `model` is `None`
+        (process 0 evaluates and writes).
 
     Raises:
         TrainingError: bad settings, missing or damaged data, an unusable `out`, a run that
@@ -361,9 +376,10 @@ def train(
         model, train_time = fit_model(run, callbacks, log, seeding)
         trained = True
         if run.multi_process and not run.chief:
-            print(
+            _notice(
+                run.config,
                 f"process {run.parallel.process_id} of {run.parallel.num_processes}: training "
-                "done; process 0 writes the results"
+                "done; process 0 writes the results",
             )
             history = reporting.history_with_consistency(log.history)
             return TrainResult(None, history, {}, run.out, {})
@@ -379,15 +395,13 @@ def train(
             f"{run_folder.show_path(run.backup)}: fix it and run the same command again"
         ) from e
     shutil.rmtree(run.backup, ignore_errors=True)
-    if summary:
-        test = result["test"]
-        print(
-            reporting.format_summary({**test, "wall_time_s": result["wall_time_s"]}, title=heading)
-        )
-        if "cifar10_1" in result:
-            print(result["cifar10_1"]["summary"])
-        print(f"Wrote {run.out}/: {', '.join(OUTPUT_NAMES)}")
-    return TrainResult(model, history, result["test"], run.out, result)
+    return TrainResult(model, history, result["test"], run.out, result, heading)
+
+
+def _notice(config, line):
+    """Prints a notice about the run folder (a resume, a finished training being saved), at
+    every verbosity: the one thing `train` prints besides the progress of `fit`."""
+    print(line, flush=True)
 
 
 @dataclasses.dataclass
@@ -440,9 +454,10 @@ def prepare_run(config, data=None):
         run_folder.write_options(out, training_options(config))
     else:
         run_folder.clear(out, (), backup=False)  # Temporary files of the killed run.
-        print(
+        _notice(
+            config,
             f"Resuming the unfinished run in {run_folder.show_path(out)} "
-            f"(from {run_folder.BACKUP_DIR}/; `overwrite=True`, or --overwrite, starts over)"
+            f"(from {run_folder.BACKUP_DIR}/; overwriting the run starts over)",
         )
     return run
 
@@ -524,7 +539,7 @@ def fit_model(run, callbacks, log, seeding):
             ) from e
         raise
     if run.resume and log.first_epoch is None:
-        print(f"All {config.epochs} epochs were done; evaluating and saving.")
+        _notice(config, f"All {config.epochs} epochs were done; evaluating and saving.")
     train_time = time.time() - train_start
     if run.multi_process and run.chief:
         model = models.compile_classifier(distribute.process_local_copy(model))
