@@ -23,6 +23,7 @@ import importlib.util as _importlib_util
 import sys as _sys
 
 # Keras-free, and first: JAX on CPU must be configured before its first computation.
+from keras_ceb import lazy as _lazy
 from keras_ceb import xla_cpu as _xla_cpu
 
 _xla_cpu.apply()
@@ -64,18 +65,7 @@ _SERIALIZABLE_MODULES = ("keras_ceb.layers", "keras_ceb.metrics", "keras_ceb.mod
 __all__ = ["__version__", *_NAMES, *_SUBMODULES]
 
 
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(_importlib.import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return _importlib.import_module(f"keras_ceb.{name}")
-    raise AttributeError(f"module 'keras_ceb' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy.lazy_attributes(globals(), _NAMES, _SUBMODULES)
 
 
 def _register_serializables():

@@ -34,43 +34,8 @@ from keras_ceb.training import config as config_lib
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
 
-
-class _LazyModule:
-    """A module imported on its first use, so that `keras-ceb --help` never imports Keras.
-
-    Attribute reads, writes and deletions go to the module (tests monkeypatch through it), and
-    so does `__dict__` (pytest's monkeypatch reads the old value from it, to restore it).
-    """
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name):
-        object.__setattr__(self, "_name", name)
-
-    def _module(self):
-        return importlib.import_module(object.__getattribute__(self, "_name"))
-
-    @property
-    def __dict__(self):
-        return vars(self._module())
-
-    def __getattr__(self, attr):
-        return getattr(self._module(), attr)
-
-    def __setattr__(self, attr, value):
-        setattr(self._module(), attr, value)
-
-    def __delattr__(self, attr):
-        delattr(self._module(), attr)
-
-    def __repr__(self):
-        return f"<lazy module {object.__getattribute__(self, '_name')!r}>"
-
-
-datasets = _LazyModule("keras_ceb.datasets")
-recipe = _LazyModule("keras_ceb.training.recipe")
-evaluate_command = _LazyModule("keras_ceb.commands.evaluate")
-tune_command = _LazyModule("keras_ceb.commands.tune")
+# The library loads inside the functions that need it (a local import), so that building and
+# running the parser imports no Keras: `keras-ceb --help` answers at once.
 
 DEFAULT_LEARNING_RATE = config_lib.DEFAULT_LEARNING_RATE
 RHO_ANNEAL_AUTO_OFFSET = config_lib.RHO_ANNEAL_AUTO_OFFSET
@@ -239,6 +204,8 @@ def _in_flags(message, option_names=()):
 
 def _error_in_flags(error, args):
     """A library error's one line, in the command line's words (see `_in_flags`)."""
+    from keras_ceb import datasets
+
     cause = error.__cause__
     if isinstance(error, TrainingError) and isinstance(cause, datasets.DatasetNotFoundError):
         return str(
@@ -264,7 +231,7 @@ def cli_worded(error, download=None):
 
     Examples:
 
-        >>> error = datasets.DatasetNotFoundError(
+        >>> error = keras_ceb.datasets.DatasetNotFoundError(
         ...     "MNIST", ["/d (data_dir argument): no such folder",
         ...               "download: not tried (download=False)"],
         ...     ["put mnist.npz in a folder and pass it as `data_dir=`"])
@@ -299,6 +266,8 @@ def cli_worded(error, download=None):
 
     # The hint about `load_mnist_test()` is for Python users only.
     hints = [reword(h) for h in error.hints if "load_mnist_test()" not in h]
+    from keras_ceb import datasets
+
     return datasets.DatasetNotFoundError(error.dataset, [reword(p) for p in error.places], hints)
 
 
@@ -697,6 +666,8 @@ def _add_evaluate_parser(commands):
 def run_train(args):
     """Runs `keras-ceb train`: a `TrainConfig` from the options, then `training.train`;
     returns the `metrics.json` dict (`None` on the other processes of a multi-process job)."""
+    from keras_ceb.training import recipe
+
     result = recipe.train(train_config(args))
     if result.model is None:
         return None
@@ -714,11 +685,15 @@ LOAD_HINT = (
 
 def run_evaluate(args):
     """Runs `keras-ceb evaluate` (`keras_ceb.commands.evaluate`); returns the metrics dict."""
+    from keras_ceb.commands import evaluate as evaluate_command
+
     return evaluate_command.run(args)
 
 
 def run_tune(args):
     """Runs `keras-ceb tune` (`keras_ceb.commands.tune`); returns its `RhoSearchResult`."""
+    from keras_ceb.commands import tune as tune_command
+
     result = tune_command.run(args)
     print(LOAD_HINT.format(path=tune_command.output_folder(args) / "best_model.keras"))
     return result

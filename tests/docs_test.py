@@ -48,6 +48,7 @@ API_PAGES = {
         "keras_ceb.reporting",
         "keras_ceb.run_folder",
         "keras_ceb.validation",
+        "keras_ceb.lazy",
         "keras_ceb.inference",
         "keras_ceb.commands",
         "keras_ceb.commands.errors",

@@ -12,8 +12,7 @@ does too; so can a notebook:
 on first use.
 """
 
-import importlib
-
+from keras_ceb import lazy
 from keras_ceb.training.config import TrainConfig
 from keras_ceb.training.errors import TrainingError
 from keras_ceb.training.errors import TrainingInterrupted
@@ -32,13 +31,4 @@ _LAZY = {
 __all__ = ["TrainConfig", "TrainingError", "TrainingInterrupted", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_ceb.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy.lazy_attributes(globals(), _LAZY)

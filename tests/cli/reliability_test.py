@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_ceb
 from keras_ceb import cli
 from keras_ceb import datasets
 from keras_ceb import reporting
@@ -58,7 +59,7 @@ def no_data(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("data loaded before the check")
 
-    monkeypatch.setattr(cli.datasets, "load", fail)
+    monkeypatch.setattr(keras_ceb.datasets, "load", fail)
 
 
 def _weights(path):
@@ -263,7 +264,7 @@ def test_non_finite_training_data_is_refused_before_training(tmp_path, monkeypat
     x = np.full((64, 28, 28, 1), 0.5, "float32")
     x[17, 3, 4, 0] = np.nan
     y = np.arange(64, dtype="int32") % 10
-    monkeypatch.setattr(cli.datasets, "load", lambda *args, **kwargs: (x, y))
+    monkeypatch.setattr(keras_ceb.datasets, "load", lambda *args, **kwargs: (x, y))
     monkeypatch.setattr(recipe, "build_model", pytest.fail)
     code, _, stderr = _run(["train", "--out", str(tmp_path / "out")])
     assert code == 1

@@ -125,7 +125,7 @@ def test_tune_errors_before_loading_data(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("data loaded before the check")
 
-    monkeypatch.setattr(cli.datasets, "load", fail)
+    monkeypatch.setattr(keras_ceb.datasets, "load", fail)
     code, _, stderr = _run(
         ["tune", "--search", "random", "--rho-min", "3", "--rho-max", "1", "--out", str(tmp_path)]
     )
