@@ -26,8 +26,8 @@ import pathlib
 import re
 import sys
 
-from keras_ceb import arguments
 from keras_ceb import console
+from keras_ceb.commands import arguments
 from keras_ceb.commands.errors import CLIError
 from keras_ceb.commands.errors import Interrupted
 from keras_ceb.training import config as config_lib
@@ -122,7 +122,8 @@ def _add_config_option(parser, field):
         return
     kwargs = {"default": field.default, "help": meta["help"]}
     if meta["parse"] is not None:
-        kwargs["type"] = meta["parse"]
+        parse = meta["parse"]  # a name of `arguments`, or a type such as pathlib.Path
+        kwargs["type"] = getattr(arguments, parse) if isinstance(parse, str) else parse
     if meta["metavar"] is not None:
         kwargs["metavar"] = meta["metavar"]
     if meta["choices"] is not None:

@@ -8,6 +8,8 @@ import numbers
 FLOAT32_MAX = 3.4028234663852886e38
 # The three training objectives, defined once here at the bottom of the import graph.
 OBJECTIVES = ("ceb", "vib", "determ")
+# keras_ceb.datasets.DATASET_NAMES, kept here without Keras (tests/cli checks they are equal).
+DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")
 
 
 def positive_int(value, name):

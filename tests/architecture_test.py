@@ -12,7 +12,7 @@ PACKAGE = REPO_ROOT / "keras_ceb"
 # layers below it. The key is the module's first name under keras_ceb (`training` for
 # `keras_ceb.training.recipe`); "keras_ceb" is the package's own `__init__`.
 LAYERS = [
-    {"keras_ceb", "validation", "console", "arguments", "xla_cpu", "lazy"},
+    {"keras_ceb", "validation", "console", "xla_cpu", "lazy"},
     {"ops"},
     {"losses", "metrics"},
     {"layers"},

@@ -43,7 +43,7 @@ API_PAGES = {
     "export": ["keras_ceb.export"],
     "internals": [
         "keras_ceb.cli",
-        "keras_ceb.arguments",
+        "keras_ceb.commands.arguments",
         "keras_ceb.console",
         "keras_ceb.reporting",
         "keras_ceb.run_folder",

@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from keras_ceb import arguments
+from keras_ceb.commands import arguments
 
 NAME = "cifar10"
 HELP = (

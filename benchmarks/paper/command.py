@@ -16,8 +16,8 @@ import sys
 from benchmarks import paper as reproduce
 from benchmarks.paper import claims
 from benchmarks.paper.errors import ReproduceError
-from keras_ceb import arguments
 from keras_ceb import console
+from keras_ceb.commands import arguments
 
 PROG = "python -m benchmarks.paper"
 

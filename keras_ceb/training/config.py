@@ -14,7 +14,6 @@ import pathlib
 from typing import Optional
 from typing import Union
 
-from keras_ceb import arguments
 from keras_ceb import console
 from keras_ceb import validation
 from keras_ceb.training import recipe_presets
@@ -40,7 +39,8 @@ DEFAULT_LEARNING_RATE = 1e-3
 
 
 def _option(default, help, *, parse=None, metavar=None, choices=None, action=None, flag=None):
-    """A field with its command-line option: `parse` turns the option's text into the value."""
+    """A field with its command-line option: `parse` turns the option's text into the value (a
+    type, or the name of a function of `keras_ceb.commands.arguments`)."""
     return dataclasses.field(
         default=default,
         metadata={
@@ -76,29 +76,27 @@ class TrainConfig:
     objective: str = _option(
         "ceb", "training objective (default: ceb)", choices=validation.OBJECTIVES
     )
-    rho: float = _option(
-        0.0, f"{RHO_HELP} (default: 0)", parse=arguments.finite_float, metavar="RHO"
-    )
+    rho: float = _option(0.0, f"{RHO_HELP} (default: 0)", parse="finite_float", metavar="RHO")
     rho_anneal: Union[float, str, None] = _option(
         "auto",
         "anneal rho linearly, step by step (the encoder's warm-up), from START down to "
         "--rho over the first --rho-anneal-epochs epochs; 'auto' starts at "
         f"--rho + {RHO_ANNEAL_AUTO_OFFSET:g}, 'off' trains at --rho throughout; ignored for "
         "determ (default: auto)",
-        parse=arguments.anneal_start,
+        parse="anneal_start",
         metavar="START|auto|off",
     )
     rho_anneal_epochs: int = _option(
         DEFAULT_RHO_ANNEAL_EPOCHS,
         "length of the rho anneal in epochs, at most --epochs - 1 "
         f"(default: {DEFAULT_RHO_ANNEAL_EPOCHS})",
-        parse=arguments.non_negative_int,
+        parse="non_negative_int",
         metavar="N",
     )
     dataset: str = _option(
         "fashion_mnist",
         "dataset name (default: fashion_mnist; also mnist, cifar10)",
-        parse=arguments.dataset,
+        parse="dataset",
         metavar="NAME",
     )
     data_dir: Optional[pathlib.Path] = _option(
@@ -117,25 +115,25 @@ class TrainConfig:
     max_test_examples: Optional[int] = _option(
         None,
         "evaluate on the first N test examples only (quick runs and tests)",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="N",
     )
     batch_size: int = _option(
         DEFAULT_BATCH_SIZE,
         f"batch size (default: {DEFAULT_BATCH_SIZE})",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="N",
     )
     epochs: int = _option(
         DEFAULT_EPOCHS,
         f"training epochs (default: {DEFAULT_EPOCHS})",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="N",
     )
     learning_rate: float = _option(
         DEFAULT_LEARNING_RATE,
         f"initial Adam learning rate (default: {DEFAULT_LEARNING_RATE:g})",
-        parse=arguments.positive_float,
+        parse="positive_float",
         metavar="LR",
     )
     lr_schedule: Optional[str] = _option(
@@ -153,7 +151,7 @@ class TrainConfig:
     latent_dim: int = _option(
         4,
         "dimension of the bottleneck z (default: 4, as in the paper)",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="D",
     )
     covariance: str = _option(
@@ -165,7 +163,7 @@ class TrainConfig:
         240,
         "mixture components of the learned marginal m(z), used for the rate; 0 for none "
         "(default: 240, the paper's)",
-        parse=arguments.non_negative_int,
+        parse="non_negative_int",
         metavar="K",
     )
     head: Optional[str] = _option(
@@ -185,19 +183,19 @@ class TrainConfig:
     wrn_depth: Optional[int] = _option(
         None,
         "Wide ResNet depth, 6n+4 (default: 28; needs --backbone wide_resnet)",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="DEPTH",
     )
     wrn_width: Optional[int] = _option(
         None,
         "Wide ResNet widening factor (default: 10)",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="K",
     )
     max_train_examples: Optional[int] = _option(
         None,
         "train on the first N training examples only (quick runs and tests)",
-        parse=arguments.positive_int,
+        parse="positive_int",
         metavar="N",
     )
     seed: int = _option(0, "random seed (default: 0)", parse=int, metavar="SEED")
@@ -252,7 +250,7 @@ class TrainConfig:
                     f"warm-up, which only lowers rho). Received: rho_anneal={self.rho_anneal!r}, "
                     f"rho={self.rho!r}"
                 )
-        validation.one_of(self.dataset, arguments.DATASET_NAMES, "dataset")
+        validation.one_of(self.dataset, validation.DATASET_NAMES, "dataset")
         for name in ("batch_size", "epochs", "latent_dim"):
             validation.positive_int(getattr(self, name), name)
         for name in ("rho_anneal_epochs", "marginal_components"):

@@ -13,7 +13,7 @@ import math
 
 from keras_ceb import validation
 
-DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar10_1")  # datasets.DATASET_NAMES
+DATASET_NAMES = validation.DATASET_NAMES
 EXIT_USAGE = 2  # bad arguments
 
 
