@@ -73,14 +73,15 @@ def _probe(folder):
     os.unlink(probe)
 
 
-def check_writable_folder(path, flag="--out"):
+def check_writable_folder(path, flag="`out`"):
     """Checks that `path` is a folder, or can be created as one, and can be written into.
 
     Nothing is created (a probe file is written and removed at once).
 
     Args:
         path: The folder.
-        flag: The option that named it, for the message.
+        flag: The field that named it, for the message (the command line turns it into its
+            option).
 
     Raises:
         RunFolderError: It is a file, lies under a file, or its nearest existing folder
@@ -169,19 +170,19 @@ def read_options(out):
 
 
 def option_differences(saved, current):
-    """`["--epochs 4 (the unfinished run has 20)", ...]` for the options that differ.
+    """`["`epochs` 4 (the unfinished run has 20)", ...]` for the fields that differ (the
+    command line names them as options: `--epochs 4`).
 
     Examples:
 
         >>> option_differences({"epochs": 20, "seed": 0}, {"epochs": 4, "seed": 0})
-        ['--epochs 4 (the unfinished run has 20)']
+        ['`epochs` 4 (the unfinished run has 20)']
     """
     differences = []
     for key in sorted(set(saved) | set(current)):
         if saved.get(key) != current.get(key):
-            flag = "--" + key.replace("_", "-")
             differences.append(
-                f"{flag} {_option_text(current.get(key))} "
+                f"`{key}` {_option_text(current.get(key))} "
                 f"(the unfinished run has {_option_text(saved.get(key))})"
             )
     return differences

@@ -214,8 +214,8 @@ def corruption_reference(config, num_examples):
         ) from None
     if not isinstance(section, dict) or "accuracy" not in section:
         raise TrainingError(
-            f"`corruption_reference` {path} has no corruptions section: write it with "
-            "`keras-ceb evaluate REFERENCE_MODEL --corruptions --out DIR`"
+            f"`corruption_reference` {path} has no corruptions section: evaluate the reference "
+            "model with `corruptions=True` and an `out` folder first"
         )
     expected = {"num_examples": num_examples, "seed": config.seed, "dataset": config.dataset}
     for key, value in expected.items():
