@@ -53,21 +53,8 @@ def run_search(config, progress=None):
     resume = check_out(config)
     data_dir = training_data.check_data_dir(config.data_dir)
     training_data.check_data_env()
-    download = None if config.download else False
     info = datasets.dataset_info(config.dataset)
-    x_all, y_all = training_data.load_split(config.dataset, data_dir, "train", download)
-    training_data.check_finite_data(x_all, f"{config.dataset} training images")
-    held_out = config.validation_examples
-    if held_out >= len(x_all):
-        raise TrainingError(
-            f"`validation_examples` {held_out} leaves no training example: the "
-            f"{config.dataset} training set has {len(x_all)}"
-        )
-    x_val, y_val = x_all[-held_out:], y_all[-held_out:]
-    train_end = len(x_all) - held_out
-    if config.max_train_examples is not None:
-        train_end = min(train_end, config.max_train_examples)
-    x_train, y_train = x_all[:train_end], y_all[:train_end]
+    x_train, y_train, x_val, y_val = held_out_split(config, data_dir)
     ood_name = config.held_out_ood_set
     ood_x = held_out_ood_images(ood_name, x_val, config)
     steps = math.ceil(len(x_train) / config.batch_size)
@@ -157,6 +144,24 @@ def run_search(config, progress=None):
         result, out, extra={"settings": settings, "environment": reporting.environment()}
     )
     return result, written
+
+
+def held_out_split(config, data_dir):
+    """`(x_train, y_train, x_val, y_val)`: the training set less its last
+    `validation_examples`, which are held out to score the trials."""
+    download = None if config.download else False
+    x_all, y_all = training_data.load_split(config.dataset, data_dir, "train", download)
+    training_data.check_finite_data(x_all, f"{config.dataset} training images")
+    held_out = config.validation_examples
+    if held_out >= len(x_all):
+        raise TrainingError(
+            f"`validation_examples` {held_out} leaves no training example: the "
+            f"{config.dataset} training set has {len(x_all)}"
+        )
+    train_end = len(x_all) - held_out
+    if config.max_train_examples is not None:
+        train_end = min(train_end, config.max_train_examples)
+    return x_all[:train_end], y_all[:train_end], x_all[-held_out:], y_all[-held_out:]
 
 
 def check_out(config):
