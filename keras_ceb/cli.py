@@ -149,13 +149,7 @@ def _add_train_parser(commands):
 
 def train_config(args):
     """The `TrainConfig` of parsed `train` arguments."""
-    names = {field.name for field in dataclasses.fields(config_lib.TrainConfig)}
-    try:
-        return config_lib.TrainConfig(
-            **{key: value for key, value in vars(args).items() if key in names}
-        )
-    except ValueError as error:  # A rule across fields: said in the options' words.
-        raise CLIError(_in_flags(str(error))) from None
+    return arguments.config_of(config_lib.TrainConfig, args)
 
 
 def _option_flag(field):
@@ -209,9 +203,7 @@ def _error_in_flags(error, args):
 
     cause = error.__cause__
     if isinstance(error, TrainingError) and isinstance(cause, datasets.DatasetNotFoundError):
-        return str(
-            cli_worded(cause, arguments.download_flag(args) if hasattr(args, "download") else None)
-        )
+        return str(cli_worded(cause, getattr(args, "download", None)))
     # The command's own config fields (its module is loaded: the error came from it).
     config_class = {
         "tune": ("keras_ceb.tuning.config", "TuneConfig"),

@@ -9,9 +9,11 @@ Keras.
 """
 
 import argparse
+import dataclasses
 import math
 
 from keras_ceb import validation
+from keras_ceb.training.errors import TrainingError
 
 DATASET_NAMES = validation.DATASET_NAMES
 EXIT_USAGE = 2  # bad arguments
@@ -141,7 +143,12 @@ def rho_list(text):
     return sorted(set(values))
 
 
-def download_flag(args):
-    """`--download` / `--no-download` as the loaders' `download` argument: `None` (download
-    what is missing) or `False`."""
-    return None if args.download else False
+def config_of(config_class, args):
+    """`config_class` (`TrainConfig`, `EvaluateConfig`, `TuneConfig`) from the parsed options of
+    its fields' names; a rule across fields it breaks is a `TrainingError` in the fields'
+    words, which `keras_ceb.cli` turns into the options'."""
+    names = {field.name for field in dataclasses.fields(config_class)}
+    try:
+        return config_class(**{key: value for key, value in vars(args).items() if key in names})
+    except ValueError as error:
+        raise TrainingError(str(error)) from None

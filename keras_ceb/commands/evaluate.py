@@ -4,23 +4,16 @@ corruption table, and what it wrote. The library's errors name the config's fiel
 `keras_ceb.cli` turns them into options.
 """
 
-import dataclasses
-
 from keras_ceb import reporting
+from keras_ceb.commands import arguments
 from keras_ceb.evaluation import corruption_robustness as corruption_lib
 from keras_ceb.evaluation import report as report_lib
 from keras_ceb.training import evaluate_model as evaluate_lib
-from keras_ceb.training.errors import TrainingError
 
 
 def evaluate_config(args):
-    """The `EvaluateConfig` of the parsed options (every option is a field of the same name);
-    a rule across fields it breaks is a `TrainingError` in the fields' words."""
-    fields = {f.name for f in dataclasses.fields(evaluate_lib.EvaluateConfig)}
-    try:
-        return evaluate_lib.EvaluateConfig(**{name: getattr(args, name) for name in fields})
-    except ValueError as e:
-        raise TrainingError(str(e)) from None
+    """The `EvaluateConfig` of the parsed options (every option is a field of the same name)."""
+    return arguments.config_of(evaluate_lib.EvaluateConfig, args)
 
 
 def run(args):

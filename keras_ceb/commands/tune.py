@@ -6,24 +6,17 @@ Writes `trials.csv`, `trials.md`, `trials.json`, `objectives.png` and `best_mode
 config's fields; `keras_ceb.cli` turns them into options.
 """
 
-import dataclasses
-
 from keras_ceb import console
 from keras_ceb import tuning
-from keras_ceb.training.errors import TrainingError
+from keras_ceb.commands import arguments
 from keras_ceb.tuning import config as tune_config_lib
 
 DEFAULT_RHO_VALUES = ",".join(f"{v:g}" for v in tune_config_lib.DEFAULT_RHO_VALUES)
 
 
 def tune_config(args):
-    """The `TuneConfig` of the parsed options (every option is a field of the same name); a
-    rule across fields it breaks is a `TrainingError` in the fields' words."""
-    fields = {f.name for f in dataclasses.fields(tuning.TuneConfig)}
-    try:
-        return tuning.TuneConfig(**{name: getattr(args, name) for name in fields})
-    except ValueError as e:
-        raise TrainingError(str(e)) from None
+    """The `TuneConfig` of the parsed options (every option is a field of the same name)."""
+    return arguments.config_of(tuning.TuneConfig, args)
 
 
 def output_folder(args):

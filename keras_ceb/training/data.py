@@ -18,7 +18,7 @@ from keras_ceb.datasets import mnist as mnist_loaders
 from keras_ceb.training.errors import TrainingError
 
 
-def load_split(dataset, data_dir, split, download=None, max_examples=None):
+def load_split(dataset, data_dir, split, download=True, max_examples=None):
     """Loads one split of `dataset` as `(x, y)`; missing, damaged or unreadable data raise
     `TrainingError`.
 
@@ -26,8 +26,8 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
         dataset: A name of `keras_ceb.datasets.DATASET_NAMES`.
         data_dir: Folder searched first, or `None`.
         split: `"train"` or `"test"`.
-        download: Whether to download when no local copy is found (`None`: the loader's
-            default).
+        download: The configs' `download`: `False` never downloads; otherwise the loader
+            downloads what it does not find (Fashion-MNIST and MNIST only).
         max_examples: Keep only the first `max_examples` examples, or `None` for all.
     """
     info = datasets.dataset_info(dataset)
@@ -36,7 +36,9 @@ def load_split(dataset, data_dir, split, download=None, max_examples=None):
             f"dataset {dataset!r} has no {split!r} split (it has {', '.join(info.splits)})"
         )
     try:
-        x, y = datasets.load(dataset, data_dir=data_dir, download=download, split=split)
+        x, y = datasets.load(
+            dataset, data_dir=data_dir, download=False if download is False else None, split=split
+        )
     except datasets.DatasetNotFoundError as e:
         raise TrainingError(str(e)) from e
     except datasets.CorruptDatasetError as e:
@@ -111,6 +113,13 @@ def mnist_ood_data_dir(data_dir):
         if candidate.is_dir():
             return candidate
     return data_dir if (data_dir / mnist_loaders.MNIST_NPZ).is_file() else None
+
+
+def load_mnist_ood(data_dir, download, count):
+    """The first `count` MNIST test images, the OoD set of a Fashion-MNIST model: from
+    `data_dir` (`mnist_ood_data_dir`), else the usual search ending with the shipped copy."""
+    x, _ = load_split("mnist", mnist_ood_data_dir(data_dir), "test", download)
+    return x[:count]
 
 
 def data_files(dataset, data_dir, split):

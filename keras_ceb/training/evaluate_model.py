@@ -84,11 +84,6 @@ class EvaluateConfig:
         if self.corruption_reference is not None and not self.corruptions:
             raise ValueError("`corruption_reference` needs `corruptions=True`")
 
-    @property
-    def download_flag(self):
-        """`download` as the loaders take it: `None` (download what is missing) or `False`."""
-        return None if self.download else False
-
 
 @dataclasses.dataclass
 class Evaluation:
@@ -134,7 +129,7 @@ def evaluate(config):
     training_data.check_data_env()
     model = model_files.load_classifier(config.model)
     x_test, y_test = training_data.load_split(
-        config.dataset, data_dir, "test", config.download_flag, config.max_test_examples
+        config.dataset, data_dir, "test", config.download, config.max_test_examples
     )
     training_data.check_finite_data(x_test, f"{config.dataset} test images")
     expected = tuple(model.input_shape[1:])
@@ -249,20 +244,14 @@ def robustness_section(model, x, y, config):
         return None
     mnist_x = None
     if config.ood and config.dataset == "fashion_mnist":
-        mnist_x, _ = training_data.load_split(
-            "mnist",
-            training_data.mnist_ood_data_dir(config.data_dir),
-            "test",
-            config.download_flag,
-        )
-        mnist_x = mnist_x[: len(x)]
+        mnist_x = training_data.load_mnist_ood(config.data_dir, config.download, len(x))
     reference = None
     if config.ood and config.ood_reference_examples:
         reference = training_data.load_split(
             config.dataset,
             config.data_dir,
             "train",
-            config.download_flag,
+            config.download,
             max_examples=config.ood_reference_examples,
         )
     return report_lib.robustness_report(

@@ -468,12 +468,11 @@ def load_data(config, data=None):
     if data is None:
         data_dir = data_lib.check_data_dir(config.data_dir)
         data_lib.check_data_env()
-        download = None if config.download else False
         x_train, y_train = data_lib.load_split(
-            config.dataset, data_dir, "train", download, config.max_train_examples
+            config.dataset, data_dir, "train", config.download, config.max_train_examples
         )
         x_test, y_test = data_lib.load_split(
-            config.dataset, data_dir, "test", download, config.max_test_examples
+            config.dataset, data_dir, "test", config.download, config.max_test_examples
         )
     else:
         data_dir = None

@@ -149,8 +149,7 @@ def run_search(config, progress=None):
 def held_out_split(config, data_dir):
     """`(x_train, y_train, x_val, y_val)`: the training set less its last
     `validation_examples`, which are held out to score the trials."""
-    download = None if config.download else False
-    x_all, y_all = training_data.load_split(config.dataset, data_dir, "train", download)
+    x_all, y_all = training_data.load_split(config.dataset, data_dir, "train", config.download)
     training_data.check_finite_data(x_all, f"{config.dataset} training images")
     held_out = config.validation_examples
     if held_out >= len(x_all):
@@ -198,13 +197,7 @@ def check_out(config):
 def held_out_ood_images(name, x_val, config):
     """The held-out OoD images of the search: as many as the held-out examples."""
     if name == "mnist":
-        x, _ = training_data.load_split(
-            "mnist",
-            training_data.mnist_ood_data_dir(config.data_dir),
-            "test",
-            None if config.download else False,
-        )
-        x = x[: len(x_val)]
+        x = training_data.load_mnist_ood(config.data_dir, config.download, len(x_val))
         if x.shape[1:] != x_val.shape[1:]:
             raise TrainingError(
                 f"`ood_set='mnist'` has images of shape {x.shape[1:]}, the "
