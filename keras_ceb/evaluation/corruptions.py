@@ -42,6 +42,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
+from keras_ceb import validation
 from keras_ceb.evaluation.ood import describe_array
 
 CORRUPTIONS = (
@@ -122,14 +123,6 @@ _PARAMETERS = {
 _ALL = CORRUPTIONS + EXTRA_CORRUPTIONS
 
 
-def _validate_corruption(corruption):
-    if corruption not in _ALL:
-        raise ValueError(
-            f"`corruption` must be one of {list(_ALL)}. Received: corruption={corruption!r}"
-        )
-    return corruption
-
-
 def validate_severity(severity):
     if (
         isinstance(severity, (bool, np.bool_))
@@ -138,15 +131,6 @@ def validate_severity(severity):
     ):
         raise ValueError(f"`severity` must be an int in 1..5. Received: severity={severity!r}")
     return int(severity)
-
-
-def _validate_seed(seed):
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(
-            "`seed` must be a non-negative int (the corruptions are random). "
-            f"Received: seed={seed!r}"
-        )
-    return int(seed)
 
 
 def validate_images(x):
@@ -201,9 +185,9 @@ def corrupt(x, corruption, severity, *, seed):
         ((2, 28, 28, 1), dtype('float32'), True)
     """
     array = validate_images(x)
-    _validate_corruption(corruption)
+    validation.one_of(corruption, _ALL, "corruption")
     severity = validate_severity(severity)
-    seed = _validate_seed(seed)
+    seed = validation.non_negative_int(seed, "seed")
     dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.dtype("float32")
     images = array.astype("float64")
     images = images[..., None] if images.ndim == 3 else images
@@ -230,7 +214,7 @@ def corrupted_sets(x, *, seed, corruptions=CORRUPTIONS, severities=SEVERITIES):
         ...                                             severities=[1, 5])]
         [('contrast', 1), ('contrast', 5)]
     """
-    corruptions = [_validate_corruption(name) for name in corruptions]
+    corruptions = [validation.one_of(name, _ALL, "corruption") for name in corruptions]
     severities = [validate_severity(s) for s in severities]
     if not corruptions or not severities:
         raise ValueError(

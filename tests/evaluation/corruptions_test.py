@@ -221,7 +221,7 @@ def test_weather_brightens_and_glass_blur_stays_local():
         ({"severity": True}, "Received: severity=True"),
         ({"severity": 2.5}, "Received: severity=2.5"),
         ({"severity": 3.0}, "Received: severity=3.0"),
-        ({"seed": -1}, "`seed` must be a non-negative int"),
+        ({"seed": -1}, "`seed` must be an integer >= 0"),
         ({"seed": None}, "Received: seed=None"),
         ({"x": np.full((2, 28, 28, 1), 255, "uint8")}, "in [0, 1] (divide 8-bit images by 255)"),
         ({"x": np.full((2, 28, 28, 1), np.nan)}, "finite pixel values"),
